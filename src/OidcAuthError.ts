@@ -1,0 +1,124 @@
+/**
+ * The one error type of ioserver-oidc. Its `code` is stable and is all a
+ * client ever learns; `reason` is the server-side explanation for logs.
+ */
+
+/** Every code this package can produce. Codes are never reused. */
+export type OidcAuthErrorCode =
+  | "ERR_AUTH_TOKEN_REQUIRED"
+  | "ERR_AUTH_TOKEN_INVALID"
+  | "ERR_USER_DISABLED"
+  | "ERR_USER_PROVISION_FAILED"
+  | "ERR_FORBIDDEN"
+  | "ERR_AUTH_MISCONFIGURED"
+  | "ERR_AUTH_UNAVAILABLE";
+
+interface CodeInfo {
+  readonly status: number;
+  /** HTTP reason phrase for the JSON body's `error`. */
+  readonly error: string;
+  /** What the client is told. Never says why a check failed. */
+  readonly message: string;
+}
+
+const CODES: Readonly<Record<OidcAuthErrorCode, CodeInfo>> = Object.freeze({
+  ERR_AUTH_TOKEN_REQUIRED: { status: 401, error: "Unauthorized", message: "An access token is required" },
+  ERR_AUTH_TOKEN_INVALID: { status: 401, error: "Unauthorized", message: "The access token is invalid" },
+  ERR_USER_DISABLED: { status: 403, error: "Forbidden", message: "The user account is disabled" },
+  ERR_USER_PROVISION_FAILED: { status: 500, error: "Internal Server Error", message: "The user could not be provisioned" },
+  ERR_FORBIDDEN: { status: 403, error: "Forbidden", message: "Access is forbidden" },
+  ERR_AUTH_MISCONFIGURED: { status: 500, error: "Internal Server Error", message: "Authentication is not configured" },
+  ERR_AUTH_UNAVAILABLE: { status: 503, error: "Service Unavailable", message: "Authentication is temporarily unavailable" },
+});
+
+/** Seconds a client should wait before retrying after `ERR_AUTH_UNAVAILABLE`. */
+const RETRY_AFTER_SECONDS = 5;
+
+/** The JSON body sent to HTTP clients, and `err.data` for Socket.IO clients (without `statusCode`/`error`). */
+export interface OidcAuthErrorBody {
+  statusCode: number;
+  error: string;
+  code: OidcAuthErrorCode;
+  message: string;
+}
+
+export interface OidcAuthErrorOptions {
+  /** Server-side explanation for the log; never sent to the client. */
+  reason?: string;
+  /** The underlying error (jose's, the users manager's, …). */
+  cause?: unknown;
+  /** `realm` parameter of the `WWW-Authenticate` challenge. */
+  realm?: string;
+}
+
+export class OidcAuthError extends Error {
+  override readonly name = "OidcAuthError";
+  readonly code: OidcAuthErrorCode;
+  /** HTTP status for this code. */
+  readonly statusCode: number;
+  /** Alias of `statusCode`. */
+  readonly status: number;
+  /** Why it failed, for the server log. Never contains the token. */
+  readonly reason: string;
+  /** Response headers for HTTP: an RFC 6750 challenge on 401/403, `Retry-After` on 503. */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(code: OidcAuthErrorCode, options: OidcAuthErrorOptions = {}) {
+    const info = CODES[code];
+    if (info === undefined) throw new TypeError(`Unknown OidcAuthError code: ${String(code)}`);
+    super(info.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.statusCode = info.status;
+    this.status = info.status;
+    this.reason = options.reason ?? info.message;
+    this.headers = Object.freeze(buildHeaders(code, options.realm));
+  }
+
+  /** The public body: `{ statusCode, error, code, message }`. */
+  toJSON(): OidcAuthErrorBody {
+    return { statusCode: this.statusCode, error: CODES[this.code].error, code: this.code, message: this.message };
+  }
+
+  /** The same error with a `realm` on its challenge. */
+  withRealm(realm: string | undefined): OidcAuthError {
+    if (realm === undefined) return this;
+    return new OidcAuthError(this.code, { reason: this.reason, cause: this.cause, realm });
+  }
+}
+
+/** Type guard that also works across the ESM and CommonJS copies of the package. */
+export function isOidcAuthError(value: unknown): value is OidcAuthError {
+  return (
+    value instanceof OidcAuthError ||
+    (value instanceof Error && value.name === "OidcAuthError" && typeof (value as { code?: unknown }).code === "string")
+  );
+}
+
+function quote(value: string): string {
+  return `"${value.replace(/["\\]/g, "\\$&")}"`;
+}
+
+/**
+ * RFC 6750 section 3: a request with no credentials gets a bare challenge; an
+ * invalid token `error="invalid_token"`; a refusal after authentication
+ * `error="insufficient_scope"`.
+ */
+function buildHeaders(code: OidcAuthErrorCode, realm: string | undefined): Record<string, string> {
+  if (code === "ERR_AUTH_UNAVAILABLE") return { "retry-after": String(RETRY_AFTER_SECONDS) };
+  const params: string[] = [];
+  if (realm !== undefined) params.push(`realm=${quote(realm)}`);
+  switch (code) {
+    case "ERR_AUTH_TOKEN_REQUIRED":
+      break;
+    case "ERR_AUTH_TOKEN_INVALID":
+      params.push('error="invalid_token"', `error_description=${quote(CODES[code].message)}`);
+      break;
+    case "ERR_USER_DISABLED":
+    case "ERR_FORBIDDEN":
+      params.push('error="insufficient_scope"', `error_description=${quote(CODES[code].message)}`);
+      break;
+    default:
+      return {};
+  }
+  return { "www-authenticate": params.length === 0 ? "Bearer" : `Bearer ${params.join(", ")}` };
+}

@@ -1,0 +1,87 @@
+/**
+ * The one authentication pipeline. Transports extract the token and apply the
+ * result; everything between (config, verification, provisioning, the
+ * disabled check, claim mapping, logging) happens here.
+ */
+import { isOidcAuthError, OidcAuthError } from "./OidcAuthError.js";
+import { resolveConfig } from "./lib/config.js";
+import { buildUserContext, withProvisionedUser } from "./lib/userContext.js";
+import { show, verifyAccessToken } from "./lib/verifyAccessToken.js";
+import type { OidcAppHandle, OidcConfig, OidcProvisionedUser, OidcUserContext } from "./types.js";
+
+/** Syslog level used to log each failure. */
+const LOG_LEVEL: Readonly<Record<OidcAuthError["code"], number>> = {
+  ERR_AUTH_TOKEN_REQUIRED: 7,
+  ERR_AUTH_TOKEN_INVALID: 4,
+  ERR_USER_DISABLED: 4,
+  ERR_FORBIDDEN: 4,
+  ERR_USER_PROVISION_FAILED: 3,
+  ERR_AUTH_MISCONFIGURED: 3,
+  ERR_AUTH_UNAVAILABLE: 3,
+};
+
+export interface AuthenticateResult {
+  context: OidcUserContext;
+  config: OidcConfig;
+}
+
+function log(appHandle: OidcAppHandle, level: number, text: string): void {
+  try {
+    appHandle.log?.(level, text);
+  } catch {
+    // A broken logger must not turn an auth decision into a crash.
+  }
+}
+
+/** Log an auth failure (never the token) and return it as an `OidcAuthError`. */
+export function reportFailure(appHandle: OidcAppHandle, where: string, error: unknown): OidcAuthError {
+  const failure = isOidcAuthError(error)
+    ? error
+    : new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: `unexpected error: ${String(error)}`, cause: error });
+  log(appHandle, LOG_LEVEL[failure.code] ?? 3, `[ioserver-oidc] ${where}: ${failure.code}: ${failure.reason}`);
+  return failure;
+}
+
+async function provision(appHandle: OidcAppHandle, context: OidcUserContext): Promise<OidcProvisionedUser | undefined> {
+  const users = appHandle.users as { findOrCreate?: unknown } | null | undefined;
+  if (users === null || typeof users !== "object" || typeof users.findOrCreate !== "function") return undefined;
+  let user: unknown;
+  try {
+    user = await (users.findOrCreate as (...args: unknown[]) => unknown).call(users, context.sub, {
+      email: context.email,
+      name: context.name,
+    });
+  } catch (error) {
+    throw new OidcAuthError("ERR_USER_PROVISION_FAILED", {
+      reason: `users.findOrCreate(${show(context.sub)}) threw: ${error instanceof Error ? error.message : String(error)}`,
+      cause: error,
+    });
+  }
+  const id = (user as { id?: unknown } | null)?.id;
+  if (user === null || typeof user !== "object" || (typeof id !== "string" && typeof id !== "number") || id === "") {
+    throw new OidcAuthError("ERR_USER_PROVISION_FAILED", {
+      reason: `users.findOrCreate(${show(context.sub)}) returned no record with a string or number id`,
+    });
+  }
+  return user as OidcProvisionedUser;
+}
+
+/**
+ * Authenticate a token for an IOServer app: resolve the config, verify,
+ * provision through `appHandle.users.findOrCreate` when present, refuse
+ * disabled users. Rejects with `OidcAuthError` only.
+ */
+export async function authenticate(token: string | undefined, appHandle: OidcAppHandle): Promise<AuthenticateResult> {
+  if (token === undefined || token === "") {
+    throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no bearer token was presented" });
+  }
+  const config = resolveConfig(appHandle);
+  const payload = await verifyAccessToken(token, config);
+  const context = buildUserContext(payload);
+  const user = await provision(appHandle, context);
+  if (user === undefined) return { context, config };
+  if (user.isDisabled === true) {
+    throw new OidcAuthError("ERR_USER_DISABLED", { reason: `user ${show(String(user.id))} (sub ${show(context.sub)}) is disabled` });
+  }
+  return { context: withProvisionedUser(context, user), config };
+}

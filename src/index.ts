@@ -1,0 +1,22 @@
+import "./augment.js";
+
+export { verifyOidcToken } from "./verifyOidcToken.js";
+export { OidcConfigManager } from "./OidcConfigManager.js";
+export { OidcHttpMiddleware } from "./OidcHttpMiddleware.js";
+export { OidcSocketMiddleware } from "./OidcSocketMiddleware.js";
+export { OidcHttpAdminMiddleware } from "./OidcHttpAdminMiddleware.js";
+export { OidcSocketAdminMiddleware } from "./OidcSocketAdminMiddleware.js";
+export { OidcAuthError, isOidcAuthError } from "./OidcAuthError.js";
+export { OidcConfigError } from "./lib/config.js";
+export type { OidcAuthErrorCode, OidcAuthErrorBody, OidcAuthErrorOptions } from "./OidcAuthError.js";
+export type { OidcConnectError } from "./lib/adapters.js";
+export type {
+  OidcConfig,
+  OidcConfigInput,
+  OidcUserContext,
+  OidcFeatures,
+  OidcProvisionedUser,
+  OidcUsersManager,
+  OidcSessionTracker,
+  OidcAppHandle,
+} from "./types.js";

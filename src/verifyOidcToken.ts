@@ -1,0 +1,22 @@
+import { OidcAuthError } from "./OidcAuthError.js";
+import { normalizeConfig } from "./lib/config.js";
+import { buildUserContext } from "./lib/userContext.js";
+import { verifyAccessToken } from "./lib/verifyAccessToken.js";
+import type { OidcConfig, OidcConfigInput, OidcUserContext } from "./types.js";
+
+/**
+ * Verify a raw JWT access token and map its claims.
+ *
+ * Resolves to an `OidcUserContext` (`userId` is `sub`: no users manager is
+ * consulted here). Rejects with an `OidcAuthError` whose `code` is safe to
+ * show a client and whose `reason` explains the failure for your log.
+ */
+export async function verifyOidcToken(token: string, config: OidcConfigInput | OidcConfig): Promise<OidcUserContext> {
+  let normalized: OidcConfig;
+  try {
+    normalized = normalizeConfig(config as OidcConfigInput);
+  } catch (error) {
+    throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: (error as Error).message, cause: error });
+  }
+  return buildUserContext(await verifyAccessToken(token, normalized));
+}

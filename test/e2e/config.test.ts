@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import { after, afterEach, before, describe, it } from "node:test";
+import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { outcome, startApp, type TestApp } from "../helpers/app.js";
+
+const VARS = ["AUTH_SERVICE_URL", "AUTH_SERVICE_APP_SLUG", "AUTH_SERVICE_JWKS_URI", "AUTH_SERVICE_ISSUER", "AUTH_SERVICE_AUDIENCE"];
+
+let issuer: TestIssuer;
+let app: TestApp | undefined;
+before(async () => {
+  issuer = await createTestIssuer({ appSlug: "env-app" });
+});
+after(async () => {
+  await issuer.close();
+});
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+  for (const name of VARS) delete process.env[name];
+});
+
+function setEnv(values: Record<string, string>) {
+  for (const name of VARS) delete process.env[name];
+  Object.assign(process.env, values);
+}
+
+async function httpStatus(path: string, token?: string) {
+  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const response = await fetch(`${app!.url}${path}`, { headers, signal: AbortSignal.timeout(8_000) });
+  return { status: response.status, body: (await response.json()) as { code?: string } };
+}
+
+describe("configuration resolution", () => {
+  it("reads the environment when no oidcConfig manager is registered", async () => {
+    setEnv({ AUTH_SERVICE_URL: `${issuer.issuer}/`, AUTH_SERVICE_APP_SLUG: "env-app" });
+    app = await startApp();
+    const res = await httpStatus("/api/me", await issuer.mint());
+    assert.equal(res.status, 200, "trailing slash stripped, default JWKS path and audience used");
+  });
+
+  it("OidcConfigManager reads the five variables, and logs once at level 6 what it trusts", async () => {
+    setEnv({
+      AUTH_SERVICE_URL: "http://idp.invalid",
+      AUTH_SERVICE_APP_SLUG: "env-app",
+      AUTH_SERVICE_JWKS_URI: issuer.jwksUri,
+      AUTH_SERVICE_ISSUER: issuer.issuer,
+      AUTH_SERVICE_AUDIENCE: "api://custom",
+    });
+    app = await startApp({ config: "env" });
+    assert.equal((await httpStatus("/api/me", await issuer.mint({ aud: "api://custom" }))).status, 200);
+    assert.equal((await httpStatus("/api/me", await issuer.mint({ aud: "env-app" }))).status, 401, "the explicit audience replaces appSlug");
+    const trusted = app.logs.filter((l) => l.text.includes("trusting issuer"));
+    assert.equal(trusted.length, 1);
+    assert.equal(trusted[0]!.level, 6);
+    assert.match(trusted[0]!.text, /api:\/\/custom/);
+  });
+
+  it("the manager's config wins over the environment", async () => {
+    setEnv({ AUTH_SERVICE_URL: "http://127.0.0.1:9", AUTH_SERVICE_APP_SLUG: "wrong" });
+    app = await startApp({ config: issuer.config });
+    assert.equal((await httpStatus("/api/me", await issuer.mint())).status, 200);
+  });
+
+  it("a user-written manager returning a plain object is honoured", async () => {
+    const config = { authServiceUrl: issuer.issuer, appSlug: issuer.appSlug };
+    class MyConfig {
+      getConfig() {
+        return config;
+      }
+    }
+    app = await startApp({ managers: { oidcConfig: MyConfig } });
+    assert.equal((await httpStatus("/api/me", await issuer.mint())).status, 200);
+  });
+});
+
+describe("misconfiguration fails closed", () => {
+  it("missing AUTH_SERVICE_APP_SLUG: start-up logs the variable; requests get 500 / connect_error ERR_AUTH_MISCONFIGURED", async () => {
+    setEnv({ AUTH_SERVICE_URL: issuer.issuer });
+    app = await startApp({ config: "env" });
+    const token = await issuer.mint();
+    const res = await httpStatus("/api/me", token);
+    assert.equal(res.status, 500);
+    assert.equal(res.body.code, "ERR_AUTH_MISCONFIGURED");
+    const started = Date.now();
+    const result = await outcome(app.connect("chat", { auth: { token } }));
+    assert.ok(!result.connected);
+    assert.equal(result.message, "ERR_AUTH_MISCONFIGURED");
+    assert.ok(Date.now() - started < 5_000, "refused promptly");
+    assert.ok(app.logs.some((l) => l.level === 3 && l.text.includes("AUTH_SERVICE_APP_SLUG")), "the log names the variable");
+  });
+
+  it("a request without a token still gets ERR_AUTH_TOKEN_REQUIRED (extraction before config)", async () => {
+    setEnv({});
+    app = await startApp();
+    const res = await httpStatus("/api/me");
+    assert.equal(res.status, 401);
+    assert.equal(res.body.code, "ERR_AUTH_TOKEN_REQUIRED");
+    const result = await outcome(app.connect("chat"));
+    assert.ok(!result.connected);
+    assert.equal(result.message, "ERR_AUTH_TOKEN_REQUIRED");
+  });
+
+  it("no manager and no environment: ERR_AUTH_MISCONFIGURED naming AUTH_SERVICE_URL", async () => {
+    setEnv({});
+    app = await startApp();
+    const token = await issuer.mint();
+    const res = await httpStatus("/api/me", token);
+    assert.equal(res.status, 500);
+    assert.equal(res.body.code, "ERR_AUTH_MISCONFIGURED");
+    assert.ok(app.logs.some((l) => l.text.includes("AUTH_SERVICE_URL is required")));
+  });
+
+  it("a malformed AUTH_SERVICE_URL is named in the log", async () => {
+    setEnv({ AUTH_SERVICE_URL: "not a url", AUTH_SERVICE_APP_SLUG: "x" });
+    app = await startApp({ config: "env" });
+    const res = await httpStatus("/api/me", await issuer.mint());
+    assert.equal(res.body.code, "ERR_AUTH_MISCONFIGURED");
+    assert.ok(app.logs.some((l) => l.text.includes("AUTH_SERVICE_URL is not a valid URL")));
+  });
+
+  it("OidcConfigManager.configure() validates eagerly with a TypeError naming the option", async () => {
+    await assert.rejects(
+      startApp({ config: { authServiceUrl: "ftp://x", appSlug: "a" } }),
+      (error: Error) => error instanceof TypeError && error.message.includes('"authServiceUrl" must use http or https'),
+    );
+  });
+});

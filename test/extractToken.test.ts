@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { bearerToken, socketToken } from "../src/lib/extractToken.js";
+
+describe("bearerToken", () => {
+  it("takes the token after the Bearer scheme, case-insensitively", () => {
+    assert.equal(bearerToken("Bearer abc.def.ghi"), "abc.def.ghi");
+    assert.equal(bearerToken("bearer abc"), "abc");
+    assert.equal(bearerToken("BEARER abc"), "abc");
+    assert.equal(bearerToken("Bearer    abc  "), "abc");
+  });
+
+  it("any other scheme, or none, is no token", () => {
+    for (const value of ["Basic abc", "abc.def.ghi", "Bearerabc", "Token abc", "Bearer", "Bearer ", "Bearer    ", "", " Bearer abc"]) {
+      assert.equal(bearerToken(value), undefined, JSON.stringify(value));
+    }
+  });
+
+  it("non-string header values are no token", () => {
+    for (const value of [undefined, null, 1, ["Bearer a", "Bearer b"], {}]) assert.equal(bearerToken(value), undefined);
+  });
+
+  it("two credentials in one header are passed on whole, to be refused as malformed", () => {
+    assert.equal(bearerToken("Bearer a, Bearer b"), "a, Bearer b");
+  });
+});
+
+describe("socketToken", () => {
+  it("prefers handshake.auth.token", () => {
+    assert.equal(socketToken({ auth: { token: "A" }, headers: { authorization: "Bearer B" } }), "A");
+  });
+
+  it("falls back to the Authorization header", () => {
+    assert.equal(socketToken({ auth: {}, headers: { authorization: "Bearer B" } }), "B");
+  });
+
+  it("a non-string or empty auth.token counts as absent", () => {
+    for (const token of [42, {}, [], "", null, true]) {
+      assert.equal(socketToken({ auth: { token }, headers: {} }), undefined);
+      assert.equal(socketToken({ auth: { token }, headers: { authorization: "Bearer H" } }), "H");
+    }
+  });
+
+  it("tolerates missing or odd handshake parts", () => {
+    assert.equal(socketToken(undefined), undefined);
+    assert.equal(socketToken({}), undefined);
+    assert.equal(socketToken({ auth: null, headers: {} }), undefined);
+    assert.equal(socketToken({ auth: "token" }), undefined);
+  });
+});

@@ -1,0 +1,189 @@
+/**
+ * A real IOServer on 127.0.0.1 with one protected controller and two
+ * protected namespaces, plus real socket.io-client connections.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BaseController, BaseService, IOServer } from "ioserver";
+import type { AppHandle } from "ioserver";
+import { io, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from "socket.io-client";
+import {
+  OidcConfigManager,
+  OidcHttpAdminMiddleware,
+  OidcHttpMiddleware,
+  OidcSocketAdminMiddleware,
+  OidcSocketMiddleware,
+} from "../../src/index.js";
+import type { OidcConfigInput } from "../../src/index.js";
+
+export interface LogLine {
+  level: number;
+  text: string;
+}
+
+export interface AppOptions {
+  /** Explicit config through `OidcConfigManager.configure`; `"env"` registers the plain manager; `undefined` registers none. */
+  config?: OidcConfigInput | "env";
+  /** Extra managers, e.g. `users`, `session`. */
+  managers?: Record<string, new (appHandle: AppHandle) => unknown>;
+}
+
+export interface TestApp {
+  url: string;
+  port: number;
+  logs: LogLine[];
+  appHandle: Record<string, unknown>;
+  /** What the handlers saw, in order. */
+  seen: Array<Record<string, unknown>>;
+  connect(namespace: string, options?: Partial<ManagerOptions & SocketOptions>): ClientSocket;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+const routesDir = (() => {
+  const dir = mkdtempSync(join(tmpdir(), "ioserver-oidc-routes-"));
+  writeFileSync(
+    join(dir, "api.json"),
+    JSON.stringify([
+      { method: "GET", url: "/me", handler: "me" },
+      { method: "POST", url: "/echo", handler: "echo" },
+    ]),
+  );
+  writeFileSync(join(dir, "admin.json"), JSON.stringify([{ method: "GET", url: "/stats", handler: "stats" }]));
+  return dir;
+})();
+
+export async function startApp(options: AppOptions = {}): Promise<TestApp> {
+  const port = await freePort();
+  const seen: Array<Record<string, unknown>> = [];
+  const logs: LogLine[] = [];
+  const snapshot = (target: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    sub: target.sub,
+    userId: target.userId,
+    userRole: target.userRole,
+    roles: target.roles,
+    permissions: target.permissions,
+    features: target.features,
+    auth: target.auth,
+    ...extra,
+  });
+
+  class ApiController extends BaseController {
+    async me(request: Record<string, unknown>, reply: { send(body: unknown): unknown }) {
+      const view = snapshot(request);
+      seen.push({ transport: "http", ...view });
+      return reply.send(view);
+    }
+    async echo(request: Record<string, unknown>, reply: { send(body: unknown): unknown }) {
+      return reply.send({ body: request.body, userId: request.userId });
+    }
+  }
+  class AdminController extends BaseController {
+    async stats(request: Record<string, unknown>, reply: { send(body: unknown): unknown }) {
+      return reply.send({ ok: true, userId: request.userId });
+    }
+  }
+  class ChatService extends BaseService {
+    async whoami(socket: Record<string, unknown> & { data: Record<string, unknown> }, _data: unknown, callback?: (value: unknown) => void) {
+      const view = snapshot(socket, { dataAuth: socket.data.auth });
+      seen.push({ transport: "socket", ...view });
+      callback?.(view);
+    }
+  }
+  class AdminService extends BaseService {
+    async ping(_socket: unknown, _data: unknown, callback?: (value: unknown) => void) {
+      callback?.("pong");
+    }
+  }
+
+  const server = new IOServer({ host: "127.0.0.1", port, routes: routesDir, verbose: "ERROR", mode: ["websocket"] });
+  // Capture what the package logs (the real logger prints to the console).
+  const appHandle = (server as unknown as { appHandle: Record<string, unknown> }).appHandle;
+  appHandle.log = (level: number, text: string) => {
+    logs.push({ level, text });
+  };
+
+  for (const [name, manager] of Object.entries(options.managers ?? {})) server.addManager({ name, manager });
+  if (options.config === "env") server.addManager({ name: "oidcConfig", manager: OidcConfigManager });
+  else if (options.config !== undefined) server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(options.config) });
+
+  server.addController({ name: "api", controller: ApiController, middlewares: [OidcHttpMiddleware] });
+  server.addController({ name: "admin", controller: AdminController, middlewares: [OidcHttpMiddleware, OidcHttpAdminMiddleware] });
+  server.addService({ name: "chat", service: ChatService, middlewares: [OidcSocketMiddleware] });
+  server.addService({ name: "admin", service: AdminService, middlewares: [OidcSocketMiddleware, OidcSocketAdminMiddleware] });
+  await server.start();
+
+  const url = `http://127.0.0.1:${port}`;
+  const clients = new Set<ClientSocket>();
+  return {
+    url,
+    port,
+    logs,
+    appHandle,
+    seen,
+    connect(namespace, socketOptions = {}) {
+      const client = io(`${url}/${namespace}`, {
+        transports: ["websocket"],
+        reconnection: false,
+        forceNew: true,
+        timeout: 5_000,
+        ...socketOptions,
+      });
+      clients.add(client);
+      return client;
+    },
+    async close() {
+      for (const client of clients) client.disconnect();
+      clients.clear();
+      const socketio = (server.getApp() as unknown as { io?: { close(): Promise<void> | void } }).io;
+      await socketio?.close();
+      await server.stop().catch(() => undefined);
+    },
+  };
+}
+
+export type ConnectOutcome =
+  | { connected: true; socket: ClientSocket }
+  | { connected: false; message: string; data: unknown };
+
+/** Wait (bounded) for `connect` or `connect_error`. */
+export function outcome(socket: ClientSocket, timeoutMs = 8_000): Promise<ConnectOutcome> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`no connect/connect_error within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onConnect = () => {
+      cleanup();
+      resolve({ connected: true, socket });
+    };
+    const onError = (err: Error & { data?: unknown }) => {
+      cleanup();
+      resolve({ connected: false, message: err.message, data: err.data });
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off("connect", onConnect);
+      socket.off("connect_error", onError);
+    };
+    socket.on("connect", onConnect);
+    socket.on("connect_error", onError);
+  });
+}
+
+/** Emit with an ack, bounded. */
+export function call<T = unknown>(socket: ClientSocket, event: string, data: unknown = {}, timeoutMs = 5_000): Promise<T> {
+  return socket.timeout(timeoutMs).emitWithAck(event, data) as Promise<T>;
+}
