@@ -19,4 +19,5 @@ export type {
   OidcUsersManager,
   OidcSessionTracker,
   OidcAppHandle,
+  OidcDecorations,
 } from "./types.js";

@@ -104,3 +104,21 @@ export interface OidcAppHandle {
   session?: Partial<OidcSessionTracker> | unknown;
   [manager: string]: unknown;
 }
+
+/**
+ * What the middlewares set on a Fastify request or a Socket.IO socket: the
+ * seed's six properties and the whole context as `auth`.
+ */
+export interface OidcDecorations {
+  /** The token's `sub`. */
+  sub: string;
+  /** Local user id (users manager), else `sub`. */
+  userId: string;
+  /** `roles[0]`, else `"user"`. */
+  userRole: string;
+  roles: string[];
+  permissions: string[];
+  features: OidcFeatures;
+  /** The whole authenticated context (on sockets also in `socket.data.auth`). */
+  auth: OidcUserContext;
+}

@@ -163,3 +163,23 @@ describe("OidcHttpMiddleware with a users manager", () => {
     mode = "ok";
   });
 });
+
+describe("OidcHttpMiddleware when the provider's keys cannot be obtained", () => {
+  let app: TestApp;
+  before(async () => {
+    // Port 9 (discard) on loopback: nothing listens, the fetch fails at once.
+    app = await startApp({ config: { ...issuer.config, jwksUri: "http://127.0.0.1:9/jwks" } });
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  it("503 ERR_AUTH_UNAVAILABLE with Retry-After, not 401: the token may be fine", async () => {
+    const res = await get(app, "/api/me", { authorization: `Bearer ${await issuer.mint()}` });
+    assert.equal(res.status, 503);
+    assert.equal(res.body.code, "ERR_AUTH_UNAVAILABLE");
+    assert.equal(res.headers.get("retry-after"), "5");
+    assert.equal(res.headers.get("www-authenticate"), null);
+    assert.ok(app.logs.some((l) => l.level === 3 && l.text.includes("http://127.0.0.1:9/jwks could not be obtained")));
+  });
+});

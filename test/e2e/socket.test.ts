@@ -287,3 +287,17 @@ async function waitFor(predicate: () => boolean, timeoutMs = 3_000): Promise<voi
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+describe("OidcSocketMiddleware when the provider's keys cannot be obtained", () => {
+  let app: TestApp;
+  before(async () => {
+    app = await startApp({ config: { ...issuer.config, jwksUri: "http://127.0.0.1:9/jwks" } });
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  it("connect_error ERR_AUTH_UNAVAILABLE", async () => {
+    await expectRefused(app, "chat", { auth: { token: await issuer.mint() } }, "ERR_AUTH_UNAVAILABLE");
+  });
+});
