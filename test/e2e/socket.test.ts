@@ -170,6 +170,28 @@ describe("OidcSocketMiddleware: refused handshakes (client sees the code only)",
     assert.ok(app.logs.some((l) => l.text.includes('aud was "someone-else"')));
   });
 
+  it("every malformed or forged token is ERR_AUTH_TOKEN_INVALID over a real handshake", async () => {
+    const good = await issuer.mint();
+    const [h, p] = good.split(".");
+    const forged: Record<string, string> = {
+      "a.b.c": "a.b.c",
+      "random bytes": Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 37) % 256)).toString("latin1"),
+      "20 KiB string": "x".repeat(20 * 1024),
+      "unicode garbage": "Ω≈ç√.∫˜µ.≤≥÷🙂",
+      "alg none": `${Buffer.from('{"alg":"none"}').toString("base64url")}.${p}.`,
+      "signature stripped": `${h}.${p}.AAAA`,
+      "missing exp": await issuer.mint({ exp: undefined }),
+      "missing sub": await issuer.mint({ sub: undefined }),
+      "nbf in the future": await issuer.mint({ nbf: Math.floor(Date.now() / 1000) + 600 }),
+      "unknown kid": await issuer.mint({}, { kid: "no-such-kid" }),
+    };
+    for (const [name, token] of Object.entries(forged)) {
+      const result = await outcome(app.connect("chat", { auth: { token } }));
+      assert.equal(result.connected, false, name);
+      if (!result.connected) assert.equal(result.message, "ERR_AUTH_TOKEN_INVALID", name);
+    }
+  });
+
   it("ERR_FORBIDDEN on the admin namespace for a user without the admin role", async () => {
     const token = await issuer.mint({ sub: "pleb", roles: ["user"] });
     await expectRefused(app, "admin", { auth: { token } }, "ERR_FORBIDDEN");
