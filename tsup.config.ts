@@ -4,7 +4,7 @@ import { defineConfig } from "tsup";
 // keeps `import("jose")` as a dynamic import (see src/lib/jose.ts), so it loads
 // on every Node >= 20, not only on versions with require(esm).
 export default defineConfig({
-  entry: { index: "src/index.ts", testing: "src/testing/index.ts" },
+  entry: { index: "src/index.ts", testing: "src/testing/index.ts", client: "src/client/index.ts" },
   format: ["esm", "cjs"],
   dts: true,
   sourcemap: true,

@@ -11,7 +11,11 @@ export type OidcAuthErrorCode =
   | "ERR_USER_PROVISION_FAILED"
   | "ERR_FORBIDDEN"
   | "ERR_AUTH_MISCONFIGURED"
-  | "ERR_AUTH_UNAVAILABLE";
+  | "ERR_AUTH_UNAVAILABLE"
+  | "ERR_AUTH_TOKEN_EXPIRED"
+  | "ERR_AUTH_SUBJECT_MISMATCH"
+  | "ERR_AUTH_RATE_LIMITED"
+  | "ERR_AUTH_REVOKED";
 
 interface CodeInfo {
   readonly status: number;
@@ -29,6 +33,10 @@ const CODES: Readonly<Record<OidcAuthErrorCode, CodeInfo>> = Object.freeze({
   ERR_FORBIDDEN: { status: 403, error: "Forbidden", message: "Access is forbidden" },
   ERR_AUTH_MISCONFIGURED: { status: 500, error: "Internal Server Error", message: "Authentication is not configured" },
   ERR_AUTH_UNAVAILABLE: { status: 503, error: "Service Unavailable", message: "Authentication is temporarily unavailable" },
+  ERR_AUTH_TOKEN_EXPIRED: { status: 401, error: "Unauthorized", message: "The access token has expired" },
+  ERR_AUTH_SUBJECT_MISMATCH: { status: 403, error: "Forbidden", message: "The new token is for another user" },
+  ERR_AUTH_RATE_LIMITED: { status: 429, error: "Too Many Requests", message: "Too many refresh attempts" },
+  ERR_AUTH_REVOKED: { status: 401, error: "Unauthorized", message: "The session was revoked" },
 });
 
 /** Seconds a client should wait before retrying after `ERR_AUTH_UNAVAILABLE`. */
@@ -111,10 +119,13 @@ function buildHeaders(code: OidcAuthErrorCode, realm: string | undefined): Recor
     case "ERR_AUTH_TOKEN_REQUIRED":
       break;
     case "ERR_AUTH_TOKEN_INVALID":
+    case "ERR_AUTH_TOKEN_EXPIRED":
+    case "ERR_AUTH_REVOKED":
       params.push('error="invalid_token"', `error_description=${quote(CODES[code].message)}`);
       break;
     case "ERR_USER_DISABLED":
     case "ERR_FORBIDDEN":
+    case "ERR_AUTH_SUBJECT_MISMATCH":
       params.push('error="insufficient_scope"', `error_description=${quote(CODES[code].message)}`);
       break;
     default:

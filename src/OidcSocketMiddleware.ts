@@ -4,8 +4,15 @@ import { authenticate } from "./authenticate.js";
 import { socketHook } from "./lib/adapters.js";
 import { applyContext } from "./lib/applyContext.js";
 import { socketToken } from "./lib/extractToken.js";
+import { ensureLifecycle } from "./lib/socketLifecycle.js";
 import { registerSocketSession } from "./lib/socketSession.js";
 import type { OidcAppHandle } from "./types.js";
+
+/** Per-middleware options, see `OidcSocketMiddleware.configure()`. */
+export interface OidcSocketMiddlewareOptions {
+  /** Disconnect the namespace's sockets when their token expires (overrides the config's `socketExpiry`). */
+  expiry?: boolean;
+}
 
 /**
  * Guards a Socket.IO namespace at the handshake: `handshake.auth.token`, else
@@ -13,11 +20,35 @@ import type { OidcAppHandle } from "./types.js";
  * the session tracker, then `socket.sub`, `socket.userId`, `socket.userRole`,
  * `socket.roles`, `socket.permissions`, `socket.features` and
  * `socket.data.auth` are set and the connection is accepted.
+ *
+ * Once connected, the socket follows its token: `oidc:expiring` before `exp`,
+ * in-band `oidc:refresh`, and `oidc:expired` plus a disconnect when no fresh
+ * token came in time.
  */
 export class OidcSocketMiddleware extends BaseMiddleware {
+  /** Options given through `configure()`. */
+  protected static readonly options: OidcSocketMiddlewareOptions = {};
+
+  /**
+   * A middleware class with options, e.g. `OidcSocketMiddleware.configure({ expiry: false })`
+   * for a namespace whose sockets may outlive their token.
+   */
+  static configure(options: OidcSocketMiddlewareOptions): typeof OidcSocketMiddleware {
+    if (options === null || typeof options !== "object") throw new TypeError("OidcSocketMiddleware.configure: options must be an object");
+    if (options.expiry !== undefined && typeof options.expiry !== "boolean") {
+      throw new TypeError(`OidcSocketMiddleware.configure: "expiry" must be a boolean, got ${String(options.expiry)}`);
+    }
+    const frozen = Object.freeze({ ...options });
+    return class ConfiguredOidcSocketMiddleware extends OidcSocketMiddleware {
+      protected static override readonly options = frozen;
+    };
+  }
+
   handle(appHandle: AppHandle) {
+    const options = (this.constructor as typeof OidcSocketMiddleware).options;
     return socketHook(appHandle as OidcAppHandle, async (socket, app) => {
       const { context } = await authenticate(socketToken(socket.handshake), app);
+      ensureLifecycle(socket.nsp, app, options);
       await registerSocketSession(app, socket, context);
       applyContext(socket, context);
       socket.data.auth = context;

@@ -6,6 +6,7 @@
 import { isOidcAuthError, OidcAuthError } from "./OidcAuthError.js";
 import { resolveConfig } from "./lib/config.js";
 import { buildUserContext, withProvisionedUser } from "./lib/userContext.js";
+import { revokeUserSockets } from "./lib/revoke.js";
 import { show, verifyAccessToken } from "./lib/verifyAccessToken.js";
 import type { OidcAppHandle, OidcConfig, OidcProvisionedUser, OidcUserContext } from "./types.js";
 
@@ -18,6 +19,10 @@ const LOG_LEVEL: Readonly<Record<OidcAuthError["code"], number>> = {
   ERR_USER_PROVISION_FAILED: 3,
   ERR_AUTH_MISCONFIGURED: 3,
   ERR_AUTH_UNAVAILABLE: 3,
+  ERR_AUTH_TOKEN_EXPIRED: 6,
+  ERR_AUTH_SUBJECT_MISMATCH: 4,
+  ERR_AUTH_RATE_LIMITED: 4,
+  ERR_AUTH_REVOKED: 6,
 };
 
 export interface AuthenticateResult {
@@ -67,6 +72,27 @@ async function provision(appHandle: OidcAppHandle, context: OidcUserContext): Pr
 }
 
 /**
+ * A disabled user keeps no live socket: through the session tracker's
+ * `disconnectUser(userId, reason)` when it has one (cluster-wide trackers),
+ * else this process's registry of authenticated sockets.
+ */
+function disconnectDisabledUser(appHandle: OidcAppHandle, userId: string): void {
+  const reason = "user disabled";
+  const session = appHandle.session as { disconnectUser?: unknown } | null | undefined;
+  try {
+    if (session !== null && typeof session === "object" && typeof session.disconnectUser === "function") {
+      Promise.resolve((session.disconnectUser as (id: string, reason: string) => unknown).call(session, userId, reason)).catch((error: unknown) =>
+        log(appHandle, 3, `[ioserver-oidc] session.disconnectUser failed: ${String(error)}`),
+      );
+    } else {
+      revokeUserSockets(appHandle, userId, reason);
+    }
+  } catch (error) {
+    log(appHandle, 3, `[ioserver-oidc] disconnecting disabled user failed: ${String(error)}`);
+  }
+}
+
+/**
  * Authenticate a token for an IOServer app: resolve the config, verify,
  * provision through `appHandle.users.findOrCreate` when present, refuse
  * disabled users. Rejects with `OidcAuthError` only.
@@ -81,6 +107,7 @@ export async function authenticate(token: string | undefined, appHandle: OidcApp
   const user = await provision(appHandle, context);
   if (user === undefined) return { context, config };
   if (user.isDisabled === true) {
+    disconnectDisabledUser(appHandle, String(user.id));
     throw new OidcAuthError("ERR_USER_DISABLED", { reason: `user ${show(String(user.id))} (sub ${show(context.sub)}) is disabled` });
   }
   return { context: withProvisionedUser(context, user), config };

@@ -23,6 +23,8 @@ export interface OidcUserContext {
   permissions: string[];
   /** The token's `features` object, else `{}`. */
   features: OidcFeatures;
+  /** When the token expires: its `exp` claim in epoch milliseconds. */
+  expiresAt: number;
 }
 
 /**
@@ -54,6 +56,14 @@ export interface OidcConfigInput {
   jwksCacheMaxAge?: number;
   /** `realm` of the `WWW-Authenticate` challenge on HTTP errors. Default: none. */
   realm?: string;
+  /** Disconnect sockets whose token expired and was not refreshed. Default true. */
+  socketExpiry?: boolean;
+  /** Seconds before `exp` at which `oidc:expiring` is sent (capped at a third of the token's remaining lifetime). Default 60. */
+  expiryLeadTime?: number;
+  /** In-band refresh attempts allowed per socket per `refreshWindow`. Default 5. */
+  refreshLimit?: number;
+  /** Window of the refresh rate limit, in ms. Default 60000. */
+  refreshWindow?: number;
 }
 
 /** A validated, normalised, frozen configuration. */
@@ -70,6 +80,10 @@ export interface OidcConfig {
   readonly jwksCooldown: number;
   readonly jwksCacheMaxAge: number;
   readonly realm: string | undefined;
+  readonly socketExpiry: boolean;
+  readonly expiryLeadTime: number;
+  readonly refreshLimit: number;
+  readonly refreshWindow: number;
 }
 
 /** What `appHandle.users.findOrCreate` returns. */

@@ -48,7 +48,8 @@ describe("verifyOidcToken: valid tokens", () => {
   for (const name of ["RS256", "ES256", "PS256", "EdDSA"] as const) {
     it(`accepts ${name} and maps the claims`, async () => {
       const key = { RS256: rsa, ES256: ec, PS256: ps, EdDSA: ed }[name];
-      const token = await sign(key, claims({ email: "u@x.test", roles: ["a"], permissions: ["p"], features: { f: 1 } }));
+      const exp = now() + 300;
+      const token = await sign(key, claims({ exp, email: "u@x.test", roles: ["a"], permissions: ["p"], features: { f: 1 } }));
       const context = await verifyOidcToken(token, config);
       assert.deepEqual(context, {
         sub: "user-1",
@@ -59,6 +60,7 @@ describe("verifyOidcToken: valid tokens", () => {
         roles: ["a"],
         permissions: ["p"],
         features: { f: 1 },
+        expiresAt: exp * 1000,
       });
     });
   }

@@ -9,7 +9,7 @@ import { reportFailure } from "../authenticate.js";
 import type { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcAppHandle } from "../types.js";
 import { resolveConfig } from "./config.js";
-import { releaseSocketSession } from "./socketSession.js";
+import { releaseSocket } from "./socketRegistry.js";
 
 export type Step<T> = (target: T, appHandle: OidcAppHandle) => Promise<void>;
 
@@ -58,7 +58,7 @@ export function socketHook(appHandle: OidcAppHandle, step: Step<Socket>) {
     const where = () => `socket ${socket.nsp?.name ?? "?"} ${socket.id}`;
     run(step, socket, appHandle, where, (failure) => {
       if (failure === undefined) return next();
-      releaseSocketSession(socket); // a later guard refused: the socket never opens
+      releaseSocket(socket); // a later guard refused: the socket never opens
       const error = new Error(failure.code) as OidcConnectError;
       error.data = { code: failure.code, message: failure.message };
       next(error);

@@ -22,6 +22,10 @@ export const DEFAULTS = Object.freeze({
   jwksTimeout: 5_000,
   jwksCooldown: 30_000,
   jwksCacheMaxAge: 600_000,
+  socketExpiry: true,
+  expiryLeadTime: 60,
+  refreshLimit: 5,
+  refreshWindow: 60_000,
 });
 
 /** Environment variable behind each option, for error messages. */
@@ -74,6 +78,12 @@ function duration(value: unknown, fallback: number, key: keyof OidcConfigInput, 
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
     throw new OidcConfigError(label(key, names), `must be a non-negative ${integer ? "integer" : "number"}, got ${String(value)}`);
   }
+  return value;
+}
+
+function flag(value: unknown, fallback: boolean, key: keyof OidcConfigInput, names: Names): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") throw new OidcConfigError(label(key, names), `must be a boolean, got ${String(value)}`);
   return value;
 }
 
@@ -135,6 +145,10 @@ export function normalizeConfig(input: OidcConfigInput, names: Names = {}): Oidc
     jwksCooldown: duration(input.jwksCooldown, DEFAULTS.jwksCooldown, "jwksCooldown", names),
     jwksCacheMaxAge: duration(input.jwksCacheMaxAge, DEFAULTS.jwksCacheMaxAge, "jwksCacheMaxAge", names),
     realm: input.realm,
+    socketExpiry: flag(input.socketExpiry, DEFAULTS.socketExpiry, "socketExpiry", names),
+    expiryLeadTime: duration(input.expiryLeadTime, DEFAULTS.expiryLeadTime, "expiryLeadTime", names, false),
+    refreshLimit: duration(input.refreshLimit, DEFAULTS.refreshLimit, "refreshLimit", names),
+    refreshWindow: duration(input.refreshWindow, DEFAULTS.refreshWindow, "refreshWindow", names),
   };
   Object.freeze(config);
   normalized.add(config);

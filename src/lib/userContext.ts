@@ -30,6 +30,7 @@ export function buildUserContext(payload: JWTPayload): OidcUserContext {
     roles,
     permissions: strings(payload["permissions"]),
     features: features(payload["features"]),
+    expiresAt: (payload.exp as number) * 1000,
   };
 }
 

@@ -11,8 +11,10 @@ import type { CryptoKey, JWK } from "jose";
 import { loadJose } from "../lib/jose.js";
 import type { OidcConfigInput } from "../types.js";
 
+/** Signing algorithms of the test issuer: one RSA and one EC P-256 key. */
 export type TestIssuerAlgorithm = "RS256" | "ES256";
 
+/** Options of {@link createTestIssuer} (tests and local development only). */
 export interface TestIssuerOptions {
   /** Client id, and the default `aud` of minted tokens. Default `"test-app"`. */
   appSlug?: string;
@@ -26,6 +28,7 @@ export interface TestIssuerOptions {
   accessTokenTtl?: number;
 }
 
+/** Options of {@link TestIssuer.mint}. */
 export interface MintOptions {
   /** Signing algorithm. Default `RS256`. */
   alg?: TestIssuerAlgorithm;
@@ -37,11 +40,18 @@ export interface MintOptions {
   key?: "current" | "previous";
 }
 
+/**
+ * A running local issuer returned by {@link createTestIssuer}. For tests and
+ * local development only, never production.
+ */
 export interface TestIssuer {
   /** `http://<host>:<port>`, no trailing slash. */
   readonly issuer: string;
+  /** `issuer` + `jwksPath`. */
   readonly jwksUri: string;
+  /** Client id and default `aud`. */
   readonly appSlug: string;
+  /** The port actually bound. */
   readonly port: number;
   /** Ready to pass to `OidcConfigManager.configure()` or `verifyOidcToken()`. */
   readonly config: OidcConfigInput;
@@ -71,7 +81,7 @@ type KeyRing = Record<TestIssuerAlgorithm, KeyPair>;
 async function generateRing(): Promise<KeyRing> {
   const jose = await loadJose();
   const make = async (alg: TestIssuerAlgorithm): Promise<KeyPair> => {
-    const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true });
+    const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true, modulusLength: 2048 });
     const kid = randomUUID();
     return { kid, privateKey, jwk: { ...(await jose.exportJWK(publicKey)), kid, alg, use: "sig" } };
   };
@@ -83,7 +93,13 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(body));
 }
 
-/** Start a local issuer. Close it when done. */
+/**
+ * Start a local OIDC issuer on 127.0.0.1 (port 0 = any free port) with fresh
+ * RS256 and ES256 keys. For tests and local development only, never
+ * production. Always `close()` it when done.
+ *
+ * @throws TypeError when an option is invalid (e.g. `accessTokenTtl` not a positive finite number).
+ */
 export async function createTestIssuer(options: TestIssuerOptions = {}): Promise<TestIssuer> {
   const appSlug = options.appSlug ?? "test-app";
   const host = options.host ?? "127.0.0.1";
@@ -93,7 +109,7 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
     throw new TypeError(`createTestIssuer: "accessTokenTtl" must be a positive number of seconds, got ${String(ttl)}`);
   }
   if (typeof appSlug !== "string" || appSlug === "") throw new TypeError('createTestIssuer: "appSlug" must be a non-empty string');
-  if (!jwksPath.startsWith("/")) throw new TypeError('createTestIssuer: "jwksPath" must start with "/"');
+  if (typeof jwksPath !== "string" || !jwksPath.startsWith("/")) throw new TypeError('createTestIssuer: "jwksPath" must start with "/"');
 
   let current = await generateRing();
   let previous: KeyRing | undefined;
@@ -103,7 +119,7 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0];
-    if (req.method !== "GET") return send(res, 405, { error: "method_not_allowed" });
+    if (req.method !== "GET") return send(res, 404, { error: "not_found" });
     if (path === jwksPath) {
       jwksRequests++;
       return send(res, 200, { keys: published });

@@ -46,7 +46,8 @@ describe("OidcHttpMiddleware", () => {
   });
 
   it("injects the context, as the controller handler sees it", async () => {
-    const token = await issuer.mint({ sub: "alice", roles: ["admin", "ops"], permissions: ["a", "b"], features: { x: 1 }, email: "a@x.test" });
+    const exp = Math.floor(Date.now() / 1000) + 120;
+    const token = await issuer.mint({ exp, sub: "alice", roles: ["admin", "ops"], permissions: ["a", "b"], features: { x: 1 }, email: "a@x.test" });
     const res = await get(app, "/api/me", { authorization: `Bearer ${token}` });
     assert.equal(res.status, 200);
     assert.equal(res.body.sub, "alice");
@@ -64,6 +65,7 @@ describe("OidcHttpMiddleware", () => {
       roles: ["admin", "ops"],
       permissions: ["a", "b"],
       features: { x: 1 },
+      expiresAt: exp * 1000,
     });
   });
 

@@ -32,7 +32,9 @@ describe("OidcSocketMiddleware: accepted handshakes", () => {
   });
 
   it("injects the six seed properties, socket.data.auth and socket.auth, as a service handler sees them", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 120;
     const token = await issuer.mint({
+      exp,
       sub: "alice",
       email: "alice@example.test",
       name: "Alice",
@@ -52,6 +54,7 @@ describe("OidcSocketMiddleware: accepted handshakes", () => {
       roles: ["editor", "viewer"],
       permissions: ["posts:write"],
       features: { beta: true, quota: 3 },
+      expiresAt: exp * 1000,
     };
     assert.equal(view.sub, "alice");
     assert.equal(view.userId, "alice");

@@ -16,7 +16,8 @@ import {
   OidcSocketAdminMiddleware,
   OidcSocketMiddleware,
 } from "../../src/index.js";
-import type { OidcConfigInput } from "../../src/index.js";
+import type { OidcConfigInput, OidcSessionManager } from "../../src/index.js";
+import { SessionAwareAdapter } from "socket.io-adapter";
 
 export interface LogLine {
   level: number;
@@ -28,6 +29,8 @@ export interface AppOptions {
   config?: OidcConfigInput | "env";
   /** Extra managers, e.g. `users`, `session`. */
   managers?: Record<string, new (appHandle: AppHandle) => unknown>;
+  /** Turn on Socket.IO connection-state recovery on the IOServer's Socket.IO server. */
+  recovery?: boolean;
 }
 
 export interface TestApp {
@@ -61,7 +64,14 @@ const routesDir = (() => {
       { method: "POST", url: "/echo", handler: "echo" },
     ]),
   );
-  writeFileSync(join(dir, "admin.json"), JSON.stringify([{ method: "GET", url: "/stats", handler: "stats" }]));
+  writeFileSync(
+    join(dir, "admin.json"),
+    JSON.stringify([
+      { method: "GET", url: "/stats", handler: "stats" },
+      { method: "GET", url: "/sessions", handler: "sessions" },
+      { method: "POST", url: "/disconnect", handler: "disconnect" },
+    ]),
+  );
   return dir;
 })();
 
@@ -94,6 +104,14 @@ export async function startApp(options: AppOptions = {}): Promise<TestApp> {
     async stats(request: Record<string, unknown>, reply: { send(body: unknown): unknown }) {
       return reply.send({ ok: true, userId: request.userId });
     }
+    async sessions(_request: unknown, reply: { send(body: unknown): unknown }) {
+      const session = this.appHandle.session as OidcSessionManager;
+      return reply.send({ all: await session.list() });
+    }
+    async disconnect(request: { body: { user: string; reason?: string } }, reply: { send(body: unknown): unknown }) {
+      const session = this.appHandle.session as OidcSessionManager;
+      return reply.send({ count: await session.disconnectUser(request.body.user, request.body.reason) });
+    }
   }
   class ChatService extends BaseService {
     async whoami(socket: Record<string, unknown> & { data: Record<string, unknown> }, _data: unknown, callback?: (value: unknown) => void) {
@@ -101,8 +119,19 @@ export async function startApp(options: AppOptions = {}): Promise<TestApp> {
       seen.push({ transport: "socket", ...view });
       callback?.(view);
     }
+    async join(socket: { join(room: string): void; rooms: Set<string>; emit(e: string, d: unknown): void }, data: { room: string }, callback?: (value: unknown) => void) {
+      socket.join(data.room);
+      socket.emit("chat:joined", { room: data.room }); // an event (not an ack) gives a recovery offset
+      callback?.([...socket.rooms]);
+    }
+    async rooms(socket: { rooms: Set<string>; recovered?: boolean }, _data: unknown, callback?: (value: unknown) => void) {
+      callback?.({ rooms: [...socket.rooms], recovered: socket.recovered === true });
+    }
   }
   class AdminService extends BaseService {
+    async whoami(socket: Record<string, unknown>, _data: unknown, callback?: (value: unknown) => void) {
+      callback?.(snapshot(socket));
+    }
     async ping(_socket: unknown, _data: unknown, callback?: (value: unknown) => void) {
       callback?.("pong");
     }
@@ -123,7 +152,16 @@ export async function startApp(options: AppOptions = {}): Promise<TestApp> {
   server.addController({ name: "admin", controller: AdminController, middlewares: [OidcHttpMiddleware, OidcHttpAdminMiddleware] });
   server.addService({ name: "chat", service: ChatService, middlewares: [OidcSocketMiddleware] });
   server.addService({ name: "admin", service: AdminService, middlewares: [OidcSocketMiddleware, OidcSocketAdminMiddleware] });
+  // A namespace whose sockets may outlive their token.
+  server.addService({ name: "lenient", service: ChatService, middlewares: [OidcSocketMiddleware.configure({ expiry: false })] });
   await server.start();
+  if (options.recovery === true) {
+    // IOServer 2.0.6 creates its Socket.IO server itself, without this option:
+    // switch it on through Socket.IO's public API before any client connects.
+    const socketio = (server.getApp() as unknown as { io: { opts: Record<string, unknown>; adapter(a: unknown): unknown } }).io;
+    socketio.opts.connectionStateRecovery = { maxDisconnectionDuration: 60_000, skipMiddlewares: true };
+    socketio.adapter(SessionAwareAdapter);
+  }
 
   const url = `http://127.0.0.1:${port}`;
   const clients = new Set<ClientSocket>();

@@ -52,6 +52,10 @@ switch (code) {
   case "ERR_FORBIDDEN":
   case "ERR_AUTH_MISCONFIGURED":
   case "ERR_AUTH_UNAVAILABLE":
+  case "ERR_AUTH_TOKEN_EXPIRED":
+  case "ERR_AUTH_SUBJECT_MISMATCH":
+  case "ERR_AUTH_RATE_LIMITED":
+  case "ERR_AUTH_REVOKED":
     break;
   default: {
     const exhaustive: never = code;
