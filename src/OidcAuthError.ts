@@ -57,6 +57,8 @@ export interface OidcAuthErrorOptions {
   cause?: unknown;
   /** `realm` parameter of the `WWW-Authenticate` challenge. */
   realm?: string;
+  /** `scope` parameter of an `insufficient_scope` challenge: the scopes that would have been enough (RFC 6750 section 3). */
+  scope?: string;
 }
 
 export class OidcAuthError extends Error {
@@ -70,6 +72,8 @@ export class OidcAuthError extends Error {
   readonly reason: string;
   /** Response headers for HTTP: an RFC 6750 challenge on 401/403, `Retry-After` on 503. */
   readonly headers: Readonly<Record<string, string>>;
+  /** The `scope` of the challenge, when a scope check refused. */
+  readonly scope: string | undefined;
 
   constructor(code: OidcAuthErrorCode, options: OidcAuthErrorOptions = {}) {
     const info = CODES[code];
@@ -79,7 +83,8 @@ export class OidcAuthError extends Error {
     this.statusCode = info.status;
     this.status = info.status;
     this.reason = options.reason ?? info.message;
-    this.headers = Object.freeze(buildHeaders(code, options.realm));
+    this.scope = options.scope;
+    this.headers = Object.freeze(buildHeaders(code, options.realm, options.scope));
   }
 
   /** The public body: `{ statusCode, error, code, message }`. */
@@ -90,7 +95,7 @@ export class OidcAuthError extends Error {
   /** The same error with a `realm` on its challenge. */
   withRealm(realm: string | undefined): OidcAuthError {
     if (realm === undefined) return this;
-    return new OidcAuthError(this.code, { reason: this.reason, cause: this.cause, realm });
+    return new OidcAuthError(this.code, { reason: this.reason, cause: this.cause, realm, scope: this.scope });
   }
 }
 
@@ -111,7 +116,7 @@ function quote(value: string): string {
  * invalid token `error="invalid_token"`; a refusal after authentication
  * `error="insufficient_scope"`.
  */
-function buildHeaders(code: OidcAuthErrorCode, realm: string | undefined): Record<string, string> {
+function buildHeaders(code: OidcAuthErrorCode, realm: string | undefined, scope: string | undefined): Record<string, string> {
   if (code === "ERR_AUTH_UNAVAILABLE") return { "retry-after": String(RETRY_AFTER_SECONDS) };
   const params: string[] = [];
   if (realm !== undefined) params.push(`realm=${quote(realm)}`);
@@ -127,6 +132,7 @@ function buildHeaders(code: OidcAuthErrorCode, realm: string | undefined): Recor
     case "ERR_FORBIDDEN":
     case "ERR_AUTH_SUBJECT_MISMATCH":
       params.push('error="insufficient_scope"', `error_description=${quote(CODES[code].message)}`);
+      if (scope !== undefined) params.push(`scope=${quote(scope)}`);
       break;
     default:
       return {};

@@ -23,8 +23,12 @@ export interface OidcUserContext {
   permissions: string[];
   /** The token's `features` object, else `{}`. */
   features: OidcFeatures;
+  /** OAuth scopes granted to the token: `scope` (space-delimited) or `scp` (string or array). */
+  scopes: string[];
   /** When the token expires: its `exp` claim in epoch milliseconds. */
   expiresAt: number;
+  /** The verified token's claims, read-only, for custom checks. */
+  claims: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -133,6 +137,8 @@ export interface OidcDecorations {
   roles: string[];
   permissions: string[];
   features: OidcFeatures;
+  /** Granted OAuth scopes. */
+  scopes: string[];
   /** The whole authenticated context (on sockets also in `socket.data.auth`). */
   auth: OidcUserContext;
 }

@@ -50,7 +50,10 @@ describe("verifyOidcToken: valid tokens", () => {
       const key = { RS256: rsa, ES256: ec, PS256: ps, EdDSA: ed }[name];
       const exp = now() + 300;
       const token = await sign(key, claims({ exp, email: "u@x.test", roles: ["a"], permissions: ["p"], features: { f: 1 } }));
-      const context = await verifyOidcToken(token, config);
+      const { claims: verified, ...context } = await verifyOidcToken(token, config);
+      assert.equal(verified.sub, "user-1");
+      assert.equal(verified.iss, ISS);
+      assert.ok(Object.isFrozen(verified));
       assert.deepEqual(context, {
         sub: "user-1",
         userId: "user-1",
@@ -60,6 +63,7 @@ describe("verifyOidcToken: valid tokens", () => {
         roles: ["a"],
         permissions: ["p"],
         features: { f: 1 },
+        scopes: [],
         expiresAt: exp * 1000,
       });
     });

@@ -9,5 +9,6 @@ export function applyContext(target: object, context: OidcUserContext): void {
   decorated.roles = context.roles;
   decorated.permissions = context.permissions;
   decorated.features = context.features;
+  decorated.scopes = context.scopes;
   decorated.auth = context;
 }

@@ -1,36 +1,53 @@
 /**
- * Claim mapping: a verified payload (and the users manager's record) into the
- * `OidcUserContext` both transports expose.
+ * A verified payload (through the issuer's claim mapping) and the users
+ * manager's record become the `OidcUserContext` both transports expose.
  */
 import type { JWTPayload } from "jose";
+import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcFeatures, OidcProvisionedUser, OidcUserContext } from "../types.js";
+import { scopesOf, strings, type OidcClaimMapper } from "./claimMapping.js";
 
 function stringOrNull(value: unknown): string | null {
   return typeof value === "string" ? value : null;
-}
-
-/** Array claims keep their string members only; anything else is `[]`. */
-function strings(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : [];
 }
 
 function features(value: unknown): OidcFeatures {
   return value !== null && typeof value === "object" && !Array.isArray(value) ? { ...(value as OidcFeatures) } : {};
 }
 
-/** Map a verified payload. `payload.sub` must already be checked to be a non-empty string. */
-export function buildUserContext(payload: JWTPayload): OidcUserContext {
-  const roles = strings(payload["roles"]);
+/** The default mapping (the auth-service layout: `roles`, `permissions`, `features`). */
+const defaultMapper: OidcClaimMapper = (claims) => ({
+  roles: strings(claims["roles"]),
+  permissions: strings(claims["permissions"]),
+  features: features(claims["features"]),
+});
+
+/**
+ * Map a verified payload. `payload.sub` must already be checked to be a
+ * non-empty string and `exp` a number. Whatever the mapper returns is
+ * sanitised: arrays keep their strings, `features` must be an object.
+ */
+export function buildUserContext(payload: JWTPayload, mapper: OidcClaimMapper = defaultMapper): OidcUserContext {
+  const claims = Object.freeze({ ...payload }) as Readonly<Record<string, unknown>>;
+  let mapped: ReturnType<OidcClaimMapper>;
+  try {
+    mapped = mapper(claims) ?? {};
+  } catch (error) {
+    throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: `the claim mapping threw: ${String(error)}`, cause: error });
+  }
+  const roles = strings(mapped.roles);
   return {
     sub: payload.sub as string,
     userId: payload.sub as string,
-    email: stringOrNull(payload["email"]),
-    name: stringOrNull(payload["name"]),
+    email: mapped.email !== undefined ? stringOrNull(mapped.email) : stringOrNull(payload["email"]),
+    name: mapped.name !== undefined ? stringOrNull(mapped.name) : stringOrNull(payload["name"]),
     userRole: roles[0] ?? "user",
     roles,
-    permissions: strings(payload["permissions"]),
-    features: features(payload["features"]),
+    permissions: strings(mapped.permissions),
+    features: features(mapped.features),
+    scopes: mapped.scopes !== undefined ? strings(mapped.scopes) : scopesOf(claims),
     expiresAt: (payload.exp as number) * 1000,
+    claims,
   };
 }
 

@@ -1,0 +1,89 @@
+/**
+ * Claim mapping: where each provider puts roles, permissions, scopes and
+ * features. A preset name or a custom function picks the fields; the result
+ * is sanitised the same way whatever produced it.
+ */
+import type { OidcFeatures } from "../types.js";
+
+/** The fields a mapping produces. */
+export interface OidcMappedClaims {
+  roles?: string[];
+  permissions?: string[];
+  scopes?: string[];
+  features?: OidcFeatures;
+  email?: string | null;
+  name?: string | null;
+}
+
+/** A custom mapping: from the verified claims to (some of) the context's fields. */
+export type OidcClaimMapper = (claims: Readonly<Record<string, unknown>>) => OidcMappedClaims;
+
+export type OidcClaimPreset = "auth-service" | "keycloak" | "auth0" | "entra" | "okta" | "google";
+
+export const CLAIM_PRESETS: readonly OidcClaimPreset[] = Object.freeze(["auth-service", "keycloak", "auth0", "entra", "okta", "google"]);
+
+/** What a preset may need besides the claims. */
+export interface PresetOptions {
+  /** Keycloak: the client whose `resource_access` roles count. */
+  clientId: string;
+  /** Auth0 (or any preset): the claim holding roles, e.g. `https://example.com/roles`; dotted paths are followed. */
+  rolesClaim?: string;
+}
+
+export function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : [];
+}
+
+function object(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+/** `scope` (space-delimited) or `scp` (string or array). */
+export function scopesOf(claims: Readonly<Record<string, unknown>>): string[] {
+  const raw = typeof claims["scope"] === "string" ? claims["scope"] : claims["scp"];
+  if (typeof raw === "string") return raw.split(" ").filter((s) => s !== "");
+  return strings(raw);
+}
+
+/** Follow a claim name, or a dotted path when no claim has the whole name. */
+function claimAt(claims: Readonly<Record<string, unknown>>, path: string): unknown {
+  if (path in claims) return claims[path];
+  let value: unknown = claims;
+  for (const part of path.split(".")) value = object(value)?.[part];
+  return value;
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}
+
+/** Build the mapper for a preset. */
+export function presetMapper(preset: OidcClaimPreset, options: PresetOptions): OidcClaimMapper {
+  const customRoles = options.rolesClaim === undefined ? undefined : (claims: Readonly<Record<string, unknown>>) => strings(claimAt(claims, options.rolesClaim!));
+  switch (preset) {
+    case "auth-service":
+      return (claims) => ({
+        roles: customRoles?.(claims) ?? strings(claims["roles"]),
+        permissions: strings(claims["permissions"]),
+        features: object(claims["features"]) ?? {},
+      });
+    case "keycloak":
+      return (claims) => ({
+        roles:
+          customRoles?.(claims) ??
+          unique([
+            ...strings(object(claims["realm_access"])?.["roles"]),
+            ...strings(object(object(claims["resource_access"])?.[options.clientId])?.["roles"]),
+          ]),
+        permissions: [],
+      });
+    case "auth0":
+      return (claims) => ({ roles: customRoles?.(claims) ?? [], permissions: strings(claims["permissions"]) });
+    case "entra":
+      return (claims) => ({ roles: customRoles?.(claims) ?? strings(claims["roles"]), permissions: [] });
+    case "okta":
+      return (claims) => ({ roles: customRoles?.(claims) ?? strings(claims["groups"]), permissions: [] });
+    case "google":
+      return (claims) => ({ roles: customRoles?.(claims) ?? [], permissions: [] });
+  }
+}
