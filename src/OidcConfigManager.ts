@@ -14,7 +14,7 @@ import type { OidcConfig, OidcConfigInput } from "./types.js";
  */
 export class OidcConfigManager extends BaseManager {
   /** Options given through `configure()`; `undefined` reads the environment. */
-  protected static readonly options: OidcConfigInput | undefined = undefined;
+  protected static readonly options: OidcConfigInput | OidcConfig | undefined = undefined;
 
   private config: OidcConfig | undefined;
 
@@ -37,17 +37,19 @@ export class OidcConfigManager extends BaseManager {
   /** Validate the configuration and log, once, what this server trusts. */
   async start(): Promise<void> {
     const config = this.getConfig();
-    this.appHandle.log(
-      6,
-      `[ioserver-oidc] trusting issuer ${config.issuer}, audience ${config.audience.join(", ")}, keys from ${config.jwksUri}`,
-    );
+    for (const issuer of config.issuers) {
+      this.appHandle.log(
+        6,
+        `[ioserver-oidc] trusting issuer ${issuer.issuer}, audience ${issuer.audience.join(", ")}, keys from ${issuer.jwksUri ?? "discovery"}, claims ${issuer.claimMapping}${issuer.strict ? ", strict" : ""}`,
+      );
+    }
   }
 
   /** The frozen, validated configuration. Throws `OidcConfigError` (naming the variable) when it is invalid. */
   getConfig(): OidcConfig {
     if (this.config === undefined) {
       const preset = (this.constructor as typeof OidcConfigManager).options;
-      this.config = preset === undefined ? configFromEnv() : normalizeConfig(preset);
+      this.config = preset === undefined ? configFromEnv() : normalizeConfig(preset as OidcConfigInput);
     }
     return this.config;
   }

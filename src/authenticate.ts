@@ -102,8 +102,8 @@ export async function authenticate(token: string | undefined, appHandle: OidcApp
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no bearer token was presented" });
   }
   const config = resolveConfig(appHandle);
-  const payload = await verifyAccessToken(token, config);
-  const context = buildUserContext(payload);
+  const { payload, issuer } = await verifyAccessToken(token, config);
+  const context = buildUserContext(payload, issuer.mapClaims);
   const user = await provision(appHandle, context);
   if (user === undefined) return { context, config };
   if (user.isDisabled === true) {

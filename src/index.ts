@@ -24,4 +24,20 @@ export type {
   OidcSessionTracker,
   OidcAppHandle,
   OidcDecorations,
+  OidcIssuerInput,
+  OidcIssuerConfig,
+  OidcVerificationOptions,
+  OidcClaimMapper,
+  OidcClaimPreset,
+  OidcMappedClaims,
 } from "./types.js";
+export { requireRoles, requirePermissions, requireScopes, requireClaims, guardEvent, guarded } from "./guards.js";
+export type {
+  OidcGuard,
+  OidcGuardFactory,
+  OidcGuardMiddleware,
+  OidcGuardHook,
+  OidcClaimsPredicate,
+  OidcGuardedEvent,
+  OidcGuardedEventRefusal,
+} from "./guards.js";

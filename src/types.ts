@@ -1,6 +1,9 @@
 /**
  * Public types of ioserver-oidc.
  */
+import type { OidcClaimMapper, OidcClaimPreset } from "./lib/claimMapping.js";
+
+export type { OidcClaimMapper, OidcClaimPreset, OidcMappedClaims } from "./lib/claimMapping.js";
 
 /** Feature flags and limits carried by the token's `features` claim. */
 export type OidcFeatures = Record<string, unknown>;
@@ -31,28 +34,60 @@ export interface OidcUserContext {
   claims: Readonly<Record<string, unknown>>;
 }
 
-/**
- * What you may pass to configure verification. Only `authServiceUrl` and
- * `appSlug` are required; everything else has a default (see README).
- */
-export interface OidcConfigInput {
-  /** Identity provider base URL (http or https). */
-  authServiceUrl: string;
-  /** OAuth client id of this application; the default audience. */
-  appSlug: string;
-  /** JWKS endpoint. Default `<authServiceUrl>/api/auth/jwks`. */
+/** Verification options that may be set for all issuers or per issuer. */
+export interface OidcVerificationOptions {
+  /** Allowed signature algorithms (asymmetric only). Default RS/PS/ES 256-512 and EdDSA/Ed25519. */
+  algorithms?: readonly string[];
+  /** Seconds of clock skew tolerated on `exp` / `nbf` / `iat`. Default 5. */
+  clockTolerance?: number;
+  /** Refuse tokens whose `iat` is older than this many seconds (and tokens without `iat`). Default: no limit. */
+  maxTokenAge?: number;
+  /** Claims that must be present besides `exp` and `sub`. Default `[]`. */
+  requiredClaims?: readonly string[];
+  /**
+   * RFC 9068 JWT access tokens only: header `typ` must be `at+jwt`, and
+   * `client_id`, `iat`, `jti` must be present. Default false.
+   */
+  strict?: boolean;
+  /** Where roles, permissions, scopes and features are read from: a preset name or a function. Default `"auth-service"`. */
+  claimMapping?: OidcClaimPreset | OidcClaimMapper;
+  /** The claim (name or dotted path) holding roles, for presets such as `auth0` (namespaced claim). */
+  rolesClaim?: string;
+  /** Keycloak: the client whose `resource_access[clientId].roles` count. Default: the first audience. */
+  clientId?: string;
+}
+
+/** One trusted issuer in `issuers`. */
+export interface OidcIssuerInput extends OidcVerificationOptions {
+  /** Expected `iss`, exactly. */
+  issuer: string;
+  /** Expected `aud` (the token's `aud` must contain one of these). */
+  audience: string | readonly string[];
+  /** JWKS endpoint. Default: `jwks_uri` of the issuer's discovery document. */
   jwksUri?: string;
-  /** Expected `iss`. Default `authServiceUrl` without trailing slash. */
+}
+
+/**
+ * What you may pass to configure verification. Either one issuer
+ * (`authServiceUrl` + `appSlug`, or `issuer` + `audience`) or several
+ * (`issuers`); everything else has a default (see README).
+ */
+export interface OidcConfigInput extends OidcVerificationOptions {
+  /** Identity provider base URL (http or https): the default issuer, and `<authServiceUrl>/api/auth/jwks` the default JWKS. */
+  authServiceUrl?: string;
+  /** OAuth client id of this application; the default audience. */
+  appSlug?: string;
+  /** JWKS endpoint. Default `<authServiceUrl>/api/auth/jwks`, or discovery when only `issuer` is given. */
+  jwksUri?: string;
+  /** Expected `iss`. Default `authServiceUrl` without trailing slash. With no `authServiceUrl`, keys are found by discovery. */
   issuer?: string;
   /** Expected `aud` (the token's `aud` must contain one of these). Default `appSlug`. */
   audience?: string | readonly string[];
-  /** Allowed signature algorithms (asymmetric only). Default RS/PS/ES 256-512 and EdDSA/Ed25519. */
-  algorithms?: readonly string[];
-  /** Seconds of clock skew tolerated on `exp` / `nbf`. Default 5. */
-  clockTolerance?: number;
+  /** Several trusted issuers; a token is routed by its `iss`. Not combined with the single-issuer fields. */
+  issuers?: readonly OidcIssuerInput[];
   /** Tokens longer than this many characters are refused before parsing. Default 16384. */
   maxTokenLength?: number;
-  /** JWKS fetch timeout in ms. Default 5000. */
+  /** JWKS and discovery fetch timeout in ms. Default 5000. */
   jwksTimeout?: number;
   /** Minimum ms between two JWKS re-fetches caused by an unknown `kid`. Default 30000. */
   jwksCooldown?: number;
@@ -70,15 +105,33 @@ export interface OidcConfigInput {
   refreshWindow?: number;
 }
 
-/** A validated, normalised, frozen configuration. */
+/** One trusted issuer, validated and frozen. */
+export interface OidcIssuerConfig {
+  readonly issuer: string;
+  readonly audience: readonly string[];
+  /** `undefined`: found through discovery. */
+  readonly jwksUri: string | undefined;
+  readonly algorithms: readonly string[];
+  readonly clockTolerance: number;
+  readonly maxTokenAge: number | undefined;
+  readonly requiredClaims: readonly string[];
+  readonly strict: boolean;
+  /** The preset's name, or `"custom"`. */
+  readonly claimMapping: OidcClaimPreset | "custom";
+  readonly mapClaims: OidcClaimMapper;
+}
+
+/** A validated, normalised, frozen configuration. The single-issuer fields describe the first issuer. */
 export interface OidcConfig {
-  readonly authServiceUrl: string;
-  readonly appSlug: string;
-  readonly jwksUri: string;
+  readonly authServiceUrl: string | undefined;
+  readonly appSlug: string | undefined;
+  readonly jwksUri: string | undefined;
   readonly issuer: string;
   readonly audience: readonly string[];
   readonly algorithms: readonly string[];
   readonly clockTolerance: number;
+  /** Every trusted issuer (one unless `issuers` was given). */
+  readonly issuers: readonly OidcIssuerConfig[];
   readonly maxTokenLength: number;
   readonly jwksTimeout: number;
   readonly jwksCooldown: number;

@@ -18,5 +18,6 @@ export async function verifyOidcToken(token: string, config: OidcConfigInput | O
   } catch (error) {
     throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: (error as Error).message, cause: error });
   }
-  return buildUserContext(await verifyAccessToken(token, normalized));
+  const { payload, issuer } = await verifyAccessToken(token, normalized);
+  return buildUserContext(payload, issuer.mapClaims);
 }

@@ -3,7 +3,8 @@
  * per-request resolution (manager first, environment second).
  */
 import { OidcAuthError } from "../OidcAuthError.js";
-import type { OidcAppHandle, OidcConfig, OidcConfigInput } from "../types.js";
+import type { OidcAppHandle, OidcConfig, OidcConfigInput, OidcIssuerConfig, OidcIssuerInput, OidcVerificationOptions } from "../types.js";
+import { CLAIM_PRESETS, presetMapper, type OidcClaimMapper } from "./claimMapping.js";
 
 /** Asymmetric JWS algorithms only: `none` and HS* can never be enabled. */
 export const ASYMMETRIC_ALGORITHMS: readonly string[] = Object.freeze([
@@ -26,15 +27,6 @@ export const DEFAULTS = Object.freeze({
   expiryLeadTime: 60,
   refreshLimit: 5,
   refreshWindow: 60_000,
-});
-
-/** Environment variable behind each option, for error messages. */
-export const ENV = Object.freeze({
-  authServiceUrl: "AUTH_SERVICE_URL",
-  appSlug: "AUTH_SERVICE_APP_SLUG",
-  jwksUri: "AUTH_SERVICE_JWKS_URI",
-  issuer: "AUTH_SERVICE_ISSUER",
-  audience: "AUTH_SERVICE_AUDIENCE",
 });
 
 type Names = Partial<Record<keyof OidcConfigInput, string>>;
@@ -91,6 +83,71 @@ function stripTrailingSlashes(value: string): string {
   return value.replace(/\/+$/, "");
 }
 
+function audienceList(value: unknown, key: string): readonly string[] {
+  if (typeof value === "string" && value.trim() !== "") return Object.freeze([value.trim()]);
+  if (Array.isArray(value) && value.length > 0 && value.every((a) => typeof a === "string" && a !== "")) return Object.freeze([...value]);
+  throw new OidcConfigError(key, "must be a non-empty string or array of non-empty strings");
+}
+
+function algorithmList(value: unknown, fallback: readonly string[], key: string): readonly string[] {
+  if (value === undefined) return fallback;
+  if (!Array.isArray(value) || value.length === 0) throw new OidcConfigError(key, "must be a non-empty array");
+  for (const alg of value) {
+    if (!ASYMMETRIC_ALGORITHMS.includes(alg)) {
+      throw new OidcConfigError(key, `may only list asymmetric algorithms (${ASYMMETRIC_ALGORITHMS.join(", ")}), got ${JSON.stringify(alg)}`);
+    }
+  }
+  return Object.freeze([...value]);
+}
+
+function claimList(value: unknown, key: string): readonly string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((c) => typeof c === "string" && c !== "")) {
+    throw new OidcConfigError(key, "must be an array of claim names");
+  }
+  return value;
+}
+
+/** RFC 9068 section 2.2: what a JWT access token must carry besides `iss`, `exp`, `aud`, `sub`. */
+const STRICT_CLAIMS = ["client_id", "iat", "jti"];
+
+/** Per-issuer options, with the top-level ones as defaults. */
+function normalizeIssuer(
+  entry: OidcVerificationOptions & { issuer: string; audience: readonly string[]; jwksUri: string | undefined },
+  defaults: OidcVerificationOptions,
+  key: (option: keyof OidcIssuerInput) => string,
+): OidcIssuerConfig {
+  const pick = <K extends keyof OidcVerificationOptions>(option: K): OidcVerificationOptions[K] => entry[option] ?? defaults[option];
+  const strict = pick("strict") ?? false;
+  if (typeof strict !== "boolean") throw new OidcConfigError(key("strict"), "must be a boolean");
+  const maxTokenAge = pick("maxTokenAge");
+  if (maxTokenAge !== undefined && (typeof maxTokenAge !== "number" || !Number.isFinite(maxTokenAge) || maxTokenAge <= 0)) {
+    throw new OidcConfigError(key("maxTokenAge"), `must be a positive number of seconds, got ${String(maxTokenAge)}`);
+  }
+  const requiredClaims = [...new Set([...claimList(pick("requiredClaims"), key("requiredClaims")), ...(strict ? STRICT_CLAIMS : [])])];
+  const rolesClaim = pick("rolesClaim");
+  if (rolesClaim !== undefined && (typeof rolesClaim !== "string" || rolesClaim === "")) throw new OidcConfigError(key("rolesClaim"), "must be a non-empty string");
+  const clientId = pick("clientId") ?? entry.audience[0]!;
+  if (typeof clientId !== "string" || clientId === "") throw new OidcConfigError(key("clientId"), "must be a non-empty string");
+  const mapping = pick("claimMapping") ?? "auth-service";
+  let mapClaims: OidcClaimMapper;
+  if (typeof mapping === "function") mapClaims = mapping;
+  else if (CLAIM_PRESETS.includes(mapping)) mapClaims = presetMapper(mapping, { clientId, rolesClaim });
+  else throw new OidcConfigError(key("claimMapping"), `must be a function or one of ${CLAIM_PRESETS.join(", ")}, got ${JSON.stringify(mapping)}`);
+  return Object.freeze({
+    issuer: entry.issuer,
+    audience: entry.audience,
+    jwksUri: entry.jwksUri,
+    algorithms: algorithmList(pick("algorithms"), DEFAULTS.algorithms, key("algorithms")),
+    clockTolerance: duration(pick("clockTolerance"), DEFAULTS.clockTolerance, "clockTolerance", { clockTolerance: key("clockTolerance") }, false),
+    maxTokenAge,
+    requiredClaims: Object.freeze(requiredClaims),
+    strict,
+    claimMapping: typeof mapping === "function" ? "custom" : mapping,
+    mapClaims,
+  });
+}
+
 /**
  * Validate, apply defaults, normalise and freeze. Throws `OidcConfigError`
  * naming the option (or the environment variable, through `names`).
@@ -98,32 +155,44 @@ function stripTrailingSlashes(value: string): string {
 export function normalizeConfig(input: OidcConfigInput, names: Names = {}): OidcConfig {
   if (input === null || typeof input !== "object") throw new OidcConfigError("config", "must be an object");
   if (normalized.has(input)) return input as unknown as OidcConfig;
+  const blank = (value: unknown) => value === undefined || value === "";
 
-  const authServiceUrl = stripTrailingSlashes(httpUrl(input.authServiceUrl, "authServiceUrl", names));
-  const appSlug = nonEmpty(input.appSlug, "appSlug", names);
-  const jwksUri = input.jwksUri === undefined || input.jwksUri === ""
-    ? authServiceUrl + DEFAULTS.jwksPath
-    : httpUrl(input.jwksUri, "jwksUri", names);
-  const issuer = input.issuer === undefined || input.issuer === "" ? authServiceUrl : nonEmpty(input.issuer, "issuer", names);
-
-  let audience: readonly string[];
-  if (input.audience === undefined || input.audience === "") audience = [appSlug];
-  else if (typeof input.audience === "string") audience = [input.audience.trim()];
-  else if (Array.isArray(input.audience) && input.audience.length > 0 && input.audience.every((a) => typeof a === "string" && a !== "")) {
-    audience = [...input.audience];
-  } else throw new OidcConfigError(label("audience", names), "must be a non-empty string or array of non-empty strings");
-
-  let algorithms: readonly string[] = DEFAULTS.algorithms;
-  if (input.algorithms !== undefined) {
-    if (!Array.isArray(input.algorithms) || input.algorithms.length === 0) {
-      throw new OidcConfigError(label("algorithms", names), "must be a non-empty array");
+  let authServiceUrl: string | undefined;
+  let appSlug: string | undefined;
+  let issuers: OidcIssuerConfig[];
+  if (input.issuers !== undefined) {
+    if (!Array.isArray(input.issuers) || input.issuers.length === 0) throw new OidcConfigError('"issuers"', "must be a non-empty array");
+    for (const single of ["authServiceUrl", "issuer", "audience", "jwksUri"] as const) {
+      if (!blank(input[single])) throw new OidcConfigError(`"${single}"`, 'cannot be combined with "issuers": give it inside each issuer');
     }
-    for (const alg of input.algorithms) {
-      if (!ASYMMETRIC_ALGORITHMS.includes(alg)) {
-        throw new OidcConfigError(label("algorithms", names), `may only list asymmetric algorithms (${ASYMMETRIC_ALGORITHMS.join(", ")}), got ${JSON.stringify(alg)}`);
-      }
+    appSlug = blank(input.appSlug) ? undefined : nonEmpty(input.appSlug, "appSlug", names);
+    const seen = new Set<string>();
+    issuers = input.issuers.map((entry, index) => {
+      const key = (option: keyof OidcIssuerInput) => `"issuers[${index}].${option}"`;
+      if (entry === null || typeof entry !== "object") throw new OidcConfigError(`"issuers[${index}]"`, "must be an object");
+      if (typeof entry.issuer !== "string" || entry.issuer.trim() === "") throw new OidcConfigError(key("issuer"), "is required (a non-empty string)");
+      if (seen.has(entry.issuer)) throw new OidcConfigError(key("issuer"), `repeats ${JSON.stringify(entry.issuer)}`);
+      seen.add(entry.issuer);
+      const audience = audienceList(entry.audience, key("audience"));
+      const jwksUri = blank(entry.jwksUri) ? undefined : httpUrl(entry.jwksUri, "jwksUri", { jwksUri: key("jwksUri") });
+      return normalizeIssuer({ ...entry, audience, jwksUri }, input, key);
+    });
+  } else {
+    authServiceUrl = blank(input.authServiceUrl) ? undefined : stripTrailingSlashes(httpUrl(input.authServiceUrl, "authServiceUrl", names));
+    if (authServiceUrl === undefined && blank(input.issuer)) {
+      throw new OidcConfigError(label("authServiceUrl", names), `is required (an http or https URL), or ${label("issuer", names)}`);
     }
-    algorithms = [...input.algorithms];
+    const issuer = blank(input.issuer) ? (authServiceUrl as string) : nonEmpty(input.issuer, "issuer", names);
+    appSlug = blank(input.appSlug) ? undefined : nonEmpty(input.appSlug, "appSlug", names);
+    if (appSlug === undefined && blank(input.audience)) {
+      throw new OidcConfigError(label("appSlug", names), `is required (a non-empty string), or ${label("audience", names)}`);
+    }
+    const audience = blank(input.audience) ? Object.freeze([appSlug as string]) : audienceList(input.audience, label("audience", names));
+    let jwksUri: string | undefined;
+    if (!blank(input.jwksUri)) jwksUri = httpUrl(input.jwksUri, "jwksUri", names);
+    else if (authServiceUrl !== undefined) jwksUri = authServiceUrl + DEFAULTS.jwksPath;
+    else httpUrl(issuer, "issuer", names); // discovery needs an http(s) issuer
+    issuers = [normalizeIssuer({ ...input, issuer, audience, jwksUri }, {}, (option) => label(option as keyof OidcConfigInput, names))];
   }
 
   const maxTokenLength = duration(input.maxTokenLength, DEFAULTS.maxTokenLength, "maxTokenLength", names);
@@ -132,14 +201,16 @@ export function normalizeConfig(input: OidcConfigInput, names: Names = {}): Oidc
     throw new OidcConfigError(label("realm", names), "must be a string without quotes, backslashes or line breaks");
   }
 
+  const first = issuers[0]!;
   const config: OidcConfig = {
     authServiceUrl,
     appSlug,
-    jwksUri,
-    issuer,
-    audience: Object.freeze(audience),
-    algorithms: Object.freeze(algorithms),
-    clockTolerance: duration(input.clockTolerance, DEFAULTS.clockTolerance, "clockTolerance", names, false),
+    jwksUri: first.jwksUri,
+    issuer: first.issuer,
+    audience: first.audience,
+    algorithms: first.algorithms,
+    clockTolerance: first.clockTolerance,
+    issuers: Object.freeze(issuers),
     maxTokenLength,
     jwksTimeout: duration(input.jwksTimeout, DEFAULTS.jwksTimeout, "jwksTimeout", names),
     jwksCooldown: duration(input.jwksCooldown, DEFAULTS.jwksCooldown, "jwksCooldown", names),
@@ -155,18 +226,28 @@ export function normalizeConfig(input: OidcConfigInput, names: Names = {}): Oidc
   return config;
 }
 
-/** Read the five `AUTH_SERVICE_*` variables into a validated config. */
+/** The variable that supplies each option: `AUTH_SERVICE_*` first, the generic `OIDC_*` names second. */
+const ENV_SOURCES: ReadonlyArray<[keyof OidcConfigInput, string[]]> = [
+  ["authServiceUrl", ["AUTH_SERVICE_URL"]],
+  ["appSlug", ["AUTH_SERVICE_APP_SLUG"]],
+  ["jwksUri", ["AUTH_SERVICE_JWKS_URI", "OIDC_JWKS_URI"]],
+  ["issuer", ["AUTH_SERVICE_ISSUER", "OIDC_ISSUER"]],
+  ["audience", ["AUTH_SERVICE_AUDIENCE", "OIDC_AUDIENCE"]],
+];
+
+/** Every variable read, for change detection. */
+export const ENV_NAMES: readonly string[] = Object.freeze(ENV_SOURCES.flatMap(([, vars]) => vars));
+
+/** Read the environment into a validated config; errors name the variable. */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OidcConfig {
-  return normalizeConfig(
-    {
-      authServiceUrl: env[ENV.authServiceUrl] as string,
-      appSlug: env[ENV.appSlug] as string,
-      jwksUri: env[ENV.jwksUri],
-      issuer: env[ENV.issuer],
-      audience: env[ENV.audience],
-    },
-    ENV,
-  );
+  const input: Record<string, string | undefined> = {};
+  const names: Names = {};
+  for (const [option, vars] of ENV_SOURCES) {
+    const set = vars.find((name) => env[name] !== undefined && env[name] !== "");
+    input[option] = set === undefined ? undefined : env[set];
+    names[option] = set ?? vars.join(" or ");
+  }
+  return normalizeConfig(input as OidcConfigInput, names);
 }
 
 // The environment is read per request (tests and apps may change it), but only
@@ -176,7 +257,7 @@ let envCache: { key: string; config: OidcConfig } | undefined;
 const managerCache = new WeakMap<object, OidcConfig>();
 
 function fromEnvCached(): OidcConfig {
-  const key = Object.values(ENV).map((name) => process.env[name] ?? "\u0000").join("\u0001");
+  const key = ENV_NAMES.map((name) => process.env[name] ?? "\u0000").join("\u0001");
   if (envCache?.key !== key) envCache = { key, config: configFromEnv() };
   return envCache.config;
 }

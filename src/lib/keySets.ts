@@ -15,8 +15,8 @@ type KeyResolver = (header: JWTHeaderParameters, token: FlattenedJWSInput) => Pr
 /** The key set could not be obtained (timeout, network, HTTP status, bad JSON). */
 export class KeySetUnavailableError extends Error {
   override readonly name = "KeySetUnavailableError";
-  constructor(readonly jwksUri: string, cause: unknown) {
-    super(`JWKS ${jwksUri} could not be obtained: ${describe(cause)}`, { cause });
+  constructor(readonly source: string, cause: unknown, note?: string) {
+    super(`${source.startsWith("discovery") ? source : `JWKS ${source}`} could not be obtained: ${describe(cause)}${note ? ` (${note})` : ""}`, { cause });
   }
 }
 
@@ -31,9 +31,9 @@ const TOKEN_SIDE_CODES = new Set(["ERR_JWKS_NO_MATCHING_KEY", "ERR_JWKS_MULTIPLE
 
 const keySets = new Map<string, Promise<KeyResolver>>();
 
-async function create(config: OidcConfig): Promise<KeyResolver> {
+async function create(jwksUri: string, config: OidcConfig): Promise<KeyResolver> {
   const { createRemoteJWKSet } = await loadJose();
-  const getKey = createRemoteJWKSet(new URL(config.jwksUri), {
+  const getKey = createRemoteJWKSet(new URL(jwksUri), {
     timeoutDuration: config.jwksTimeout,
     cooldownDuration: config.jwksCooldown,
     cacheMaxAge: config.jwksCacheMaxAge,
@@ -44,17 +44,17 @@ async function create(config: OidcConfig): Promise<KeyResolver> {
     } catch (error) {
       const code = (error as { code?: unknown } | null)?.code;
       if (typeof code === "string" && TOKEN_SIDE_CODES.has(code)) throw error;
-      throw new KeySetUnavailableError(config.jwksUri, error);
+      throw new KeySetUnavailableError(jwksUri, error);
     }
   };
 }
 
-/** The shared key resolver for this config's JWKS URI and fetch policy. */
-export function getKeyResolver(config: OidcConfig): Promise<KeyResolver> {
-  const id = `${config.jwksUri}\n${config.jwksTimeout}\n${config.jwksCooldown}\n${config.jwksCacheMaxAge}`;
+/** The shared key resolver for this JWKS URI and the config's fetch policy. */
+export function getKeyResolver(jwksUri: string, config: OidcConfig): Promise<KeyResolver> {
+  const id = `${jwksUri}\n${config.jwksTimeout}\n${config.jwksCooldown}\n${config.jwksCacheMaxAge}`;
   let resolver = keySets.get(id);
   if (resolver === undefined) {
-    resolver = create(config);
+    resolver = create(jwksUri, config);
     keySets.set(id, resolver);
   }
   return resolver;

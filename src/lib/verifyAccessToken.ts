@@ -5,7 +5,8 @@
  */
 import type { JWTPayload } from "jose";
 import { OidcAuthError } from "../OidcAuthError.js";
-import type { OidcConfig } from "../types.js";
+import type { OidcConfig, OidcIssuerConfig } from "../types.js";
+import { jwksUriOf } from "./discovery.js";
 import { loadJose } from "./jose.js";
 import { getKeyResolver, KeySetUnavailableError } from "./keySets.js";
 
@@ -36,18 +37,20 @@ interface ClaimError {
 }
 
 /** Turn a jose failure into a sentence for the server log. */
-function explain(error: unknown, config: OidcConfig, kid: unknown): string {
+function explain(error: unknown, config: OidcIssuerConfig, kid: unknown): string {
   const e = (error ?? {}) as ClaimError;
   const now = Math.floor(Date.now() / 1000);
   const payload = e.payload ?? {};
   switch (e.code) {
     case "ERR_JWT_EXPIRED":
+      if (e.claim === "iat") return `token issued ${now - Number(payload.iat)} s ago, over the maxTokenAge of ${String(config.maxTokenAge)} s`;
       return `token expired ${now - Number(payload.exp)} s ago (clock tolerance ${config.clockTolerance} s)`;
     case "ERR_JWT_CLAIM_VALIDATION_FAILED":
       if (e.reason === "missing") return `required claim "${String(e.claim)}" is missing`;
       if (e.claim === "iss") return `iss was ${show(payload.iss)}, expected ${show(config.issuer)}`;
       if (e.claim === "aud") return `aud was ${show(payload.aud)}, expected one of ${show(config.audience)}`;
       if (e.claim === "nbf" && e.reason === "check_failed") return `token not valid before nbf, ${Number(payload.nbf) - now} s from now`;
+      if (e.claim === "typ") return `header typ is not at+jwt (strict mode)`;
       return `claim "${String(e.claim)}" failed (${String(e.reason)}): ${String(e.message)}`;
     case "ERR_JWKS_NO_MATCHING_KEY":
       return `no key in the JWKS matches kid ${show(kid)}`;
@@ -60,11 +63,18 @@ function explain(error: unknown, config: OidcConfig, kid: unknown): string {
   }
 }
 
+/** A verified token and the trusted issuer that signed it. */
+export interface VerifiedToken {
+  payload: JWTPayload;
+  issuer: OidcIssuerConfig;
+}
+
 /**
  * Verify a raw access token against a normalised config. Resolves to the
- * verified payload (with `exp` and a non-empty string `sub` guaranteed).
+ * verified payload (with `exp` and a non-empty string `sub` guaranteed) and
+ * the issuer it was routed to by its `iss`.
  */
-export async function verifyAccessToken(token: unknown, config: OidcConfig): Promise<JWTPayload> {
+export async function verifyAccessToken(token: unknown, config: OidcConfig): Promise<VerifiedToken> {
   if (typeof token !== "string" || token.length === 0) {
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no token was presented" });
   }
@@ -76,33 +86,47 @@ export async function verifyAccessToken(token: unknown, config: OidcConfig): Pro
   const jose = await loadJose();
   let alg: unknown;
   let kid: unknown;
+  let iss: unknown;
   try {
     ({ alg, kid } = jose.decodeProtectedHeader(token));
   } catch (error) {
     throw invalid("token header is not valid base64url JSON", error);
   }
+  try {
+    ({ iss } = jose.decodeJwt(token));
+  } catch (error) {
+    throw invalid("token payload is not a base64url JSON object", error);
+  }
+  // Routed by the (not yet verified) `iss`; an unknown issuer costs no network call.
+  const issuer = config.issuers.find((candidate) => candidate.issuer === iss);
+  if (issuer === undefined) {
+    throw invalid(`iss was ${show(iss)}, expected ${config.issuers.length === 1 ? show(config.issuer) : `one of ${show(config.issuers.map((i) => i.issuer))}`}`);
+  }
   // Checked here, before any key is fetched: `none`, HS* and anything not allowed.
-  if (typeof alg !== "string" || !config.algorithms.includes(alg)) {
-    throw invalid(`algorithm ${show(alg)} is not allowed (allowed: ${config.algorithms.join(", ")})`);
+  if (typeof alg !== "string" || !issuer.algorithms.includes(alg)) {
+    throw invalid(`algorithm ${show(alg)} is not allowed (allowed: ${issuer.algorithms.join(", ")})`);
   }
 
   let payload: JWTPayload;
   try {
-    ({ payload } = await jose.jwtVerify(token, await getKeyResolver(config), {
-      issuer: config.issuer,
-      audience: config.audience as string[],
-      algorithms: config.algorithms as string[],
-      clockTolerance: config.clockTolerance,
-      requiredClaims: ["exp", "sub"],
+    const jwksUri = await jwksUriOf(issuer, config);
+    ({ payload } = await jose.jwtVerify(token, await getKeyResolver(jwksUri, config), {
+      issuer: issuer.issuer,
+      audience: issuer.audience as string[],
+      algorithms: issuer.algorithms as string[],
+      clockTolerance: issuer.clockTolerance,
+      requiredClaims: ["exp", "sub", ...issuer.requiredClaims],
+      ...(issuer.maxTokenAge === undefined ? {} : { maxTokenAge: issuer.maxTokenAge }),
+      ...(issuer.strict ? { typ: "at+jwt" } : {}),
     }));
   } catch (error) {
     if (error instanceof KeySetUnavailableError) {
       throw new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: error.message, cause: error });
     }
-    throw invalid(explain(error, config, kid), error);
+    throw invalid(explain(error, issuer, kid), error);
   }
   if (typeof payload.sub !== "string" || payload.sub === "") {
     throw invalid(`sub must be a non-empty string, got ${show(payload.sub)}`);
   }
-  return payload;
+  return { payload, issuer };
 }

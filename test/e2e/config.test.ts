@@ -3,7 +3,16 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { outcome, startApp, type TestApp } from "../helpers/app.js";
 
-const VARS = ["AUTH_SERVICE_URL", "AUTH_SERVICE_APP_SLUG", "AUTH_SERVICE_JWKS_URI", "AUTH_SERVICE_ISSUER", "AUTH_SERVICE_AUDIENCE"];
+const VARS = [
+  "AUTH_SERVICE_URL",
+  "AUTH_SERVICE_APP_SLUG",
+  "AUTH_SERVICE_JWKS_URI",
+  "AUTH_SERVICE_ISSUER",
+  "AUTH_SERVICE_AUDIENCE",
+  "OIDC_ISSUER",
+  "OIDC_AUDIENCE",
+  "OIDC_JWKS_URI",
+];
 
 let issuer: TestIssuer;
 let app: TestApp | undefined;
@@ -53,6 +62,28 @@ describe("configuration resolution", () => {
     assert.equal(trusted.length, 1);
     assert.equal(trusted[0]!.level, 6);
     assert.match(trusted[0]!.text, /api:\/\/custom/);
+  });
+
+  it("generic OIDC_ISSUER + OIDC_AUDIENCE alone: keys found through discovery", async () => {
+    setEnv({ OIDC_ISSUER: issuer.issuer, OIDC_AUDIENCE: "generic-api" });
+    app = await startApp({ config: "env" });
+    assert.equal((await httpStatus("/api/me", await issuer.mint({ aud: "generic-api" }))).status, 200);
+    assert.equal((await httpStatus("/api/me", await issuer.mint({ aud: "env-app" }))).status, 401);
+    assert.ok(app.logs.some((l) => l.level === 6 && l.text.includes("keys from discovery")));
+  });
+
+  it("AUTH_SERVICE_* variables take precedence over OIDC_* ones", async () => {
+    setEnv({
+      AUTH_SERVICE_URL: issuer.issuer,
+      AUTH_SERVICE_APP_SLUG: "env-app",
+      AUTH_SERVICE_AUDIENCE: "from-auth-service",
+      OIDC_AUDIENCE: "from-oidc",
+      AUTH_SERVICE_ISSUER: issuer.issuer,
+      OIDC_ISSUER: "https://ignored.test",
+    });
+    app = await startApp({ config: "env" });
+    assert.equal((await httpStatus("/api/me", await issuer.mint({ aud: "from-auth-service" }))).status, 200);
+    assert.equal((await httpStatus("/api/me", await issuer.mint({ aud: "from-oidc" }))).status, 401);
   });
 
   it("the manager's config wins over the environment", async () => {
@@ -107,7 +138,7 @@ describe("misconfiguration fails closed", () => {
     const res = await httpStatus("/api/me", token);
     assert.equal(res.status, 500);
     assert.equal(res.body.code, "ERR_AUTH_MISCONFIGURED");
-    assert.ok(app.logs.some((l) => l.text.includes("AUTH_SERVICE_URL is required")));
+    assert.ok(app.logs.some((l) => l.text.includes("AUTH_SERVICE_URL is required (an http or https URL), or AUTH_SERVICE_ISSUER or OIDC_ISSUER")));
   });
 
   it("a malformed AUTH_SERVICE_URL is named in the log", async () => {
