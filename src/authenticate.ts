@@ -8,6 +8,7 @@ import { resolveConfig } from "./lib/config.js";
 import { buildUserContext, withProvisionedUser } from "./lib/userContext.js";
 import { revokeUserSockets } from "./lib/revoke.js";
 import { show, verifyAccessToken } from "./lib/verifyAccessToken.js";
+import { TimeoutError, withTimeout } from "./lib/withTimeout.js";
 import type { OidcAppHandle, OidcConfig, OidcProvisionedUser, OidcUserContext } from "./types.js";
 
 /** Syslog level used to log each failure. */
@@ -47,18 +48,17 @@ export function reportFailure(appHandle: OidcAppHandle, where: string, error: un
   return failure;
 }
 
-async function provision(appHandle: OidcAppHandle, context: OidcUserContext): Promise<OidcProvisionedUser | undefined> {
+async function provision(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): Promise<OidcProvisionedUser | undefined> {
   const users = appHandle.users as { findOrCreate?: unknown } | null | undefined;
   if (users === null || typeof users !== "object" || typeof users.findOrCreate !== "function") return undefined;
+  const findOrCreate = users.findOrCreate as (...args: unknown[]) => unknown;
+  const call = `users.findOrCreate(${show(context.sub)})`;
   let user: unknown;
   try {
-    user = await (users.findOrCreate as (...args: unknown[]) => unknown).call(users, context.sub, {
-      email: context.email,
-      name: context.name,
-    });
+    user = await withTimeout(() => findOrCreate.call(users, context.sub, { email: context.email, name: context.name }), config.provisionTimeout, call);
   } catch (error) {
     throw new OidcAuthError("ERR_USER_PROVISION_FAILED", {
-      reason: `users.findOrCreate(${show(context.sub)}) threw: ${error instanceof Error ? error.message : String(error)}`,
+      reason: error instanceof TimeoutError ? error.message : `${call} threw: ${error instanceof Error ? error.message : String(error)}`,
       cause: error,
     });
   }
@@ -104,7 +104,7 @@ export async function authenticate(token: string | undefined, appHandle: OidcApp
   const config = resolveConfig(appHandle);
   const { payload, issuer } = await verifyAccessToken(token, config);
   const context = buildUserContext(payload, issuer.mapClaims);
-  const user = await provision(appHandle, context);
+  const user = await provision(appHandle, context, config);
   if (user === undefined) return { context, config };
   if (user.isDisabled === true) {
     disconnectDisabledUser(appHandle, String(user.id));

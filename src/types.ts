@@ -103,6 +103,8 @@ export interface OidcConfigInput extends OidcVerificationOptions {
   refreshLimit?: number;
   /** Window of the refresh rate limit, in ms. Default 60000. */
   refreshWindow?: number;
+  /** Longest wait, in ms, for `users.findOrCreate` and `session.registerSocket` before `ERR_USER_PROVISION_FAILED`. Default 10000. */
+  provisionTimeout?: number;
 }
 
 /** One trusted issuer, validated and frozen. */
@@ -141,6 +143,7 @@ export interface OidcConfig {
   readonly expiryLeadTime: number;
   readonly refreshLimit: number;
   readonly refreshWindow: number;
+  readonly provisionTimeout: number;
 }
 
 /** What `appHandle.users.findOrCreate` returns. */

@@ -27,6 +27,7 @@ export const DEFAULTS = Object.freeze({
   expiryLeadTime: 60,
   refreshLimit: 5,
   refreshWindow: 60_000,
+  provisionTimeout: 10_000,
 });
 
 type Names = Partial<Record<keyof OidcConfigInput, string>>;
@@ -220,6 +221,7 @@ export function normalizeConfig(input: OidcConfigInput, names: Names = {}): Oidc
     expiryLeadTime: duration(input.expiryLeadTime, DEFAULTS.expiryLeadTime, "expiryLeadTime", names, false),
     refreshLimit: duration(input.refreshLimit, DEFAULTS.refreshLimit, "refreshLimit", names),
     refreshWindow: duration(input.refreshWindow, DEFAULTS.refreshWindow, "refreshWindow", names),
+    provisionTimeout: duration(input.provisionTimeout, DEFAULTS.provisionTimeout, "provisionTimeout", names),
   };
   Object.freeze(config);
   normalized.add(config);

@@ -6,7 +6,9 @@
 import type { Socket } from "socket.io";
 import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
+import { resolveConfig } from "./config.js";
 import { onRelease, registryOf } from "./socketRegistry.js";
+import { withTimeout } from "./withTimeout.js";
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -23,8 +25,9 @@ export async function registerSocketSession(appHandle: OidcAppHandle, socket: So
 
   const session = appHandle.session as { registerSocket?: unknown; unregisterSocket?: unknown } | null | undefined;
   if (session === null || typeof session !== "object" || typeof session.registerSocket !== "function") return;
+  const register = session.registerSocket as (...args: unknown[]) => unknown;
   try {
-    await (session.registerSocket as (...args: unknown[]) => unknown).call(session, context.userId, socket.id, context.sub);
+    await withTimeout(() => register.call(session, context.userId, socket.id, context.sub), resolveConfig(appHandle).provisionTimeout, "session.registerSocket");
   } catch (error) {
     throw new OidcAuthError("ERR_USER_PROVISION_FAILED", { reason: `session.registerSocket threw: ${describe(error)}`, cause: error });
   }

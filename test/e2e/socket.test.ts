@@ -332,3 +332,53 @@ describe("OidcSocketMiddleware when the provider's keys cannot be obtained", () 
     await expectRefused(app, "chat", { auth: { token: await issuer.mint() } }, "ERR_AUTH_UNAVAILABLE");
   });
 });
+
+describe("a hanging users manager or session tracker is bounded by provisionTimeout", () => {
+  let hangFind = false;
+  let hangRegister = false;
+  class Users {
+    constructor(_appHandle: AppHandle) {}
+    findOrCreate(sub: string) {
+      return hangFind ? new Promise(() => undefined) : { id: sub };
+    }
+  }
+  class Session {
+    constructor(_appHandle: AppHandle) {}
+    registerSocket() {
+      return hangRegister ? new Promise(() => undefined) : undefined;
+    }
+  }
+  let app: TestApp;
+  before(async () => {
+    app = await startApp({ config: { ...issuer.config, provisionTimeout: 300 }, managers: { users: Users, session: Session } });
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  it("findOrCreate never answering: ERR_USER_PROVISION_FAILED after the timeout, on both transports", async () => {
+    hangFind = true;
+    try {
+      const token = await issuer.mint({ sub: "slow" });
+      const started = Date.now();
+      await expectRefused(app, "chat", { auth: { token } }, "ERR_USER_PROVISION_FAILED");
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 250 && elapsed < 5_000, `took ${elapsed} ms`);
+      const res = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
+      assert.equal(res.status, 500);
+      assert.equal(((await res.json()) as { code: string }).code, "ERR_USER_PROVISION_FAILED");
+      assert.ok(app.logs.some((l) => l.text.includes("did not answer within 300 ms")));
+    } finally {
+      hangFind = false;
+    }
+  });
+
+  it("registerSocket never answering: the handshake is refused after the timeout", async () => {
+    hangRegister = true;
+    try {
+      await expectRefused(app, "chat", { auth: { token: await issuer.mint({ sub: "slow2" }) } }, "ERR_USER_PROVISION_FAILED");
+    } finally {
+      hangRegister = false;
+    }
+  });
+});
