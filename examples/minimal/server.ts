@@ -2,7 +2,7 @@
  * The minimal example: an IOServer app whose HTTP routes and Socket.IO
  * namespace are protected by ioserver-oidc, trusting a local test issuer.
  *
- *   npm run demo            then follow the printed instructions
+ *   npm run example         then follow the printed instructions
  *
  * In production you would drop createTestIssuer and point AUTH_SERVICE_URL /
  * AUTH_SERVICE_APP_SLUG (or OidcConfigManager.configure) at your provider.

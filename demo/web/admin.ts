@@ -1,0 +1,168 @@
+/// <reference lib="dom" />
+/**
+ * The admin panel, shown to users whose token has the `admin` role. Its data
+ * come from routes and a namespace guarded by OidcHttpAdminMiddleware /
+ * OidcSocketAdminMiddleware: hiding the panel from others is cosmetic, the
+ * server is what refuses them (ERR_FORBIDDEN).
+ */
+import type { OidcClientToServerEvents, OidcServerToClientEvents } from "ioserver-oidc/client";
+import type { Socket } from "socket.io-client";
+import { describe } from "./errors.js";
+import { $, time } from "./dom.js";
+
+interface SessionView {
+  socketId: string;
+  userId: string;
+  sub: string;
+  namespace: string;
+  connectedAt: number;
+  expiresAt: number;
+  name: string | null;
+  email: string | null;
+}
+
+interface UserView {
+  id: number;
+  sub: string;
+  email: string | null;
+  name: string | null;
+  isDisabled: boolean;
+}
+
+export type AdminSocket = Socket<
+  OidcServerToClientEvents & { "admin:sessions": (sessions: SessionView[]) => void },
+  OidcClientToServerEvents & { sessions: (data: null, ack: (sessions: SessionView[]) => void) => void }
+>;
+
+export interface AdminPanelOptions {
+  /** Calls the API with the current access token. */
+  api: <T>(method: "GET" | "POST", path: string) => Promise<T>;
+  /** Opens the /admin namespace with connectWithOidc. */
+  openSocket: () => AdminSocket;
+}
+
+let socket: AdminSocket | null = null;
+let timer: number | undefined;
+let api: AdminPanelOptions["api"] | null = null;
+let shownSessions = "";
+let shownUsers = "";
+
+function button(action: string, label: string, data: Record<string, string>): HTMLButtonElement {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.className = "small";
+  element.dataset.action = action;
+  Object.assign(element.dataset, data);
+  element.textContent = label;
+  return element;
+}
+
+function row(cells: Array<string | Node>, data: Record<string, string>): HTMLTableRowElement {
+  const tr = document.createElement("tr");
+  Object.assign(tr.dataset, data);
+  for (const cell of cells) {
+    const td = document.createElement("td");
+    td.append(cell); // text nodes: nothing from the server is parsed as HTML
+    tr.append(td);
+  }
+  return tr;
+}
+
+/** Re-rendered only when the data changed, so buttons are not replaced under the pointer. */
+function renderSessions(sessions: SessionView[]): void {
+  const json = JSON.stringify(sessions);
+  if (json === shownSessions) return;
+  shownSessions = json;
+  $("admin-sessions").replaceChildren(
+    ...sessions.map((session) =>
+      row(
+        [
+          session.name ?? session.email ?? session.sub,
+          session.namespace,
+          session.socketId,
+          time(session.connectedAt),
+          time(session.expiresAt),
+          button("disconnect", "Disconnect", { socketId: session.socketId }),
+        ],
+        { socketId: session.socketId, userId: session.userId, sub: session.sub },
+      ),
+    ),
+  );
+}
+
+function renderUsers(users: UserView[]): void {
+  const json = JSON.stringify(users);
+  if (json === shownUsers) return;
+  shownUsers = json;
+  $("admin-users").replaceChildren(
+    ...users.map((user) => {
+      const id = String(user.id);
+      return row(
+        [
+          id,
+          user.name ?? "",
+          user.email ?? "",
+          user.sub,
+          user.isDisabled ? "disabled" : "active",
+          user.isDisabled ? button("enable", "Enable", { userId: id }) : button("disable", "Disable", { userId: id }),
+        ],
+        // The demo provider uses the login name as `sub`.
+        { userId: id, username: user.sub, disabled: String(user.isDisabled) },
+      );
+    }),
+  );
+}
+
+function showError(error: unknown): void {
+  const line = $("admin-error");
+  line.hidden = error === null;
+  line.textContent = error instanceof Error ? error.message : "";
+}
+
+async function refresh(): Promise<void> {
+  if (api === null) return;
+  try {
+    const [sessions, users] = await Promise.all([api<SessionView[]>("GET", "/admin/sessions"), api<UserView[]>("GET", "/admin/users")]);
+    renderSessions(sessions);
+    renderUsers(users);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+export function startAdmin(options: AdminPanelOptions): void {
+  stopAdmin();
+  api = options.api;
+  $("admin-panel").hidden = false;
+  // The /admin namespace pushes the session list whenever a socket connects or disconnects.
+  const live = options.openSocket();
+  socket = live;
+  live.on("connect", () => live.emit("sessions", null, renderSessions));
+  live.on("admin:sessions", renderSessions);
+  live.on("connect_error", (error) => showError(new Error(`Live updates: ${describe(error.message)}`)));
+  // Users, and expiries moved forward by in-band refreshes, are polled.
+  timer = window.setInterval(() => void refresh(), 5000);
+  void refresh();
+}
+
+export function stopAdmin(): void {
+  window.clearInterval(timer);
+  socket?.disconnect();
+  socket = api = null;
+  shownSessions = shownUsers = "";
+  $("admin-sessions").replaceChildren();
+  $("admin-users").replaceChildren();
+  $("admin-panel").hidden = true;
+}
+
+// Disable / Enable / Disconnect: one listener for every row's buttons.
+$("admin-panel").addEventListener("click", (event) => {
+  const target = (event.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]");
+  if (target === null || api === null) return;
+  const { action, userId, socketId } = target.dataset;
+  const path = action === "disconnect" ? `/admin/sessions/${encodeURIComponent(socketId ?? "")}/disconnect` : `/admin/users/${userId}/${action}`;
+  target.disabled = true;
+  api("POST", path)
+    .then(() => showError(null), showError)
+    .finally(() => void refresh());
+});
