@@ -1,0 +1,263 @@
+/**
+ * The demo end to end without a browser: the provider (demo/idp) and the app
+ * (demo/app) on free ports, signed into over plain HTTP exactly as the page
+ * does it (Authorization Code + PKCE through the real login form), then the
+ * app's HTTP API and /chat namespace with socket.io-client: chat, an
+ * administrator disabling and re-enabling a user, and an in-band refresh.
+ *
+ * Needs the built package (`npm run build`): the demo imports `ioserver-oidc`.
+ */
+import assert from "node:assert/strict";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import type { Socket } from "socket.io-client";
+import { callApi, connected, HttpSpa, nextEvent, openSocket, startDemo, STEP_TIMEOUT_MS, type RunningDemo, type Tokens } from "../helpers/demo.js";
+
+interface Me {
+  userId: string;
+  sub: string;
+  name: string | null;
+  email: string | null;
+  roles: string[];
+  permissions: string[];
+  scopes: string[];
+  expiresAt: number;
+}
+
+interface ChatMessage {
+  from: string;
+  userId: string;
+  text: string;
+  at: number;
+}
+
+interface SessionView {
+  socketId: string;
+  userId: string;
+  sub: string;
+  namespace: string;
+  connectedAt: number;
+  expiresAt: number;
+  name: string | null;
+}
+
+interface UserView {
+  id: number;
+  sub: string;
+  name: string | null;
+  email: string | null;
+  isDisabled: boolean;
+}
+
+describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, () => {
+  let demo: RunningDemo;
+  let spa: HttpSpa;
+  let alice: Tokens;
+  let bob: Tokens;
+  let aliceMe: Me;
+  let bobMe: Me;
+  let aliceChat: Socket;
+  let bobChat: Socket;
+  const sockets: Socket[] = [];
+
+  /** Every socket opened here is closed in `after`. */
+  function chatSocket(token: string): Socket {
+    const socket = openSocket(demo, "chat", token);
+    sockets.push(socket);
+    return socket;
+  }
+
+  before(async () => {
+    demo = await startDemo();
+    spa = new HttpSpa(demo);
+  });
+
+  after(async () => {
+    for (const socket of sockets) socket.disconnect();
+    await demo?.close();
+  });
+
+  it("signs alice and bob in: Authorization Code + PKCE through the provider's login form", async () => {
+    [alice, bob] = await Promise.all([spa.signIn("alice", "alice-password"), spa.signIn("bob", "bob-password")]);
+    for (const tokens of [alice, bob]) {
+      assert.equal(tokens.expiresIn, 120);
+      assert.equal(tokens.accessToken.split(".").length, 3, "a JWT access token for the API");
+    }
+    assert.notEqual(alice.accessToken, bob.accessToken);
+  });
+
+  it("GET /api/me: the app reads name and roles from each access token", async () => {
+    const a = await callApi<Me>(demo, "GET", "/api/me", alice.accessToken);
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    aliceMe = a.body;
+    assert.equal(aliceMe.sub, "alice");
+    assert.equal(aliceMe.name, "Alice Admin");
+    assert.equal(aliceMe.email, "alice@example.com");
+    assert.deepEqual(aliceMe.roles, ["admin"]);
+    assert.deepEqual(aliceMe.permissions, ["chat:write", "sessions:manage"]);
+    assert.match(aliceMe.userId, /^\d+$/, "the app's own user id (its SQLite row)");
+
+    const b = await callApi<Me>(demo, "GET", "/api/me", bob.accessToken);
+    assert.equal(b.status, 200, JSON.stringify(b.body));
+    bobMe = b.body;
+    assert.equal(bobMe.sub, "bob");
+    assert.equal(bobMe.name, "Bob Member");
+    assert.deepEqual(bobMe.roles, ["member"]);
+    assert.notEqual(bobMe.userId, aliceMe.userId);
+
+    const anonymous = await fetch(`${demo.appOrigin}/api/me`, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
+    assert.equal(anonymous.status, 401);
+    assert.equal(((await anonymous.json()) as { code?: string }).code, "ERR_AUTH_TOKEN_REQUIRED");
+  });
+
+  it("both join /chat; bob's message reaches alice as chat:message", async () => {
+    aliceChat = chatSocket(alice.accessToken);
+    const welcome = nextEvent<[{ text: string }]>(aliceChat, "chat:system");
+    bobChat = chatSocket(bob.accessToken);
+    await Promise.all([connected(aliceChat), connected(bobChat)]);
+    assert.match((await welcome)[0].text, /Welcome, Alice Admin/);
+
+    const text = `hello from bob ${Date.now()}`;
+    const received = nextEvent<[ChatMessage]>(aliceChat, "chat:message", STEP_TIMEOUT_MS, (message) => message.text === text);
+    const ack = (await bobChat.timeout(STEP_TIMEOUT_MS).emitWithAck("message", { text })) as { ok: boolean };
+    assert.deepEqual(ack, { ok: true });
+    const [message] = await received;
+    assert.equal(message.from, "Bob Member");
+    assert.equal(message.userId, bobMe.userId);
+    assert.equal(typeof message.at, "number");
+  });
+
+  it("the admin API is for admins only", async () => {
+    const refused = await callApi<{ code?: string }>(demo, "GET", "/admin/sessions", bob.accessToken);
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.code, "ERR_FORBIDDEN");
+  });
+
+  it("alice lists the sessions and disables bob: his socket gets oidc:revoked and is disconnected", async () => {
+    const sessions = await callApi<SessionView[]>(demo, "GET", "/admin/sessions", alice.accessToken);
+    assert.equal(sessions.status, 200, JSON.stringify(sessions.body));
+    const chatSessions = sessions.body.filter((session) => session.namespace === "/chat");
+    assert.deepEqual(chatSessions.map((session) => session.socketId).sort(), [aliceChat.id, bobChat.id].sort());
+    const bobSession = chatSessions.find((session) => session.sub === "bob");
+    assert.equal(bobSession?.userId, bobMe.userId);
+    assert.equal(bobSession?.name, "Bob Member");
+    assert.ok((bobSession?.expiresAt ?? 0) > Date.now());
+
+    const users = await callApi<UserView[]>(demo, "GET", "/admin/users", alice.accessToken);
+    assert.equal(users.status, 200);
+    const bobRow = users.body.find((user) => user.sub === "bob");
+    assert.ok(bobRow, "bob is in the app's user table");
+    assert.equal(String(bobRow.id), bobMe.userId);
+    assert.equal(bobRow.isDisabled, false);
+
+    const revoked = nextEvent<[{ code: string; reason?: string }]>(bobChat, "oidc:revoked");
+    const gone = nextEvent<[string]>(bobChat, "disconnect");
+    const aliceDropped: string[] = [];
+    aliceChat.on("disconnect", (reason) => aliceDropped.push(reason));
+
+    const disabled = await callApi(demo, "POST", `/admin/users/${bobRow.id}/disable`, alice.accessToken);
+    assert.equal(disabled.status, 200, JSON.stringify(disabled.body));
+    assert.deepEqual(disabled.body, { ok: true, disconnected: 1 });
+
+    assert.deepEqual((await revoked)[0], { code: "ERR_AUTH_REVOKED", reason: "disabled by an administrator" });
+    assert.equal((await gone)[0], "io server disconnect");
+    assert.equal(bobChat.connected, false);
+
+    const listed = await callApi<UserView[]>(demo, "GET", "/admin/users", alice.accessToken);
+    assert.equal(listed.body.find((user) => user.sub === "bob")?.isDisabled, true);
+    const remaining = await callApi<SessionView[]>(demo, "GET", "/admin/sessions", alice.accessToken);
+    assert.deepEqual(
+      remaining.body.filter((session) => session.namespace === "/chat").map((session) => session.sub),
+      ["alice"],
+    );
+    assert.equal(aliceChat.connected, true, "alice keeps her connection");
+    assert.deepEqual(aliceDropped, []);
+
+    const self = await callApi<{ message?: string }>(demo, "POST", `/admin/users/${aliceMe.userId}/disable`, alice.accessToken);
+    assert.equal(self.status, 409, "an admin cannot lock herself out");
+  });
+
+  it("a disabled bob is refused everywhere, even with his unexpired token", async () => {
+    const retry = chatSocket(bob.accessToken);
+    await assert.rejects(connected(retry), (error: Error) => {
+      assert.equal(error.message, "ERR_USER_DISABLED");
+      return true;
+    });
+    assert.equal(retry.connected, false);
+
+    const me = await callApi<{ code?: string }>(demo, "GET", "/api/me", bob.accessToken);
+    assert.equal(me.status, 403);
+    assert.equal(me.body.code, "ERR_USER_DISABLED");
+
+    // a fresh sign-in does not help either: disabling is the app's decision, not the provider's
+    const again = await spa.signIn("bob", "bob-password");
+    assert.equal((await callApi<{ code?: string }>(demo, "GET", "/api/me", again.accessToken)).body.code, "ERR_USER_DISABLED");
+  });
+
+  it("re-enabled by alice, bob connects and chats again", async () => {
+    const enabled = await callApi(demo, "POST", `/admin/users/${bobMe.userId}/enable`, alice.accessToken);
+    assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
+    assert.deepEqual(enabled.body, { ok: true });
+
+    const me = await callApi<Me>(demo, "GET", "/api/me", bob.accessToken);
+    assert.equal(me.status, 200);
+    assert.equal(me.body.userId, bobMe.userId, "the same app user as before");
+
+    bobChat = await connected(chatSocket(bob.accessToken));
+    const text = `bob is back ${Date.now()}`;
+    const received = nextEvent<[ChatMessage]>(aliceChat, "chat:message", STEP_TIMEOUT_MS, (message) => message.text === text);
+    assert.deepEqual(await bobChat.timeout(STEP_TIMEOUT_MS).emitWithAck("message", { text }), { ok: true });
+    assert.equal((await received)[0].from, "Bob Member");
+  });
+
+  it("a refresh grant gives alice a new token, handed over on the same socket with oidc:refresh", async () => {
+    const socketId = aliceChat.id;
+    const before = await callApi<Me>(demo, "GET", "/api/me", alice.accessToken);
+    const refreshed = await spa.refresh(alice.refreshToken);
+    assert.notEqual(refreshed.accessToken, alice.accessToken);
+    assert.notEqual(refreshed.refreshToken, alice.refreshToken, "rotated");
+
+    const reconnects: string[] = [];
+    aliceChat.on("disconnect", (reason) => reconnects.push(reason));
+    const reply = (await aliceChat.timeout(STEP_TIMEOUT_MS).emitWithAck("oidc:refresh", { token: refreshed.accessToken })) as {
+      ok: boolean;
+      expiresAt?: number;
+      code?: string;
+    };
+    assert.equal(reply.ok, true, JSON.stringify(reply));
+    assert.equal(typeof reply.expiresAt, "number");
+    assert.ok((reply.expiresAt ?? 0) >= before.body.expiresAt, "the connection now lives on the new token's expiry");
+    assert.equal(aliceChat.id, socketId, "same socket, no reconnect");
+    assert.equal(aliceChat.connected, true);
+    assert.deepEqual(reconnects, []);
+
+    const sessions = await callApi<SessionView[]>(demo, "GET", "/admin/sessions", refreshed.accessToken);
+    assert.equal(sessions.status, 200);
+    assert.equal(sessions.body.find((session) => session.socketId === socketId)?.expiresAt, reply.expiresAt);
+
+    // the refreshed socket still works
+    const text = `alice after refresh ${Date.now()}`;
+    const received = nextEvent<[ChatMessage]>(bobChat, "chat:message", STEP_TIMEOUT_MS, (message) => message.text === text);
+    assert.deepEqual(await aliceChat.timeout(STEP_TIMEOUT_MS).emitWithAck("message", { text }), { ok: true });
+    assert.equal((await received)[0].from, "Alice Admin");
+    alice = refreshed;
+  });
+
+  it("kept the users in the SQLite database in dataDir", () => {
+    const file = join(demo.dataDir, "demo.sqlite");
+    assert.ok(existsSync(file), `${file} exists`);
+    assert.ok(statSync(file).size > 0);
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      const rows = db.prepare("SELECT sub, is_disabled FROM users ORDER BY id").all();
+      assert.deepEqual(rows, [
+        { sub: "alice", is_disabled: 0 },
+        { sub: "bob", is_disabled: 0 },
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+});

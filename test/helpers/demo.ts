@@ -1,0 +1,337 @@
+/**
+ * The runnable demo (demo/idp + demo/app) started on free ports with a fresh
+ * temporary data directory, plus an HTTP-only "browser + SPA" that signs in
+ * exactly as demo/web/oidc.ts does: Authorization Code + PKCE, the provider's
+ * real login form, redirects followed by hand with cookies, then the token
+ * endpoint with the page's `Origin`.
+ *
+ * The demo imports the package as `ioserver-oidc`, i.e. the built `dist/`:
+ * run `npm run build` first (`npm test` does).
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
+import { startDemoApp, type DemoApp } from "../../demo/app/server.js";
+import { DEMO_SPA_SCOPE, startDemoProvider, type DemoProvider } from "../../demo/idp/provider.js";
+
+/** Upper bound of every single network step or awaited event. */
+export const STEP_TIMEOUT_MS = 10_000;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export interface RunningDemo {
+  idp: DemoProvider;
+  app: DemoApp;
+  /** `http://127.0.0.1:<port>`: the page's origin, the provider's only redirect and CORS origin. */
+  appOrigin: string;
+  dataDir: string;
+  /** Stops the app, then the provider, then removes `dataDir`. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface StartDemoOptions {
+  accessTokenTtl?: number;
+}
+
+/**
+ * Provider first (it needs the app's origin, so the app's port is reserved
+ * beforehand), then the app. A port taken between `freePort()` and the app's
+ * listen (another process, rare) is retried with a new port.
+ */
+export async function startDemo(options: StartDemoOptions = {}): Promise<RunningDemo> {
+  const dataDir = await mkdtemp(join(tmpdir(), "ioserver-oidc-demo-"));
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const appOrigin = `http://127.0.0.1:${port}`;
+    let idp: DemoProvider | undefined;
+    try {
+      idp = await startDemoProvider({ port: 0, appOrigin, ...(options.accessTokenTtl === undefined ? {} : { accessTokenTtl: options.accessTokenTtl }) });
+      const app = await startDemoApp({ port, host: "127.0.0.1", issuer: idp.issuer, clientId: idp.clientId, resource: idp.resource, dataDir });
+      assert.equal(app.url, appOrigin);
+      const provider = idp;
+      let closing: Promise<void> | undefined;
+      return {
+        idp: provider,
+        app,
+        appOrigin,
+        dataDir,
+        close() {
+          closing ??= (async () => {
+            try {
+              await app.close();
+            } finally {
+              try {
+                await provider.close();
+              } finally {
+                await rm(dataDir, { recursive: true, force: true });
+              }
+            }
+          })();
+          return closing;
+        },
+      };
+    } catch (error) {
+      lastError = error;
+      await idp?.close().catch(() => undefined);
+      if ((error as { code?: string } | null)?.code !== "EADDRINUSE") break;
+    }
+  }
+  await rm(dataDir, { recursive: true, force: true });
+  throw lastError;
+}
+
+/** A minimal cookie jar for one browser talking to the provider. */
+class CookieJar {
+  readonly #cookies = new Map<string, string>();
+  store(response: Response): void {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair = "", ...attributes] = line.split(";");
+      const eq = pair.indexOf("=");
+      if (eq <= 0) continue;
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = attributes.some((attribute) => {
+        const [key = "", raw = ""] = attribute.split("=").map((part) => part.trim());
+        return (key.toLowerCase() === "max-age" && Number(raw) <= 0) || (key.toLowerCase() === "expires" && Date.parse(raw) <= Date.now());
+      });
+      if (expired || value === "") this.#cookies.delete(name);
+      else this.#cookies.set(name, value);
+    }
+  }
+  header(): string {
+    return [...this.#cookies].map(([name, value]) => `${name}=${value}`).join("; ");
+  }
+}
+
+export interface Tokens {
+  accessToken: string;
+  refreshToken: string;
+  idToken: string;
+  expiresIn: number;
+}
+
+/**
+ * The SPA's side of the demo, over plain HTTP. One instance per demo; each
+ * `signIn` uses a fresh cookie jar (a fresh browser).
+ */
+export class HttpSpa {
+  private discovery: { authorization_endpoint: string; token_endpoint: string } | undefined;
+
+  constructor(private readonly demo: RunningDemo) {}
+
+  get redirectUri(): string {
+    return `${this.demo.appOrigin}/callback`;
+  }
+
+  private async endpoints() {
+    if (this.discovery === undefined) {
+      // What the page does first: GET /config.json from the app, then the provider's discovery.
+      const config = (await (await fetch(`${this.demo.appOrigin}/config.json`, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })).json()) as {
+        issuer: string;
+        clientId: string;
+        resource: string;
+      };
+      assert.deepEqual(config, { issuer: this.demo.idp.issuer, clientId: "demo-spa", resource: "urn:ioserver-oidc:demo-api" });
+      const response = await fetch(`${config.issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
+      this.discovery = (await response.json()) as { authorization_endpoint: string; token_endpoint: string };
+    }
+    return this.discovery;
+  }
+
+  /** /auth → login form → POST credentials → redirects (cookies carried) → code at /callback → POST /token. */
+  async signIn(username: string, password: string): Promise<Tokens> {
+    const { authorization_endpoint } = await this.endpoints();
+    const issuer = this.demo.idp.issuer;
+    const jar = new CookieJar();
+    const request = async (url: string, form?: Record<string, string>): Promise<Response> => {
+      const headers: Record<string, string> = { accept: "text/html" };
+      const cookie = jar.header();
+      if (cookie) headers.cookie = cookie;
+      if (form) headers["content-type"] = "application/x-www-form-urlencoded";
+      const response = await fetch(url, {
+        method: form ? "POST" : "GET",
+        headers,
+        body: form ? new URLSearchParams(form) : undefined,
+        redirect: "manual",
+        signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+      });
+      jar.store(response);
+      return response;
+    };
+    /** Follows redirects while they stay on the provider: → the page shown, or the URL that left it. */
+    const follow = async (response: Response, from: string): Promise<{ url: string; page?: Response }> => {
+      let url = from;
+      for (let hop = 0; hop < 10; hop++) {
+        const location = response.headers.get("location");
+        if (response.status < 300 || response.status >= 400 || !location) return { url, page: response };
+        await response.body?.cancel();
+        url = new URL(location, url).href;
+        if (!url.startsWith(`${issuer}/`)) return { url };
+        response = await request(url);
+      }
+      throw new Error("too many redirects");
+    };
+
+    const verifier = randomBytes(32).toString("base64url");
+    const state = randomBytes(16).toString("base64url");
+    const start = new URL(authorization_endpoint);
+    start.search = new URLSearchParams({
+      client_id: this.demo.idp.clientId,
+      redirect_uri: this.redirectUri,
+      response_type: "code",
+      scope: DEMO_SPA_SCOPE,
+      resource: this.demo.idp.resource,
+      code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+      code_challenge_method: "S256",
+      state,
+      nonce: randomBytes(16).toString("base64url"),
+      prompt: "consent",
+    }).toString();
+
+    const landed = await follow(await request(start.href), start.href);
+    assert.ok(landed.page, `the provider shows its login page (left for ${landed.url})`);
+    assert.equal(landed.page.status, 200);
+    const html = await landed.page.text();
+    const action = /<form method="post" action="([^"]+\/login)"/.exec(html)?.[1];
+    assert.ok(action, "the page has a login form");
+    assert.match(html, /name="username"/);
+    assert.match(html, /name="password"/);
+
+    const posted = await request(new URL(action.replace(/&amp;/g, "&"), issuer).href, { username, password });
+    const done = await follow(posted, landed.url);
+    assert.equal(done.page, undefined, `redirected back to the app (got HTTP ${done.page?.status})`);
+    const callback = new URL(done.url);
+    assert.equal(`${callback.origin}${callback.pathname}`, this.redirectUri);
+    assert.equal(callback.searchParams.get("state"), state);
+    assert.equal(callback.searchParams.get("iss"), issuer);
+    const code = callback.searchParams.get("code");
+    assert.ok(code, `a code at /callback (${callback.search})`);
+
+    // The page itself is served at /callback (it reads ?code=… in the browser).
+    const page = await fetch(done.url, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<script type="module" src="\/app\.js">/);
+
+    return this.token({ grant_type: "authorization_code", code, redirect_uri: this.redirectUri, code_verifier: verifier });
+  }
+
+  /** The refresh grant, as the page's OidcClient sends it (rotation: use the returned refresh token next). */
+  refresh(refreshToken: string): Promise<Tokens> {
+    return this.token({ grant_type: "refresh_token", refresh_token: refreshToken });
+  }
+
+  private async token(grant: Record<string, string>): Promise<Tokens> {
+    const { token_endpoint } = await this.endpoints();
+    const response = await fetch(token_endpoint, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json", origin: this.demo.appOrigin },
+      body: new URLSearchParams({ ...grant, client_id: this.demo.idp.clientId, resource: this.demo.idp.resource }),
+      signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+    });
+    const body = (await response.json()) as Record<string, unknown>;
+    assert.equal(response.status, 200, `token endpoint: ${JSON.stringify(body)}`);
+    assert.equal(response.headers.get("access-control-allow-origin"), this.demo.appOrigin, "the page may read the answer (CORS)");
+    assert.equal(typeof body.access_token, "string");
+    assert.equal(typeof body.refresh_token, "string");
+    return {
+      accessToken: String(body.access_token),
+      refreshToken: String(body.refresh_token),
+      idToken: String(body.id_token ?? ""),
+      expiresIn: Number(body.expires_in),
+    };
+  }
+}
+
+/** A call to the app's HTTP API with a bearer token; the JSON body (or `{}`). */
+export async function callApi<T = Record<string, unknown>>(
+  demo: RunningDemo,
+  method: "GET" | "POST",
+  path: string,
+  token: string,
+): Promise<{ status: number; body: T }> {
+  const response = await fetch(`${demo.appOrigin}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, accept: "application/json" },
+    signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text === "" ? {} : JSON.parse(text)) as T };
+}
+
+/** A socket.io-client socket to a namespace of the app, websocket only, no automatic reconnection. */
+export function openSocket(demo: RunningDemo, namespace: string, token: string, options: Partial<ManagerOptions & SocketOptions> = {}): Socket {
+  return io(`${demo.appOrigin}/${namespace}`, {
+    auth: { token },
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    timeout: STEP_TIMEOUT_MS,
+    ...options,
+  });
+}
+
+/** The arguments of the next `event` on `socket` that passes `filter`, or a rejection after `ms`. */
+export function nextEvent<T extends unknown[] = unknown[]>(
+  socket: Socket,
+  event: string,
+  ms = STEP_TIMEOUT_MS,
+  filter: (...args: T) => boolean = () => true,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const listener = (...args: unknown[]) => {
+      if (!filter(...(args as T))) return;
+      cleanup();
+      resolve(args as T);
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out after ${ms} ms waiting for "${event}"`));
+    }, ms);
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off(event, listener);
+    };
+    socket.on(event, listener);
+  });
+}
+
+/** Connects (→ the socket) or rejects with the `connect_error`, within STEP_TIMEOUT_MS. */
+export async function connected(socket: Socket): Promise<Socket> {
+  if (socket.connected) return socket;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`socket did not connect within ${STEP_TIMEOUT_MS} ms`));
+    }, STEP_TIMEOUT_MS);
+    const onConnect = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off("connect", onConnect);
+      socket.off("connect_error", onError);
+    };
+    socket.on("connect", onConnect);
+    socket.on("connect_error", onError);
+  });
+  return socket;
+}
