@@ -1,5 +1,7 @@
 import { BaseService } from "ioserver";
 import type { Socket } from "socket.io";
+import "ioserver-oidc"; // socket.userId and friends are typed
+import { disableUser, disconnectSession, enableUser, type AdminResult } from "./adminActions.js";
 import { listSessions, type SessionView } from "./sessions.js";
 
 /** The `/admin` namespace: OidcSocketMiddleware then OidcSocketAdminMiddleware. */
@@ -9,6 +11,21 @@ export class AdminService extends BaseService {
   /** `sessions` → ack with the live sessions. */
   async sessions(_socket: Socket, _data: unknown, ack?: (sessions: SessionView[]) => void) {
     ack?.(await listSessions(this.appHandle));
+  }
+
+  /** `disableUser` `{ userId }` → ack `{ status, body }`; the user's sockets are closed with `oidc:revoked`. */
+  async disableUser(socket: Socket, data: { userId?: unknown } | undefined, ack?: (result: AdminResult) => void) {
+    ack?.(await disableUser(this.appHandle, data?.userId, socket.userId));
+  }
+
+  /** `enableUser` `{ userId }` → ack `{ status, body }`. */
+  async enableUser(_socket: Socket, data: { userId?: unknown } | undefined, ack?: (result: AdminResult) => void) {
+    ack?.(await enableUser(this.appHandle, data?.userId));
+  }
+
+  /** `disconnectSession` `{ socketId }` → ack `{ status, body }`. ("disconnect" itself is reserved by Socket.IO.) */
+  async disconnectSession(_socket: Socket, data: { socketId?: unknown } | undefined, ack?: (result: AdminResult) => void) {
+    ack?.(await disconnectSession(this.appHandle, data?.socketId));
   }
 
   /**

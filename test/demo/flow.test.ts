@@ -245,6 +245,38 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     alice = refreshed;
   });
 
+  it("the /admin namespace is for admins and offers the same actions: list, disconnect, disable, enable", async () => {
+    const refused = openSocket(demo, "admin", bob.accessToken);
+    sockets.push(refused);
+    const error = await nextEvent<[Error]>(refused, "connect_error");
+    assert.equal(error[0].message, "ERR_FORBIDDEN");
+
+    const admin = openSocket(demo, "admin", alice.accessToken);
+    sockets.push(admin);
+    await connected(admin);
+    type Result = { status: number; body: Record<string, unknown> };
+    const emit = (event: string, data: unknown) => admin.timeout(STEP_TIMEOUT_MS).emitWithAck(event, data) as Promise<Result>;
+
+    const listed = (await admin.timeout(STEP_TIMEOUT_MS).emitWithAck("sessions", {})) as SessionView[];
+    const bobSocket = listed.find((session) => session.sub === "bob" && session.namespace === "/chat");
+    assert.ok(bobSocket, "bob's chat socket is listed");
+
+    const kicked = nextEvent<[{ code: string; reason?: string }]>(bobChat, "oidc:revoked");
+    assert.deepEqual(await emit("disconnectSession", { socketId: bobSocket.socketId }), { status: 200, body: { ok: true } });
+    assert.deepEqual((await kicked)[0], { code: "ERR_AUTH_REVOKED", reason: "disconnected by an administrator" });
+    assert.equal((await emit("disconnectSession", { socketId: "nope" })).status, 404);
+
+    bobChat = await connected(chatSocket(bob.accessToken)); // a disconnect is not a ban
+    const revoked = nextEvent<[{ code: string; reason?: string }]>(bobChat, "oidc:revoked");
+    const disabled = await emit("disableUser", { userId: bobMe.userId });
+    assert.equal(disabled.status, 200, JSON.stringify(disabled.body));
+    assert.equal((await revoked)[0].reason, "disabled by an administrator");
+    assert.equal((await emit("disableUser", { userId: aliceMe.userId })).status, 409, "not yourself");
+    assert.equal((await emit("disableUser", { userId: "x" })).status, 400);
+    assert.deepEqual(await emit("enableUser", { userId: bobMe.userId }), { status: 200, body: { ok: true } });
+    bobChat = await connected(chatSocket(bob.accessToken));
+  });
+
   it("kept the users in the SQLite database in dataDir", () => {
     const file = join(demo.dataDir, "demo.sqlite");
     assert.ok(existsSync(file), `${file} exists`);
