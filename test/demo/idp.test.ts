@@ -16,6 +16,7 @@ import {
   startDemoProvider,
   type DemoProvider,
 } from "../../demo/idp/provider.js";
+import { CookieJar } from "../helpers/cookieJar.js";
 
 const APP_ORIGIN = "http://127.0.0.1:3999"; // never contacted: the test stops at the redirect to /callback
 const REDIRECT_URI = `${APP_ORIGIN}/callback`;
@@ -29,28 +30,6 @@ const originalConsole = new Map(consoleMethods.map((name) => [name, console[name
 let idp: DemoProvider;
 let discovery: Record<string, unknown>;
 
-/** A minimal cookie jar for one browser talking to the provider. */
-class CookieJar {
-  readonly #cookies = new Map<string, string>();
-  store(response: Response): void {
-    for (const line of response.headers.getSetCookie()) {
-      const [pair = "", ...attributes] = line.split(";");
-      const eq = pair.indexOf("=");
-      if (eq <= 0) continue;
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = attributes.some((attribute) => {
-        const [key = "", raw = ""] = attribute.split("=").map((part) => part.trim());
-        return (key.toLowerCase() === "max-age" && Number(raw) <= 0) || (key.toLowerCase() === "expires" && Date.parse(raw) <= Date.now());
-      });
-      if (expired || value === "") this.#cookies.delete(name);
-      else this.#cookies.set(name, value);
-    }
-  }
-  header(): string {
-    return [...this.#cookies].map(([name, value]) => `${name}=${value}`).join("; ");
-  }
-}
 
 /** One browser: GET/POST with its cookies, never following redirects by itself. */
 function browser() {

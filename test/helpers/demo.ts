@@ -11,26 +11,19 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { startDemoApp, type DemoApp } from "../../demo/app/server.js";
 import { DEMO_SPA_SCOPE, startDemoProvider, type DemoProvider } from "../../demo/idp/provider.js";
+import { CookieJar } from "./cookieJar.js";
+import { freePort } from "./app.js";
+
+export { freePort };
 
 /** Upper bound of every single network step or awaited event. */
 export const STEP_TIMEOUT_MS = 10_000;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 export interface RunningDemo {
   idp: DemoProvider;
@@ -94,28 +87,6 @@ export async function startDemo(options: StartDemoOptions = {}): Promise<Running
   throw lastError;
 }
 
-/** A minimal cookie jar for one browser talking to the provider. */
-class CookieJar {
-  readonly #cookies = new Map<string, string>();
-  store(response: Response): void {
-    for (const line of response.headers.getSetCookie()) {
-      const [pair = "", ...attributes] = line.split(";");
-      const eq = pair.indexOf("=");
-      if (eq <= 0) continue;
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = attributes.some((attribute) => {
-        const [key = "", raw = ""] = attribute.split("=").map((part) => part.trim());
-        return (key.toLowerCase() === "max-age" && Number(raw) <= 0) || (key.toLowerCase() === "expires" && Date.parse(raw) <= Date.now());
-      });
-      if (expired || value === "") this.#cookies.delete(name);
-      else this.#cookies.set(name, value);
-    }
-  }
-  header(): string {
-    return [...this.#cookies].map(([name, value]) => `${name}=${value}`).join("; ");
-  }
-}
 
 export interface Tokens {
   accessToken: string;

@@ -19,6 +19,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair } from "jose";
+import { CookieJar } from "./cookieJar.js";
 
 /** Options of {@link startOidcProvider}. */
 export interface StartOidcProviderOptions {
@@ -228,30 +229,6 @@ function createMemoryAdapter() {
   };
 }
 
-/** A minimal cookie jar for one user agent talking to one origin. */
-class CookieJar {
-  readonly #cookies = new Map<string, string>();
-  store(response: Response) {
-    for (const line of response.headers.getSetCookie()) {
-      const [pair = "", ...attributes] = line.split(";");
-      const eq = pair.indexOf("=");
-      if (eq <= 0) continue;
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = attributes.some((attribute) => {
-        const [key = "", raw = ""] = attribute.split("=").map((part) => part.trim());
-        if (key.toLowerCase() === "max-age") return Number(raw) <= 0;
-        if (key.toLowerCase() === "expires") return Date.parse(raw) <= Date.now();
-        return false;
-      });
-      if (expired || value === "") this.#cookies.delete(name);
-      else this.#cookies.set(name, value);
-    }
-  }
-  header(): string {
-    return [...this.#cookies].map(([name, value]) => `${name}=${value}`).join("; ");
-  }
-}
 
 const base64url = (bytes: number) => randomBytes(bytes).toString("base64url");
 
