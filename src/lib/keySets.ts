@@ -43,6 +43,10 @@ async function create(jwksUri: string, config: OidcConfig): Promise<KeyResolver>
       return await getKey(header, token);
     } catch (error) {
       const code = (error as { code?: unknown } | null)?.code;
+      // An empty set is the provider failing to publish keys, not a bad token: 503, so clients keep their token.
+      if (code === "ERR_JWKS_NO_MATCHING_KEY" && (getKey.jwks()?.keys?.length ?? 0) === 0) {
+        throw new KeySetUnavailableError(jwksUri, new Error("the key set is empty"));
+      }
       if (typeof code === "string" && TOKEN_SIDE_CODES.has(code)) throw error;
       throw new KeySetUnavailableError(jwksUri, error);
     }

@@ -1,0 +1,169 @@
+/**
+ * The soak run's server, alone in its own process (started by bench/soak.ts
+ * with --expose-gc): an IOServer app protected by ioserver-oidc through its
+ * public API only — OidcConfigManager, OidcSessionManager as `session`,
+ * OidcSocketMiddleware on the `chat` namespace, OidcHttpMiddleware on
+ * GET /api/me. It listens on 127.0.0.1 only and answers the parent's
+ * questions (heap, event-loop delay, live sessions) over IPC.
+ *
+ * Not meant to be run by hand: `npm run soak`.
+ */
+import { fileURLToPath } from "node:url";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { writeHeapSnapshot } from "node:v8";
+import { BaseController, BaseManager, BaseService, IOServer } from "ioserver";
+import type { AppHandle } from "ioserver";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Socket } from "socket.io";
+import { OidcConfigManager, OidcHttpMiddleware, OidcSessionManager, OidcSocketMiddleware, type OidcConfigInput } from "ioserver-oidc";
+
+interface Start {
+  type: "start";
+  port: number;
+  config: OidcConfigInput;
+}
+interface Command {
+  id: number;
+  cmd: "heap" | "gcHeap" | "eld" | "eldReset" | "sessions" | "logs" | "snapshot" | "stop";
+  /** For "snapshot": the file to write. */
+  path?: string;
+}
+
+const send = (message: unknown) => process.send?.(message);
+const gc = (globalThis as { gc?: () => void }).gc;
+if (typeof gc !== "function") {
+  send({ type: "fatal", error: "the server child must run with --expose-gc" });
+  process.exit(2);
+}
+// The parent going away ends this process too: nothing outlives the run.
+process.on("disconnect", () => process.exit(0));
+
+const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 100) / 100;
+
+/** Heap after a forced, repeated full GC (finalizers and weak refs get a chance in between). */
+async function gcHeap(): Promise<{ heapUsedMB: number; rssMB: number }> {
+  for (let i = 0; i < 4; i++) {
+    gc!();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const usage = process.memoryUsage();
+  return { heapUsedMB: mb(usage.heapUsed), rssMB: mb(usage.rss) };
+}
+
+// Peak heap (no forced GC): sampled four times a second for the whole run.
+let peakHeap = 0;
+let peakRss = 0;
+const sampler = setInterval(() => {
+  const usage = process.memoryUsage();
+  peakHeap = Math.max(peakHeap, usage.heapUsed);
+  peakRss = Math.max(peakRss, usage.rss);
+}, 250);
+
+// The histogram records the time between two ticks of a 10 ms timer: the delay is that minus 10 ms.
+const RESOLUTION_MS = 10;
+const eld = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+eld.enable();
+
+const logCounts: Record<number, number> = {};
+const notable: string[] = [];
+
+class ApiController extends BaseController {
+  async me(request: FastifyRequest, reply: FastifyReply) {
+    return reply.send({ userId: request.userId, roles: request.roles });
+  }
+}
+
+class ChatService extends BaseService {
+  async ping(socket: Socket, _data: unknown, callback?: (reply: unknown) => void) {
+    callback?.({ pong: true, userId: socket.userId });
+  }
+}
+
+/** Counts the package's log lines by level (the console stays quiet at this volume). */
+class LogCounter extends BaseManager {
+  constructor(appHandle: AppHandle) {
+    super(appHandle);
+    handle = appHandle;
+    const original = appHandle.log.bind(appHandle);
+    (appHandle as { log: (level: number, text: string) => void }).log = (level: number, text: string) => {
+      logCounts[level] = (logCounts[level] ?? 0) + 1;
+      if (level <= 4 && notable.length < 20) notable.push(`${level} ${text}`);
+      if (level <= 3) original(level, text);
+    };
+  }
+}
+
+let server: IOServer | undefined;
+let handle: AppHandle | undefined;
+async function start(message: Start): Promise<void> {
+  const app = new IOServer({
+    host: "127.0.0.1",
+    port: message.port,
+    routes: fileURLToPath(new URL("./routes", import.meta.url)),
+    verbose: "ERROR",
+    mode: ["websocket"],
+  });
+  app.addManager({ name: "soakLogCounter", manager: LogCounter });
+  app.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(message.config) });
+  app.addManager({ name: "session", manager: OidcSessionManager });
+  app.addController({ name: "api", controller: ApiController, middlewares: [OidcHttpMiddleware] });
+  app.addService({ name: "chat", service: ChatService, middlewares: [OidcSocketMiddleware] });
+  await app.start();
+  server = app;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  send({ type: "ready", pid: process.pid, ...(await gcHeap()) });
+}
+
+async function answer(command: Command): Promise<unknown> {
+  switch (command.cmd) {
+    case "heap": {
+      const usage = process.memoryUsage();
+      return { heapUsedMB: mb(usage.heapUsed), rssMB: mb(usage.rss), peakHeapMB: mb(peakHeap), peakRssMB: mb(peakRss) };
+    }
+    case "gcHeap":
+      return { ...(await gcHeap()), peakHeapMB: mb(peakHeap), peakRssMB: mb(peakRss) };
+    case "eld": {
+      const ms = (ns: number) => Math.max(0, Math.round((ns / 1e6 - RESOLUTION_MS) * 100) / 100);
+      return { p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max), mean: ms(eld.mean), count: eld.count };
+    }
+    case "eldReset":
+      eld.reset();
+      peakHeap = 0;
+      peakRss = 0;
+      return { ok: true };
+    case "sessions": {
+      const io = (server?.getApp() as unknown as { io?: { of(name: string): { sockets: Map<string, unknown> } } } | undefined)?.io;
+      const session = (handle as unknown as { session?: OidcSessionManager } | undefined)?.session;
+      return { sessions: session === undefined ? -1 : (await session.list()).length, chatSockets: io?.of("/chat").sockets.size ?? -1 };
+    }
+    case "snapshot":
+      // A heap snapshot, for leak hunting (SOAK_HEAP_SNAPSHOTS=<dir> in the parent).
+      gc!();
+      return { path: writeHeapSnapshot(command.path) };
+    case "logs":
+      return { counts: logCounts, notable };
+    case "stop":
+      clearInterval(sampler);
+      eld.disable();
+      (server?.getApp() as unknown as { io?: { close(): void } } | undefined)?.io?.close();
+      await server?.stop().catch(() => undefined);
+      setTimeout(() => process.exit(0), 100).unref();
+      return { ok: true };
+  }
+}
+
+process.on("message", (message: Start | Command) => {
+  if ("type" in message && message.type === "start") {
+    start(message).catch((error: unknown) => {
+      send({ type: "fatal", error: String(error) });
+      process.exit(2);
+    });
+    return;
+  }
+  const command = message as Command;
+  answer(command).then(
+    (result) => send({ id: command.id, result }),
+    (error: unknown) => send({ id: command.id, error: String(error) }),
+  );
+});
+send({ type: "spawned" });
