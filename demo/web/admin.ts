@@ -5,18 +5,14 @@
  * OidcSocketAdminMiddleware: hiding the panel from others is cosmetic, the
  * server is what refuses them (ERR_FORBIDDEN).
  */
+import type { OidcSessionRecord } from "ioserver-oidc";
 import type { OidcClientToServerEvents, OidcServerToClientEvents } from "ioserver-oidc/client";
 import type { Socket } from "socket.io-client";
 import { describe } from "./errors.js";
 import { $, time } from "./dom.js";
 
-interface SessionView {
-  socketId: string;
-  userId: string;
-  sub: string;
-  namespace: string;
-  connectedAt: number;
-  expiresAt: number;
+/** A live session as `/admin/sessions` returns it: the session manager's record plus the user's name. */
+interface SessionView extends OidcSessionRecord {
   name: string | null;
   email: string | null;
 }
