@@ -47,9 +47,9 @@ export class OidcSocketMiddleware extends BaseMiddleware {
   handle(appHandle: AppHandle) {
     const options = (this.constructor as typeof OidcSocketMiddleware).options;
     return socketHook(appHandle as OidcAppHandle, async (socket, app) => {
-      const { context } = await authenticate(socketToken(socket.handshake), app);
+      const { context, config } = await authenticate(socketToken(socket.handshake), app);
       ensureLifecycle(socket.nsp, app, options);
-      await registerSocketSession(app, socket, context);
+      await registerSocketSession(app, socket, context, config);
       applyContext(socket, context);
       socket.data.auth = context;
     });

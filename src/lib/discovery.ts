@@ -89,8 +89,3 @@ export async function jwksUriOf(issuer: OidcIssuerConfig, config: OidcConfig): P
   );
   return current.pending;
 }
-
-/** Forget discovered documents (tests). */
-export function clearDiscovery(): void {
-  entries.clear();
-}

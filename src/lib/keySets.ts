@@ -63,8 +63,3 @@ export function getKeyResolver(jwksUri: string, config: OidcConfig): Promise<Key
   }
   return resolver;
 }
-
-/** Forget every cached key set (for tests and hot reconfiguration). */
-export function clearKeySets(): void {
-  keySets.clear();
-}

@@ -114,7 +114,7 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
     return false;
   }
   applyContext(socket, context);
-  await registerSocketSession(appHandle, socket, context);
+  await registerSocketSession(appHandle, socket, context, config);
   return true;
 }
 

@@ -5,8 +5,7 @@
  */
 import type { Socket } from "socket.io";
 import { OidcAuthError } from "../OidcAuthError.js";
-import type { OidcAppHandle, OidcUserContext } from "../types.js";
-import { resolveConfig } from "./config.js";
+import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { onRelease, registryOf } from "./socketRegistry.js";
 import { withTimeout } from "./withTimeout.js";
 
@@ -18,7 +17,7 @@ function describe(error: unknown): string {
  * A tracker that throws refuses the connection (`ERR_USER_PROVISION_FAILED`):
  * a socket the app cannot track is a socket it cannot revoke.
  */
-export async function registerSocketSession(appHandle: OidcAppHandle, socket: Socket, context: OidcUserContext): Promise<void> {
+export async function registerSocketSession(appHandle: OidcAppHandle, socket: Socket, context: OidcUserContext, config: OidcConfig): Promise<void> {
   const registry = registryOf(appHandle);
   registry.track(socket, context);
   onRelease(socket, () => registry.untrack(socket));
@@ -27,7 +26,7 @@ export async function registerSocketSession(appHandle: OidcAppHandle, socket: So
   if (session === null || typeof session !== "object" || typeof session.registerSocket !== "function") return;
   const register = session.registerSocket as (...args: unknown[]) => unknown;
   try {
-    await withTimeout(() => register.call(session, context.userId, socket.id, context.sub), resolveConfig(appHandle).provisionTimeout, "session.registerSocket");
+    await withTimeout(() => register.call(session, context.userId, socket.id, context.sub), config.provisionTimeout, "session.registerSocket");
   } catch (error) {
     throw new OidcAuthError("ERR_USER_PROVISION_FAILED", { reason: `session.registerSocket threw: ${describe(error)}`, cause: error });
   }

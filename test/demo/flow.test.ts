@@ -12,6 +12,7 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
+import type { OidcSessionRecord } from "ioserver-oidc";
 import type { Socket } from "socket.io-client";
 import { callApi, connected, HttpSpa, nextEvent, openSocket, startDemo, STEP_TIMEOUT_MS, type RunningDemo, type Tokens } from "../helpers/demo.js";
 
@@ -33,13 +34,8 @@ interface ChatMessage {
   at: number;
 }
 
-interface SessionView {
-  socketId: string;
-  userId: string;
-  sub: string;
-  namespace: string;
-  connectedAt: number;
-  expiresAt: number;
+/** `/admin/sessions` rows: the session manager's record plus the user's name. */
+interface SessionView extends OidcSessionRecord {
   name: string | null;
 }
 

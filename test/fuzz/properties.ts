@@ -704,7 +704,7 @@ async function rawSign(key: SigningKey, signingInput: string): Promise<string> {
 /**
  * When a header, with a real signature over exactly it, is acceptable (jose's
  * rules, which the package relies on): alg is the key's; kid absent or the
- * key's; crit absent or exactly ["b64"] with b64 true.
+ * key's; crit absent, or naming only "b64" (jose tolerates a repeated entry) with b64 true.
  */
 export function headerAcceptable(header: Record<string, unknown>, key: SigningKey): boolean {
   const has = (name: string) => Object.prototype.hasOwnProperty.call(header, name);
@@ -712,7 +712,7 @@ export function headerAcceptable(header: Record<string, unknown>, key: SigningKe
   if (has("kid") && header["kid"] !== key.kid) return false;
   if (has("crit")) {
     const crit = header["crit"];
-    if (!(Array.isArray(crit) && crit.length === 1 && crit[0] === "b64" && header["b64"] === true)) return false;
+    if (!(Array.isArray(crit) && crit.length >= 1 && crit.every((name) => name === "b64") && header["b64"] === true)) return false;
   }
   return true;
 }
