@@ -1,7 +1,32 @@
 import { BaseManager } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { configFromEnv, normalizeConfig } from "./lib/config.js";
-import type { OidcConfig, OidcConfigInput } from "./types.js";
+import { jwksUriOf, knownJwksUri } from "./lib/discovery.js";
+import { keySetFor, type KeySetHealth } from "./lib/keySets.js";
+import type { TokenCacheStats } from "./lib/tokenCache.js";
+import { tokenCacheOf } from "./lib/verifyAccessToken.js";
+import type { OidcAppHandle, OidcConfig, OidcConfigInput } from "./types.js";
+import { loggerOf } from "./authenticate.js";
+
+/** One trusted issuer's key set, as `getHealth()` reports it. */
+export interface OidcIssuerHealth extends Omit<KeySetHealth, "jwksUri"> {
+  issuer: string;
+  /** `undefined` until discovery found it. */
+  jwksUri: string | undefined;
+}
+
+/** What `OidcConfigManager#getHealth()` returns, e.g. for a readiness probe. */
+export interface OidcHealth {
+  /**
+   * `ok`: every issuer's keys are fresh. `degraded`: some are served stale
+   * (provider failing, `jwksStaleIfError`) or not fetched yet. `unavailable`:
+   * some issuer has no usable keys (its tokens get `ERR_AUTH_UNAVAILABLE`).
+   */
+  status: "ok" | "degraded" | "unavailable";
+  issuers: OidcIssuerHealth[];
+  /** The verified-token cache, or `undefined` when turned off. */
+  tokenCache: TokenCacheStats | undefined;
+}
 
 /**
  * Register as `oidcConfig`. Reads `AUTH_SERVICE_URL`, `AUTH_SERVICE_APP_SLUG`
@@ -34,15 +59,44 @@ export class OidcConfigManager extends BaseManager {
     super(appHandle);
   }
 
-  /** Validate the configuration and log, once, what this server trusts. */
+  /**
+   * Validate the configuration, log once what this server trusts, and start
+   * fetching every issuer's keys in the background (start-up is not delayed;
+   * the first request shares the fetch).
+   */
   async start(): Promise<void> {
     const config = this.getConfig();
+    const log = loggerOf(this.appHandle as OidcAppHandle) ?? (() => undefined);
     for (const issuer of config.issuers) {
-      this.appHandle.log(
+      log(
         6,
         `[ioserver-oidc] trusting issuer ${issuer.issuer}, audience ${issuer.audience.join(", ")}, keys from ${issuer.jwksUri ?? "discovery"}, claims ${issuer.claimMapping}${issuer.strict ? ", strict" : ""}`,
       );
+      jwksUriOf(issuer, config).then(
+        (jwksUri) => keySetFor(jwksUri, config).prefetch(log),
+        (error: unknown) => log(4, `[ioserver-oidc] prefetching keys of ${issuer.issuer}: ${error instanceof Error ? error.message : String(error)}`),
+      );
     }
+  }
+
+  /**
+   * Key-set freshness per issuer and the token cache's counters, for
+   * readiness probes and dashboards. Never fetches.
+   */
+  getHealth(): OidcHealth {
+    const config = this.getConfig();
+    const now = Date.now();
+    const issuers = config.issuers.map((issuer): OidcIssuerHealth => {
+      const jwksUri = knownJwksUri(issuer);
+      const health: KeySetHealth =
+        jwksUri === undefined
+          ? { jwksUri: "", state: "cold", keys: 0, fetchedAt: undefined, failures: 0, retryAt: undefined, circuit: "closed", lastError: undefined }
+          : keySetFor(jwksUri, config).health(now);
+      return { ...health, issuer: issuer.issuer, jwksUri };
+    });
+    const states = new Set(issuers.map((issuer) => issuer.state));
+    const status = states.has("unavailable") ? "unavailable" : states.size === 1 && states.has("fresh") ? "ok" : "degraded";
+    return { status, issuers, tokenCache: tokenCacheOf(config)?.stats() };
   }
 
   /** The frozen, validated configuration. Throws `OidcConfigError` (naming the variable) when it is invalid. */

@@ -1,7 +1,11 @@
 import { BaseManager } from "ioserver";
 import type { AppHandle } from "ioserver";
-import { revokeSocket, revokeUserSockets } from "./lib/revoke.js";
+import { clusterOf } from "./lib/cluster.js";
+import { OIDC_EVENTS } from "./lib/protocol.js";
+import { revokeInRooms, revokeSocket, revokeUserSockets } from "./lib/revoke.js";
+import { issOf, oidcRoom, sidOf } from "./lib/rooms.js";
 import { registryOf, stateOf } from "./lib/socketRegistry.js";
+import { withTimeout } from "./lib/withTimeout.js";
 import type { OidcAppHandle } from "./types.js";
 
 /** One live authenticated socket. */
@@ -15,16 +19,40 @@ export interface OidcSessionRecord {
   connectedAt: number;
   /** The current token's expiry, epoch ms (moves forward on refresh). */
   expiresAt: number;
+  /** The token's `sid` claim (the session at the identity provider), when it carries one. */
+  sid?: string;
+  /** The token's `iss` claim. */
+  iss?: string;
+  /** The node holding the socket (the store's `nodeId`), with a shared store such as `redisSessionStore`. */
+  node?: string;
 }
 
 /**
  * Where session records live. The default keeps them in memory, which is
- * right for one process; a shared store (e.g. Redis) plugs in here.
+ * right for one process; `redisSessionStore()` shares them between nodes.
+ * `add`, `remove` and `list` are required, the rest optional.
  */
 export interface OidcSessionStore {
   add(record: OidcSessionRecord): void | Promise<void>;
   remove(socketId: string): void | Promise<void>;
+  /** Every session (of every node, for a shared store). */
   list(): OidcSessionRecord[] | Promise<OidcSessionRecord[]>;
+  /** The sessions whose `userId` or `sub` is the given value; default: `list()` filtered. */
+  listByUser?(userIdOrSub: string): OidcSessionRecord[] | Promise<OidcSessionRecord[]>;
+  /** One session by socket id. */
+  get?(socketId: string): OidcSessionRecord | undefined | Promise<OidcSessionRecord | undefined>;
+  /**
+   * Re-write this node's live sessions (refreshing their TTLs). The manager
+   * calls it every `heartbeatInterval` ms and, after an outage, to heal the
+   * store. Must reach the backend even with no records (it doubles as a probe).
+   */
+  touch?(records: OidcSessionRecord[]): void | Promise<void>;
+  /** How often `touch` runs, in ms. */
+  readonly heartbeatInterval?: number;
+  /** This node's id, stamped on its records as `node`. */
+  readonly nodeId?: string;
+  /** Release what the store holds (not the Redis client: the app owns it). */
+  close?(): void | Promise<void>;
 }
 
 /** The default store: a Map in this process. */
@@ -39,33 +67,88 @@ export class MemorySessionStore implements OidcSessionStore {
   list(): OidcSessionRecord[] {
     return [...this.records.values()];
   }
+  listByUser(userIdOrSub: string): OidcSessionRecord[] {
+    return this.list().filter((record) => record.userId === userIdOrSub || record.sub === userIdOrSub);
+  }
+  get(socketId: string): OidcSessionRecord | undefined {
+    return this.records.get(socketId);
+  }
 }
 
 export interface OidcSessionManagerOptions {
-  /** Default: a new `MemorySessionStore`. */
+  /** Default: a new `MemorySessionStore`. For several nodes: `redisSessionStore({ client })`. */
   store?: OidcSessionStore;
+  /** Longest wait, in ms, for one store call before the store counts as unavailable. Default 2000. */
+  storeTimeout?: number;
+  /** Longest wait, in ms, for the other nodes' answers when counting the sockets a revocation reaches. Default 5000. */
+  clusterTimeout?: number;
+}
+
+/** While the store is unavailable, it is probed this often (ms) to notice its return. */
+const PROBE_INTERVAL = 1_000;
+/**
+ * Removals remembered during an outage, at most. Beyond that they are
+ * dropped: the records expire with their TTL anyway, since no heartbeat
+ * writes them again.
+ */
+const MAX_PENDING_REMOVALS = 10_000;
+
+type Attempt<T> = { ok: true; value: T } | { ok: false };
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function positive(value: unknown, name: string): void {
+  if (value !== undefined && (typeof value !== "number" || !Number.isFinite(value) || value <= 0)) {
+    throw new TypeError(`OidcSessionManager.configure: "${name}" must be a positive number of ms, got ${String(value)}`);
+  }
 }
 
 /**
  * Register as `session`. The socket middleware reports every authenticated
  * socket to it (`registerSocket` / `unregisterSocket`, the seed's contract);
  * it lists them and disconnects them on demand, across every namespace of the
- * server. Disconnected clients receive `oidc:revoked` with
+ * server — and, with `redisSessionStore` and `attachRedisAdapter`, across
+ * every node. Disconnected clients receive `oidc:revoked` with
  * `{ code: "ERR_AUTH_REVOKED", reason }` first.
+ *
+ * Revocations go through Socket.IO's adapter: an authenticated socket is in
+ * the rooms `oidc:user:<userId>`, `oidc:sub:<sub>` and, when its token has a
+ * `sid`, `oidc:sid:<sid>` (see `oidcRoom`), and a revocation is a broadcast
+ * to those rooms.
+ *
+ * When the store fails (Redis down), sessions degrade to this node's (logged
+ * once at level 4), handshakes go on, and when the store answers again this
+ * node's live sessions are written back (logged at level 6).
  */
 export class OidcSessionManager extends BaseManager {
   protected static readonly options: OidcSessionManagerOptions = {};
   private readonly store: OidcSessionStore;
+  private readonly storeTimeout: number;
+  private readonly clusterTimeout: number;
+  /** This node's sessions (the store may hold other nodes' too). */
+  private readonly local = new Map<string, OidcSessionRecord>();
+  /** Sessions that ended while the store was unavailable: removed from it when it returns. */
+  private readonly pendingRemovals = new Set<string>();
+  private storeDown = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private beating = false;
+  private stopped = false;
+  private readonly closer = () => this.stop();
 
   /** A manager class with options: `OidcSessionManager.configure({ store })`. */
   static configure(options: OidcSessionManagerOptions): typeof OidcSessionManager {
-    if (options?.store !== undefined) {
+    if (options === null || typeof options !== "object") throw new TypeError("OidcSessionManager.configure: options must be an object");
+    if (options.store !== undefined) {
       for (const method of ["add", "remove", "list"] as const) {
-        if (typeof options.store[method] !== "function") {
+        if (typeof options.store?.[method] !== "function") {
           throw new TypeError(`OidcSessionManager.configure: "store" must implement ${method}()`);
         }
       }
     }
+    positive(options.storeTimeout, "storeTimeout");
+    positive(options.clusterTimeout, "clusterTimeout");
     const frozen = Object.freeze({ ...options });
     return class ConfiguredOidcSessionManager extends OidcSessionManager {
       protected static override readonly options = frozen;
@@ -74,55 +157,257 @@ export class OidcSessionManager extends BaseManager {
 
   constructor(appHandle: AppHandle) {
     super(appHandle);
-    this.store = (this.constructor as typeof OidcSessionManager).options.store ?? new MemorySessionStore();
+    const options = (this.constructor as typeof OidcSessionManager).options;
+    this.store = options.store ?? new MemorySessionStore();
+    this.storeTimeout = options.storeTimeout ?? 2_000;
+    this.clusterTimeout = options.clusterTimeout ?? 5_000;
+    clusterOf(this.app).closers.add(this.closer);
+    this.schedule();
   }
 
-  /** Called by `OidcSocketMiddleware` after a successful handshake. */
+  private get app(): OidcAppHandle {
+    return this.appHandle as OidcAppHandle;
+  }
+
+  /** Whether the store is currently unavailable (sessions are this node's only). */
+  get degraded(): boolean {
+    return this.storeDown;
+  }
+
+  /** Called by `OidcSocketMiddleware` after a successful handshake. Never fails because of the store. */
   async registerSocket(userId: string, socketId: string, sub: string): Promise<void> {
-    const socket = registryOf(this.appHandle as OidcAppHandle).get(socketId);
+    const socket = registryOf(this.app).get(socketId);
     const context = socket === undefined ? undefined : stateOf(socket).context;
-    await this.store.add({
+    const record: OidcSessionRecord = {
       socketId,
       userId,
       sub,
       namespace: socket?.nsp.name ?? "/",
       connectedAt: Date.now(),
       expiresAt: context?.expiresAt ?? 0,
-    });
+    };
+    const sid = context === undefined ? undefined : sidOf(context);
+    const iss = context === undefined ? undefined : issOf(context);
+    if (sid !== undefined) record.sid = sid;
+    if (iss !== undefined) record.iss = iss;
+    if (typeof this.store.nodeId === "string") record.node = this.store.nodeId;
+    this.local.set(socketId, record);
+    if (this.storeDown) return; // written back when the store returns
+    await this.attempt("add", () => this.store.add(record));
   }
 
   /** Called by `OidcSocketMiddleware` when the socket goes away. */
   async unregisterSocket(socketId: string): Promise<void> {
-    await this.store.remove(socketId);
+    this.local.delete(socketId);
+    if (this.storeDown) {
+      this.rememberRemoval(socketId);
+      return;
+    }
+    const done = await this.attempt("remove", () => this.store.remove(socketId));
+    if (!done.ok) this.rememberRemoval(socketId);
   }
 
-  /** Every live session. */
+  private rememberRemoval(socketId: string): void {
+    if (this.pendingRemovals.size < MAX_PENDING_REMOVALS) this.pendingRemovals.add(socketId);
+  }
+
+  /** Every live session: of every node with a shared store; this node's only while the store is unavailable. */
   async list(): Promise<OidcSessionRecord[]> {
-    const registry = registryOf(this.appHandle as OidcAppHandle);
-    const records = await this.store.list();
-    return records.map((record) => {
-      const socket = registry.get(record.socketId);
-      const live = socket === undefined ? undefined : stateOf(socket).context;
-      return live === undefined ? { ...record } : { ...record, expiresAt: live.expiresAt };
-    });
+    const stored = this.storeDown ? undefined : await this.attempt("list", () => this.store.list());
+    return this.merge(stored?.ok ? stored.value : [], () => true);
   }
 
-  /** The live sessions of a user, by local user id or `sub`. */
+  /** The live sessions of a user, by local user id or `sub` (same scope as `list()`). */
   async listByUser(userIdOrSub: string): Promise<OidcSessionRecord[]> {
-    return (await this.list()).filter((record) => record.userId === userIdOrSub || record.sub === userIdOrSub);
+    const matches = (record: OidcSessionRecord) => record.userId === userIdOrSub || record.sub === userIdOrSub;
+    let stored: Attempt<OidcSessionRecord[]> | undefined;
+    if (!this.storeDown) {
+      const byUser = this.store.listByUser;
+      stored = await this.attempt("listByUser", async () =>
+        typeof byUser === "function" ? byUser.call(this.store, userIdOrSub) : (await this.store.list()).filter(matches),
+      );
+    }
+    return this.merge(stored?.ok ? stored.value : [], matches);
   }
 
-  /** Disconnect every socket of a user (by user id or `sub`); resolves to how many were disconnected. */
+  /**
+   * Disconnect every socket of a user (by user id or `sub`) on every namespace
+   * — and every node, with the Redis adapter. Resolves to the number of
+   * sockets found: this node's, plus those the other nodes reported within
+   * `clusterTimeout` (the revocation is broadcast either way).
+   */
   async disconnectUser(userIdOrSub: string, reason?: string): Promise<number> {
     if (typeof userIdOrSub !== "string" || userIdOrSub === "") throw new TypeError("disconnectUser: a user id or sub is required");
-    const count = revokeUserSockets(this.appHandle as OidcAppHandle, userIdOrSub, reason);
-    this.appHandle.log(6, `[ioserver-oidc] disconnected ${count} socket(s) of user ${userIdOrSub}${reason ? `: ${reason}` : ""}`);
+    const count = await this.revoke([oidcRoom.user(userIdOrSub), oidcRoom.sub(userIdOrSub)], reason, () =>
+      revokeUserSockets(this.app, userIdOrSub, reason),
+    );
+    this.log(6, `disconnected ${count} socket(s) of user ${userIdOrSub}${reason ? `: ${reason}` : ""}`);
     return count;
   }
 
-  /** Disconnect one socket; resolves to whether it was found. */
+  /**
+   * Disconnect every socket whose token carries the OIDC session id `sid`
+   * (the `sid` claim), e.g. on a back-channel logout; with `iss`, only tokens
+   * from that issuer. Same reach and count as `disconnectUser`.
+   */
+  async disconnectSessionId(sid: string, reason?: string, iss?: string): Promise<number> {
+    if (typeof sid !== "string" || sid === "") throw new TypeError("disconnectSessionId: a sid is required");
+    if (iss !== undefined && (typeof iss !== "string" || iss === "")) throw new TypeError("disconnectSessionId: iss must be a non-empty string");
+    const room = iss === undefined ? oidcRoom.sid(sid) : oidcRoom.issuerSid(iss, sid);
+    const count = await this.revoke([room], reason, () => 0);
+    this.log(6, `disconnected ${count} socket(s) of session ${sid}${iss === undefined ? "" : ` (${iss})`}${reason ? `: ${reason}` : ""}`);
+    return count;
+  }
+
+  /**
+   * Disconnect one socket; resolves to whether it was found — on this node,
+   * or (with a shared store) in the store, in which case the revocation is
+   * broadcast to its namespace on every node.
+   */
   async disconnectSocket(socketId: string, reason?: string): Promise<boolean> {
     if (typeof socketId !== "string" || socketId === "") throw new TypeError("disconnectSocket: a socket id is required");
-    return revokeSocket(this.appHandle as OidcAppHandle, socketId, reason);
+    if (revokeSocket(this.app, socketId, reason)) return true;
+    const io = clusterOf(this.app).io;
+    if (io === undefined || this.storeDown) return false;
+    const get = this.store.get;
+    const found = await this.attempt("get", async () =>
+      typeof get === "function" ? get.call(this.store, socketId) : (await this.store.list()).find((record) => record.socketId === socketId),
+    );
+    if (!found.ok || found.value === undefined) return false;
+    const nsp = io._nsps.get(found.value.namespace);
+    if (nsp === undefined) return false;
+    const payload = reason === undefined ? { code: "ERR_AUTH_REVOKED" as const } : { code: "ERR_AUTH_REVOKED" as const, reason };
+    try {
+      nsp.to(socketId).emit(OIDC_EVENTS.revoked, payload);
+      nsp.to(socketId).disconnectSockets(true);
+    } catch (error) {
+      this.log(4, `disconnectSocket(${socketId}) broadcast failed: ${describe(error)}`);
+    }
+    return true;
+  }
+
+  /** Stop the heartbeat and close the store (the Redis client stays open: the app owns it). Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clusterOf(this.app).closers.delete(this.closer);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    try {
+      await this.store.close?.();
+    } catch (error) {
+      this.log(4, `session store close() failed: ${describe(error)}`);
+    }
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  private log(level: number, text: string): void {
+    try {
+      this.app.log?.(level, `[ioserver-oidc] ${text}`);
+    } catch {
+      // ignore a broken logger
+    }
+  }
+
+  private async revoke(rooms: string[], reason: string | undefined, fallback: () => number): Promise<number> {
+    const io = clusterOf(this.app).io;
+    // No Socket.IO server known yet: no socket ever authenticated here and no adapter was attached.
+    if (io === undefined) return fallback();
+    const payload = reason === undefined ? { code: "ERR_AUTH_REVOKED" as const } : { code: "ERR_AUTH_REVOKED" as const, reason };
+    const { count, clusterError } = await revokeInRooms(io, rooms, payload, this.clusterTimeout);
+    if (clusterError !== undefined) {
+      const why = describe(clusterError);
+      if (clusterOf(this.app).health.down) this.log(6, `revocation reached this node only: Redis is unavailable (${why})`);
+      else this.log(4, `revocation broadcast, but the other nodes' sockets could not all be counted (${why})`);
+    }
+    return count;
+  }
+
+  /** The store's records plus this node's (fresher, and present even when the store is not), live fields applied. */
+  private merge(stored: OidcSessionRecord[], keep: (record: OidcSessionRecord) => boolean): OidcSessionRecord[] {
+    const byId = new Map<string, OidcSessionRecord>();
+    for (const record of stored) if (!this.pendingRemovals.has(record.socketId)) byId.set(record.socketId, { ...record });
+    for (const record of this.snapshot()) if (keep(record)) byId.set(record.socketId, record);
+    return [...byId.values()];
+  }
+
+  /** This node's sessions with the live context's fields (a refresh moves `expiresAt`, may change `sid`). */
+  private snapshot(): OidcSessionRecord[] {
+    const registry = registryOf(this.app);
+    return [...this.local.values()].map((record) => {
+      const socket = registry.get(record.socketId);
+      const live = socket === undefined ? undefined : stateOf(socket).context;
+      if (live === undefined) return { ...record };
+      const next: OidcSessionRecord = { ...record, expiresAt: live.expiresAt };
+      const sid = sidOf(live);
+      if (sid === undefined) delete next.sid;
+      else next.sid = sid;
+      return next;
+    });
+  }
+
+  /** One bounded store call; a failure marks the store down (logged once per outage). */
+  private async attempt<T>(what: string, work: () => T | Promise<T>): Promise<Attempt<T>> {
+    try {
+      return { ok: true, value: await withTimeout(work, this.storeTimeout, `session store ${what}()`) };
+    } catch (error) {
+      this.markDown(what, error);
+      return { ok: false };
+    }
+  }
+
+  private markDown(what: string, error: unknown): void {
+    clusterOf(this.app).health.failed("session store", error, `${what}()`);
+    if (this.storeDown) return;
+    this.storeDown = true;
+    // Probe soon rather than at the next heartbeat.
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.schedule();
+  }
+
+  /** The next heartbeat (every `heartbeatInterval`) or, while the store is down, the next probe. */
+  private schedule(): void {
+    if (this.stopped || this.timer !== undefined) return;
+    const every = this.store.heartbeatInterval;
+    const periodic = typeof this.store.touch === "function" && typeof every === "number" && every > 0;
+    if (!this.storeDown && !periodic) return;
+    const delay = this.storeDown ? Math.min(PROBE_INTERVAL, periodic ? every : PROBE_INTERVAL) : (every as number);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.beat().finally(() => this.schedule());
+    }, delay);
+    this.timer.unref?.();
+  }
+
+  /** Heartbeat: re-write this node's sessions. After an outage this heals the store. */
+  private async beat(): Promise<void> {
+    if (this.beating || this.stopped) return;
+    this.beating = true;
+    try {
+      const wasDown = this.storeDown;
+      const records = this.snapshot();
+      const touch = this.store.touch;
+      const written = await this.attempt("touch", async () => {
+        if (typeof touch === "function") await touch.call(this.store, records);
+        else for (const record of records) await this.store.add(record);
+      });
+      if (!written.ok || !wasDown) return;
+      for (const socketId of [...this.pendingRemovals]) {
+        if (this.local.has(socketId)) {
+          this.pendingRemovals.delete(socketId);
+          continue;
+        }
+        const removed = await this.attempt("remove", () => this.store.remove(socketId));
+        if (!removed.ok) return;
+        this.pendingRemovals.delete(socketId);
+      }
+      this.storeDown = false;
+      // One line per outage: logged by the shared health once nothing is down any more.
+      clusterOf(this.app).health.ok("session store", `${records.length} session(s) of this node written back to the session store`);
+    } finally {
+      this.beating = false;
+    }
   }
 }

@@ -39,6 +39,16 @@ function log(appHandle: OidcAppHandle, level: number, text: string): void {
   }
 }
 
+const loggers = new WeakMap<OidcAppHandle, (level: number, text: string) => void>();
+
+/** One logger function per app (key sets remember the loggers they report to). */
+export function loggerOf(appHandle: OidcAppHandle): ((level: number, text: string) => void) | undefined {
+  if (typeof appHandle.log !== "function") return undefined;
+  let logger = loggers.get(appHandle);
+  if (logger === undefined) loggers.set(appHandle, (logger = (level, text) => log(appHandle, level, text)));
+  return logger;
+}
+
 /** Log an auth failure (never the token) and return it as an `OidcAuthError`. */
 export function reportFailure(appHandle: OidcAppHandle, where: string, error: unknown): OidcAuthError {
   const failure = isOidcAuthError(error)
@@ -48,10 +58,18 @@ export function reportFailure(appHandle: OidcAppHandle, where: string, error: un
   return failure;
 }
 
-async function provision(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): Promise<OidcProvisionedUser | undefined> {
-  const users = appHandle.users as { findOrCreate?: unknown } | null | undefined;
-  if (users === null || typeof users !== "object" || typeof users.findOrCreate !== "function") return undefined;
-  const findOrCreate = users.findOrCreate as (...args: unknown[]) => unknown;
+/** One users manager's in-flight and (optionally) recent `findOrCreate` results, by `sub`. */
+interface ProvisionState {
+  inFlight: Map<string, Promise<OidcProvisionedUser>>;
+  recent: Map<string, { user: OidcProvisionedUser; until: number }>;
+}
+
+const provisionStates = new WeakMap<object, ProvisionState>();
+
+/** Bound on remembered results (`provisionCacheTtl`); the oldest go first. */
+const PROVISION_CACHE_MAX = 10_000;
+
+async function callFindOrCreate(users: object, findOrCreate: (...args: unknown[]) => unknown, context: OidcUserContext, config: OidcConfig): Promise<OidcProvisionedUser> {
   const call = `users.findOrCreate(${show(context.sub)})`;
   let user: unknown;
   try {
@@ -69,6 +87,45 @@ async function provision(appHandle: OidcAppHandle, context: OidcUserContext, con
     });
   }
   return user as OidcProvisionedUser;
+}
+
+/**
+ * `users.findOrCreate(sub, profile)`: concurrent authentications of one `sub`
+ * share a single call; with `provisionCacheTtl` its result is reused for that
+ * long (a disabled flag set meanwhile is then seen late).
+ */
+async function provision(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): Promise<OidcProvisionedUser | undefined> {
+  const users = appHandle.users as { findOrCreate?: unknown } | null | undefined;
+  if (users === null || typeof users !== "object" || typeof users.findOrCreate !== "function") return undefined;
+  let state = provisionStates.get(users);
+  if (state === undefined) provisionStates.set(users, (state = { inFlight: new Map(), recent: new Map() }));
+  const { inFlight, recent } = state;
+  if (config.provisionCacheTtl > 0) {
+    const remembered = recent.get(context.sub);
+    if (remembered !== undefined && remembered.until > Date.now()) return remembered.user;
+    if (remembered !== undefined) recent.delete(context.sub);
+  }
+  let pending = inFlight.get(context.sub);
+  if (pending === undefined) {
+    pending = callFindOrCreate(users, users.findOrCreate as (...args: unknown[]) => unknown, context, config);
+    inFlight.set(context.sub, pending);
+    const settled = pending;
+    const sub = context.sub;
+    settled.then(
+      (user) => {
+        if (inFlight.get(sub) === settled) inFlight.delete(sub);
+        if (config.provisionCacheTtl > 0) {
+          recent.delete(sub);
+          recent.set(sub, { user, until: Date.now() + config.provisionCacheTtl });
+          if (recent.size > PROVISION_CACHE_MAX) recent.delete(recent.keys().next().value as string);
+        }
+      },
+      () => {
+        if (inFlight.get(sub) === settled) inFlight.delete(sub);
+      },
+    );
+  }
+  return pending;
 }
 
 /**
@@ -102,7 +159,7 @@ export async function authenticate(token: string | undefined, appHandle: OidcApp
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no bearer token was presented" });
   }
   const config = resolveConfig(appHandle);
-  const { payload, issuer } = await verifyAccessToken(token, config);
+  const { payload, issuer } = await verifyAccessToken(token, config, loggerOf(appHandle));
   const context = buildUserContext(payload, issuer.mapClaims);
   const user = await provision(appHandle, context, config);
   if (user === undefined) return { context, config };

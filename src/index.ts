@@ -7,6 +7,11 @@ export { OidcSocketMiddleware } from "./OidcSocketMiddleware.js";
 export { OidcHttpAdminMiddleware } from "./OidcHttpAdminMiddleware.js";
 export { OidcSocketAdminMiddleware } from "./OidcSocketAdminMiddleware.js";
 export { OidcSessionManager, MemorySessionStore } from "./OidcSessionManager.js";
+export { redisSessionStore } from "./redisSessionStore.js";
+export type { RedisSessionStore, RedisSessionStoreOptions, RedisSessionStoreClient, RedisSessionStoreMulti } from "./redisSessionStore.js";
+export { attachRedisAdapter } from "./attachRedisAdapter.js";
+export type { AttachRedisAdapterOptions, RedisAdapterOptions, RedisAdapterFactory } from "./attachRedisAdapter.js";
+export { oidcRoom } from "./lib/rooms.js";
 export { OIDC_EVENTS } from "./lib/protocol.js";
 export { OidcAuthError, isOidcAuthError } from "./OidcAuthError.js";
 export { OidcConfigError } from "./lib/config.js";
@@ -14,6 +19,14 @@ export type { OidcAuthErrorCode, OidcAuthErrorBody, OidcAuthErrorOptions } from 
 export type { OidcConnectError } from "./lib/adapters.js";
 export type { OidcSessionRecord, OidcSessionStore, OidcSessionManagerOptions } from "./OidcSessionManager.js";
 export type { OidcSocketMiddlewareOptions } from "./OidcSocketMiddleware.js";
+export type { OidcHealth, OidcIssuerHealth } from "./OidcConfigManager.js";
+export type { TokenCacheStats as OidcTokenCacheStats } from "./lib/tokenCache.js";
+export { OidcBackchannelLogoutController, backchannelLogoutHandler } from "./OidcBackchannelLogout.js";
+export type { OidcBackchannelLogoutOptions, OidcBackchannelLogoutHandler, OidcLogoutContext } from "./OidcBackchannelLogout.js";
+export { verifyLogoutToken, BACKCHANNEL_LOGOUT_EVENT } from "./lib/logoutToken.js";
+export type { OidcLogoutToken, VerifyLogoutTokenOptions } from "./lib/logoutToken.js";
+export { MemoryReplayStore, redisReplayStore } from "./lib/replayStore.js";
+export type { OidcReplayStore, OidcReplayRedisClient, MemoryReplayStoreOptions, RedisReplayStoreOptions } from "./lib/replayStore.js";
 export type {
   OidcConfig,
   OidcConfigInput,

@@ -105,6 +105,25 @@ export interface OidcConfigInput extends OidcVerificationOptions {
   refreshWindow?: number;
   /** Longest wait, in ms, for `users.findOrCreate` and `session.registerSocket` before `ERR_USER_PROVISION_FAILED`. Default 10000. */
   provisionTimeout?: number;
+  /**
+   * How long, in ms past `jwksCacheMaxAge`, cached keys keep verifying while
+   * the JWKS endpoint fails (stale-if-error; logged once per outage). `0`
+   * turns it off. Default 3600000 (1 h).
+   */
+  jwksStaleIfError?: number;
+  /**
+   * The verified-token cache: a token string seen before is not verified
+   * again until its `exp` (bounded by `maxTtl`), unless its key left the
+   * JWKS. `false` turns it off. Default `{ maxEntries: 10000, maxBytes: 8 MiB, maxTtl: 300000 }`.
+   */
+  tokenCache?: boolean | { maxEntries?: number; maxBytes?: number; maxTtl?: number };
+  /**
+   * Reuse a `users.findOrCreate` result for the same `sub` for this many ms.
+   * Default 0 (off): every authentication asks the users manager, so a
+   * disabled account is refused at once. Concurrent authentications of the
+   * same `sub` always share one call.
+   */
+  provisionCacheTtl?: number;
 }
 
 /** One trusted issuer, validated and frozen. */
@@ -144,6 +163,10 @@ export interface OidcConfig {
   readonly refreshLimit: number;
   readonly refreshWindow: number;
   readonly provisionTimeout: number;
+  readonly jwksStaleIfError: number;
+  /** `false` when turned off. */
+  readonly tokenCache: Readonly<{ maxEntries: number; maxBytes: number; maxTtl: number }> | false;
+  readonly provisionCacheTtl: number;
 }
 
 /** What `appHandle.users.findOrCreate` returns. */

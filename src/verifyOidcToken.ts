@@ -4,6 +4,9 @@ import { buildUserContext } from "./lib/userContext.js";
 import { verifyAccessToken } from "./lib/verifyAccessToken.js";
 import type { OidcConfig, OidcConfigInput, OidcUserContext } from "./types.js";
 
+/** Each config object is validated once (and keeps one token cache): reuse the object, don't mutate it. */
+const normalizedInputs = new WeakMap<object, OidcConfig>();
+
 /**
  * Verify a raw JWT access token and map its claims.
  *
@@ -12,11 +15,14 @@ import type { OidcConfig, OidcConfigInput, OidcUserContext } from "./types.js";
  * show a client and whose `reason` explains the failure for your log.
  */
 export async function verifyOidcToken(token: string, config: OidcConfigInput | OidcConfig): Promise<OidcUserContext> {
-  let normalized: OidcConfig;
-  try {
-    normalized = normalizeConfig(config as OidcConfigInput);
-  } catch (error) {
-    throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: (error as Error).message, cause: error });
+  let normalized = config !== null && typeof config === "object" ? normalizedInputs.get(config) : undefined;
+  if (normalized === undefined) {
+    try {
+      normalized = normalizeConfig(config as OidcConfigInput);
+    } catch (error) {
+      throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: (error as Error).message, cause: error });
+    }
+    normalizedInputs.set(config, normalized);
   }
   const { payload, issuer } = await verifyAccessToken(token, normalized);
   return buildUserContext(payload, issuer.mapClaims);

@@ -5,6 +5,7 @@
 import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcAppHandle, OidcConfig, OidcConfigInput, OidcIssuerConfig, OidcIssuerInput, OidcVerificationOptions } from "../types.js";
 import { CLAIM_PRESETS, presetMapper, type OidcClaimMapper } from "./claimMapping.js";
+import { TOKEN_CACHE_DEFAULTS, type TokenCacheOptions } from "./tokenCache.js";
 
 /** Asymmetric JWS algorithms only: `none` and HS* can never be enabled. */
 export const ASYMMETRIC_ALGORITHMS: readonly string[] = Object.freeze([
@@ -28,6 +29,9 @@ export const DEFAULTS = Object.freeze({
   refreshLimit: 5,
   refreshWindow: 60_000,
   provisionTimeout: 10_000,
+  jwksStaleIfError: 3_600_000,
+  tokenCache: TOKEN_CACHE_DEFAULTS,
+  provisionCacheTtl: 0,
 });
 
 type Names = Partial<Record<keyof OidcConfigInput, string>>;
@@ -149,6 +153,21 @@ function normalizeIssuer(
   });
 }
 
+function tokenCacheOptions(value: unknown, names: Names): TokenCacheOptions | false {
+  if (value === undefined || value === true) return TOKEN_CACHE_DEFAULTS;
+  if (value === false) return false;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new OidcConfigError(label("tokenCache", names), "must be false, true or { maxEntries, maxBytes, maxTtl }");
+  }
+  const given = value as Partial<Record<keyof TokenCacheOptions, unknown>>;
+  for (const key of Object.keys(given)) {
+    if (!(key in TOKEN_CACHE_DEFAULTS)) throw new OidcConfigError(`"tokenCache.${key}"`, "is not an option (maxEntries, maxBytes, maxTtl)");
+  }
+  const option = (key: keyof TokenCacheOptions): number =>
+    duration(given[key], TOKEN_CACHE_DEFAULTS[key], key as keyof OidcConfigInput, { [key]: `"tokenCache.${key}"` } as Names);
+  return Object.freeze({ maxEntries: option("maxEntries"), maxBytes: option("maxBytes"), maxTtl: option("maxTtl") });
+}
+
 /**
  * Validate, apply defaults, normalise and freeze. Throws `OidcConfigError`
  * naming the option (or the environment variable, through `names`).
@@ -222,6 +241,9 @@ export function normalizeConfig(input: OidcConfigInput, names: Names = {}): Oidc
     refreshLimit: duration(input.refreshLimit, DEFAULTS.refreshLimit, "refreshLimit", names),
     refreshWindow: duration(input.refreshWindow, DEFAULTS.refreshWindow, "refreshWindow", names),
     provisionTimeout: duration(input.provisionTimeout, DEFAULTS.provisionTimeout, "provisionTimeout", names),
+    jwksStaleIfError: duration(input.jwksStaleIfError, DEFAULTS.jwksStaleIfError, "jwksStaleIfError", names),
+    tokenCache: tokenCacheOptions(input.tokenCache, names),
+    provisionCacheTtl: duration(input.provisionCacheTtl, DEFAULTS.provisionCacheTtl, "provisionCacheTtl", names),
   };
   Object.freeze(config);
   normalized.add(config);

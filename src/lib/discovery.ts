@@ -61,6 +61,11 @@ async function discover(issuer: string, timeout: number): Promise<string> {
   throw new Error(`no discovery document for ${issuer} (tried ${discoveryUrls(issuer).join(", ")})`);
 }
 
+/** The issuer's JWKS URI when configured or already discovered, without waiting. */
+export function knownJwksUri(issuer: OidcIssuerConfig): string | undefined {
+  return issuer.jwksUri ?? entries.get(issuer.issuer)?.jwksUri;
+}
+
 /** The issuer's JWKS URI: configured, or discovered. Rejects with `KeySetUnavailableError`. */
 export async function jwksUriOf(issuer: OidcIssuerConfig, config: OidcConfig): Promise<string> {
   if (issuer.jwksUri !== undefined) return issuer.jwksUri;

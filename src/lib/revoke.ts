@@ -1,6 +1,9 @@
+import type { Server } from "socket.io";
+import type { OidcAuthErrorCode } from "../OidcAuthError.js";
 import type { OidcAppHandle } from "../types.js";
 import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
 import { registryOf } from "./socketRegistry.js";
+import { withTimeout } from "./withTimeout.js";
 
 /** Disconnect this app's sockets of a user (by `userId` or `sub`) with `oidc:revoked`. Returns how many. */
 export function revokeUserSockets(appHandle: OidcAppHandle, userIdOrSub: string, reason?: string): number {
@@ -15,4 +18,59 @@ export function revokeSocket(appHandle: OidcAppHandle, socketId: string, reason?
   if (socket === undefined) return false;
   disconnectWith(socket, OIDC_EVENTS.revoked, reason === undefined ? { code: "ERR_AUTH_REVOKED" } : { code: "ERR_AUTH_REVOKED", reason });
   return true;
+}
+
+/** What `revokeInRooms` did. */
+export interface RoomRevocation {
+  /** Distinct sockets found in the rooms: this node's, plus those the other nodes reported in time. */
+  count: number;
+  /** Why the other nodes could not be counted (Redis down, a node too slow); the broadcast was sent anyway. */
+  clusterError?: unknown;
+}
+
+/**
+ * Revoke every socket in any of `rooms`, on every namespace of `io`, through
+ * the namespaces' adapters — Socket.IO's own path, so with
+ * `@socket.io/redis-adapter` it reaches every node:
+ *
+ * 1. this node's sockets at once (`.local`: no Redis round trip, so it works
+ *    while Redis is down): `oidc:revoked`, then disconnect;
+ * 2. the other nodes' sockets are counted with `fetchSockets()`, bounded by
+ *    `clusterTimeout`;
+ * 3. `oidc:revoked` and `disconnectSockets(true)` are broadcast to the rooms
+ *    (published in this order on one connection, so every node emits before
+ *    it disconnects).
+ */
+export async function revokeInRooms(io: Server, rooms: string[], payload: { code: OidcAuthErrorCode; reason?: string }, clusterTimeout: number): Promise<RoomRevocation> {
+  const namespaces = [...io._nsps.values()];
+  let clusterError: unknown;
+  const counts = await Promise.all(
+    namespaces.map(async (nsp) => {
+      const found = new Set<string>();
+      try {
+        for (const socket of await nsp.local.in(rooms).fetchSockets()) found.add(socket.id);
+        if (found.size > 0) {
+          nsp.local.to(rooms).emit(OIDC_EVENTS.revoked, payload);
+          nsp.local.to(rooms).disconnectSockets(true);
+        }
+      } catch (error) {
+        clusterError ??= error;
+      }
+      try {
+        const everywhere = await withTimeout(() => nsp.in(rooms).fetchSockets(), clusterTimeout, `fetchSockets on ${nsp.name}`);
+        for (const socket of everywhere) found.add(socket.id);
+      } catch (error) {
+        clusterError ??= error;
+      }
+      try {
+        nsp.to(rooms).emit(OIDC_EVENTS.revoked, payload);
+        nsp.to(rooms).disconnectSockets(true);
+      } catch (error) {
+        clusterError ??= error;
+      }
+      return found.size;
+    }),
+  );
+  const count = counts.reduce((sum, n) => sum + n, 0);
+  return clusterError === undefined ? { count } : { count, clusterError };
 }

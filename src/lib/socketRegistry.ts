@@ -5,6 +5,7 @@
  */
 import type { Socket } from "socket.io";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
+import { roomsOf } from "./rooms.js";
 
 export interface SocketState {
   /** The expiry timer (one per socket at most). */
@@ -17,6 +18,8 @@ export interface SocketState {
   indexed?: { sub: string; userId: string };
   /** The context it was last tracked with. */
   context?: OidcUserContext;
+  /** The `oidc:*` rooms it joined (user, sub, sid), see `rooms.ts`. */
+  rooms?: string[];
 }
 
 const STATE = Symbol("ioserver-oidc.socketState");
@@ -32,17 +35,36 @@ export class SocketRegistry {
   private readonly byId = new Map<string, Socket>();
   private readonly byUser = new Map<string, Set<Socket>>();
 
+  /**
+   * Index the socket under its ids and put it in its `oidc:*` rooms. Called
+   * again on an in-band refresh: the rooms follow the new context (the `sid`
+   * may change), and rooms that stay are not left in between.
+   */
   track(socket: Socket, context: OidcUserContext): void {
-    this.untrack(socket);
     const state = stateOf(socket);
+    const previousRooms = state.rooms ?? [];
+    this.unindexSocket(socket);
     this.byId.set(socket.id, socket);
     state.indexed = { sub: context.sub, userId: context.userId };
     state.context = context;
     this.index(context.sub, socket);
     if (context.userId !== context.sub) this.index(context.userId, socket);
+    const rooms = roomsOf(context);
+    state.rooms = rooms;
+    for (const room of previousRooms) if (!rooms.includes(room)) leave(socket, room);
+    const added = rooms.filter((room) => !previousRooms.includes(room));
+    if (added.length > 0) join(socket, added);
   }
 
   untrack(socket: Socket): void {
+    const state = stateOf(socket);
+    this.unindexSocket(socket);
+    const rooms = state.rooms ?? [];
+    state.rooms = undefined;
+    for (const room of rooms) leave(socket, room);
+  }
+
+  private unindexSocket(socket: Socket): void {
     const state = stateOf(socket);
     if (this.byId.get(socket.id) === socket) this.byId.delete(socket.id);
     if (state.indexed === undefined) return;
@@ -79,6 +101,23 @@ export class SocketRegistry {
     if (set === undefined) return;
     set.delete(socket);
     if (set.size === 0) this.byUser.delete(key);
+  }
+}
+
+/** `socket.join` / `socket.leave` may return a promise with some adapters: never let it reject unhandled. */
+function join(socket: Socket, rooms: string[]): void {
+  try {
+    Promise.resolve(socket.join(rooms)).catch(() => undefined);
+  } catch {
+    // a closed socket: nothing to join
+  }
+}
+
+function leave(socket: Socket, room: string): void {
+  try {
+    Promise.resolve(socket.leave(room)).catch(() => undefined);
+  } catch {
+    // a closed socket has left every room already
   }
 }
 

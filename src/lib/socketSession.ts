@@ -1,11 +1,14 @@
 /**
- * An authenticated socket joins the app's registry and, when the app has one,
+ * An authenticated socket joins the app's registry (and its `oidc:user:…`,
+ * `oidc:sub:…`, `oidc:sid:…` rooms, through which revocations are broadcast)
+ * and, when the app has one,
  * its session tracker: `appHandle.session.registerSocket(userId, socketId, sub)`
  * now, `unregisterSocket(socketId)` once when the socket is released.
  */
 import type { Socket } from "socket.io";
 import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
+import { rememberServer } from "./cluster.js";
 import { onRelease, registryOf } from "./socketRegistry.js";
 import { withTimeout } from "./withTimeout.js";
 
@@ -19,7 +22,8 @@ function describe(error: unknown): string {
  */
 export async function registerSocketSession(appHandle: OidcAppHandle, socket: Socket, context: OidcUserContext, config: OidcConfig): Promise<void> {
   const registry = registryOf(appHandle);
-  registry.track(socket, context);
+  rememberServer(appHandle, socket.nsp?.server);
+  registry.track(socket, context); // also joins the socket's oidc:* rooms (see rooms.ts)
   onRelease(socket, () => registry.untrack(socket));
 
   const session = appHandle.session as { registerSocket?: unknown; unregisterSocket?: unknown } | null | undefined;

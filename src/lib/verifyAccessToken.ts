@@ -2,13 +2,24 @@
  * Token verification: structural pre-checks, algorithm allow-list, signature
  * against the provider's JWKS, registered claims. Produces the verified
  * payload or an `OidcAuthError` whose `reason` says why (for the log).
+ *
+ * Three paths, one decision:
+ * - a token string verified before (and still valid, its key still
+ *   published) is answered from the verified-token cache;
+ * - an ordinary token (header `alg`/`kid`/`typ` only, one matching key) is
+ *   verified synchronously with node:crypto (`fastVerify`), which only ever
+ *   accepts or defers;
+ * - everything else, and every rejection, is decided by jose's `jwtVerify`,
+ *   the reference. A differential test holds the two to the same answers.
  */
 import type { JWTPayload } from "jose";
 import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcConfig, OidcIssuerConfig } from "../types.js";
 import { jwksUriOf } from "./discovery.js";
 import { loadJose } from "./jose.js";
-import { getKeyResolver, KeySetUnavailableError } from "./keySets.js";
+import { decodeJws, fastAlgorithm, fastVerify, type DecodedJws, type FastPolicy } from "./fastVerify.js";
+import { keyFunction, keySetFor, KeySetUnavailableError, type KeySetLog, type KeySetSnapshot, type StoredKey } from "./keySets.js";
+import { TokenCache } from "./tokenCache.js";
 
 /** Three non-empty base64url segments: a compact JWS. Anything else (JWE, JSON, junk) is refused before parsing. */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -69,33 +80,119 @@ export interface VerifiedToken {
   issuer: OidcIssuerConfig;
 }
 
+/** The key types jose accepts for each algorithm the fast path handles (mirrors jose's JWKS key selection). */
+const KEY_TYPES: Readonly<Record<string, { kty: string; crv?: string }>> = {
+  RS256: { kty: "RSA" }, RS384: { kty: "RSA" }, RS512: { kty: "RSA" },
+  PS256: { kty: "RSA" }, PS384: { kty: "RSA" }, PS512: { kty: "RSA" },
+  ES256: { kty: "EC", crv: "P-256" }, ES384: { kty: "EC", crv: "P-384" }, ES512: { kty: "EC", crv: "P-521" },
+  EdDSA: { kty: "OKP", crv: "Ed25519" }, Ed25519: { kty: "OKP", crv: "Ed25519" },
+};
+
+/** Whether jose would consider this published key for a token with this `alg` and `kid`. */
+function usableFor(jwk: Readonly<Record<string, unknown>>, alg: string, kid: unknown, wanted: { kty: string; crv?: string }): boolean {
+  const ops = jwk["key_ops"];
+  if (jwk["ext"] !== undefined && typeof jwk["ext"] !== "boolean") return false;
+  if (ops !== undefined) {
+    if (!Array.isArray(ops) || !ops.includes("verify")) return false;
+    if (!ops.every((op: unknown, index: number) => typeof op === "string" && ops.indexOf(op) === index)) return false;
+  }
+  if (jwk["kty"] !== wanted.kty) return false;
+  if (kid !== undefined && (typeof kid !== "string" || kid !== jwk["kid"])) return false;
+  if (jwk["alg"] !== undefined && jwk["alg"] !== alg) return false;
+  if (jwk["use"] !== undefined && jwk["use"] !== "sig") return false;
+  return wanted.crv === undefined || jwk["crv"] === wanted.crv;
+}
+
+/** The published keys a token may be verified with: one means the fast path may run. */
+function candidates(snapshot: KeySetSnapshot, alg: string, kid: unknown): StoredKey[] {
+  const wanted = KEY_TYPES[alg];
+  if (wanted === undefined) return [];
+  return snapshot.keys.filter((stored) => usableFor(stored.jwk as Record<string, unknown>, alg, kid, wanted));
+}
+
+const policies = new WeakMap<OidcIssuerConfig, FastPolicy>();
+
+function policyOf(issuer: OidcIssuerConfig): FastPolicy {
+  let policy = policies.get(issuer);
+  if (policy === undefined) {
+    policy = Object.freeze({
+      issuer: issuer.issuer,
+      audience: issuer.audience,
+      algorithms: issuer.algorithms,
+      clockTolerance: issuer.clockTolerance,
+      requiredClaims: Object.freeze(["exp", "sub", ...issuer.requiredClaims]),
+      ...(issuer.maxTokenAge === undefined ? {} : { maxTokenAge: issuer.maxTokenAge }),
+      ...(issuer.strict ? { typ: "at+jwt" } : {}),
+    });
+    policies.set(issuer, policy);
+  }
+  return policy;
+}
+
+const caches = new WeakMap<OidcConfig, TokenCache>();
+
+/** The verified-token cache of this config (one per config object), or undefined when turned off. */
+export function tokenCacheOf(config: OidcConfig): TokenCache | undefined {
+  if (config.tokenCache === false) return undefined;
+  let cache = caches.get(config);
+  if (cache === undefined) caches.set(config, (cache = new TokenCache(config.tokenCache)));
+  return cache;
+}
+
+/** Cached payloads are shared by every request that presents the token: nothing may change them. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const member of Object.values(value as Record<string, unknown>)) deepFreeze(member);
+  }
+  return value;
+}
+
+function checkSub(payload: JWTPayload): void {
+  if (typeof payload.sub !== "string" || payload.sub === "") {
+    throw invalid(`sub must be a non-empty string, got ${show(payload.sub)}`);
+  }
+}
+
 /**
  * Verify a raw access token against a normalised config. Resolves to the
- * verified payload (with `exp` and a non-empty string `sub` guaranteed) and
- * the issuer it was routed to by its `iss`.
+ * verified payload (with `exp` and a non-empty string `sub` guaranteed; the
+ * object is frozen and may be shared) and the issuer it was routed to by its
+ * `iss`. `log` receives key-set events (stale keys in use, recovery).
  */
-export async function verifyAccessToken(token: unknown, config: OidcConfig): Promise<VerifiedToken> {
+export async function verifyAccessToken(token: unknown, config: OidcConfig, log?: KeySetLog): Promise<VerifiedToken> {
   if (typeof token !== "string" || token.length === 0) {
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no token was presented" });
+  }
+  const cache = tokenCacheOf(config);
+  if (cache !== undefined) {
+    const hit = cache.get(token, Date.now());
+    if (hit !== undefined) return { payload: hit.payload as JWTPayload, issuer: hit.issuer };
   }
   if (token.length > config.maxTokenLength) {
     throw invalid(`token is ${token.length} characters, over the ${config.maxTokenLength} limit`);
   }
   if (!COMPACT_JWS.test(token)) throw invalid("token is not a compact JWS (three base64url segments)");
 
-  const jose = await loadJose();
+  const decoded: DecodedJws | undefined = decodeJws(token);
   let alg: unknown;
   let kid: unknown;
   let iss: unknown;
-  try {
-    ({ alg, kid } = jose.decodeProtectedHeader(token));
-  } catch (error) {
-    throw invalid("token header is not valid base64url JSON", error);
-  }
-  try {
-    ({ iss } = jose.decodeJwt(token));
-  } catch (error) {
-    throw invalid("token payload is not a base64url JSON object", error);
+  if (decoded !== undefined) {
+    ({ alg, kid } = decoded.header);
+    iss = decoded.payload["iss"];
+  } else {
+    const jose = await loadJose();
+    try {
+      ({ alg, kid } = jose.decodeProtectedHeader(token));
+    } catch (error) {
+      throw invalid("token header is not valid base64url JSON", error);
+    }
+    try {
+      ({ iss } = jose.decodeJwt(token));
+    } catch (error) {
+      throw invalid("token payload is not a base64url JSON object", error);
+    }
   }
   // Routed by the (not yet verified) `iss`; an unknown issuer costs no network call.
   const issuer = config.issuers.find((candidate) => candidate.issuer === iss);
@@ -108,25 +205,47 @@ export async function verifyAccessToken(token: unknown, config: OidcConfig): Pro
   }
 
   let payload: JWTPayload;
+  let verifiedWith: StoredKey | undefined;
+  let set;
   try {
-    const jwksUri = await jwksUriOf(issuer, config);
-    ({ payload } = await jose.jwtVerify(token, await getKeyResolver(jwksUri, config), {
-      issuer: issuer.issuer,
-      audience: issuer.audience as string[],
-      algorithms: issuer.algorithms as string[],
-      clockTolerance: issuer.clockTolerance,
-      requiredClaims: ["exp", "sub", ...issuer.requiredClaims],
-      ...(issuer.maxTokenAge === undefined ? {} : { maxTokenAge: issuer.maxTokenAge }),
-      ...(issuer.strict ? { typ: "at+jwt" } : {}),
-    }));
+    const jwksUri = issuer.jwksUri ?? (await jwksUriOf(issuer, config));
+    set = keySetFor(jwksUri, config);
+    let snapshot = set.freshSnapshot() ?? (await set.keys(log));
+    let keys = candidates(snapshot, alg, kid);
+    if (keys.length === 0) {
+      const next = await set.refreshForUnknownKid(snapshot, log);
+      if (next !== snapshot) keys = candidates((snapshot = next), alg, kid);
+    }
+    verifiedWith = keys.length === 1 ? keys[0] : undefined;
+    const fast =
+      decoded !== undefined && verifiedWith?.key !== undefined && fastAlgorithm(alg)
+        ? fastVerify(decoded, { key: verifiedWith.key, jwk: verifiedWith.jwk as Readonly<Record<string, unknown>> }, policyOf(issuer))
+        : undefined;
+    if (fast !== undefined) {
+      payload = fast as JWTPayload;
+    } else {
+      const jose = await loadJose();
+      ({ payload } = await jose.jwtVerify(token, keyFunction(set, snapshot, log), {
+        issuer: issuer.issuer,
+        audience: issuer.audience as string[],
+        algorithms: issuer.algorithms as string[],
+        clockTolerance: issuer.clockTolerance,
+        requiredClaims: ["exp", "sub", ...issuer.requiredClaims],
+        ...(issuer.maxTokenAge === undefined ? {} : { maxTokenAge: issuer.maxTokenAge }),
+        ...(issuer.strict ? { typ: "at+jwt" } : {}),
+      }));
+    }
   } catch (error) {
     if (error instanceof KeySetUnavailableError) {
       throw new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: error.message, cause: error });
     }
     throw invalid(explain(error, issuer, kid), error);
   }
-  if (typeof payload.sub !== "string" || payload.sub === "") {
-    throw invalid(`sub must be a non-empty string, got ${show(payload.sub)}`);
+  checkSub(payload);
+  deepFreeze(payload);
+  if (cache !== undefined && verifiedWith !== undefined) {
+    const payloadChars = decoded === undefined ? token.length : decoded.signingInput.length - decoded.signingInput.indexOf(".") - 1;
+    cache.set(token, payload as Readonly<Record<string, unknown>>, issuer, set, verifiedWith, payloadChars, Date.now());
   }
   return { payload, issuer };
 }

@@ -7,12 +7,16 @@
  * it opened and exits by itself.
  *
  * Each test's name states the observed behaviour (SECURITY.md's fault table).
+ * Key sets are shared per JWKS URI and fetch policy, and an app prefetches its
+ * keys at start: each test uses its own IdP (own port), counts the prefetch in
+ * the IdP's hits, and turns the verified-token cache off where the test is
+ * about key fetching.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
 import type { Socket as ClientSocket } from "socket.io-client";
-import { OidcAuthError, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
+import { OidcAuthError, verifyOidcToken, type OidcConfigInput, type OidcConfigManager, type OidcIssuerHealth } from "../../src/index.js";
 import { call, outcome, startApp, type AppOptions, type TestApp } from "../helpers/app.js";
 import { allIdps, AUDIENCE, ISSUER, startFaultIdp, type FaultIdp } from "./idp.js";
 
@@ -67,6 +71,32 @@ async function waitFor(predicate: () => boolean, timeoutMs = 5_000): Promise<voi
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await sleep(20);
   }
+}
+
+async function sleepUntil(epochMs: number): Promise<void> {
+  await sleep(Math.max(0, epochMs - Date.now()));
+}
+
+/** The app's key-set health for its one issuer (`OidcConfigManager#getHealth()`). */
+function keyHealth(app: TestApp): OidcIssuerHealth {
+  const issuer = (app.appHandle.oidcConfig as OidcConfigManager).getHealth().issuers[0];
+  assert.ok(issuer !== undefined, "getHealth() reports the issuer");
+  return issuer;
+}
+
+/** Wait (bounded) until the app's start-up prefetch has settled (keys fetched, or the fetch failed). */
+async function prefetched(app: TestApp, timeoutMs = 5_000): Promise<OidcIssuerHealth> {
+  await waitFor(() => keyHealth(app).state !== "cold", timeoutMs);
+  return keyHealth(app);
+}
+
+/** One request on each transport without a token, so that connection set-up is not counted in the timings that follow. */
+async function warmUp(app: TestApp): Promise<void> {
+  const response = await fetch(`${app.url}/api/me`, { signal: AbortSignal.timeout(5_000) });
+  await response.arrayBuffer();
+  assert.equal(response.status, 401);
+  const result = await outcome(app.connect("chat"), 5_000);
+  assert.equal(result.connected, false);
 }
 
 function configOf(server: FaultIdp, extra: Partial<OidcConfigInput> = {}, variant?: string): OidcConfigInput {
@@ -140,56 +170,109 @@ function levelOf(app: TestApp, pattern: RegExp): number[] {
 // ---------------------------------------------------------------------------
 
 describe("faults: JWKS slow or hanging", () => {
-  it("JWKS slow (400 ms) but within jwksTimeout (2 s) → accepted on verifyOidcToken, HTTP and Socket.IO", async () => {
+  it("JWKS slow (400 ms) but within jwksTimeout (2 s) → accepted on verifyOidcToken, HTTP and Socket.IO; with jwksCacheMaxAge 0 each request (after the start-up prefetch) waits for its own fetch", async () => {
     const server = await idp({ mode: "slow", slowMs: 400 });
     // jwksCacheMaxAge 0: every request fetches the set again, so every transport waits for the slow IdP.
     const config = configOf(server, { jwksTimeout: 2_000, jwksCacheMaxAge: 0 });
     const app = await openApp({ config });
     try {
+      // The app prefetches its keys at start: let that fetch finish, so that each request below makes its own.
+      const health = await prefetched(app);
+      assert.equal(health.failures, 0);
+      assert.equal(server.hits, 1, "the start-up prefetch");
       const result = await throughAll(app, config, await server.token());
       assertAll(result, "ok", 200);
       for (const probe of [result.verify, result.http, result.socket]) assert.ok(probe.ms >= 390, `waited for the IdP (${probe.ms} ms)`);
-      assert.equal(server.hits, 3);
+      assert.equal(server.hits, 4, "start-up prefetch + one fetch per request");
     } finally {
       await app.close();
       await server.close();
     }
   });
 
-  it("JWKS slower (1.5 s) than jwksTimeout (300 ms) → ERR_AUTH_UNAVAILABLE (503, Retry-After: 5) after ~300 ms on all three", async () => {
-    const timeout = 300;
-    const server = await idp({ mode: "slow", slowMs: 1_500 });
-    const config = configOf(server, { jwksTimeout: timeout });
-    const app = await openApp({ config });
+  it("JWKS slower (3 s) than jwksTimeout (1 s) → the first request waits ~1 s for ERR_AUTH_UNAVAILABLE (503, Retry-After: 5); the timed-out fetch opens the circuit: the app's prefetch and the next requests on all three fail fast (no fetch) until the 1 s back-off is over", async () => {
+    const timeout = 1_000;
+    const server = await idp({ mode: "slow", slowMs: 3_000 });
+    const config = configOf(server, { jwksTimeout: timeout, tokenCache: false });
+    let app: TestApp | undefined;
     try {
+      // No app yet (no start-up prefetch): this request meets a cold key set and waits for the fetch to time out.
+      const first = await viaVerify(await server.token(), config);
+      assert.equal(first.code, "ERR_AUTH_UNAVAILABLE");
+      assert.ok(first.ms >= timeout - 20 && first.ms < timeout + 1_000, `the first request waited for jwksTimeout (${first.ms} ms)`);
+      assert.match(first.error?.reason ?? "", new RegExp(`no answer within ${timeout} ms`));
+      assert.equal(server.hits, 1);
+
+      // The app shares the key set (same JWKS URI and fetch policy): its prefetch does not fetch during the back-off.
+      app = await openApp({ config });
+      const health = keyHealth(app);
+      assert.equal(health.circuit, "open");
+      assert.equal(health.state, "unavailable");
+      assert.equal(health.failures, 1);
+      await warmUp(app);
       const result = await throughAll(app, config, await server.token());
+      assert.ok(Date.now() < health.retryAt!, "precondition: the three requests ran within the back-off window");
       assertUnavailable(result);
-      for (const probe of [result.verify, result.http, result.socket]) {
-        assert.ok(probe.ms >= timeout - 20 && probe.ms < timeout + 1_000, `answered in ${probe.ms} ms`);
-      }
+      assert.match(result.verify.error?.reason ?? "", /backing off/);
+      assert.ok(result.verify.ms < 50, `verifyOidcToken failed fast (${result.verify.ms} ms)`);
+      for (const probe of [result.http, result.socket]) assert.ok(probe.ms < 250, `failed fast (${probe.ms} ms), not after jwksTimeout`);
+      assert.equal(server.hits, 1, "no request reached the IdP during the back-off (the app's prefetch included)");
       assert.deepEqual(levelOf(app, /ERR_AUTH_UNAVAILABLE/), [3, 3], "logged at level 3 (HTTP and socket)");
     } finally {
-      await app.close();
+      await app?.close();
       await server.close();
     }
   });
 
-  it("JWKS hanging → ERR_AUTH_UNAVAILABLE within jwksTimeout + 1 s; jose aborts the request, and closing the IdP leaves no connection open", async () => {
-    const timeout = 300;
+  it("JWKS hanging → the first request gets ERR_AUTH_UNAVAILABLE after ~jwksTimeout, the next ones on all three fail fast; after the back-off one probe fetch runs and requests arriving meanwhile fail fast instead of queueing; every hung fetch is aborted, and closing the IdP leaves no connection open", async () => {
+    const timeout = 1_000;
     const server = await idp({ mode: "hang" });
-    const config = configOf(server, { jwksTimeout: timeout });
-    const app = await openApp({ config });
+    const config = configOf(server, { jwksTimeout: timeout, tokenCache: false });
+    let app: TestApp | undefined;
     try {
+      const first = await viaVerify(await server.token(), config);
+      assert.equal(first.code, "ERR_AUTH_UNAVAILABLE");
+      assert.ok(first.ms >= timeout - 20 && first.ms < timeout + 1_000, `the first request waited for jwksTimeout (${first.ms} ms)`);
+      assert.equal(server.hits, 1);
+
+      app = await openApp({ config });
+      const health = keyHealth(app);
+      assert.equal(health.circuit, "open");
+      await warmUp(app);
       const result = await throughAll(app, config, await server.token());
+      assert.ok(Date.now() < health.retryAt!, "precondition: within the back-off window");
       assertUnavailable(result);
-      for (const probe of [result.verify, result.http, result.socket]) {
-        assert.ok(probe.ms >= timeout - 20 && probe.ms < timeout + 1_000, `answered in ${probe.ms} ms`);
+      assert.ok(result.verify.ms < 50, `verifyOidcToken failed fast (${result.verify.ms} ms)`);
+      for (const probe of [result.http, result.socket]) assert.ok(probe.ms < 250, `failed fast (${probe.ms} ms)`);
+      assert.equal(server.hits, 1, "no fetch during the back-off");
+
+      // After the window: one probe fetch (here started by an HTTP request, which waits for it) …
+      await sleepUntil(health.retryAt! + 50);
+      const token = await server.token();
+      let probeDone = false;
+      const probe = viaHttp(app, token).finally(() => {
+        probeDone = true;
+      });
+      await waitFor(() => server.hits === 2, 2_000);
+      // … while it is in flight, the others fail fast instead of queueing behind it.
+      const duringVerify = await viaVerify(token, config);
+      const duringSocket = await viaSocket(app, token);
+      assert.equal(probeDone, false, "answered while the probe was still in flight");
+      for (const each of [duringVerify, duringSocket]) {
+        assert.equal(each.code, "ERR_AUTH_UNAVAILABLE");
+        assert.ok(each.ms < 250, `failed fast during the probe (${each.ms} ms)`);
       }
-      assert.equal(server.hits, 3, "one fetch per request: a failed fetch is not cached");
-      // The client side gives up: the IdP sees each hung request's connection closed.
+      assert.match(duringVerify.error?.reason ?? "", /probe fetch is in flight/);
+      const probed = await probe;
+      assert.equal(probed.code, "ERR_AUTH_UNAVAILABLE");
+      assert.ok(probed.ms >= timeout - 100, `the probe's own request waited for jwksTimeout (${probed.ms} ms)`);
+      assert.equal(server.hits, 2, "one probe, no queue of fetches");
+      assert.equal(keyHealth(app).failures, 2);
+      assert.equal(keyHealth(app).circuit, "open");
+      // The client side gave up: the IdP sees each hung request's connection closed.
       await waitFor(() => server.pending === 0, 3_000);
     } finally {
-      await app.close();
+      await app?.close();
       await server.close();
     }
     assert.equal(server.connections, 0, "no connection to the IdP left open");
@@ -198,72 +281,103 @@ describe("faults: JWKS slow or hanging", () => {
 });
 
 describe("faults: JWKS error answers", () => {
-  it("JWKS 500 → ERR_AUTH_UNAVAILABLE (503, Retry-After: 5) on all three", async () => {
+  it("JWKS 500 → ERR_AUTH_UNAVAILABLE (503, Retry-After: 5) on all three; the failed start-up prefetch starts a 1 s back-off, so the three requests do not reach the IdP", async () => {
     const server = await idp({ mode: "500" });
-    const config = configOf(server);
+    const config = configOf(server, { tokenCache: false });
     const app = await openApp({ config });
     try {
+      const health = await prefetched(app);
+      assert.equal(health.state, "unavailable");
+      assert.equal(health.failures, 1);
+      assert.match(health.lastError ?? "", /answered HTTP 500/);
+      assert.equal(server.hits, 1, "the start-up prefetch");
       const result = await throughAll(app, config, await server.token());
+      assert.ok(Date.now() < health.retryAt!, "precondition: within the back-off window");
       assertUnavailable(result);
-      assert.match(result.verify.error?.reason ?? "", /Expected 200 OK/);
+      assert.match(result.verify.error?.reason ?? "", /answered HTTP 500 \(backing off for \d+ ms after 1 failed fetch\(es\)\)/);
+      assert.equal(server.hits, 1, "no fetch during the back-off");
     } finally {
       await app.close();
       await server.close();
     }
   });
 
-  it("JWKS 503 with Retry-After: 2 → ERR_AUTH_UNAVAILABLE with our own Retry-After: 5 (the IdP's is not relayed); no back-off: every request re-fetches (concurrent ones share one fetch)", async () => {
+  it("JWKS 503 with Retry-After: 2 → ERR_AUTH_UNAVAILABLE with our own Retry-After: 5 (the IdP's is not relayed); the IdP's Retry-After (longer than the 1 s back-off step) is honoured: no fetch for 2 s, then one fetch shared by concurrent requests; accepted once the IdP recovers and the next window has passed", async () => {
     const server = await idp({ mode: "503" });
-    const config = configOf(server);
+    const config = configOf(server, { tokenCache: false });
     const app = await openApp({ config });
     try {
+      const health = await prefetched(app);
+      assert.equal(server.hits, 1, "the start-up prefetch");
+      const failedAt = server.hitTimes[0]!;
+      assert.ok(health.retryAt! - failedAt >= 1_950, `the next fetch is ${health.retryAt! - failedAt} ms after the failure (Retry-After: 2)`);
       const token = await server.token();
       const result = await throughAll(app, config, token);
       assertUnavailable(result);
-      assert.equal(server.hits, 3, "three sequential requests, three fetches (jose ignores Retry-After)");
+      assert.equal(server.hits, 1, "three sequential requests within the window: no fetch");
+      await sleepUntil(failedAt + 1_300); // past the 1 s back-off step, still within Retry-After
+      assert.equal((await viaVerify(token, config)).code, "ERR_AUTH_UNAVAILABLE");
+      assert.equal(server.hits, 1, "no fetch 1.3 s after the failure: the IdP asked for 2 s");
+
+      await sleepUntil(health.retryAt! + 50);
       const concurrent = await Promise.all(Array.from({ length: 10 }, () => viaVerify(token, config)));
       assert.ok(concurrent.every((probe) => probe.code === "ERR_AUTH_UNAVAILABLE"));
-      assert.equal(server.hits, 4, "ten concurrent requests share one in-flight fetch");
-      // When the IdP recovers, the very next request succeeds: nothing was cached from the failures.
+      assert.equal(server.hits, 2, "after the window: one fetch, shared by ten concurrent requests");
+
+      // The IdP recovers, but the second failure set a new window: still refused without a fetch until it is over.
       server.mode = "ok";
+      const second = keyHealth(app);
+      assert.equal(second.failures, 2);
+      assert.equal((await viaHttp(app, token)).code, "ERR_AUTH_UNAVAILABLE");
+      assert.equal(server.hits, 2);
+      await sleepUntil(second.retryAt! + 50);
       assertAll(await throughAll(app, config, token), "ok", 200);
+      assert.equal(server.hits, 3, "one fetch after the window; the other requests used it");
+      assert.equal(keyHealth(app).failures, 0);
     } finally {
       await app.close();
       await server.close();
     }
   });
 
-  it("JWKS invalid JSON (200, application/json) → ERR_AUTH_UNAVAILABLE on all three", async () => {
+  it("JWKS invalid JSON (200, application/json) → ERR_AUTH_UNAVAILABLE on all three (a failed fetch: back-off, no re-fetch per request)", async () => {
     const server = await idp({ mode: "invalid-json" });
-    const config = configOf(server);
+    const config = configOf(server, { tokenCache: false });
     const app = await openApp({ config });
     try {
+      const health = await prefetched(app);
+      assert.equal(health.failures, 1);
       const result = await throughAll(app, config, await server.token());
+      assert.ok(Date.now() < health.retryAt!, "precondition: within the back-off window");
       assertUnavailable(result);
-      assert.match(result.verify.error?.reason ?? "", /parse the JSON Web Key Set/);
+      assert.match(result.verify.error?.reason ?? "", /answered a body that is not JSON/);
+      assert.equal(server.hits, 1, "the start-up prefetch only");
     } finally {
       await app.close();
       await server.close();
     }
   });
 
-  it('JWKS empty key set { "keys": [] } → ERR_AUTH_UNAVAILABLE (503), not 401: the provider published no keys, the token may be fine; re-fetched at most once per jwksCooldown, so tokens are accepted again once the cooldown has passed after the IdP publishes keys again', async () => {
-    const cooldown = 1_000;
+  it('JWKS empty key set { "keys": [] } → counted as a failed fetch: ERR_AUTH_UNAVAILABLE (503), not 401 (the provider published no keys, the token may be fine); back-off 1 s, during which tokens stay refused without a fetch even after the IdP publishes keys again; accepted after the window', async () => {
     const server = await idp({ mode: "empty" });
-    const config = configOf(server, { jwksCooldown: cooldown });
+    const config = configOf(server, { tokenCache: false });
     const app = await openApp({ config });
     try {
+      const health = await prefetched(app);
+      assert.equal(health.state, "unavailable");
+      assert.match(health.lastError ?? "", /answered an empty key set/);
       const token = await server.token();
       const result = await throughAll(app, config, token);
       assertAll(result, "ERR_AUTH_UNAVAILABLE", 503);
-      assert.match(result.verify.error?.reason ?? "", /the key set is empty/);
-      assert.equal(server.hits, 1, "one fetch: the empty set is cached and the cooldown blocks re-fetches");
+      assert.match(result.verify.error?.reason ?? "", /answered an empty key set/);
+      assert.equal(server.hits, 1, "the start-up prefetch only: the empty answer started a back-off");
       assert.deepEqual(levelOf(app, /ERR_AUTH_UNAVAILABLE/), [3, 3], "logged as a server-side fault (level 3)");
-      const fetchedAt = Date.now();
       server.mode = "ok"; // the IdP publishes its key again
-      await sleep(Math.max(0, fetchedAt + cooldown + 100 - Date.now()));
+      assert.equal((await viaVerify(token, config)).code, "ERR_AUTH_UNAVAILABLE");
+      assert.equal(server.hits, 1, "still within the back-off");
+      await sleepUntil(health.retryAt! + 50);
       assertAll(await throughAll(app, config, token), "ok", 200);
-      assert.equal(server.hits, 2, "the unknown kid caused one re-fetch once the cooldown had passed");
+      assert.equal(server.hits, 2, "one fetch after the back-off");
     } finally {
       await app.close();
       await server.close();
@@ -328,19 +442,25 @@ describe("faults: keys rotated mid-run", () => {
 });
 
 describe("faults: identity provider restarted on the same port", () => {
-  it("IdP down before the keys were ever fetched → ERR_AUTH_UNAVAILABLE (503) at once on all three; after it restarts on the same port → accepted", async () => {
+  it("IdP down before the app started (keys never fetched) → the start-up prefetch is refused, ERR_AUTH_UNAVAILABLE (503) at once on all three; after the IdP restarts on the same port and the 1 s back-off is over → accepted, one fetch", async () => {
     const server = await idp();
+    const token = await server.token();
+    await server.stop();
     const config = configOf(server);
     const app = await openApp({ config });
     try {
-      const token = await server.token();
-      await server.stop();
+      const health = await prefetched(app);
+      assert.equal(health.state, "unavailable");
+      assert.equal(health.keys, 0);
+      assert.match(health.lastError ?? "", /ECONNREFUSED|fetch failed/);
       const result = await throughAll(app, config, token);
       assertUnavailable(result);
-      for (const probe of [result.verify, result.http, result.socket]) assert.ok(probe.ms < 1_000, `connection refused is immediate (${probe.ms} ms)`);
+      for (const probe of [result.verify, result.http, result.socket]) assert.ok(probe.ms < 1_000, `refused at once (${probe.ms} ms)`);
       await server.start();
+      await sleepUntil(health.retryAt! + 50);
       assertAll(await throughAll(app, config, token), "ok", 200);
       assert.equal(server.hits, 1, "the first success fetched the set once; the others used it");
+      assert.equal(keyHealth(app).state, "fresh");
     } finally {
       await app.close();
       await server.close();
@@ -370,20 +490,41 @@ describe("faults: identity provider restarted on the same port", () => {
     }
   });
 
-  it("IdP still down when the cached set passes jwksCacheMaxAge → ERR_AUTH_UNAVAILABLE (no stale-if-error: jose drops an expired set and fetches); accepted again once the IdP is back", async () => {
+  it("IdP still down when the cached set passes jwksCacheMaxAge → still accepted with the stale keys within jwksStaleIfError (logged once, level 4), ERR_AUTH_UNAVAILABLE after it; accepted again once the IdP is back (recovery logged, level 6)", async () => {
     const maxAge = 500;
+    const staleIfError = 1_000;
     const server = await idp();
-    const config = configOf(server, { jwksCacheMaxAge: maxAge });
+    // tokenCache false: each request goes to the key set (the token cache's own bound is in test/perf/tokenCache.test.ts).
+    const config = configOf(server, { jwksCacheMaxAge: maxAge, jwksStaleIfError: staleIfError, tokenCache: false });
     const app = await openApp({ config });
     try {
       const token = await server.token();
-      assert.equal((await viaVerify(token, config)).code, "ok");
-      const fetchedAt = Date.now();
+      const health = await prefetched(app);
+      assert.equal(health.state, "fresh");
+      const fetchedAt = health.fetchedAt!;
       await server.stop();
-      await sleep(Math.max(0, fetchedAt + maxAge + 100 - Date.now()));
+      await sleepUntil(fetchedAt + maxAge + 100);
+      // HTTP first: the request that meets the failing refresh logs the outage through the app's logger.
+      assert.equal((await viaHttp(app, token)).code, "ok");
+      const stale = await throughAll(app, config, token);
+      assert.ok(Date.now() < fetchedAt + maxAge + staleIfError, "precondition: within jwksStaleIfError");
+      assertAll(stale, "ok", 200);
+      assert.equal(keyHealth(app).state, "stale");
+      const warned = () => app.logs.filter((line) => /is failing .*jwksStaleIfError/.test(line.text));
+      assert.equal(warned().length, 1, "the outage is logged once");
+      assert.equal(warned()[0]!.level, 4);
+
+      await sleepUntil(fetchedAt + maxAge + staleIfError + 100);
       assertUnavailable(await throughAll(app, config, token));
+      assert.equal(keyHealth(app).state, "unavailable");
+      assert.equal(warned().length, 1, "still logged once");
+
       await server.start();
+      await sleepUntil(keyHealth(app).retryAt! + 50);
+      assert.equal((await viaHttp(app, token)).code, "ok");
       assertAll(await throughAll(app, config, token), "ok", 200);
+      assert.equal(keyHealth(app).state, "fresh");
+      assert.deepEqual(levelOf(app, /recovered after \d+ failed fetch/), [6]);
     } finally {
       await app.close();
       await server.close();

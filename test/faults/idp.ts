@@ -18,7 +18,7 @@ export type IdpMode =
   | "hang"
   /** 500 with a JSON error body. */
   | "500"
-  /** 503 with `Retry-After: 2`. */
+  /** 503 with `Retry-After: <retryAfter>` (default 2). */
   | "503"
   /** 200, `content-type: application/json`, a body that is not JSON. */
   | "invalid-json"
@@ -37,8 +37,12 @@ export interface FaultIdp {
   mode: IdpMode;
   /** Delay of the `slow` mode. */
   slowMs: number;
+  /** `Retry-After` value of the `503` mode. Default `"2"`. */
+  retryAfter: string;
   /** JWKS requests received (in any mode). */
   readonly hits: number;
+  /** Epoch ms of each JWKS request received, in order. */
+  readonly hitTimes: readonly number[];
   /** Requests accepted and not yet answered (`slow`, `hang`). */
   readonly pending: number;
   /** TCP connections currently open to the server. */
@@ -72,6 +76,8 @@ export async function startFaultIdp(options: { mode?: IdpMode; slowMs?: number }
   let mode: IdpMode = options.mode ?? "ok";
   let slowMs = options.slowMs ?? 0;
   let hits = 0;
+  const hitTimes: number[] = [];
+  let retryAfter = "2";
   let port = 0;
   let server: Server | undefined;
   let closed = false;
@@ -91,6 +97,7 @@ export async function startFaultIdp(options: { mode?: IdpMode; slowMs?: number }
       return;
     }
     hits++;
+    hitTimes.push(Date.now());
     switch (mode) {
       case "hang":
         pending.add(res);
@@ -112,7 +119,7 @@ export async function startFaultIdp(options: { mode?: IdpMode; slowMs?: number }
         res.writeHead(500, { "content-type": "application/json" }).end('{"error":"internal"}');
         return;
       case "503":
-        res.writeHead(503, { "content-type": "application/json", "retry-after": "2" }).end('{"error":"unavailable"}');
+        res.writeHead(503, { "content-type": "application/json", "retry-after": retryAfter }).end('{"error":"unavailable"}');
         return;
       case "invalid-json":
         res.writeHead(200, { "content-type": "application/json" }).end('{"keys": [ {"kty": "RSA", ');
@@ -178,8 +185,17 @@ export async function startFaultIdp(options: { mode?: IdpMode; slowMs?: number }
     set slowMs(value: number) {
       slowMs = value;
     },
+    get retryAfter() {
+      return retryAfter;
+    },
+    set retryAfter(value: string) {
+      retryAfter = value;
+    },
     get hits() {
       return hits;
+    },
+    get hitTimes() {
+      return [...hitTimes];
     },
     get pending() {
       return pending.size;

@@ -1,0 +1,122 @@
+/**
+ * Where the `jti` of accepted Logout Tokens are remembered, so a replayed
+ * token is refused (Back-Channel Logout 1.0, section 2.6, step 8). One
+ * operation: claim a key for a while; only the first claim succeeds.
+ */
+
+/** A store of recently seen keys. */
+export interface OidcReplayStore {
+  /**
+   * Record `key` for `ttlMs` milliseconds. Resolves to `true` the first time
+   * (the key was not recorded), `false` while it is recorded. Rejects when
+   * the store cannot answer: the caller then refuses the request.
+   */
+  claim(key: string, ttlMs: number): Promise<boolean>;
+}
+
+export interface MemoryReplayStoreOptions {
+  /** Most keys held at once; when full, the oldest recorded is forgotten first. Default 10000. */
+  maxEntries?: number;
+}
+
+/**
+ * The default store: a Map in this process, right for a single node. Expired
+ * keys are pruned lazily on each claim (no timers); the size is bounded.
+ * Only tokens that passed every other check are claimed, so the bound is
+ * reached only by the provider's own logout volume, not by forged requests.
+ */
+export class MemoryReplayStore implements OidcReplayStore {
+  /** Key → expiry (epoch ms), in insertion order. */
+  private readonly entries = new Map<string, number>();
+  private readonly maxEntries: number;
+
+  constructor(options: MemoryReplayStoreOptions = {}) {
+    const maxEntries = options.maxEntries ?? 10_000;
+    if (!Number.isInteger(maxEntries) || maxEntries <= 0) throw new TypeError(`MemoryReplayStore: maxEntries must be a positive integer, got ${String(maxEntries)}`);
+    this.maxEntries = maxEntries;
+  }
+
+  /** Keys currently recorded (expired ones may linger until the next claim). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    this.prune(now);
+    const expiry = this.entries.get(key);
+    if (expiry !== undefined && expiry > now) return false;
+    this.entries.delete(key);
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done === true) break;
+      this.entries.delete(oldest.value);
+    }
+    this.entries.set(key, now + Math.max(0, ttlMs));
+    return true;
+  }
+
+  /** Drop expired keys from the front (oldest first), and sweep everything when the map is full. */
+  private prune(now: number): void {
+    for (const [key, expiry] of this.entries) {
+      if (expiry > now) break;
+      this.entries.delete(key);
+    }
+    if (this.entries.size >= this.maxEntries) {
+      for (const [key, expiry] of this.entries) if (expiry <= now) this.entries.delete(key);
+    }
+  }
+}
+
+/**
+ * The one Redis command used, as ioredis types it: `SET key value PX ttl NX`
+ * resolves to `"OK"` when the key was set, `null` when it already existed.
+ * Any client with this method fits (an ioredis `Redis` or `Cluster`, or a
+ * small adapter over another client).
+ */
+export interface OidcReplayRedisClient {
+  set(key: string, value: string, millisecondsToken: "PX", milliseconds: number, nx: "NX"): Promise<unknown>;
+}
+
+export interface RedisReplayStoreOptions {
+  /** Prepended to every key. Default `"ioserver-oidc:logout-jti:"`. */
+  prefix?: string;
+  /** Milliseconds to wait for Redis before the claim fails. Default 2000. */
+  timeout?: number;
+}
+
+/**
+ * A store shared by every node through Redis: `SET <prefix><key> 1 PX <ttl> NX`,
+ * atomic, so the same token posted to two nodes is accepted once. The keys
+ * expire in Redis by themselves. A Redis error or a reply slower than
+ * `timeout` rejects (the logout route then answers 503).
+ */
+export function redisReplayStore(client: OidcReplayRedisClient, options: RedisReplayStoreOptions = {}): OidcReplayStore {
+  if (client === null || typeof client !== "object" || typeof client.set !== "function") {
+    throw new TypeError("redisReplayStore: client must have a set() method (an ioredis instance)");
+  }
+  const prefix = options.prefix ?? "ioserver-oidc:logout-jti:";
+  if (typeof prefix !== "string") throw new TypeError("redisReplayStore: prefix must be a string");
+  const timeout = options.timeout ?? 2_000;
+  if (!Number.isInteger(timeout) || timeout <= 0) throw new TypeError(`redisReplayStore: timeout must be a positive integer (ms), got ${String(timeout)}`);
+
+  return {
+    async claim(key: string, ttlMs: number): Promise<boolean> {
+      const ttl = Math.max(1, Math.ceil(ttlMs));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const pending = Promise.resolve().then(() => client.set(prefix + key, "1", "PX", ttl, "NX"));
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Redis did not answer SET NX within ${timeout} ms`)), timeout);
+      });
+      try {
+        const reply = await Promise.race([pending, deadline]);
+        if (reply === "OK") return true;
+        if (reply === null) return false;
+        throw new Error(`unexpected reply to SET NX: ${JSON.stringify(reply)}`);
+      } finally {
+        clearTimeout(timer);
+        pending.catch(() => undefined);
+      }
+    },
+  };
+}

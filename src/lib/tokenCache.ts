@@ -1,0 +1,113 @@
+/**
+ * The verified-token cache: a token string that passed every check is
+ * remembered, so presenting the same string again skips the signature
+ * check. Keyed by the whole token string (a hit proves the very same bytes
+ * were verified), bounded by entries and bytes, valid until the token's
+ * `exp` (and `iat + maxTokenAge`, and `maxTtl`), and never used once the key
+ * that verified it is no longer published. Failures are not cached.
+ */
+import type { OidcIssuerConfig } from "../types.js";
+import type { RemoteKeySet, StoredKey } from "./keySets.js";
+
+export interface TokenCacheOptions {
+  /** Most tokens kept. Default 10000. */
+  maxEntries: number;
+  /** Most bytes kept (tokens plus decoded claims, estimated). Default 8 MiB. */
+  maxBytes: number;
+  /** Longest time, in ms, a verification is reused. Default 300000 (5 min). */
+  maxTtl: number;
+}
+
+export const TOKEN_CACHE_DEFAULTS: Readonly<TokenCacheOptions> = Object.freeze({ maxEntries: 10_000, maxBytes: 8 * 1024 * 1024, maxTtl: 300_000 });
+
+/** Per-entry bookkeeping overhead, a rough estimate of the Map slot and the entry object. */
+const ENTRY_OVERHEAD = 160;
+
+export interface CachedVerification {
+  readonly payload: Readonly<Record<string, unknown>>;
+  readonly issuer: OidcIssuerConfig;
+  readonly keySet: RemoteKeySet;
+  readonly key: StoredKey;
+  /** Epoch ms after which the entry is not used. */
+  readonly validUntil: number;
+  readonly bytes: number;
+}
+
+/** What `getHealth().tokenCache` reports. */
+export interface TokenCacheStats {
+  entries: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+}
+
+export class TokenCache {
+  private readonly entries = new Map<string, CachedVerification>();
+  private bytes = 0;
+  private hits = 0;
+  private misses = 0;
+  private evictions = 0;
+
+  constructor(private readonly options: TokenCacheOptions) {}
+
+  /** The cached verification of exactly this token string, if still valid. */
+  get(token: string, now: number): CachedVerification | undefined {
+    const entry = this.entries.get(token);
+    if (entry === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    if (now >= entry.validUntil || !entry.keySet.stillPublished(entry.key, now)) {
+      this.delete(token, entry);
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    return entry;
+  }
+
+  /** Remember a verification. `payloadChars` is the length of the payload segment (for the byte estimate). */
+  set(token: string, payload: Readonly<Record<string, unknown>>, issuer: OidcIssuerConfig, keySet: RemoteKeySet, key: StoredKey, payloadChars: number, now: number): void {
+    const exp = payload["exp"];
+    if (typeof exp !== "number") return;
+    let validUntil = Math.min(exp * 1000, now + this.options.maxTtl);
+    const iat = payload["iat"];
+    if (issuer.maxTokenAge !== undefined) {
+      if (typeof iat !== "number") return;
+      validUntil = Math.min(validUntil, (iat + issuer.maxTokenAge) * 1000);
+    }
+    if (validUntil <= now) return;
+    const bytes = token.length + payloadChars + ENTRY_OVERHEAD;
+    if (bytes > this.options.maxBytes || this.options.maxEntries === 0) return;
+    const previous = this.entries.get(token);
+    if (previous !== undefined) this.delete(token, previous);
+    this.entries.set(token, { payload, issuer, keySet, key, validUntil, bytes });
+    this.bytes += bytes;
+    this.evict(now);
+  }
+
+  stats(): TokenCacheStats {
+    return { entries: this.entries.size, bytes: this.bytes, hits: this.hits, misses: this.misses, evictions: this.evictions };
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.bytes = 0;
+  }
+
+  private delete(token: string, entry: CachedVerification): void {
+    this.entries.delete(token);
+    this.bytes -= entry.bytes;
+  }
+
+  /** Oldest first (insertion order) until within both bounds. */
+  private evict(now: number): void {
+    if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) return;
+    for (const [token, entry] of this.entries) {
+      if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
+      this.delete(token, entry);
+      if (entry.validUntil > now) this.evictions++;
+    }
+  }
+}
