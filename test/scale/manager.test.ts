@@ -1,0 +1,215 @@
+/**
+ * OidcSessionManager on one node: the rooms revocations go through (and how
+ * they follow an in-band refresh), and the store failing and coming back.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { AppHandle } from "ioserver";
+import type { Socket as ClientSocket } from "socket.io-client";
+import { MemorySessionStore, OidcSessionManager, oidcRoom, type OidcSessionRecord, type OidcSessionStore } from "../../src/index.js";
+import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { call, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { next, revokedThenGone, waitFor } from "./harness.js";
+
+let issuer: TestIssuer;
+before(async () => {
+  issuer = await createTestIssuer();
+});
+after(async () => {
+  await issuer.close();
+});
+
+class Users {
+  constructor(_appHandle: AppHandle) {}
+  findOrCreate(sub: string) {
+    return { id: `id-${sub}` };
+  }
+}
+
+async function connected(app: TestApp, namespace: string, token: string): Promise<ClientSocket> {
+  const result = await outcome(app.connect(namespace, { auth: { token } }));
+  if (!result.connected) throw new Error(`refused: ${result.message}`);
+  return result.socket;
+}
+
+const oidcRooms = async (socket: ClientSocket) => (await call<{ rooms: string[] }>(socket, "rooms")).rooms.filter((room) => room.startsWith("oidc:")).sort();
+
+describe("rooms", () => {
+  let app: TestApp;
+  before(async () => {
+    app = await startApp({ config: issuer.config, managers: { users: Users, session: OidcSessionManager } });
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  it("an authenticated socket is in oidc:user, oidc:sub and (with a sid claim) oidc:sid rooms, values escaped", async () => {
+    const socket = await connected(app, "chat", await issuer.mint({ sub: "a:b#c/d", sid: "s 1:x" }));
+    assert.deepEqual(await oidcRooms(socket), [
+      `oidc:iss-sid:${encodeURIComponent(issuer.issuer)}:s%201%3Ax`,
+      "oidc:sid:s%201%3Ax",
+      "oidc:sub:a%3Ab%23c%2Fd",
+      "oidc:user:id-a%3Ab%23c%2Fd",
+    ]);
+    assert.equal(oidcRoom.sub("a:b#c/d"), "oidc:sub:a%3Ab%23c%2Fd");
+    const plain = await connected(app, "chat", await issuer.mint({ sub: "nosid" }));
+    assert.deepEqual(await oidcRooms(plain), ["oidc:sub:nosid", "oidc:user:id-nosid"]);
+    socket.disconnect();
+    plain.disconnect();
+  });
+
+  it("an in-band refresh moves the socket to the new sid's rooms; revocation by the old sid no longer reaches it", async () => {
+    const session = app.appHandle.session as OidcSessionManager;
+    const socket = await connected(app, "chat", await issuer.mint({ sub: "mover", sid: "old-sid" }));
+    await call(socket, "join", { room: "lobby" });
+    const ack = await call<{ ok: boolean }>(socket, "oidc:refresh", { token: await issuer.mint({ sub: "mover", sid: "new-sid" }) });
+    assert.equal(ack.ok, true);
+    const rooms = await oidcRooms(socket);
+    assert.ok(rooms.includes("oidc:sid:new-sid") && !rooms.includes("oidc:sid:old-sid"), JSON.stringify(rooms));
+    assert.ok((await call<{ rooms: string[] }>(socket, "rooms")).rooms.includes("lobby"), "the app's own rooms are untouched");
+    assert.equal((await session.listByUser("mover"))[0]?.sid, "new-sid", "list() shows the live sid");
+
+    assert.equal(await session.disconnectSessionId("old-sid", "logout"), 0);
+    assert.ok(socket.connected);
+    const gone = revokedThenGone(socket);
+    assert.equal(await session.disconnectSessionId("new-sid", "logout"), 1);
+    assert.deepEqual((await gone).revoked, { code: "ERR_AUTH_REVOKED", reason: "logout" });
+  });
+
+  it("a refresh to a token without sid leaves the sid rooms", async () => {
+    const socket = await connected(app, "chat", await issuer.mint({ sub: "dropper", sid: "gone-sid" }));
+    assert.equal((await call<{ ok: boolean }>(socket, "oidc:refresh", { token: await issuer.mint({ sub: "dropper" }) })).ok, true);
+    assert.deepEqual(await oidcRooms(socket), ["oidc:sub:dropper", "oidc:user:id-dropper"]);
+    socket.disconnect();
+  });
+
+  it("disconnectSessionId validates its arguments", async () => {
+    const session = app.appHandle.session as OidcSessionManager;
+    await assert.rejects(session.disconnectSessionId(""), TypeError);
+    await assert.rejects(session.disconnectSessionId("x", undefined, ""), TypeError);
+  });
+});
+
+describe("revocation before any socket connected", () => {
+  it("disconnectUser and disconnectSessionId resolve to 0", async () => {
+    const app = await startApp({ config: issuer.config, managers: { session: OidcSessionManager } });
+    try {
+      const session = app.appHandle.session as OidcSessionManager;
+      assert.equal(await session.disconnectUser("nobody"), 0);
+      assert.equal(await session.disconnectSessionId("nothing"), 0);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+/** A store whose backend can be switched off, with a heartbeat like redisSessionStore's. */
+class FlakyStore implements OidcSessionStore {
+  readonly inner = new MemorySessionStore();
+  readonly heartbeatInterval = 100;
+  readonly nodeId = "flaky-node";
+  down = false;
+  hang = false;
+  touches = 0;
+  /** touch() calls, failed ones included. */
+  probes = 0;
+  closed = 0;
+  private check(): Promise<void> {
+    if (this.hang) return new Promise(() => undefined);
+    return this.down ? Promise.reject(new Error("backend down")) : Promise.resolve();
+  }
+  async add(record: OidcSessionRecord) {
+    await this.check();
+    this.inner.add(record);
+  }
+  async remove(socketId: string) {
+    await this.check();
+    this.inner.remove(socketId);
+  }
+  async list() {
+    await this.check();
+    return this.inner.list();
+  }
+  async touch(records: OidcSessionRecord[]) {
+    this.probes++;
+    await this.check();
+    this.touches++;
+    for (const record of records) this.inner.add(record);
+  }
+  close() {
+    this.closed++;
+  }
+}
+
+describe("the store failing and coming back", () => {
+  const OUTAGE = /Redis unavailable \(session store/;
+  const RECOVERY = /available again/;
+
+  it("handshakes go on, one outage line, node-local list(); on return: sessions written back, removals flushed, one recovery line", async () => {
+    const store = new FlakyStore();
+    const app = await startApp({ config: issuer.config, managers: { session: OidcSessionManager.configure({ store, storeTimeout: 300 }) } });
+    const session = app.appHandle.session as OidcSessionManager;
+    const lines = (pattern: RegExp) => app.logs.filter((line) => pattern.test(line.text));
+    try {
+      const before = await connected(app, "chat", await issuer.mint({ sub: "before" }));
+      await waitFor("heartbeats run", () => store.touches >= 2, 5_000, 20);
+      assert.deepEqual(store.inner.list().map((r) => [r.sub, r.node]), [["before", "flaky-node"]]);
+
+      store.down = true;
+      const during = await connected(app, "chat", await issuer.mint({ sub: "during" }));
+      const also = await connected(app, "chat", await issuer.mint({ sub: "during-too" }));
+      assert.equal(session.degraded, true);
+      assert.deepEqual((await session.list()).map((r) => r.sub).sort(), ["before", "during", "during-too"]);
+      assert.deepEqual((await session.listByUser("during")).map((r) => r.socketId), [during.id]);
+      // Revocation needs no store.
+      const gone = revokedThenGone(also);
+      assert.equal(await session.disconnectUser("during-too", "x"), 1);
+      await gone;
+      // A socket that ends during the outage.
+      const left = next(before, "disconnect");
+      before.disconnect();
+      await left;
+      const probes = store.probes;
+      await waitFor("three more probes failed", () => store.probes >= probes + 3, 10_000, 20);
+      assert.equal(lines(OUTAGE).length, 1, JSON.stringify(lines(OUTAGE)));
+      assert.equal(lines(OUTAGE)[0]!.level, 4);
+
+      store.down = false;
+      await waitFor("healed", () => !session.degraded, 5_000, 20);
+      assert.deepEqual(store.inner.list().map((r) => r.sub), ["during"], "written back; the sockets that left are removed");
+      assert.equal(lines(RECOVERY).length, 1, JSON.stringify(lines(RECOVERY)));
+      assert.equal(lines(RECOVERY)[0]!.level, 6);
+      assert.equal(lines(OUTAGE).length, 1);
+      during.disconnect();
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("a store that hangs delays a handshake by storeTimeout at most once, then sessions are node-local", async () => {
+    const store = new FlakyStore();
+    store.hang = true;
+    const app = await startApp({ config: issuer.config, managers: { session: OidcSessionManager.configure({ store, storeTimeout: 200 }) } });
+    const session = app.appHandle.session as OidcSessionManager;
+    try {
+      const first = await connected(app, "chat", await issuer.mint({ sub: "h1" }));
+      assert.equal(session.degraded, true);
+      const second = await connected(app, "chat", await issuer.mint({ sub: "h2" }));
+      assert.deepEqual((await session.list()).map((r) => r.sub).sort(), ["h1", "h2"]);
+      first.disconnect();
+      second.disconnect();
+      await session.stop();
+      assert.equal(store.closed, 1);
+      await session.stop();
+      assert.equal(store.closed, 1, "stop() is idempotent");
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("configure() validates the timeouts", () => {
+    assert.throws(() => OidcSessionManager.configure({ storeTimeout: 0 }), /storeTimeout/);
+    assert.throws(() => OidcSessionManager.configure({ clusterTimeout: -1 }), /clusterTimeout/);
+    assert.throws(() => OidcSessionManager.configure({ store: { add() {} } as unknown as OidcSessionStore }), /must implement remove/);
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * redisSessionStore against a real redis-server (ioredis client): keys,
+ * TTLs, lazy pruning, heartbeat re-writes, isolation by prefix, failures.
+ */
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import { redisSessionStore, type OidcSessionRecord, type RedisSessionStoreClient } from "../../src/index.js";
+import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
+import { runPrefix, waitFor } from "./harness.js";
+
+const skip = redisAvailable() ? false : "redis-server is not installed";
+
+function record(socketId: string, userId: string, sub = userId, extra: Partial<OidcSessionRecord> = {}): OidcSessionRecord {
+  return { socketId, userId, sub, namespace: "/chat", connectedAt: 1_000, expiresAt: 2_000, ...extra };
+}
+
+describe("redisSessionStore", { skip }, () => {
+  let redis: RedisServer;
+  let client: Redis;
+
+  before(async () => {
+    redis = await startRedis();
+    client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    client.on("error", () => undefined);
+    await once(client, "ready");
+  });
+  after(async () => {
+    client?.disconnect();
+    await redis?.stop();
+  });
+
+  it("an ioredis client fits the structural client type (no ioredis import in the package)", () => {
+    const typed: RedisSessionStoreClient = client; // type-checked by `tsc -p test/tsconfig.json`
+    assert.equal(typeof typed.multi, "function");
+  });
+
+  it("add, list, listByUser (user id or sub), get, remove — with the documented keys and TTLs", async () => {
+    const prefix = runPrefix();
+    const store = redisSessionStore({ client, prefix, ttl: 30, nodeId: "node-1" });
+    assert.equal(store.heartbeatInterval, 10_000);
+    await store.add(record("s1", "u1", "sub-1", { sid: "op-1", iss: "https://op" }));
+    await store.add(record("s2", "u1", "sub-1"));
+    await store.add(record("s3", "u2", "sub-2"));
+
+    const all = (await store.list()).sort((x, y) => x.socketId.localeCompare(y.socketId));
+    assert.deepEqual(all.map((r) => [r.socketId, r.node]), [["s1", "node-1"], ["s2", "node-1"], ["s3", "node-1"]]);
+    assert.equal(all[0]!.sid, "op-1");
+    assert.equal(all[0]!.iss, "https://op");
+    assert.deepEqual((await store.listByUser("u1")).map((r) => r.socketId).sort(), ["s1", "s2"]);
+    assert.deepEqual((await store.listByUser("sub-2")).map((r) => r.socketId), ["s3"]);
+    assert.deepEqual(await store.listByUser("nobody"), []);
+    assert.equal((await store.get("s3"))?.userId, "u2");
+    assert.equal(await store.get("nope"), undefined);
+
+    // The documented layout.
+    assert.deepEqual((await client.smembers(`${prefix}sessions`)).sort(), ["s1", "s2", "s3"]);
+    assert.deepEqual((await client.smembers(`${prefix}user:u1`)).sort(), ["s1", "s2"]);
+    assert.deepEqual((await client.smembers(`${prefix}sub:sub-2`)).sort(), ["s3"]);
+    assert.equal(JSON.parse((await client.get(`${prefix}session:s1`))!).userId, "u1");
+    for (const key of [`${prefix}session:s1`, `${prefix}sessions`, `${prefix}user:u1`, `${prefix}sub:sub-1`]) {
+      const pttl = await client.pttl(key);
+      assert.ok(pttl > 0 && pttl <= 30_000, `${key} has a TTL (${pttl})`);
+    }
+
+    await store.remove("s1");
+    assert.deepEqual((await store.listByUser("u1")).map((r) => r.socketId), ["s2"]);
+    assert.equal(await client.exists(`${prefix}session:s1`), 0);
+    assert.deepEqual((await client.smembers(`${prefix}user:u1`)).sort(), ["s2"]);
+  });
+
+  it("another node's session (not in this store's memory) is removed by reading its record first", async () => {
+    const prefix = runPrefix();
+    const one = redisSessionStore({ client, prefix, nodeId: "one" });
+    const two = redisSessionStore({ client, prefix, nodeId: "two" });
+    await one.add(record("x1", "ux"));
+    assert.equal((await two.list()).length, 1, "shared");
+    await two.remove("x1");
+    assert.deepEqual(await one.list(), []);
+    assert.deepEqual(await client.smembers(`${prefix}user:ux`), []);
+  });
+
+  it("entries not refreshed within the TTL vanish, and reads prune them from the index sets", async () => {
+    const prefix = runPrefix();
+    const store = redisSessionStore({ client, prefix, ttl: 1 });
+    await store.add(record("t1", "ut"));
+    // Someone else's index write keeps the sets alive while t1's record expires.
+    const keeper = redisSessionStore({ client, prefix, ttl: 30 });
+    await waitFor("t1 expired", async () => (await client.exists(`${prefix}session:t1`)) === 0, 5_000, 100);
+    await keeper.add(record("k1", "ut"));
+    assert.deepEqual((await store.listByUser("ut")).map((r) => r.socketId), ["k1"]);
+    assert.deepEqual((await store.list()).map((r) => r.socketId), ["k1"]);
+    assert.deepEqual(await client.smembers(`${prefix}user:ut`), ["k1"], "pruned");
+    assert.deepEqual(await client.smembers(`${prefix}sessions`), ["k1"], "pruned");
+  });
+
+  it("touch() re-writes this node's sessions (heals an emptied Redis) and refreshes their TTLs", async () => {
+    const prefix = runPrefix();
+    const store = redisSessionStore({ client, prefix, ttl: 20, nodeId: "healer" });
+    const records = [record("h1", "uh"), record("h2", "uh", "sub-h", { expiresAt: 9_999 })];
+    for (const r of records) await store.add(r);
+    await client.del(`${prefix}session:h1`, `${prefix}session:h2`, `${prefix}sessions`, `${prefix}user:uh`, `${prefix}sub:sub-h`);
+    assert.deepEqual(await store.list(), []);
+    await store.touch(records);
+    assert.deepEqual((await store.list()).map((r) => [r.socketId, r.expiresAt, r.node]).sort(), [
+      ["h1", 2_000, "healer"],
+      ["h2", 9_999, "healer"],
+    ]);
+    assert.deepEqual((await store.listByUser("sub-h")).map((r) => r.socketId), ["h2"]);
+    await store.touch([]); // a probe: reaches Redis, writes nothing
+    // touch() replaced what the store remembers, so remove() still cleans the indexes.
+    await store.remove("h2");
+    assert.deepEqual(await client.smembers(`${prefix}sub:sub-h`), []);
+  });
+
+  it("stores with different prefixes do not see each other", async () => {
+    const one = redisSessionStore({ client, prefix: runPrefix() });
+    const two = redisSessionStore({ client, prefix: runPrefix() });
+    await one.add(record("p1", "up"));
+    assert.deepEqual(await two.list(), []);
+    assert.deepEqual(await two.listByUser("up"), []);
+    assert.equal((await one.list()).length, 1);
+  });
+
+  it("a corrupt record is skipped (and pruned), not thrown", async () => {
+    const prefix = runPrefix();
+    const store = redisSessionStore({ client, prefix });
+    await store.add(record("c1", "uc"));
+    await client.set(`${prefix}session:c1`, "{not json");
+    assert.deepEqual(await store.list(), []);
+  });
+
+  it("validates its options", () => {
+    assert.throws(() => redisSessionStore({ client: {} as RedisSessionStoreClient }), /must be a Redis client/);
+    assert.throws(() => redisSessionStore({ client, ttl: 0 }), /"ttl"/);
+    assert.throws(() => redisSessionStore({ client, ttl: Number.NaN }), /"ttl"/);
+    assert.throws(() => redisSessionStore({ client, nodeId: "" }), /"nodeId"/);
+    assert.throws(() => redisSessionStore({ client, prefix: 1 as unknown as string }), /"prefix"/);
+    assert.match(redisSessionStore({ client }).nodeId, /:\d+:[0-9a-f]{6}$/);
+    assert.equal(redisSessionStore({ client }).prefix, "ioserver-oidc:");
+  });
+
+  it("with Redis down every call rejects at once (enableOfflineQueue: false), and works again after a restart", async () => {
+    const store = redisSessionStore({ client, prefix: runPrefix() });
+    await redis.stop();
+    try {
+      await waitFor("client noticed", () => client.status !== "ready", 5_000, 20);
+      await assert.rejects(store.add(record("d1", "ud")), /enableOfflineQueue|Connection/);
+      await assert.rejects(store.list());
+      await assert.rejects(store.touch([]));
+    } finally {
+      await redis.restart();
+    }
+    await waitFor("client reconnected", () => client.status === "ready", 10_000, 50);
+    await store.add(record("d2", "ud"));
+    assert.deepEqual((await store.list()).map((r) => r.socketId), ["d2"]);
+  });
+});
