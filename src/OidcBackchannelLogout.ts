@@ -209,6 +209,7 @@ const MISCONFIGURED: ErrorBody = { error: "server_error", error_description: "Ba
 
 interface SessionMethods {
   disconnectSessionId?: (sid: string, reason?: string, iss?: string) => unknown;
+  disconnectSubject?: (sub: string, options: { iss: string; reason?: string; withoutSid?: boolean }) => unknown;
   disconnectUser?: (userIdOrSub: string, reason?: string) => unknown;
 }
 
@@ -254,29 +255,53 @@ interface Outcome {
 
 /**
  * Section 2.7. With `sid`: the sockets whose access token carried that `sid`
- * from that issuer, plus, when `sub` is given too, that user's sockets whose
- * access token carried no `sid` at all (this node). With `sub` only: every
- * socket of that subject from that issuer. Cluster-wide through the session
- * manager when it can do so, else on this node.
+ * from that issuer, plus, when `sub` is given too, that user's sockets (from
+ * that issuer) whose access token carried no `sid` at all. With `sub` only:
+ * every socket of that subject from that issuer.
+ *
+ * Cluster-wide through the session manager's issuer-scoped methods
+ * (`disconnectSessionId(sid, reason, iss)`, `disconnectSubject(sub, { iss,
+ * reason, withoutSid })`, as `OidcSessionManager` has them) whatever the
+ * number of issuers. A tracker without `disconnectSubject` gets the
+ * subject-wide part done on this node, or through `disconnectUser(sub)` when
+ * a single issuer is configured (it knows no issuer); a tracker without
+ * either method, on this node.
  */
 async function disconnect(appHandle: OidcAppHandle, config: OidcConfig, logout: OidcLogoutToken, settings: Settings): Promise<Outcome> {
   const session = (appHandle.session ?? undefined) as SessionMethods | undefined;
   const { iss, sid, sub } = logout;
+  const reason = settings.reason;
   const counted = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : undefined);
-  const guarded = (what: string, work: () => unknown) => withTimeout(work, settings.timeout, what);
+  const guarded = async (what: string, work: () => unknown) => counted(await withTimeout(work, settings.timeout, what));
+  const bySid = typeof session?.disconnectSessionId === "function" ? session.disconnectSessionId : undefined;
+  const bySubject = typeof session?.disconnectSubject === "function" ? session.disconnectSubject : undefined;
 
-  if (sid !== undefined && typeof session?.disconnectSessionId === "function") {
-    const method = session.disconnectSessionId;
-    const count = counted(await guarded("session.disconnectSessionId", () => method.call(session, sid, settings.reason, iss)));
-    const sidless = revokeSidless(appHandle, logout, settings.reason);
-    return { count: count === undefined ? undefined : count + sidless, via: "session.disconnectSessionId" };
+  if (sid !== undefined && bySid !== undefined) {
+    const calls: Array<Promise<number | undefined>> = [guarded("session.disconnectSessionId", () => bySid.call(session, sid, reason, iss))];
+    let via = "session.disconnectSessionId";
+    let here = 0;
+    if (sub !== undefined) {
+      if (bySubject !== undefined) {
+        // Disjoint from the sid's sockets: a socket is in one room or the other.
+        calls.push(guarded("session.disconnectSubject", () => bySubject.call(session, sub, { iss, reason, withoutSid: true })));
+        via += " + session.disconnectSubject";
+      } else {
+        here = revokeSidless(appHandle, logout, reason);
+      }
+    }
+    const counts = await Promise.all(calls);
+    const total = counts.every((count) => count !== undefined) ? counts.reduce<number>((sum, count) => sum + (count as number), here) : undefined;
+    return { count: total, via };
+  }
+  if (sid === undefined && bySubject !== undefined) {
+    return { count: await guarded("session.disconnectSubject", () => bySubject.call(session, sub as string, { iss, reason })), via: "session.disconnectSubject" };
   }
   // disconnectUser knows no issuer: it is used only when there is one issuer to come from.
   if (sid === undefined && typeof session?.disconnectUser === "function" && config.issuers.length === 1) {
     const method = session.disconnectUser;
-    return { count: counted(await guarded("session.disconnectUser", () => method.call(session, sub as string, settings.reason))), via: "session.disconnectUser" };
+    return { count: await guarded("session.disconnectUser", () => method.call(session, sub as string, reason)), via: "session.disconnectUser" };
   }
-  return { count: revokeHere(appHandle, logout, settings.reason), via: "this node" };
+  return { count: revokeHere(appHandle, logout, reason), via: "this node" };
 }
 
 /** The replay-store key: fixed length, one per (issuer, jti). */

@@ -75,6 +75,24 @@ export class MemorySessionStore implements OidcSessionStore {
   }
 }
 
+/** Options of `OidcSessionManager#disconnectSubject`. */
+export interface OidcDisconnectSubjectOptions {
+  /**
+   * Only tokens from this issuer (their `iss` claim, compared exactly). Without
+   * it, every socket whose token's `sub` is the given value, whichever issuer
+   * minted it.
+   */
+  iss?: string;
+  /** Sent to the clients with `oidc:revoked`. */
+  reason?: string;
+  /**
+   * Only the sockets whose current token carries no `sid` claim (a back-channel
+   * logout naming a `sid` reaches those too: nothing tells their session
+   * apart). Needs `iss`.
+   */
+  withoutSid?: boolean;
+}
+
 export interface OidcSessionManagerOptions {
   /** Default: a new `MemorySessionStore`. For several nodes: `redisSessionStore({ client })`. */
   store?: OidcSessionStore;
@@ -114,9 +132,10 @@ function positive(value: unknown, name: string): void {
  * `{ code: "ERR_AUTH_REVOKED", reason }` first.
  *
  * Revocations go through Socket.IO's adapter: an authenticated socket is in
- * the rooms `oidc:user:<userId>`, `oidc:sub:<sub>` and, when its token has a
- * `sid`, `oidc:sid:<sid>` (see `oidcRoom`), and a revocation is a broadcast
- * to those rooms.
+ * the rooms `oidc:user:<userId>`, `oidc:sub:<sub>`, `oidc:iss-sub:<iss>:<sub>`
+ * and, when its token has a `sid`, `oidc:sid:<sid>` and
+ * `oidc:iss-sid:<iss>:<sid>`, else `oidc:iss-sub-nosid:<iss>:<sub>` (see
+ * `oidcRoom`), and a revocation is a broadcast to those rooms.
  *
  * When the store fails (Redis down), sessions degrade to this node's (logged
  * once at level 4), handshakes go on, and when the store answers again this
@@ -256,6 +275,30 @@ export class OidcSessionManager extends BaseManager {
     const room = iss === undefined ? oidcRoom.sid(sid) : oidcRoom.issuerSid(iss, sid);
     const count = await this.revoke([room], reason, () => 0);
     this.log(6, `disconnected ${count} socket(s) of session ${sid}${iss === undefined ? "" : ` (${iss})`}${reason ? `: ${reason}` : ""}`);
+    return count;
+  }
+
+  /**
+   * Disconnect every socket whose token's `sub` is `sub` — from the issuer
+   * `iss` only, when given (several trusted issuers may use the same `sub`
+   * value for different users); with `withoutSid`, only those whose token
+   * carries no `sid`. Unlike `disconnectUser`, the local user id is not
+   * matched. Same reach and count as `disconnectUser`: every namespace, every
+   * node with the Redis adapter (rooms `oidc:iss-sub:…`, `oidc:iss-sub-nosid:…`,
+   * `oidc:sub:…`, see `oidcRoom`).
+   */
+  async disconnectSubject(sub: string, options: OidcDisconnectSubjectOptions = {}): Promise<number> {
+    if (typeof sub !== "string" || sub === "") throw new TypeError("disconnectSubject: a sub is required");
+    if (options === null || typeof options !== "object") throw new TypeError("disconnectSubject: options must be an object");
+    const { iss, reason, withoutSid } = options;
+    if (iss !== undefined && (typeof iss !== "string" || iss === "")) throw new TypeError("disconnectSubject: iss must be a non-empty string");
+    if (reason !== undefined && typeof reason !== "string") throw new TypeError("disconnectSubject: reason must be a string");
+    if (withoutSid !== undefined && typeof withoutSid !== "boolean") throw new TypeError("disconnectSubject: withoutSid must be a boolean");
+    if (withoutSid === true && iss === undefined) throw new TypeError("disconnectSubject: withoutSid needs iss (a sid only means something at its issuer)");
+    const room = iss === undefined ? oidcRoom.sub(sub) : withoutSid === true ? oidcRoom.issuerSubWithoutSid(iss, sub) : oidcRoom.issuerSub(iss, sub);
+    const count = await this.revoke([room], reason, () => 0);
+    const scope = `${iss === undefined ? "" : ` (${iss})`}${withoutSid === true ? " without sid" : ""}`;
+    this.log(6, `disconnected ${count} socket(s) of subject ${sub}${scope}${reason ? `: ${reason}` : ""}`);
     return count;
   }
 

@@ -17,7 +17,7 @@ export { OidcAuthError, isOidcAuthError } from "./OidcAuthError.js";
 export { OidcConfigError } from "./lib/config.js";
 export type { OidcAuthErrorCode, OidcAuthErrorBody, OidcAuthErrorOptions } from "./OidcAuthError.js";
 export type { OidcConnectError } from "./lib/adapters.js";
-export type { OidcSessionRecord, OidcSessionStore, OidcSessionManagerOptions } from "./OidcSessionManager.js";
+export type { OidcSessionRecord, OidcSessionStore, OidcSessionManagerOptions, OidcDisconnectSubjectOptions } from "./OidcSessionManager.js";
 export type { OidcSocketMiddlewareOptions } from "./OidcSocketMiddleware.js";
 export type { OidcHealth, OidcIssuerHealth } from "./OidcConfigManager.js";
 export type { TokenCacheStats as OidcTokenCacheStats } from "./lib/tokenCache.js";

@@ -61,7 +61,7 @@ export interface FastKey {
 // ---------------------------------------------------------------------------
 
 /** Three non-empty base64url segments (the same shape the package requires before anything else). */
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+export const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /**
  * Bytes of one base64url segment, or undefined when jose's decoder might read

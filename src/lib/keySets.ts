@@ -17,8 +17,8 @@
  * path) and the same JSON is handed to jose's local key set (the reference
  * path), so both see exactly the same keys.
  */
-import { createPublicKey, type KeyObject } from "node:crypto";
 import type { FlattenedJWSInput, JSONWebKeySet, JWK, JWTHeaderParameters } from "jose";
+import { createFastKey, type FastKey } from "./fastVerify.js";
 import { loadJose } from "./jose.js";
 import type { OidcConfig } from "../types.js";
 
@@ -55,10 +55,10 @@ export const BACKOFF_MAX = 60_000;
 export const RETRY_AFTER_MAX = 600_000;
 const MAX_JWKS_BYTES = 512 * 1024;
 
-/** One published key: its JWK and, when node:crypto can import it, its `KeyObject`. */
+/** One published key: its JWK and, when node:crypto can import it as a public key, its `KeyObject`. */
 export interface StoredKey {
   readonly jwk: Readonly<JWK>;
-  readonly key: KeyObject | undefined;
+  readonly key: FastKey | undefined;
 }
 
 type LocalKeySet = (header: JWTHeaderParameters, token: FlattenedJWSInput) => Promise<unknown>;
@@ -144,17 +144,6 @@ async function fetchJwks(uri: string, timeout: number): Promise<JSONWebKeySet> {
   // An empty set is the provider failing to publish keys (503 to clients, back-off, previous keys kept), not a rotation.
   if ((body["keys"] as unknown[]).length === 0) throw new Error("answered an empty key set");
   return body as unknown as JSONWebKeySet;
-}
-
-function importKey(jwk: JWK): KeyObject | undefined {
-  // Private members are never used: jose refuses such a set member, and so does the fast path (no key).
-  if ("d" in jwk || jwk.kty === "oct") return undefined;
-  try {
-    const key = createPublicKey({ key: jwk as import("node:crypto").JsonWebKey, format: "jwk" });
-    return key.type === "public" ? key : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A remote JWKS with its fetch policy and failure state. */
@@ -307,7 +296,7 @@ export class RemoteKeySet {
     const imported = new Map<string, StoredKey>();
     const keys = jwks.keys.map((jwk) => {
       const id = JSON.stringify(jwk);
-      const stored = imported.get(id) ?? this.imported.get(id) ?? { jwk: Object.freeze({ ...jwk }), key: importKey(jwk) };
+      const stored = imported.get(id) ?? this.imported.get(id) ?? { jwk: Object.freeze({ ...jwk }), key: createFastKey(jwk as Readonly<Record<string, unknown>>) };
       imported.set(id, stored);
       return stored;
     });

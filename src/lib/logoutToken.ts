@@ -13,9 +13,10 @@ import type { JWTPayload } from "jose";
 import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcConfig, OidcIssuerConfig } from "../types.js";
 import { jwksUriOf } from "./discovery.js";
+import { COMPACT_JWS } from "./fastVerify.js";
 import { loadJose } from "./jose.js";
 import { getKeyResolver, KeySetUnavailableError } from "./keySets.js";
-import { show } from "./verifyAccessToken.js";
+import { routeToken, show } from "./verifyAccessToken.js";
 
 /** The member of `events` that makes a JWT a Logout Token (section 2.4). */
 export const BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout";
@@ -23,7 +24,6 @@ export const BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backcha
 /** Default of `maxAge`: seconds a Logout Token is accepted after its `iat`. */
 export const DEFAULT_LOGOUT_TOKEN_MAX_AGE = 300;
 
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const COMPACT_JWE = /^[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*){4}$/;
 
 /** A validated Logout Token: who is logged out, and the data needed to refuse its replay. */
@@ -146,30 +146,10 @@ export async function verifyLogoutToken(token: unknown, config: OidcConfig, opti
     throw invalid(COMPACT_JWE.test(token) ? "encrypted (JWE) logout tokens are not supported" : "not a compact JWS (three base64url segments)");
   }
 
-  const jose = await loadJose();
-  let header: Record<string, unknown>;
-  let iss: unknown;
-  try {
-    header = jose.decodeProtectedHeader(token) as Record<string, unknown>;
-  } catch (error) {
-    throw invalid("header is not valid base64url JSON", error);
-  }
-  try {
-    ({ iss } = jose.decodeJwt(token));
-  } catch (error) {
-    throw invalid("payload is not a base64url JSON object", error);
-  }
-
-  // 2.6 step 4 (iss as for ID tokens): routed by the unverified iss, an unknown issuer costs nothing.
-  const issuer = config.issuers.find((candidate) => candidate.issuer === iss);
-  if (issuer === undefined) {
-    throw invalid(`iss was ${show(iss)}, expected ${config.issuers.length === 1 ? show(config.issuer) : `one of ${show(config.issuers.map((i) => i.issuer))}`}`);
-  }
-  // 2.6 step 3 (alg as for ID tokens): the issuer's asymmetric allow-list, so never `none` nor HS*.
-  const { alg, kid, typ } = header;
-  if (typeof alg !== "string" || !issuer.algorithms.includes(alg)) {
-    throw invalid(`algorithm ${show(alg)} is not allowed (allowed: ${issuer.algorithms.join(", ")})`);
-  }
+  // 2.6 steps 3-4 (alg and iss as for ID tokens): routed by the unverified iss (an unknown issuer costs
+  // nothing), then the issuer's asymmetric allow-list, so never `none` nor HS*.
+  const { header, issuer } = await routeToken(token, config, undefined, invalid);
+  const { kid, typ } = header;
   // 2.4 and 4.1 (explicit typing, RFC 8725 section 3.11): a typed token must say it is a Logout Token.
   if (typ !== undefined) {
     const normalized = typeof typ === "string" ? normalizeTyp(typ) : undefined;
@@ -179,6 +159,7 @@ export async function verifyLogoutToken(token: unknown, config: OidcConfig, opti
   }
 
   const audiences = audiencesFor(issuer, config, options.audience);
+  const jose = await loadJose();
   let payload: JWTPayload;
   try {
     // 2.6 steps 2-4: signature with the issuer's keys; iss; aud contains the client id; iat present, not

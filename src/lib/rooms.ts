@@ -5,7 +5,8 @@
  *
  * Values are percent-encoded (`encodeURIComponent`): an encoded value has no
  * `:` (nor `#`, which the Redis adapter uses in channel names), so
- * `oidc:<kind>:<value>` cannot be confused across kinds or values.
+ * `oidc:<kind>:<value>[:<value>]` cannot be confused across kinds or values
+ * (kinds contain no `:` either, so `iss-sub` and `iss-sub-nosid` stay apart).
  */
 import type { OidcUserContext } from "../types.js";
 
@@ -15,12 +16,20 @@ const enc = encodeURIComponent;
 export const oidcRoom = Object.freeze({
   /** Sockets whose local user id (users manager) is `userId`. */
   user: (userId: string): string => `oidc:user:${enc(userId)}`,
-  /** Sockets whose token's `sub` is `sub`. */
+  /** Sockets whose token's `sub` is `sub` (any issuer). */
   sub: (sub: string): string => `oidc:sub:${enc(sub)}`,
   /** Sockets whose token carries the OIDC session id `sid` (any issuer). */
   sid: (sid: string): string => `oidc:sid:${enc(sid)}`,
   /** Sockets whose token carries `sid` and was issued by `iss`. */
   issuerSid: (iss: string, sid: string): string => `oidc:iss-sid:${enc(iss)}:${enc(sid)}`,
+  /** Sockets whose token's `sub` is `sub` and was issued by `iss`. */
+  issuerSub: (iss: string, sub: string): string => `oidc:iss-sub:${enc(iss)}:${enc(sub)}`,
+  /**
+   * Sockets whose token's `sub` is `sub`, was issued by `iss` and carries no
+   * `sid` (a socket leaves it when a refresh brings a `sid`, and joins it
+   * when a refresh drops one).
+   */
+  issuerSubWithoutSid: (iss: string, sub: string): string => `oidc:iss-sub-nosid:${enc(iss)}:${enc(sub)}`,
 });
 
 /** The token's `sid` claim when it is a non-empty string. */
@@ -39,10 +48,13 @@ export function issOf(context: OidcUserContext): string | undefined {
 export function roomsOf(context: OidcUserContext): string[] {
   const rooms = [oidcRoom.user(context.userId), oidcRoom.sub(context.sub)];
   const sid = sidOf(context);
+  const iss = issOf(context);
+  if (iss !== undefined) rooms.push(oidcRoom.issuerSub(iss, context.sub));
   if (sid !== undefined) {
     rooms.push(oidcRoom.sid(sid));
-    const iss = issOf(context);
     if (iss !== undefined) rooms.push(oidcRoom.issuerSid(iss, sid));
+  } else if (iss !== undefined) {
+    rooms.push(oidcRoom.issuerSubWithoutSid(iss, context.sub));
   }
   return rooms;
 }

@@ -1,6 +1,7 @@
 /**
  * An authenticated socket joins the app's registry (and its `oidc:user:…`,
- * `oidc:sub:…`, `oidc:sid:…` rooms, through which revocations are broadcast)
+ * `oidc:sub:…`, `oidc:iss-sub:…`, `oidc:sid:…`… rooms, through which
+ * revocations are broadcast, see `rooms.ts`)
  * and, when the app has one,
  * its session tracker: `appHandle.session.registerSocket(userId, socketId, sub)`
  * now, `unregisterSocket(socketId)` once when the socket is released.

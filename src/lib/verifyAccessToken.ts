@@ -17,12 +17,10 @@ import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcConfig, OidcIssuerConfig } from "../types.js";
 import { jwksUriOf } from "./discovery.js";
 import { loadJose } from "./jose.js";
-import { decodeJws, fastAlgorithm, fastVerify, type DecodedJws, type FastPolicy } from "./fastVerify.js";
+import { COMPACT_JWS, decodeJws, fastAlgorithm, fastVerify, isUsableJwk, type DecodedJws, type FastPolicy } from "./fastVerify.js";
 import { keyFunction, keySetFor, KeySetUnavailableError, type KeySetLog, type KeySetSnapshot, type StoredKey } from "./keySets.js";
 import { TokenCache } from "./tokenCache.js";
 
-/** Three non-empty base64url segments: a compact JWS. Anything else (JWE, JSON, junk) is refused before parsing. */
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** Attacker-controlled values go into logs quoted, escaped and short. */
 export function show(value: unknown): string {
@@ -80,34 +78,9 @@ export interface VerifiedToken {
   issuer: OidcIssuerConfig;
 }
 
-/** The key types jose accepts for each algorithm the fast path handles (mirrors jose's JWKS key selection). */
-const KEY_TYPES: Readonly<Record<string, { kty: string; crv?: string }>> = {
-  RS256: { kty: "RSA" }, RS384: { kty: "RSA" }, RS512: { kty: "RSA" },
-  PS256: { kty: "RSA" }, PS384: { kty: "RSA" }, PS512: { kty: "RSA" },
-  ES256: { kty: "EC", crv: "P-256" }, ES384: { kty: "EC", crv: "P-384" }, ES512: { kty: "EC", crv: "P-521" },
-  EdDSA: { kty: "OKP", crv: "Ed25519" }, Ed25519: { kty: "OKP", crv: "Ed25519" },
-};
-
-/** Whether jose would consider this published key for a token with this `alg` and `kid`. */
-function usableFor(jwk: Readonly<Record<string, unknown>>, alg: string, kid: unknown, wanted: { kty: string; crv?: string }): boolean {
-  const ops = jwk["key_ops"];
-  if (jwk["ext"] !== undefined && typeof jwk["ext"] !== "boolean") return false;
-  if (ops !== undefined) {
-    if (!Array.isArray(ops) || !ops.includes("verify")) return false;
-    if (!ops.every((op: unknown, index: number) => typeof op === "string" && ops.indexOf(op) === index)) return false;
-  }
-  if (jwk["kty"] !== wanted.kty) return false;
-  if (kid !== undefined && (typeof kid !== "string" || kid !== jwk["kid"])) return false;
-  if (jwk["alg"] !== undefined && jwk["alg"] !== alg) return false;
-  if (jwk["use"] !== undefined && jwk["use"] !== "sig") return false;
-  return wanted.crv === undefined || jwk["crv"] === wanted.crv;
-}
-
-/** The published keys a token may be verified with: one means the fast path may run. */
+/** The published keys jose would consider for this token: exactly one means the fast path may run. */
 function candidates(snapshot: KeySetSnapshot, alg: string, kid: unknown): StoredKey[] {
-  const wanted = KEY_TYPES[alg];
-  if (wanted === undefined) return [];
-  return snapshot.keys.filter((stored) => usableFor(stored.jwk as Record<string, unknown>, alg, kid, wanted));
+  return snapshot.keys.filter((stored) => isUsableJwk(stored.jwk as Readonly<Record<string, unknown>>, alg, kid));
 }
 
 const policies = new WeakMap<OidcIssuerConfig, FastPolicy>();
@@ -154,6 +127,51 @@ function checkSub(payload: JWTPayload): void {
   }
 }
 
+/** A token's header, and the trusted issuer its (not yet verified) `iss` names. */
+export interface RoutedToken {
+  header: Record<string, unknown>;
+  issuer: OidcIssuerConfig;
+  /** The header's `alg`, in that issuer's allow-list. */
+  alg: string;
+}
+
+/**
+ * The checks before any key is fetched, shared by access and logout tokens:
+ * decode the header and the unverified `iss`, route to the trusted issuer it
+ * names (an unknown issuer costs no network call), and refuse an `alg` outside
+ * that issuer's allow-list (`none`, HS*). The token must already be a compact
+ * JWS; `decoded` is its `decodeJws` result when it has one.
+ */
+export async function routeToken(token: string, config: OidcConfig, decoded: DecodedJws | undefined, refuse: (reason: string, cause?: unknown) => OidcAuthError): Promise<RoutedToken> {
+  let header: Record<string, unknown>;
+  let iss: unknown;
+  if (decoded !== undefined) {
+    header = decoded.header;
+    iss = decoded.payload["iss"];
+  } else {
+    const jose = await loadJose();
+    try {
+      header = jose.decodeProtectedHeader(token) as Record<string, unknown>;
+    } catch (error) {
+      throw refuse("token header is not valid base64url JSON", error);
+    }
+    try {
+      ({ iss } = jose.decodeJwt(token));
+    } catch (error) {
+      throw refuse("token payload is not a base64url JSON object", error);
+    }
+  }
+  const issuer = config.issuers.find((candidate) => candidate.issuer === iss);
+  if (issuer === undefined) {
+    throw refuse(`iss was ${show(iss)}, expected ${config.issuers.length === 1 ? show(config.issuer) : `one of ${show(config.issuers.map((i) => i.issuer))}`}`);
+  }
+  const { alg } = header;
+  if (typeof alg !== "string" || !issuer.algorithms.includes(alg)) {
+    throw refuse(`algorithm ${show(alg)} is not allowed (allowed: ${issuer.algorithms.join(", ")})`);
+  }
+  return { header, issuer, alg };
+}
+
 /**
  * Verify a raw access token against a normalised config. Resolves to the
  * verified payload (with `exp` and a non-empty string `sub` guaranteed; the
@@ -172,37 +190,11 @@ export async function verifyAccessToken(token: unknown, config: OidcConfig, log?
   if (token.length > config.maxTokenLength) {
     throw invalid(`token is ${token.length} characters, over the ${config.maxTokenLength} limit`);
   }
-  if (!COMPACT_JWS.test(token)) throw invalid("token is not a compact JWS (three base64url segments)");
-
+  // decodeJws checks the compact form itself; the regex runs again only for the tokens it declines.
   const decoded: DecodedJws | undefined = decodeJws(token);
-  let alg: unknown;
-  let kid: unknown;
-  let iss: unknown;
-  if (decoded !== undefined) {
-    ({ alg, kid } = decoded.header);
-    iss = decoded.payload["iss"];
-  } else {
-    const jose = await loadJose();
-    try {
-      ({ alg, kid } = jose.decodeProtectedHeader(token));
-    } catch (error) {
-      throw invalid("token header is not valid base64url JSON", error);
-    }
-    try {
-      ({ iss } = jose.decodeJwt(token));
-    } catch (error) {
-      throw invalid("token payload is not a base64url JSON object", error);
-    }
-  }
-  // Routed by the (not yet verified) `iss`; an unknown issuer costs no network call.
-  const issuer = config.issuers.find((candidate) => candidate.issuer === iss);
-  if (issuer === undefined) {
-    throw invalid(`iss was ${show(iss)}, expected ${config.issuers.length === 1 ? show(config.issuer) : `one of ${show(config.issuers.map((i) => i.issuer))}`}`);
-  }
-  // Checked here, before any key is fetched: `none`, HS* and anything not allowed.
-  if (typeof alg !== "string" || !issuer.algorithms.includes(alg)) {
-    throw invalid(`algorithm ${show(alg)} is not allowed (allowed: ${issuer.algorithms.join(", ")})`);
-  }
+  if (decoded === undefined && !COMPACT_JWS.test(token)) throw invalid("token is not a compact JWS (three base64url segments)");
+  const { header, issuer, alg } = await routeToken(token, config, decoded, invalid);
+  const { kid } = header;
 
   let payload: JWTPayload;
   let verifiedWith: StoredKey | undefined;
@@ -219,7 +211,7 @@ export async function verifyAccessToken(token: unknown, config: OidcConfig, log?
     verifiedWith = keys.length === 1 ? keys[0] : undefined;
     const fast =
       decoded !== undefined && verifiedWith?.key !== undefined && fastAlgorithm(alg)
-        ? fastVerify(decoded, { key: verifiedWith.key, jwk: verifiedWith.jwk as Readonly<Record<string, unknown>> }, policyOf(issuer))
+        ? fastVerify(decoded, verifiedWith.key, policyOf(issuer))
         : undefined;
     if (fast !== undefined) {
       payload = fast as JWTPayload;

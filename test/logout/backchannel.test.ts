@@ -529,6 +529,87 @@ describe("back-channel logout: session managers and several issuers", () => {
     }
   });
 
+  test("a tracker with disconnectSubject gets the subject-wide part, issuer-scoped, with any number of issuers", async () => {
+    const calls: unknown[][] = [];
+    class IssuerScopedSession {
+      constructor(readonly appHandle: AppHandle) {}
+      async disconnectSessionId(sid: string, reason?: string, iss?: string) {
+        calls.push(["disconnectSessionId", sid, reason, iss]);
+        return 1;
+      }
+      async disconnectSubject(sub: string, options: unknown) {
+        calls.push(["disconnectSubject", sub, options]);
+        return 2;
+      }
+      async disconnectUser(userIdOrSub: string) {
+        calls.push(["disconnectUser", userIdOrSub]);
+        return 5;
+      }
+    }
+    const app = await startLogoutApp({
+      config: {
+        issuers: [
+          { issuer: ISSUER, audience: CLIENT, jwksUri: jwksA.jwksUri },
+          { issuer: ISSUER_B, audience: CLIENT, jwksUri: jwksB.jwksUri },
+        ],
+      },
+      managers: { session: IssuerScopedSession },
+    });
+    try {
+      const reason = "logged out at the identity provider";
+      // A sid-less socket of that sub on this node is left to disconnectSubject (which this fake does not do).
+      const sidless = await app.connect(await accessToken(keyB, "rita", undefined, ISSUER_B));
+      assertAccepted(await app.logout(await logoutToken(keyB, { sub: "rita" }, { typ: "logout+jwt" }, ISSUER_B)));
+      assertAccepted(await app.logout(await logoutToken(keyB, { sub: "rita", sid: "r-1" }, { typ: "logout+jwt" }, ISSUER_B)));
+      assertAccepted(await app.logout(await logoutToken(keyA, { sid: "r-2" })));
+      assert.deepEqual(calls, [
+        ["disconnectSubject", "rita", { iss: ISSUER_B, reason }],
+        ["disconnectSessionId", "r-1", reason, ISSUER_B],
+        ["disconnectSubject", "rita", { iss: ISSUER_B, reason, withoutSid: true }],
+        ["disconnectSessionId", "r-2", reason, ISSUER],
+      ]);
+      await assertUntouched(sidless);
+      assert.ok(app.logs.some((l) => l.level === 6 && l.text.includes('sub "rita": 2 socket(s) disconnected via session.disconnectSubject')));
+      assert.ok(app.logs.some((l) => l.level === 6 && l.text.includes('sid "r-1" sub "rita": 3 socket(s) disconnected via session.disconnectSessionId + session.disconnectSubject')));
+      sidless.socket.disconnect();
+    } finally {
+      await app.close();
+    }
+  });
+
+  test("with OidcSessionManager and two issuers: the logout reaches that issuer's sockets only (sub; sub + sid with the sid-less ones)", async () => {
+    const app = await startLogoutApp({
+      config: {
+        issuers: [
+          { issuer: ISSUER, audience: CLIENT, jwksUri: jwksA.jwksUri },
+          { issuer: ISSUER_B, audience: CLIENT, jwksUri: jwksB.jwksUri },
+        ],
+      },
+      managers: { session: OidcSessionManager },
+    });
+    try {
+      const ofA = await app.connect(await accessToken(keyA, "sally", "s-a"));
+      const ofB = await app.connect(await accessToken(keyB, "sally", "s-a", ISSUER_B));
+      const ofBSidless = await app.connect(await accessToken(keyB, "sally", undefined, ISSUER_B));
+      assertAccepted(await app.logout(await logoutToken(keyA, { sub: "sally" })));
+      await assertRevoked(ofA);
+      await assertUntouched(ofB);
+      await assertUntouched(ofBSidless);
+      assert.ok(app.logs.some((l) => l.level === 6 && l.text.includes('sub "sally": 1 socket(s) disconnected via session.disconnectSubject')));
+
+      const ofA2 = await app.connect(await accessToken(keyA, "sally"));
+      const ofBOther = await app.connect(await accessToken(keyB, "sally", "s-b2", ISSUER_B));
+      assertAccepted(await app.logout(await logoutToken(keyB, { sub: "sally", sid: "s-a" }, { typ: "logout+jwt" }, ISSUER_B)));
+      await assertRevoked(ofB);
+      await assertRevoked(ofBSidless);
+      await assertUntouched(ofA2);
+      await assertUntouched(ofBOther);
+      assert.ok(app.logs.some((l) => l.level === 6 && l.text.includes('2 socket(s) disconnected via session.disconnectSessionId + session.disconnectSubject')));
+    } finally {
+      await app.close();
+    }
+  });
+
   test("several issuers: a sub or sid from one issuer never logs out the other issuer's user", async () => {
     const calls: string[] = [];
     class SubjectOnlySession {

@@ -1,220 +1,43 @@
 /**
  * Back-channel logout driven by a real OpenID Provider (panva's
- * oidc-provider 8, `features.backchannelLogout`): users log in through the
- * provider's HTTP endpoints, connect to the app with the JWT access token it
- * issued (carrying the session's `sid`), then one of them signs out at the
- * provider's end_session endpoint. The provider itself POSTs the
- * `logout_token` to the app's route, and only that user's socket goes.
+ * oidc-provider 8, `features.backchannelLogout`, see provider.ts): users log
+ * in through the provider's HTTP endpoints, connect to the app with the JWT
+ * access token it issued (carrying the session's `sid`), then one of them
+ * signs out at the provider's end_session endpoint. The provider itself POSTs
+ * the `logout_token` to the app's route, and only that user's socket goes.
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from "jose";
+import { decodeJwt, decodeProtectedHeader } from "jose";
 import type { OidcLogoutToken } from "../../src/index.js";
 import { freePort } from "../helpers/app.js";
-import { CookieJar } from "../helpers/cookieJar.js";
 import { disconnectedWithin, startLogoutApp, stillConnected, type LogoutApp } from "./app.js";
-
-const TIMEOUT = 8_000;
-const CLIENT_ID = "bcl-web";
-const RESOURCE = "urn:ioserver-oidc:logout-api";
-const random = (bytes: number) => randomBytes(bytes).toString("base64url");
-
-// The slice of oidc-provider's untyped API used here.
-interface Provider {
-  callback(): (req: IncomingMessage, res: ServerResponse) => unknown;
-  interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<{ params: Record<string, unknown> }>;
-  interactionFinished(req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>, options?: Record<string, unknown>): Promise<void>;
-  on(event: string, listener: (...args: unknown[]) => void): void;
-  Grant: new (properties: { accountId: string; clientId: string }) => {
-    addOIDCScope(scope: string): void;
-    addResourceScope(resource: string, scope: string): void;
-    save(): Promise<string>;
-  };
-}
-
-/** A Map-backed adapter for this provider only; expiry checked on read, no timers. */
-function memoryAdapter() {
-  const rows = new Map<string, { payload: Record<string, unknown>; until: number }>();
-  const byUid = new Map<string, string>();
-  const read = (key: string) => {
-    const row = rows.get(key);
-    if (row === undefined || row.until <= Date.now()) return undefined;
-    return row.payload;
-  };
-  return class {
-    constructor(readonly model: string) {}
-    async upsert(id: string, payload: Record<string, unknown>, expiresIn?: number) {
-      rows.set(`${this.model}:${id}`, { payload, until: expiresIn === undefined ? Infinity : Date.now() + expiresIn * 1000 });
-      if (typeof payload.uid === "string") byUid.set(`${this.model}:${payload.uid}`, id);
-    }
-    async find(id: string) {
-      return read(`${this.model}:${id}`);
-    }
-    async findByUid(uid: string) {
-      const id = byUid.get(`${this.model}:${uid}`);
-      return id === undefined ? undefined : read(`${this.model}:${id}`);
-    }
-    async findByUserCode() {
-      return undefined;
-    }
-    async consume(id: string) {
-      const payload = read(`${this.model}:${id}`);
-      if (payload !== undefined) payload.consumed = Math.floor(Date.now() / 1000);
-    }
-    async destroy(id: string) {
-      rows.delete(`${this.model}:${id}`);
-    }
-    async revokeByGrantId() {}
-  };
-}
+import { startLogoutProvider, type LogoutProvider } from "./provider.js";
 
 describe("back-channel logout from a real oidc-provider", () => {
-  let server: ReturnType<typeof createServer>;
-  let issuer: string;
+  let op: LogoutProvider;
   let app: LogoutApp;
-  const secret = random(32);
-  const outcomes: Array<{ event: string; detail: string }> = [];
   const received: OidcLogoutToken[] = [];
 
   before(async () => {
-    server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-
     const appPort = await freePort();
-
-    const specifier: string = "oidc-provider";
-    const { default: ProviderClass } = (await import(specifier)) as { default: new (issuer: string, config: Record<string, unknown>) => Provider };
-    const { privateKey } = await generateKeyPair("RS256", { extractable: true });
-    const provider = new ProviderClass(issuer, {
-      adapter: memoryAdapter(),
-      jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: `bcl-${random(6)}`, alg: "RS256", use: "sig" }] },
-      cookies: { keys: [random(32)] },
-      clients: [
-        {
-          client_id: CLIENT_ID,
-          client_secret: secret,
-          grant_types: ["authorization_code"],
-          response_types: ["code"],
-          redirect_uris: [`${issuer}/cb`],
-          backchannel_logout_uri: `http://127.0.0.1:${appPort}/oidc/backchannel-logout`,
-          backchannel_logout_session_required: true,
-        },
-      ],
-      pkce: { required: () => true },
-      ttl: { AccessToken: 300, AuthorizationCode: 60, IdToken: 300, Interaction: 300, Session: 3600, Grant: 3600 },
-      findAccount: async (_ctx: unknown, sub: string) => ({ accountId: sub, claims: async () => ({ sub }) }),
-      // RFC 9068 access tokens carrying the OP session id, as Keycloak's do.
-      extraTokenClaims: async (_ctx: unknown, token: { sid?: string }) => (token.sid === undefined ? undefined : { sid: token.sid }),
-      features: {
-        devInteractions: { enabled: false },
-        backchannelLogout: { enabled: true },
-        rpInitiatedLogout: {
-          enabled: true,
-          logoutSource: async (ctx: { body: unknown }, form: string) => {
-            ctx.body = `<!doctype html><body>${form}</body>`;
-          },
-          postLogoutSuccessSource: async (ctx: { body: unknown }) => {
-            ctx.body = "signed out";
-          },
-        },
-        resourceIndicators: {
-          enabled: true,
-          defaultResource: async () => RESOURCE,
-          useGrantedResource: async () => true,
-          getResourceServerInfo: async () => ({ scope: "read", audience: RESOURCE, accessTokenFormat: "jwt", accessTokenTTL: 300 }),
-        },
-      },
-      renderError: async (ctx: { type: string; body: unknown }, out: unknown) => {
-        ctx.type = "json";
-        ctx.body = out;
-      },
-    });
-    provider.on("backchannel.success", (_ctx, client, accountId, sid) => outcomes.push({ event: "success", detail: `${String((client as { clientId: string }).clientId)} ${String(accountId)} ${String(sid)}` }));
-    provider.on("backchannel.error", (_ctx, error) => outcomes.push({ event: "error", detail: String((error as Error).message) }));
-
-    // Interactions: log in the login_hint account and consent to what was asked.
-    const handle = provider.callback();
-    server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-      if (req.method === "GET" && req.url?.startsWith("/interaction/")) {
-        (async () => {
-          const { params } = await provider.interactionDetails(req, res);
-          const accountId = String(params.login_hint);
-          const grant = new provider.Grant({ accountId, clientId: CLIENT_ID });
-          grant.addOIDCScope("openid");
-          grant.addResourceScope(RESOURCE, "read");
-          await provider.interactionFinished(req, res, { login: { accountId }, consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: false });
-        })().catch((error: unknown) => {
-          res.writeHead(500).end(String(error));
-        });
-        return;
-      }
-      void handle(req, res);
-    });
-
+    op = await startLogoutProvider({ backchannelLogoutUri: `http://127.0.0.1:${appPort}/oidc/backchannel-logout` });
     // The app trusts the provider (keys through discovery); access tokens are for the API, logout tokens for the client.
-    app = await startLogoutApp({ port: appPort, config: { issuer, audience: RESOURCE, strict: true }, logout: { audience: CLIENT_ID, onLogout: (logout) => void received.push(logout) } });
+    app = await startLogoutApp({
+      port: appPort,
+      config: { issuer: op.issuer, audience: op.resource, strict: true },
+      logout: { audience: op.clientId, onLogout: (logout) => void received.push(logout) },
+    });
   });
 
   after(async () => {
     await app?.close();
-    server?.closeAllConnections();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await op?.close();
   });
 
-  /** Follow redirects by hand (keeping the provider's cookies) until one leaves the provider. */
-  async function follow(jar: CookieJar, url: string, init: RequestInit = {}): Promise<Response> {
-    let next = url;
-    let options = init;
-    for (let hop = 0; hop < 10; hop++) {
-      const response = await fetch(next, { ...options, redirect: "manual", headers: { ...(options.headers as Record<string, string>), cookie: jar.header() }, signal: AbortSignal.timeout(TIMEOUT) });
-      jar.store(response);
-      const location = response.headers.get("location");
-      if (response.status < 300 || response.status >= 400 || location === null) return response;
-      await response.body?.cancel();
-      next = new URL(location, next).href;
-      if (next.startsWith(`${issuer}/cb`)) return Response.redirect(next, 303);
-      options = {};
-    }
-    throw new Error("too many redirects");
-  }
-
-  /** Authorization code + PKCE through the provider's endpoints: the browser's cookies and the tokens. */
-  async function login(accountId: string): Promise<{ jar: CookieJar; accessToken: string; idToken: string }> {
-    const jar = new CookieJar();
-    const verifier = random(32);
-    const authorize = new URL(`${issuer}/auth`);
-    authorize.search = new URLSearchParams({
-      client_id: CLIENT_ID,
-      response_type: "code",
-      redirect_uri: `${issuer}/cb`,
-      scope: "openid",
-      resource: RESOURCE,
-      login_hint: accountId,
-      state: random(8),
-      code_challenge: createHash("sha256").update(verifier).digest("base64url"),
-      code_challenge_method: "S256",
-    }).toString();
-    const callback = await follow(jar, authorize.href);
-    const code = new URL(callback.headers.get("location") ?? "").searchParams.get("code");
-    assert.ok(code, `no code in the callback (${callback.headers.get("location")})`);
-    const response = await fetch(`${issuer}/token`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${secret}`).toString("base64")}` },
-      body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: `${issuer}/cb`, code_verifier: verifier, resource: RESOURCE }),
-      signal: AbortSignal.timeout(TIMEOUT),
-    });
-    const body = (await response.json()) as Record<string, string>;
-    assert.equal(response.status, 200, JSON.stringify(body));
-    return { jar, accessToken: body.access_token!, idToken: body.id_token! };
-  }
-
   test("signing out at the provider posts a logout token that disconnects that session's socket only", async () => {
-    const alice = await login("alice");
-    const bob = await login("bob");
+    const alice = await op.login("alice");
+    const bob = await op.login("bob");
     const aliceClaims = decodeJwt(alice.accessToken);
     assert.equal(decodeProtectedHeader(alice.accessToken).typ, "at+jwt");
     assert.equal(typeof aliceClaims.sid, "string", "the access token carries the session id");
@@ -223,33 +46,19 @@ describe("back-channel logout from a real oidc-provider", () => {
     const aliceSocket = await app.connect(alice.accessToken);
     const bobSocket = await app.connect(bob.accessToken);
 
-    // RP-initiated logout at the provider, confirmed like a browser would.
-    const end = new URL(`${issuer}/session/end`);
-    end.search = new URLSearchParams({ id_token_hint: alice.idToken, client_id: CLIENT_ID }).toString();
-    const page = await follow(alice.jar, end.href);
-    const html = await page.text();
-    assert.equal(page.status, 200, html);
-    const action = /action="([^"]+)"/.exec(html)?.[1];
-    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
-    assert.ok(action && xsrf, `no logout form in ${html}`);
-    const confirmed = await follow(alice.jar, new URL(action, issuer).href, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ xsrf, logout: "yes" }),
-    });
-    await confirmed.body?.cancel();
+    await op.signOut(alice);
 
     assert.equal(await disconnectedWithin(aliceSocket), "io server disconnect");
     assert.deepEqual(aliceSocket.revoked, [{ code: "ERR_AUTH_REVOKED", reason: "logged out at the identity provider" }]);
     assert.equal(await stillConnected(bobSocket), true);
     assert.deepEqual(bobSocket.revoked, []);
     // The provider got its 200.
-    assert.deepEqual(outcomes, [{ event: "success", detail: `${CLIENT_ID} alice ${String(aliceClaims.sid)}` }]);
+    assert.deepEqual(op.outcomes, [{ event: "success", detail: `${op.clientId} alice ${String(aliceClaims.sid)}` }]);
     assert.ok(app.logs.some((l) => l.level === 6 && l.text.includes(`sid "${String(aliceClaims.sid)}" sub "alice"`) && l.text.includes("1 socket(s)")));
     // What the provider sent: its Logout Token as validated (typ logout+jwt, exp = iat + 120 in oidc-provider 8).
     assert.equal(received.length, 1);
     const { iat, exp, jti, ...identity } = received[0]!;
-    assert.deepEqual(identity, { iss: issuer, sub: "alice", sid: aliceClaims.sid });
+    assert.deepEqual(identity, { iss: op.issuer, sub: "alice", sid: aliceClaims.sid });
     assert.equal(exp, iat + 120);
     assert.equal(typeof jti, "string");
     bobSocket.socket.disconnect();

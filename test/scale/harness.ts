@@ -33,8 +33,8 @@ export function runPrefix(): string {
   return `ioserver-oidc-test-${randomBytes(4).toString("hex")}:`;
 }
 
-export async function startNode(options: Omit<NodeConfig, "port">, timeoutMs = 30_000): Promise<ScaleNode> {
-  const port = await freePort();
+export async function startNode(options: Omit<NodeConfig, "port"> & { port?: number }, timeoutMs = 30_000): Promise<ScaleNode> {
+  const port = options.port ?? (await freePort());
   const config: NodeConfig = { ...options, port };
   const child = fork(nodeScript, [], {
     execArgv: ["--import", "tsx", "--disable-warning=FSTDEP022"],

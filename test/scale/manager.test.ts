@@ -43,19 +43,31 @@ describe("rooms", () => {
     await app.close();
   });
 
-  it("an authenticated socket is in oidc:user, oidc:sub and (with a sid claim) oidc:sid rooms, values escaped", async () => {
+  it("an authenticated socket is in oidc:user, oidc:sub, oidc:iss-sub and oidc:sid + oidc:iss-sid (with a sid claim) or oidc:iss-sub-nosid rooms, values escaped", async () => {
+    const iss = encodeURIComponent(issuer.issuer);
     const socket = await connected(app, "chat", await issuer.mint({ sub: "a:b#c/d", sid: "s 1:x" }));
     assert.deepEqual(await oidcRooms(socket), [
-      `oidc:iss-sid:${encodeURIComponent(issuer.issuer)}:s%201%3Ax`,
+      `oidc:iss-sid:${iss}:s%201%3Ax`,
+      `oidc:iss-sub:${iss}:a%3Ab%23c%2Fd`,
       "oidc:sid:s%201%3Ax",
       "oidc:sub:a%3Ab%23c%2Fd",
       "oidc:user:id-a%3Ab%23c%2Fd",
     ]);
     assert.equal(oidcRoom.sub("a:b#c/d"), "oidc:sub:a%3Ab%23c%2Fd");
     const plain = await connected(app, "chat", await issuer.mint({ sub: "nosid" }));
-    assert.deepEqual(await oidcRooms(plain), ["oidc:sub:nosid", "oidc:user:id-nosid"]);
+    assert.deepEqual(await oidcRooms(plain), [`oidc:iss-sub-nosid:${iss}:nosid`, `oidc:iss-sub:${iss}:nosid`, "oidc:sub:nosid", "oidc:user:id-nosid"]);
     socket.disconnect();
     plain.disconnect();
+  });
+
+  it("room names cannot be confused across kinds or values (a ':' in an issuer or sub is escaped)", () => {
+    assert.notEqual(oidcRoom.issuerSub("https://op:8443", "x"), oidcRoom.issuerSub("https://op", "8443:x"));
+    assert.equal(oidcRoom.issuerSub("https://op:8443", "a:b"), "oidc:iss-sub:https%3A%2F%2Fop%3A8443:a%3Ab");
+    assert.equal(oidcRoom.issuerSubWithoutSid("https://op", "a"), "oidc:iss-sub-nosid:https%3A%2F%2Fop:a");
+    // An encoded value contains no ':' — so the kind is everything up to the second ':'.
+    const names = [oidcRoom.issuerSub("i", "s"), oidcRoom.issuerSubWithoutSid("i", "s"), oidcRoom.issuerSid("i", "s"), oidcRoom.sub("i:s"), oidcRoom.sid("i:s")];
+    assert.equal(new Set(names).size, names.length);
+    assert.deepEqual(names.map((name) => name.split(":").length), [4, 4, 4, 3, 3]);
   });
 
   it("an in-band refresh moves the socket to the new sid's rooms; revocation by the old sid no longer reaches it", async () => {
@@ -76,27 +88,63 @@ describe("rooms", () => {
     assert.deepEqual((await gone).revoked, { code: "ERR_AUTH_REVOKED", reason: "logout" });
   });
 
-  it("a refresh to a token without sid leaves the sid rooms", async () => {
+  it("a refresh to a token without sid leaves the sid rooms and joins the subject's without-sid room", async () => {
+    const iss = encodeURIComponent(issuer.issuer);
     const socket = await connected(app, "chat", await issuer.mint({ sub: "dropper", sid: "gone-sid" }));
     assert.equal((await call<{ ok: boolean }>(socket, "oidc:refresh", { token: await issuer.mint({ sub: "dropper" }) })).ok, true);
-    assert.deepEqual(await oidcRooms(socket), ["oidc:sub:dropper", "oidc:user:id-dropper"]);
+    assert.deepEqual(await oidcRooms(socket), [`oidc:iss-sub-nosid:${iss}:dropper`, `oidc:iss-sub:${iss}:dropper`, "oidc:sub:dropper", "oidc:user:id-dropper"]);
     socket.disconnect();
   });
 
-  it("disconnectSessionId validates its arguments", async () => {
+  it("disconnectSubject: by (iss, sub), or only the sockets without sid; follows a refresh that brings a sid", async () => {
+    const session = app.appHandle.session as OidcSessionManager;
+    const withSid = await connected(app, "chat", await issuer.mint({ sub: "subj", sid: "subj-sid" }));
+    const sidless = await connected(app, "chat", await issuer.mint({ sub: "subj" }));
+    const gainer = await connected(app, "chat", await issuer.mint({ sub: "subj" }));
+    const other = await connected(app, "chat", await issuer.mint({ sub: "subj-2" }));
+    assert.equal((await call<{ ok: boolean }>(gainer, "oidc:refresh", { token: await issuer.mint({ sub: "subj", sid: "gained" }) })).ok, true);
+
+    assert.equal(await session.disconnectSubject("subj", { iss: "https://another-issuer.example" }), 0, "another issuer's subject");
+    assert.equal(await session.disconnectSubject("id-subj", { iss: issuer.issuer }), 0, "the local user id is not a sub");
+    const goneSidless = revokedThenGone(sidless);
+    assert.equal(await session.disconnectSubject("subj", { iss: issuer.issuer, reason: "bye", withoutSid: true }), 1);
+    assert.deepEqual((await goneSidless).revoked, { code: "ERR_AUTH_REVOKED", reason: "bye" });
+    assert.ok(withSid.connected && gainer.connected, "the sockets whose token has a sid stay");
+
+    const goneWithSid = revokedThenGone(withSid);
+    const goneGainer = revokedThenGone(gainer);
+    assert.equal(await session.disconnectSubject("subj", { iss: issuer.issuer }), 2);
+    await goneWithSid;
+    await goneGainer;
+    await call(other, "whoami");
+    assert.ok(other.connected, "another subject is untouched");
+
+    const goneOther = revokedThenGone(other);
+    assert.equal(await session.disconnectSubject("subj-2"), 1, "without iss: any issuer");
+    await goneOther;
+    assert.ok(app.logs.some((line) => line.level === 6 && line.text.includes(`disconnected 1 socket(s) of subject subj (${issuer.issuer}) without sid: bye`)));
+  });
+
+  it("disconnectSessionId and disconnectSubject validate their arguments", async () => {
     const session = app.appHandle.session as OidcSessionManager;
     await assert.rejects(session.disconnectSessionId(""), TypeError);
     await assert.rejects(session.disconnectSessionId("x", undefined, ""), TypeError);
+    await assert.rejects(session.disconnectSubject(""), TypeError);
+    await assert.rejects(session.disconnectSubject("x", { iss: "" }), TypeError);
+    await assert.rejects(session.disconnectSubject("x", { withoutSid: true }), /withoutSid needs iss/);
+    await assert.rejects(session.disconnectSubject("x", null as never), TypeError);
+    await assert.rejects(session.disconnectSubject("x", { iss: "i", withoutSid: "yes" as never }), TypeError);
   });
 });
 
 describe("revocation before any socket connected", () => {
-  it("disconnectUser and disconnectSessionId resolve to 0", async () => {
+  it("disconnectUser, disconnectSessionId and disconnectSubject resolve to 0", async () => {
     const app = await startApp({ config: issuer.config, managers: { session: OidcSessionManager } });
     try {
       const session = app.appHandle.session as OidcSessionManager;
       assert.equal(await session.disconnectUser("nobody"), 0);
       assert.equal(await session.disconnectSessionId("nothing"), 0);
+      assert.equal(await session.disconnectSubject("nobody", { iss: issuer.issuer, withoutSid: true }), 0);
     } finally {
       await app.close();
     }

@@ -1,21 +1,26 @@
 /**
  * One IOServer node of a test cluster, in its own process (started by
- * harness.ts with an IPC channel): the test's issuer, a protected `chat`
- * namespace, `OidcSessionManager` on `redisSessionStore`, and the Redis
- * adapter through `attachRedisAdapter` — the setup the README recommends.
+ * harness.ts with an IPC channel): the test's issuer(s), a protected `chat`
+ * namespace, `OidcSessionManager` on `redisSessionStore`, the Redis adapter
+ * through `attachRedisAdapter`, and the back-channel logout route
+ * (`POST /oidc/backchannel-logout`, route file routes/oidc.json) with its
+ * replay store in Redis — the setup the README recommends.
  *
  * The test drives it over IPC: `{ id, cmd, args }` → `{ id, ok, result | error }`.
  * It does not catch unhandled rejections: a crash is a test failure.
  */
 import { once } from "node:events";
+import { fileURLToPath } from "node:url";
 import { BaseService, IOServer } from "ioserver";
 import { Redis } from "ioredis";
 import type { Server, Socket } from "socket.io";
 import {
   attachRedisAdapter,
+  OidcBackchannelLogoutController,
   OidcConfigManager,
   OidcSessionManager,
   OidcSocketMiddleware,
+  redisReplayStore,
   redisSessionStore,
   type OidcConfigInput,
 } from "../../src/index.js";
@@ -27,8 +32,10 @@ export interface NodeConfig {
   issuer: OidcConfigInput;
   /** Session TTL in seconds. */
   ttl: number;
-  /** Key prefix of the session store and channel prefix of the adapter (isolates runs sharing a Redis). */
+  /** Key prefix of the session store and the replay store, channel prefix of the adapter (isolates runs sharing a Redis). */
   prefix: string;
+  /** The back-channel logout route's `audience` (client id of the logout tokens), when not the issuers' own. */
+  logoutAudience?: string | string[];
 }
 
 export interface NodeStats {
@@ -64,7 +71,8 @@ class ChatService extends BaseService {
   }
 }
 
-const server = new IOServer({ host: "127.0.0.1", port: config.port, verbose: "ERROR", mode: ["websocket"] });
+const routes = fileURLToPath(new URL("./routes", import.meta.url));
+const server = new IOServer({ host: "127.0.0.1", port: config.port, routes, verbose: "ERROR", mode: ["websocket"] });
 const appHandle = (server as unknown as { appHandle: Record<string, unknown> }).appHandle;
 appHandle["log"] = (level: number, text: string) => {
   logs.push({ level, text });
@@ -73,6 +81,10 @@ const store = redisSessionStore({ client: pub, ttl: config.ttl, nodeId: config.n
 server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(config.issuer) });
 server.addManager({ name: "session", manager: OidcSessionManager.configure({ store, storeTimeout: 1_000, clusterTimeout: 3_000 }) });
 server.addService({ name: "chat", service: ChatService, middlewares: [OidcSocketMiddleware] });
+// POST /oidc/backchannel-logout; a jti is accepted once across the cluster.
+const replayStore = redisReplayStore(pub, { prefix: `${config.prefix}logout-jti:`, timeout: 2_000 });
+const logout = config.logoutAudience === undefined ? { replayStore } : { replayStore, audience: config.logoutAudience };
+server.addController({ name: "oidc", controller: OidcBackchannelLogoutController.configure(logout) });
 const adapterReady = attachRedisAdapter(server, { pubClient: pub, subClient: sub, adapterOptions: { key: `${config.prefix}socket.io`, requestsTimeout: 3_000 } });
 await server.start();
 const io: Server = await adapterReady;
@@ -84,8 +96,17 @@ const commands: Record<string, (...args: never[]) => unknown> = {
   listByUser: (user: string) => session.listByUser(user),
   disconnectUser: (user: string, reason?: string) => session.disconnectUser(user, reason),
   disconnectSessionId: (sid: string, reason?: string, iss?: string) => session.disconnectSessionId(sid, reason, iss),
+  disconnectSubject: (sub: string, options?: { iss?: string; reason?: string; withoutSid?: boolean }) => session.disconnectSubject(sub, options),
   disconnectSocket: (socketId: string, reason?: string) => session.disconnectSocket(socketId, reason),
   logs: () => logs,
+  /**
+   * A cluster-wide `fetchSockets()` published by this node: every node answers
+   * after handling what this node published before (one publisher connection,
+   * one subscriber connection per node: Redis keeps the order), so once it
+   * resolves, an earlier revocation broadcast from this node has been handled
+   * everywhere.
+   */
+  barrier: async () => (await io.of("/chat").fetchSockets()).length,
   adapter: () => io.of("/chat").adapter.constructor.name,
   /** How many nodes are subscribed to the adapter's request channel (Redis PUBSUB NUMSUB). */
   serverCount: () => (io.of("/chat").adapter as unknown as { serverCount(): Promise<number> }).serverCount(),
