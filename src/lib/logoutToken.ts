@@ -148,7 +148,8 @@ export async function verifyLogoutToken(token: unknown, config: OidcConfig, opti
 
   // 2.6 steps 3-4 (alg and iss as for ID tokens): routed by the unverified iss (an unknown issuer costs
   // nothing), then the issuer's asymmetric allow-list, so never `none` nor HS*.
-  const { header, issuer } = await routeToken(token, config, undefined, invalid);
+  const jose = await loadJose();
+  const { header, issuer } = routeToken(token, config, jose, invalid);
   const { kid, typ } = header;
   // 2.4 and 4.1 (explicit typing, RFC 8725 section 3.11): a typed token must say it is a Logout Token.
   if (typ !== undefined) {
@@ -159,7 +160,6 @@ export async function verifyLogoutToken(token: unknown, config: OidcConfig, opti
   }
 
   const audiences = audiencesFor(issuer, config, options.audience);
-  const jose = await loadJose();
   let payload: JWTPayload;
   try {
     // 2.6 steps 2-4: signature with the issuer's keys; iss; aud contains the client id; iat present, not

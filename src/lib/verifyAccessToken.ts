@@ -18,7 +18,7 @@ import type { OidcConfig, OidcIssuerConfig } from "../types.js";
 import { jwksUriOf } from "./discovery.js";
 import { loadJose } from "./jose.js";
 import { COMPACT_JWS, decodeJws, fastAlgorithm, fastVerify, isUsableJwk, type DecodedJws, type FastPolicy } from "./fastVerify.js";
-import { keyFunction, keySetFor, KeySetUnavailableError, type KeySetLog, type KeySetSnapshot, type StoredKey } from "./keySets.js";
+import { keyFunction, keySetFor, KeySetUnavailableError, type KeySetLog, type KeySetSnapshot, type RemoteKeySet, type StoredKey } from "./keySets.js";
 import { TokenCache } from "./tokenCache.js";
 
 
@@ -83,6 +83,18 @@ function candidates(snapshot: KeySetSnapshot, alg: string, kid: unknown): Stored
   return snapshot.keys.filter((stored) => isUsableJwk(stored.jwk as Readonly<Record<string, unknown>>, alg, kid));
 }
 
+type Jose = Awaited<ReturnType<typeof loadJose>>;
+
+/** The key set of an issuer with a configured JWKS URI, looked up once per issuer config. */
+const issuerKeySets = new WeakMap<OidcIssuerConfig, RemoteKeySet>();
+
+function keySetOf(issuer: OidcIssuerConfig, config: OidcConfig): RemoteKeySet | undefined {
+  if (issuer.jwksUri === undefined) return undefined;
+  let set = issuerKeySets.get(issuer);
+  if (set === undefined) issuerKeySets.set(issuer, (set = keySetFor(issuer.jwksUri, config)));
+  return set;
+}
+
 const policies = new WeakMap<OidcIssuerConfig, FastPolicy>();
 
 function policyOf(issuer: OidcIssuerConfig): FastPolicy {
@@ -142,14 +154,14 @@ export interface RoutedToken {
  * that issuer's allow-list (`none`, HS*). The token must already be a compact
  * JWS; `decoded` is its `decodeJws` result when it has one.
  */
-export async function routeToken(token: string, config: OidcConfig, decoded: DecodedJws | undefined, refuse: (reason: string, cause?: unknown) => OidcAuthError): Promise<RoutedToken> {
+export function routeToken(token: string, config: OidcConfig, decoded: DecodedJws | Jose, refuse: (reason: string, cause?: unknown) => OidcAuthError): RoutedToken {
   let header: Record<string, unknown>;
   let iss: unknown;
-  if (decoded !== undefined) {
+  if ("payload" in decoded) {
     header = decoded.header;
     iss = decoded.payload["iss"];
   } else {
-    const jose = await loadJose();
+    const jose = decoded;
     try {
       header = jose.decodeProtectedHeader(token) as Record<string, unknown>;
     } catch (error) {
@@ -193,15 +205,15 @@ export async function verifyAccessToken(token: unknown, config: OidcConfig, log?
   // decodeJws checks the compact form itself; the regex runs again only for the tokens it declines.
   const decoded: DecodedJws | undefined = decodeJws(token);
   if (decoded === undefined && !COMPACT_JWS.test(token)) throw invalid("token is not a compact JWS (three base64url segments)");
-  const { header, issuer, alg } = await routeToken(token, config, decoded, invalid);
+  // Synchronous when the fast decoder took the token; jose (loaded once) decodes the others.
+  const { header, issuer, alg } = routeToken(token, config, decoded ?? (await loadJose()), invalid);
   const { kid } = header;
 
   let payload: JWTPayload;
   let verifiedWith: StoredKey | undefined;
   let set;
   try {
-    const jwksUri = issuer.jwksUri ?? (await jwksUriOf(issuer, config));
-    set = keySetFor(jwksUri, config);
+    set = keySetOf(issuer, config) ?? keySetFor(await jwksUriOf(issuer, config), config);
     let snapshot = set.freshSnapshot() ?? (await set.keys(log));
     let keys = candidates(snapshot, alg, kid);
     if (keys.length === 0) {
