@@ -28,7 +28,8 @@ const defaultMapper: OidcClaimMapper = (claims) => ({
  * sanitised: arrays keep their strings, `features` must be an object.
  */
 export function buildUserContext(payload: JWTPayload, mapper: OidcClaimMapper = defaultMapper): OidcUserContext {
-  const claims = Object.freeze({ ...payload }) as Readonly<Record<string, unknown>>;
+  // Verified payloads arrive deep-frozen (and may be shared through the token cache): no copy needed.
+  const claims = (Object.isFrozen(payload) ? payload : Object.freeze({ ...payload })) as Readonly<Record<string, unknown>>;
   let mapped: ReturnType<OidcClaimMapper>;
   try {
     mapped = mapper(claims) ?? {};
