@@ -1,12 +1,13 @@
 import { BaseManager } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { clusterOf } from "./lib/cluster.js";
+import { resolveConfig } from "./lib/config.js";
 import { OIDC_EVENTS } from "./lib/protocol.js";
 import { revokeInRooms, revokeSocket, revokeUserSockets } from "./lib/revoke.js";
-import { issOf, oidcRoom, sidOf } from "./lib/rooms.js";
+import { issOf, oidcRoom, sidOf, subRoom } from "./lib/rooms.js";
 import { registryOf, stateOf } from "./lib/socketRegistry.js";
 import { withTimeout } from "./lib/withTimeout.js";
-import type { OidcAppHandle } from "./types.js";
+import type { OidcAppHandle, OidcUserContext } from "./types.js";
 
 /** One live authenticated socket. */
 export interface OidcSessionRecord {
@@ -132,10 +133,11 @@ function positive(value: unknown, name: string): void {
  * `{ code: "ERR_AUTH_REVOKED", reason }` first.
  *
  * Revocations go through Socket.IO's adapter: an authenticated socket is in
- * the rooms `oidc:user:<userId>`, `oidc:sub:<sub>`, `oidc:iss-sub:<iss>:<sub>`
- * and, when its token has a `sid`, `oidc:sid:<sid>` and
- * `oidc:iss-sid:<iss>:<sid>`, else `oidc:iss-sub-nosid:<iss>:<sub>` (see
- * `oidcRoom`), and a revocation is a broadcast to those rooms.
+ * the room `oidc:iss-sub:<iss>:<sub>`, plus `oidc:user:<userId>` when its
+ * local user id differs from its `sub`, plus `oidc:iss-sid:<iss>:<sid>` and
+ * the shared `oidc:with-sid` when its token has a `sid` (see `oidcRoom`), and
+ * a revocation is a broadcast to a union of those rooms (by `sub` or `sid`
+ * alone: one room per configured issuer).
  *
  * When the store fails (Redis down), sessions degrade to this node's (logged
  * once at level 4), handshakes go on, and when the store answers again this
@@ -257,9 +259,9 @@ export class OidcSessionManager extends BaseManager {
    */
   async disconnectUser(userIdOrSub: string, reason?: string): Promise<number> {
     if (typeof userIdOrSub !== "string" || userIdOrSub === "") throw new TypeError("disconnectUser: a user id or sub is required");
-    const count = await this.revoke([oidcRoom.user(userIdOrSub), oidcRoom.sub(userIdOrSub)], reason, () =>
-      revokeUserSockets(this.app, userIdOrSub, reason),
-    );
+    const issuers = this.issuers("disconnectUser", this.localContexts(userIdOrSub, () => true));
+    const rooms = [oidcRoom.user(userIdOrSub), subRoom(userIdOrSub), ...issuers.map((iss) => oidcRoom.issuerSub(iss, userIdOrSub))];
+    const count = await this.revoke(rooms, reason, () => revokeUserSockets(this.app, userIdOrSub, reason));
     this.log(6, `disconnected ${count} socket(s) of user ${userIdOrSub}${reason ? `: ${reason}` : ""}`);
     return count;
   }
@@ -272,8 +274,11 @@ export class OidcSessionManager extends BaseManager {
   async disconnectSessionId(sid: string, reason?: string, iss?: string): Promise<number> {
     if (typeof sid !== "string" || sid === "") throw new TypeError("disconnectSessionId: a sid is required");
     if (iss !== undefined && (typeof iss !== "string" || iss === "")) throw new TypeError("disconnectSessionId: iss must be a non-empty string");
-    const room = iss === undefined ? oidcRoom.sid(sid) : oidcRoom.issuerSid(iss, sid);
-    const count = await this.revoke([room], reason, () => 0);
+    const rooms =
+      iss !== undefined
+        ? [oidcRoom.issuerSid(iss, sid)]
+        : this.issuers("disconnectSessionId", this.allContexts((context) => sidOf(context) === sid)).map((each) => oidcRoom.issuerSid(each, sid));
+    const count = rooms.length === 0 ? 0 : await this.revoke(rooms, reason, () => 0);
     this.log(6, `disconnected ${count} socket(s) of session ${sid}${iss === undefined ? "" : ` (${iss})`}${reason ? `: ${reason}` : ""}`);
     return count;
   }
@@ -284,8 +289,8 @@ export class OidcSessionManager extends BaseManager {
    * value for different users); with `withoutSid`, only those whose token
    * carries no `sid`. Unlike `disconnectUser`, the local user id is not
    * matched. Same reach and count as `disconnectUser`: every namespace, every
-   * node with the Redis adapter (rooms `oidc:iss-sub:…`, `oidc:iss-sub-nosid:…`,
-   * `oidc:sub:…`, see `oidcRoom`).
+   * node with the Redis adapter (room `oidc:iss-sub:…`, or one per configured
+   * issuer without `iss`; `withoutSid` excludes `oidc:with-sid`, see `oidcRoom`).
    */
   async disconnectSubject(sub: string, options: OidcDisconnectSubjectOptions = {}): Promise<number> {
     if (typeof sub !== "string" || sub === "") throw new TypeError("disconnectSubject: a sub is required");
@@ -295,8 +300,11 @@ export class OidcSessionManager extends BaseManager {
     if (reason !== undefined && typeof reason !== "string") throw new TypeError("disconnectSubject: reason must be a string");
     if (withoutSid !== undefined && typeof withoutSid !== "boolean") throw new TypeError("disconnectSubject: withoutSid must be a boolean");
     if (withoutSid === true && iss === undefined) throw new TypeError("disconnectSubject: withoutSid needs iss (a sid only means something at its issuer)");
-    const room = iss === undefined ? oidcRoom.sub(sub) : withoutSid === true ? oidcRoom.issuerSubWithoutSid(iss, sub) : oidcRoom.issuerSub(iss, sub);
-    const count = await this.revoke([room], reason, () => 0);
+    const rooms =
+      iss !== undefined
+        ? [oidcRoom.issuerSub(iss, sub)]
+        : [subRoom(sub), ...this.issuers("disconnectSubject", this.localContexts(sub, (context) => context.sub === sub)).map((each) => oidcRoom.issuerSub(each, sub))];
+    const count = await this.revoke(rooms, reason, () => 0, withoutSid === true ? [oidcRoom.withSid] : []);
     const scope = `${iss === undefined ? "" : ` (${iss})`}${withoutSid === true ? " without sid" : ""}`;
     this.log(6, `disconnected ${count} socket(s) of subject ${sub}${scope}${reason ? `: ${reason}` : ""}`);
     return count;
@@ -353,12 +361,48 @@ export class OidcSessionManager extends BaseManager {
     }
   }
 
-  private async revoke(rooms: string[], reason: string | undefined, fallback: () => number): Promise<number> {
+  /**
+   * The issuers a query by `sub` or `sid` alone must address: every configured
+   * one, plus those of this node's matching sockets (a socket may outlive a
+   * configuration change). When the configuration cannot be read, logged at
+   * level 4: other nodes' sockets from issuers absent here are missed.
+   */
+  private issuers(what: string, local: Iterable<OidcUserContext>): string[] {
+    const issuers = new Set<string>();
+    try {
+      for (const entry of resolveConfig(this.app).issuers) issuers.add(entry.issuer);
+    } catch (error) {
+      this.log(4, `${what}: the configuration could not be read (${describe(error)}); only the issuers of this node's sockets are addressed`);
+    }
+    for (const context of local) {
+      const iss = issOf(context);
+      if (iss !== undefined) issuers.add(iss);
+    }
+    return [...issuers];
+  }
+
+  /** The contexts of this node's sockets indexed under `userIdOrSub` (user id or sub) that pass `keep`. */
+  private *localContexts(userIdOrSub: string, keep: (context: OidcUserContext) => boolean): Generator<OidcUserContext> {
+    for (const socket of registryOf(this.app).ofUser(userIdOrSub)) {
+      const context = stateOf(socket).context;
+      if (context !== undefined && keep(context)) yield context;
+    }
+  }
+
+  /** The contexts of every socket of this node that pass `keep`. */
+  private *allContexts(keep: (context: OidcUserContext) => boolean): Generator<OidcUserContext> {
+    for (const socket of registryOf(this.app).all()) {
+      const context = stateOf(socket).context;
+      if (context !== undefined && keep(context)) yield context;
+    }
+  }
+
+  private async revoke(rooms: string[], reason: string | undefined, fallback: () => number, except: string[] = []): Promise<number> {
     const io = clusterOf(this.app).io;
     // No Socket.IO server known yet: no socket ever authenticated here and no adapter was attached.
     if (io === undefined) return fallback();
     const payload = reason === undefined ? { code: "ERR_AUTH_REVOKED" as const } : { code: "ERR_AUTH_REVOKED" as const, reason };
-    const { count, clusterError } = await revokeInRooms(io, rooms, payload, this.clusterTimeout);
+    const { count, clusterError } = await revokeInRooms(io, rooms, payload, this.clusterTimeout, except);
     if (clusterError !== undefined) {
       const why = describe(clusterError);
       if (clusterOf(this.app).health.down) this.log(6, `revocation reached this node only: Redis is unavailable (${why})`);

@@ -29,7 +29,8 @@ export interface RoomRevocation {
 }
 
 /**
- * Revoke every socket in any of `rooms`, on every namespace of `io`, through
+ * Revoke every socket in any of `rooms` and in none of `except`, on every
+ * namespace of `io`, through
  * the namespaces' adapters — Socket.IO's own path, so with
  * `@socket.io/redis-adapter` it reaches every node:
  *
@@ -41,30 +42,36 @@ export interface RoomRevocation {
  *    (published in this order on one connection, so every node emits before
  *    it disconnects).
  */
-export async function revokeInRooms(io: Server, rooms: string[], payload: { code: OidcAuthErrorCode; reason?: string }, clusterTimeout: number): Promise<RoomRevocation> {
+export async function revokeInRooms(
+  io: Server,
+  rooms: string[],
+  payload: { code: OidcAuthErrorCode; reason?: string },
+  clusterTimeout: number,
+  except: string[] = [],
+): Promise<RoomRevocation> {
   const namespaces = [...io._nsps.values()];
   let clusterError: unknown;
   const counts = await Promise.all(
     namespaces.map(async (nsp) => {
       const found = new Set<string>();
       try {
-        for (const socket of await nsp.local.in(rooms).fetchSockets()) found.add(socket.id);
+        for (const socket of await nsp.local.in(rooms).except(except).fetchSockets()) found.add(socket.id);
         if (found.size > 0) {
-          nsp.local.to(rooms).emit(OIDC_EVENTS.revoked, payload);
-          nsp.local.to(rooms).disconnectSockets(true);
+          nsp.local.to(rooms).except(except).emit(OIDC_EVENTS.revoked, payload);
+          nsp.local.to(rooms).except(except).disconnectSockets(true);
         }
       } catch (error) {
         clusterError ??= error;
       }
       try {
-        const everywhere = await withTimeout(() => nsp.in(rooms).fetchSockets(), clusterTimeout, `fetchSockets on ${nsp.name}`);
+        const everywhere = await withTimeout(() => nsp.in(rooms).except(except).fetchSockets(), clusterTimeout, `fetchSockets on ${nsp.name}`);
         for (const socket of everywhere) found.add(socket.id);
       } catch (error) {
         clusterError ??= error;
       }
       try {
-        nsp.to(rooms).emit(OIDC_EVENTS.revoked, payload);
-        nsp.to(rooms).disconnectSockets(true);
+        nsp.to(rooms).except(except).emit(OIDC_EVENTS.revoked, payload);
+        nsp.to(rooms).except(except).disconnectSockets(true);
       } catch (error) {
         clusterError ??= error;
       }

@@ -3,34 +3,46 @@
  * one broadcast through the namespace's adapter — on one node with the
  * in-memory adapter, on every node with `@socket.io/redis-adapter`.
  *
+ * Few rooms per socket (each is a name, a Set in the adapter and an entry in
+ * `socket.rooms`): a plain socket joins only `oidc:iss-sub:<iss>:<sub>`;
+ * `oidc:user:<userId>` is added only when a users manager mapped the `sub` to
+ * another id, and a token with a `sid` adds `oidc:iss-sid:<iss>:<sid>` plus
+ * the one room shared by every such socket, `oidc:with-sid` (so "without sid"
+ * is `.except(oidcRoom.withSid)`). Queries by `sub` or `sid` alone are unions
+ * over the configured issuers (see `OidcSessionManager`).
+ *
  * Values are percent-encoded (`encodeURIComponent`): an encoded value has no
  * `:` (nor `#`, which the Redis adapter uses in channel names), so
  * `oidc:<kind>:<value>[:<value>]` cannot be confused across kinds or values
- * (kinds contain no `:` either, so `iss-sub` and `iss-sub-nosid` stay apart).
+ * (kinds contain no `:` either).
  */
 import type { OidcUserContext } from "../types.js";
 
 const enc = encodeURIComponent;
 
-/** Room names, for apps that want to address a user's sockets themselves (`io.of(ns).to(oidcRoom.user(id))`). */
+/** Room names, for apps that want to address sockets themselves (`io.of(ns).to(oidcRoom.issuerSub(iss, sub))`). */
 export const oidcRoom = Object.freeze({
-  /** Sockets whose local user id (users manager) is `userId`. */
+  /**
+   * Sockets whose local user id (users manager) is `userId` — only when it
+   * differs from the token's `sub`; a socket whose user id is its `sub` is
+   * addressed by `issuerSub(iss, sub)`.
+   */
   user: (userId: string): string => `oidc:user:${enc(userId)}`,
-  /** Sockets whose token's `sub` is `sub` (any issuer). */
-  sub: (sub: string): string => `oidc:sub:${enc(sub)}`,
-  /** Sockets whose token carries the OIDC session id `sid` (any issuer). */
-  sid: (sid: string): string => `oidc:sid:${enc(sid)}`,
-  /** Sockets whose token carries `sid` and was issued by `iss`. */
-  issuerSid: (iss: string, sid: string): string => `oidc:iss-sid:${enc(iss)}:${enc(sid)}`,
   /** Sockets whose token's `sub` is `sub` and was issued by `iss`. */
   issuerSub: (iss: string, sub: string): string => `oidc:iss-sub:${enc(iss)}:${enc(sub)}`,
-  /**
-   * Sockets whose token's `sub` is `sub`, was issued by `iss` and carries no
-   * `sid` (a socket leaves it when a refresh brings a `sid`, and joins it
-   * when a refresh drops one).
-   */
-  issuerSubWithoutSid: (iss: string, sub: string): string => `oidc:iss-sub-nosid:${enc(iss)}:${enc(sub)}`,
+  /** Sockets whose token carries `sid` and was issued by `iss`. */
+  issuerSid: (iss: string, sid: string): string => `oidc:iss-sid:${enc(iss)}:${enc(sid)}`,
+  /** Every socket whose token carries a `sid` (one shared room: a socket leaves it when a refresh drops the `sid`). */
+  withSid: "oidc:with-sid",
 });
+
+/**
+ * Fallback for a context without `iss` (never the case for a verified token):
+ * the socket's `sub`, any issuer. Not public: it is normally empty.
+ */
+export function subRoom(sub: string): string {
+  return `oidc:sub:${enc(sub)}`;
+}
 
 /** The token's `sid` claim when it is a non-empty string. */
 export function sidOf(context: OidcUserContext): string | undefined {
@@ -46,15 +58,13 @@ export function issOf(context: OidcUserContext): string | undefined {
 
 /** Every room a socket with this context belongs to. */
 export function roomsOf(context: OidcUserContext): string[] {
-  const rooms = [oidcRoom.user(context.userId), oidcRoom.sub(context.sub)];
-  const sid = sidOf(context);
   const iss = issOf(context);
-  if (iss !== undefined) rooms.push(oidcRoom.issuerSub(iss, context.sub));
+  const rooms = [iss === undefined ? subRoom(context.sub) : oidcRoom.issuerSub(iss, context.sub)];
+  if (context.userId !== context.sub) rooms.push(oidcRoom.user(context.userId));
+  const sid = sidOf(context);
   if (sid !== undefined) {
-    rooms.push(oidcRoom.sid(sid));
     if (iss !== undefined) rooms.push(oidcRoom.issuerSid(iss, sid));
-  } else if (iss !== undefined) {
-    rooms.push(oidcRoom.issuerSubWithoutSid(iss, context.sub));
+    rooms.push(oidcRoom.withSid);
   }
   return rooms;
 }

@@ -18,7 +18,7 @@ export interface SocketState {
   indexed?: { sub: string; userId: string };
   /** The context it was last tracked with. */
   context?: OidcUserContext;
-  /** The `oidc:*` rooms it joined (user, sub, issuer + sub, sid…), see `rooms.ts`. */
+  /** The `oidc:*` rooms it joined (issuer + sub, user, issuer + sid, with-sid), see `rooms.ts`. */
   rooms?: string[];
 }
 

@@ -1,7 +1,7 @@
 /**
- * An authenticated socket joins the app's registry (and its `oidc:user:…`,
- * `oidc:sub:…`, `oidc:iss-sub:…`, `oidc:sid:…`… rooms, through which
- * revocations are broadcast, see `rooms.ts`)
+ * An authenticated socket joins the app's registry (and its `oidc:iss-sub:…`
+ * room, plus `oidc:user:…` / `oidc:iss-sid:…` + `oidc:with-sid` when they
+ * apply, through which revocations are broadcast, see `rooms.ts`)
  * and, when the app has one,
  * its session tracker: `appHandle.session.registerSocket(userId, socketId, sub)`
  * now, `unregisterSocket(socketId)` once when the socket is released.

@@ -43,19 +43,19 @@ describe("rooms", () => {
     await app.close();
   });
 
-  it("an authenticated socket is in oidc:user, oidc:sub, oidc:iss-sub and oidc:sid + oidc:iss-sid (with a sid claim) or oidc:iss-sub-nosid rooms, values escaped", async () => {
+  it("an authenticated socket is in oidc:iss-sub, oidc:user (user id ≠ sub) and oidc:iss-sid + oidc:with-sid (with a sid claim) rooms, values escaped", async () => {
     const iss = encodeURIComponent(issuer.issuer);
     const socket = await connected(app, "chat", await issuer.mint({ sub: "a:b#c/d", sid: "s 1:x" }));
     assert.deepEqual(await oidcRooms(socket), [
       `oidc:iss-sid:${iss}:s%201%3Ax`,
       `oidc:iss-sub:${iss}:a%3Ab%23c%2Fd`,
-      "oidc:sid:s%201%3Ax",
-      "oidc:sub:a%3Ab%23c%2Fd",
       "oidc:user:id-a%3Ab%23c%2Fd",
+      "oidc:with-sid",
     ]);
-    assert.equal(oidcRoom.sub("a:b#c/d"), "oidc:sub:a%3Ab%23c%2Fd");
+    assert.equal(oidcRoom.user("a:b#c/d"), "oidc:user:a%3Ab%23c%2Fd");
+    assert.equal(oidcRoom.withSid, "oidc:with-sid");
     const plain = await connected(app, "chat", await issuer.mint({ sub: "nosid" }));
-    assert.deepEqual(await oidcRooms(plain), [`oidc:iss-sub-nosid:${iss}:nosid`, `oidc:iss-sub:${iss}:nosid`, "oidc:sub:nosid", "oidc:user:id-nosid"]);
+    assert.deepEqual(await oidcRooms(plain), [`oidc:iss-sub:${iss}:nosid`, "oidc:user:id-nosid"]);
     socket.disconnect();
     plain.disconnect();
   });
@@ -63,11 +63,11 @@ describe("rooms", () => {
   it("room names cannot be confused across kinds or values (a ':' in an issuer or sub is escaped)", () => {
     assert.notEqual(oidcRoom.issuerSub("https://op:8443", "x"), oidcRoom.issuerSub("https://op", "8443:x"));
     assert.equal(oidcRoom.issuerSub("https://op:8443", "a:b"), "oidc:iss-sub:https%3A%2F%2Fop%3A8443:a%3Ab");
-    assert.equal(oidcRoom.issuerSubWithoutSid("https://op", "a"), "oidc:iss-sub-nosid:https%3A%2F%2Fop:a");
+    assert.equal(oidcRoom.issuerSid("https://op", "a b"), "oidc:iss-sid:https%3A%2F%2Fop:a%20b");
     // An encoded value contains no ':' — so the kind is everything up to the second ':'.
-    const names = [oidcRoom.issuerSub("i", "s"), oidcRoom.issuerSubWithoutSid("i", "s"), oidcRoom.issuerSid("i", "s"), oidcRoom.sub("i:s"), oidcRoom.sid("i:s")];
+    const names = [oidcRoom.issuerSub("i", "s"), oidcRoom.issuerSid("i", "s"), oidcRoom.user("i:s"), oidcRoom.user("with-sid"), oidcRoom.withSid];
     assert.equal(new Set(names).size, names.length);
-    assert.deepEqual(names.map((name) => name.split(":").length), [4, 4, 4, 3, 3]);
+    assert.deepEqual(names.map((name) => name.split(":").length), [4, 4, 3, 3, 2]);
   });
 
   it("an in-band refresh moves the socket to the new sid's rooms; revocation by the old sid no longer reaches it", async () => {
@@ -77,7 +77,9 @@ describe("rooms", () => {
     const ack = await call<{ ok: boolean }>(socket, "oidc:refresh", { token: await issuer.mint({ sub: "mover", sid: "new-sid" }) });
     assert.equal(ack.ok, true);
     const rooms = await oidcRooms(socket);
-    assert.ok(rooms.includes("oidc:sid:new-sid") && !rooms.includes("oidc:sid:old-sid"), JSON.stringify(rooms));
+    const iss = encodeURIComponent(issuer.issuer);
+    assert.ok(rooms.includes(`oidc:iss-sid:${iss}:new-sid`) && !rooms.includes(`oidc:iss-sid:${iss}:old-sid`), JSON.stringify(rooms));
+    assert.ok(rooms.includes("oidc:with-sid"), JSON.stringify(rooms));
     assert.ok((await call<{ rooms: string[] }>(socket, "rooms")).rooms.includes("lobby"), "the app's own rooms are untouched");
     assert.equal((await session.listByUser("mover"))[0]?.sid, "new-sid", "list() shows the live sid");
 
@@ -88,11 +90,11 @@ describe("rooms", () => {
     assert.deepEqual((await gone).revoked, { code: "ERR_AUTH_REVOKED", reason: "logout" });
   });
 
-  it("a refresh to a token without sid leaves the sid rooms and joins the subject's without-sid room", async () => {
+  it("a refresh to a token without sid leaves the sid rooms (oidc:iss-sid and oidc:with-sid)", async () => {
     const iss = encodeURIComponent(issuer.issuer);
     const socket = await connected(app, "chat", await issuer.mint({ sub: "dropper", sid: "gone-sid" }));
     assert.equal((await call<{ ok: boolean }>(socket, "oidc:refresh", { token: await issuer.mint({ sub: "dropper" }) })).ok, true);
-    assert.deepEqual(await oidcRooms(socket), [`oidc:iss-sub-nosid:${iss}:dropper`, `oidc:iss-sub:${iss}:dropper`, "oidc:sub:dropper", "oidc:user:id-dropper"]);
+    assert.deepEqual(await oidcRooms(socket), [`oidc:iss-sub:${iss}:dropper`, "oidc:user:id-dropper"]);
     socket.disconnect();
   });
 
@@ -134,6 +136,110 @@ describe("rooms", () => {
     await assert.rejects(session.disconnectSubject("x", { withoutSid: true }), /withoutSid needs iss/);
     await assert.rejects(session.disconnectSubject("x", null as never), TypeError);
     await assert.rejects(session.disconnectSubject("x", { iss: "i", withoutSid: "yes" as never }), TypeError);
+  });
+});
+
+describe("rooms per socket (memory: each room is a name, an adapter Set and a socket.rooms entry)", () => {
+  let app: TestApp;
+  before(async () => {
+    app = await startApp({ config: issuer.config, managers: { session: OidcSessionManager } });
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  const roomsBesidesOwn = async (socket: ClientSocket) => (await call<{ rooms: string[] }>(socket, "rooms")).rooms.filter((room) => room !== socket.id);
+
+  it("a plain authenticated socket (no sid, user id = sub) joins exactly one room besides its own id room", async () => {
+    const socket = await connected(app, "chat", await issuer.mint({ sub: "plain" }));
+    assert.deepEqual(await roomsBesidesOwn(socket), [oidcRoom.issuerSub(issuer.issuer, "plain")]);
+    socket.disconnect();
+  });
+
+  it("with a sid: two more, one of them the shared oidc:with-sid", async () => {
+    const socket = await connected(app, "chat", await issuer.mint({ sub: "plain-sid", sid: "p-sid" }));
+    assert.deepEqual((await roomsBesidesOwn(socket)).sort(), [oidcRoom.issuerSid(issuer.issuer, "p-sid"), oidcRoom.issuerSub(issuer.issuer, "plain-sid"), oidcRoom.withSid].sort());
+    socket.disconnect();
+  });
+
+  it("disconnectUser(sub) reaches a socket whose user id is its sub; withoutSid skips the sockets with a sid", async () => {
+    const session = app.appHandle.session as OidcSessionManager;
+    const a = await connected(app, "chat", await issuer.mint({ sub: "same" }));
+    const b = await connected(app, "chat", await issuer.mint({ sub: "same", sid: "same-sid" }));
+    const goneA = revokedThenGone(a);
+    assert.equal(await session.disconnectSubject("same", { iss: issuer.issuer, withoutSid: true }), 1);
+    await goneA;
+    assert.ok(b.connected);
+    const c = await connected(app, "lenient", await issuer.mint({ sub: "same" }));
+    const goneB = revokedThenGone(b);
+    const goneC = revokedThenGone(c);
+    assert.equal(await session.disconnectUser("same", "bye"), 2);
+    await goneB;
+    await goneC;
+  });
+});
+
+describe("two issuers: queries by sub or sid alone cover every configured issuer", () => {
+  let other: TestIssuer;
+  let app: TestApp;
+  before(async () => {
+    other = await createTestIssuer();
+    const entry = (i: TestIssuer) => ({ issuer: i.issuer, audience: i.config.audience as string, jwksUri: i.config.jwksUri as string });
+    app = await startApp({ config: { issuers: [entry(issuer), entry(other)] }, managers: { users: Users, session: OidcSessionManager } });
+  });
+  after(async () => {
+    await app.close();
+    await other.close();
+  });
+
+  it("disconnectUser by sub or by user id, disconnectSubject and disconnectSessionId without iss", async () => {
+    const session = app.appHandle.session as OidcSessionManager;
+    const connectBoth = async (claims: Record<string, unknown>) => [
+      await connected(app, "chat", await issuer.mint(claims)),
+      await connected(app, "chat", await other.mint(claims)),
+    ];
+    const bySub = await connectBoth({ sub: "twin" });
+    let gone = bySub.map((socket) => revokedThenGone(socket));
+    assert.equal(await session.disconnectUser("twin"), 2);
+    await Promise.all(gone);
+
+    const byId = await connectBoth({ sub: "twin" });
+    gone = byId.map((socket) => revokedThenGone(socket));
+    assert.equal(await session.disconnectUser("id-twin"), 2);
+    await Promise.all(gone);
+
+    const bySubject = await connectBoth({ sub: "twin", sid: "t-sid" });
+    gone = bySubject.map((socket) => revokedThenGone(socket));
+    assert.equal(await session.disconnectSubject("twin"), 2);
+    await Promise.all(gone);
+
+    const bySid = await connectBoth({ sub: "twin", sid: "t-sid" });
+    const bystander = await connected(app, "chat", await other.mint({ sub: "twin", sid: "other-sid" }));
+    gone = bySid.map((socket) => revokedThenGone(socket));
+    assert.equal(await session.disconnectSessionId("t-sid"), 2);
+    await Promise.all(gone);
+    assert.equal(await session.disconnectSessionId("t-sid", undefined, other.issuer), 0);
+    await call(bystander, "whoami");
+    assert.ok(bystander.connected);
+    bystander.disconnect();
+  });
+
+  it("when the configuration cannot be read: oidc:user and this node's issuers are still addressed, and it is logged", async () => {
+    const session = app.appHandle.session as OidcSessionManager;
+    const socket = await connected(app, "chat", await other.mint({ sub: "cfg" }));
+    const manager = app.appHandle.oidcConfig as { getConfig: () => unknown };
+    const original = manager.getConfig;
+    manager.getConfig = () => {
+      throw new Error("config store down");
+    };
+    try {
+      const gone = revokedThenGone(socket);
+      assert.equal(await session.disconnectUser("cfg"), 1);
+      await gone;
+    } finally {
+      manager.getConfig = original;
+    }
+    assert.ok(app.logs.some((line) => line.level === 4 && line.text.includes("disconnectUser: the configuration could not be read")));
   });
 });
 
