@@ -1,8 +1,8 @@
 /**
  * The verified-token cache: a token string that passed every check is
  * remembered, so presenting the same string again skips the signature
- * check. Keyed by the whole token string (a hit proves the very same bytes
- * were verified), bounded by entries and bytes, valid until the token's
+ * check. A hit requires the whole token string to be equal to the one
+ * verified (it proves the very same bytes were checked), bounded by entries and bytes, valid until the token's
  * `exp` (and `iat + maxTokenAge`, and `maxTtl`), and never used once the key
  * that verified it is no longer published. Failures are not cached.
  */
@@ -23,7 +23,21 @@ export const TOKEN_CACHE_DEFAULTS: Readonly<TokenCacheOptions> = Object.freeze({
 /** Per-entry bookkeeping overhead, a rough estimate of the Map slot and the entry object. */
 const ENTRY_OVERHEAD = 160;
 
+/**
+ * The map key: the token's last characters (signature bytes, as good as
+ * random), so a lookup hashes 48 characters instead of the whole token. The
+ * entry keeps the whole string and a hit requires equality with it; two tokens
+ * ending alike only displace each other.
+ */
+const KEY_CHARS = 48;
+
+function keyOf(token: string): string {
+  return token.length > KEY_CHARS * 2 ? token.slice(-KEY_CHARS) : token;
+}
+
 export interface CachedVerification {
+  /** The whole token string: a hit requires equality with it. */
+  readonly token: string;
   readonly payload: Readonly<Record<string, unknown>>;
   readonly issuer: OidcIssuerConfig;
   readonly keySet: RemoteKeySet;
@@ -53,13 +67,14 @@ export class TokenCache {
 
   /** The cached verification of exactly this token string, if still valid. */
   get(token: string, now: number): CachedVerification | undefined {
-    const entry = this.entries.get(token);
-    if (entry === undefined) {
+    const key = keyOf(token);
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry.token !== token) {
       this.misses++;
       return undefined;
     }
     if (now >= entry.validUntil || !entry.keySet.stillPublished(entry.key, now)) {
-      this.delete(token, entry);
+      this.delete(key, entry);
       this.misses++;
       return undefined;
     }
@@ -80,9 +95,10 @@ export class TokenCache {
     if (validUntil <= now) return;
     const bytes = token.length + payloadChars + ENTRY_OVERHEAD;
     if (bytes > this.options.maxBytes || this.options.maxEntries === 0) return;
-    const previous = this.entries.get(token);
-    if (previous !== undefined) this.delete(token, previous);
-    this.entries.set(token, { payload, issuer, keySet, key, validUntil, bytes });
+    const mapKey = keyOf(token);
+    const previous = this.entries.get(mapKey);
+    if (previous !== undefined) this.delete(mapKey, previous);
+    this.entries.set(mapKey, { token, payload, issuer, keySet, key, validUntil, bytes });
     this.bytes += bytes;
     this.evict(now);
   }
@@ -96,17 +112,17 @@ export class TokenCache {
     this.bytes = 0;
   }
 
-  private delete(token: string, entry: CachedVerification): void {
-    this.entries.delete(token);
+  private delete(mapKey: string, entry: CachedVerification): void {
+    this.entries.delete(mapKey);
     this.bytes -= entry.bytes;
   }
 
   /** Oldest first (insertion order) until within both bounds. */
   private evict(now: number): void {
     if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) return;
-    for (const [token, entry] of this.entries) {
+    for (const [mapKey, entry] of this.entries) {
       if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
-      this.delete(token, entry);
+      this.delete(mapKey, entry);
       if (entry.validUntil > now) this.evictions++;
     }
   }

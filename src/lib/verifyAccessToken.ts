@@ -80,7 +80,9 @@ export interface VerifiedToken {
 
 /** The published keys jose would consider for this token: exactly one means the fast path may run. */
 function candidates(snapshot: KeySetSnapshot, alg: string, kid: unknown): StoredKey[] {
-  return snapshot.keys.filter((stored) => isUsableJwk(stored.jwk as Readonly<Record<string, unknown>>, alg, kid));
+  const found: StoredKey[] = [];
+  for (const stored of snapshot.keys) if (isUsableJwk(stored.jwk as Readonly<Record<string, unknown>>, alg, kid)) found.push(stored);
+  return found;
 }
 
 type Jose = Awaited<ReturnType<typeof loadJose>>;
@@ -128,7 +130,11 @@ export function tokenCacheOf(config: OidcConfig): TokenCache | undefined {
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const member of Object.values(value as Record<string, unknown>)) deepFreeze(member);
+    const record = value as Record<string, unknown>;
+    for (const name in record) {
+      const member = record[name];
+      if (member !== null && typeof member === "object") deepFreeze(member);
+    }
   }
   return value;
 }

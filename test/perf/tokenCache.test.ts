@@ -312,6 +312,31 @@ describe("token cache: keys", () => {
     }
   });
 
+  it("a forged token reusing a cached token's signature (so the cache's lookup key, the signature's tail, is the same) is verified on its own and refused, and the genuine entry survives it", async () => {
+    const key = await makeKey("RS256");
+    const server = await jwksServer([key]);
+    const app = await openApp(configOf(server));
+    try {
+      await prefetched(app);
+      const original = await token(key, { roles: ["user"] });
+      const [head, payload, signature] = original.split(".") as [string, string, string];
+      const claims = JSON.parse(Buffer.from(payload, "base64url").toString()) as Record<string, unknown>;
+      const forged = `${head}.${Buffer.from(JSON.stringify({ ...claims, roles: ["admin"] })).toString("base64url")}.${signature}`;
+      assert.equal(forged.slice(-48), original.slice(-48), "premise: same lookup key");
+      assert.equal((await viaHttp(app, original)).code, "ok");
+      const before = stats(app);
+      assert.deepEqual(await viaHttp(app, forged), { code: "ERR_AUTH_TOKEN_INVALID", status: 401 });
+      assert.equal(await viaSocket(app, forged), "ERR_AUTH_TOKEN_INVALID");
+      assert.equal(stats(app).hits, before.hits, "the forged token was never answered from the cache");
+      assert.equal((await viaHttp(app, original)).code, "ok");
+      assert.equal(stats(app).hits, before.hits + 1, "the genuine token is still a hit");
+      assert.equal(stats(app).entries, before.entries);
+    } finally {
+      await app.close();
+      await server.close();
+    }
+  });
+
   it("a token cached under config A (audience A) is not accepted under config B (same issuer and JWKS, audience B), through verifyOidcToken and through an app configured with B", async () => {
     const key = await makeKey("ES256");
     const server = await jwksServer([key]);
