@@ -1,0 +1,167 @@
+/**
+ * P5: Socket.IO handshakes per second on a namespace protected by
+ * `OidcSocketMiddleware` ÷ on an open namespace, same server child, raw
+ * Engine.IO v4 clients over `ws` in the load-generator child (no
+ * socket.io-client, so the client is not the bottleneck), a fixed number in
+ * flight. Each handshake: connect, `0{...}`, `40/ns,{"token":...}`,
+ * `40/ns,{"sid":...}`, close. Both namespaces receive the same packets (the
+ * open one ignores the token); tokens rotate over the 2,000-token pool.
+ *
+ * Interleaving: each round alternates between the two namespaces every
+ * BENCH_HANDSHAKE_SLICE_MS (default 500 ms); a handshake counts for the
+ * namespace of the slice it started in. BENCH_HANDSHAKE_SLICE_MS=0 runs
+ * separate runs instead (open, protected, … each half a round long).
+ * The protected side must authenticate every handshake (any `44` fails P5).
+ * Also printed: the server's CPU time per handshake on each side and their
+ * ratio (what the handshake ratio would be if the server alone were the limit).
+ * BENCH_PROFILE_DIR=<dir>: a CPU profile of the server during the last round.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Child } from "./lib/child.js";
+import { cacheNote, fmt, log, median, ratioStatus, round, sliceMs, splitCpu, type BenchParams, type Row, type Schedule } from "./lib/common.js";
+import { fixture, type Fixture } from "./lib/fixture.js";
+import { summariseProfile } from "./lib/profile.js";
+
+interface Side {
+  rps: number;
+  ok: number;
+  failed: number;
+  reasons: Record<string, number>;
+  p50: number;
+  p99: number;
+  /** Server CPU time per successful handshake, µs. */
+  cpuPerHandshake?: number;
+}
+interface HandshakeRound {
+  open: Side;
+  secure: Side;
+  clientCpu: number;
+  serverCpu: number;
+}
+interface CpuUsage {
+  user: number;
+  system: number;
+}
+
+const TARGET = 0.9;
+const SLICE_MS = sliceMs("BENCH_HANDSHAKE_SLICE_MS", 500);
+const pct = (share: number) => `${Math.round(share * 100)} %`;
+
+async function serverCpu(server: Child): Promise<number> {
+  const cpu = await server.ask<CpuUsage>("cpu");
+  return (cpu.user + cpu.system) / 1e6;
+}
+
+async function oneRound(fx: Fixture, server: Child, port: number, seconds: number, concurrency: number): Promise<HandshakeRound> {
+  const cpu0 = await serverCpu(server);
+  const t0 = performance.now();
+  let result: Omit<HandshakeRound, "serverCpu">;
+  const timeout = (seconds + 40) * 1000;
+  if (SLICE_MS > 0) {
+    await server.ask("cpuTraceStart");
+    const run = await fx.load.ask<{ a: Side; b: Side; schedule: Schedule; clientCpu: number }>(
+      "handshakeAlternating",
+      { port, nss: ["/open", "/secure"], seconds, sliceMs: SLICE_MS, concurrency, auth: "pool" },
+      timeout,
+    );
+    const { trace } = await server.ask<{ trace: Array<[number, number]> }>("cpuTraceStop");
+    const [cpuA, cpuB] = splitCpu(trace, run.schedule);
+    result = {
+      open: { ...run.a, cpuPerHandshake: cpuA / Math.max(1, run.a.ok) },
+      secure: { ...run.b, cpuPerHandshake: cpuB / Math.max(1, run.b.ok) },
+      clientCpu: run.clientCpu,
+    };
+  } else {
+    type Separate = { rate: number; ok: number; failed: number; reasons: Record<string, number>; p50: number; p99: number; clientCpu: number };
+    const half = async (ns: string): Promise<Side & { clientCpu: number }> => {
+      const before = await serverCpu(server);
+      const run = await fx.load.ask<Separate>("handshake", { port, ns, seconds: seconds / 2, concurrency, auth: "pool" }, timeout);
+      return { ...run, rps: run.rate, cpuPerHandshake: ((await serverCpu(server)) - before) * 1e6 / Math.max(1, run.ok) };
+    };
+    const a = await half("/open");
+    const b = await half("/secure");
+    result = { open: a, secure: b, clientCpu: (a.clientCpu + b.clientCpu) / 2 };
+  }
+  const cpu1 = await serverCpu(server);
+  return { ...result, serverCpu: (cpu1 - cpu0) / ((performance.now() - t0) / 1000) };
+}
+
+export async function runHandshake(params: BenchParams, only: ReadonlySet<string>): Promise<Row[]> {
+  if (!only.has("P5")) return [];
+  const fx = await fixture(params);
+  const { server, port } = await fx.startServer("handshake");
+  const profileDir = process.env.BENCH_PROFILE_DIR || undefined;
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
+  const measure = `authenticated ÷ open Socket.IO handshakes/s (raw Engine.IO client, ${params.handshakeConcurrency} in flight)`;
+  const how =
+    SLICE_MS > 0
+      ? `${params.handshakeRounds} rounds × ${params.handshakeSeconds} s alternating every ${SLICE_MS} ms`
+      : `${params.handshakeRounds} rounds × 2 runs of ${params.handshakeSeconds / 2} s`;
+  try {
+    const warm = await oneRound(fx, server, port, 3, params.handshakeConcurrency);
+    if (warm.open.ok === 0 || warm.secure.ok === 0 || warm.open.failed > 0 || warm.secure.failed > 0) {
+      return [
+        {
+          id: "P5",
+          measure,
+          value: "n/a",
+          target: `≥ ${TARGET}`,
+          status: "FAIL",
+          detail: `warm-up: open ${warm.open.ok} ok / ${warm.open.failed} failed ${JSON.stringify(warm.open.reasons)}; protected ${warm.secure.ok} ok / ${warm.secure.failed} failed ${JSON.stringify(warm.secure.reasons)}`,
+        },
+      ];
+    }
+    const rounds: HandshakeRound[] = [];
+    for (let r = 0; r < params.handshakeRounds; r++) {
+      const profile = profileDir !== undefined && r === params.handshakeRounds - 1;
+      if (profile) await server.ask("profileStart");
+      const each = await oneRound(fx, server, port, params.handshakeSeconds, params.handshakeConcurrency);
+      if (profile) {
+        const path = join(profileDir, "server-P5.cpuprofile");
+        await server.ask("profileStop", { path });
+        log(`P5: CPU profile of the server during the last round (both namespaces): ${path}\n${summariseProfile(path, 25)}`);
+      }
+      rounds.push(each);
+      log(
+        `P5 round ${r + 1}/${params.handshakeRounds}: open ${fmt(each.open.rps)}/s, protected ${fmt(each.secure.rps)}/s → ${round(each.secure.rps / each.open.rps, 3)} ` +
+          `(CPU: server ${pct(each.serverCpu)}, load generator ${pct(each.clientCpu)}; ` +
+          `server CPU per handshake ${round(each.secure.cpuPerHandshake ?? NaN, 1)} vs ${round(each.open.cpuPerHandshake ?? NaN, 1)} µs)`,
+      );
+    }
+    const health = await server.ask<{ tokenCache?: unknown } | null>("health");
+    if (health !== null) log(`P5: server token cache ${JSON.stringify(health.tokenCache ?? null)}`);
+    const failed = rounds.reduce((sum, each) => sum + each.open.failed + each.secure.failed, 0);
+    const reasons: Record<string, number> = {};
+    for (const each of rounds) {
+      for (const side of [each.open, each.secure]) for (const [reason, count] of Object.entries(side.reasons)) reasons[reason] = (reasons[reason] ?? 0) + count;
+    }
+    const authenticated = rounds.reduce((sum, each) => sum + each.secure.ok, 0);
+    const ratios = rounds.map((each) => each.secure.rps / each.open.rps);
+    const ratio = median(ratios);
+    const cpuOpen = median(rounds.map((each) => each.open.cpuPerHandshake ?? NaN));
+    const cpuSecure = median(rounds.map((each) => each.secure.cpuPerHandshake ?? NaN));
+    const cpuRatio = median(rounds.map((each) => (each.open.cpuPerHandshake ?? NaN) / (each.secure.cpuPerHandshake ?? NaN)));
+    const openRate = median(rounds.map((each) => each.open.rps));
+    const clientBound = median(rounds.map((each) => each.clientCpu)) >= 0.9 ? "LOAD GENERATOR SATURATED (ratio may be optimistic); " : "";
+    const secureRate = median(rounds.map((each) => each.secure.rps));
+    return [
+      {
+        id: "P5",
+        measure,
+        value: round(ratio, 3).toFixed(3),
+        target: `≥ ${TARGET}`,
+        status: failed > 0 ? "FAIL" : ratioStatus(ratio, TARGET, ">="),
+        detail:
+          `${clientBound}${fmt(secureRate)} vs ${fmt(openRate)} handshakes/s (medians; ${how}; ${authenticated} authenticated, ${failed} failed` +
+          `${failed > 0 ? ` ${JSON.stringify(reasons)}` : ""}; p50 ${round(median(rounds.map((each) => each.secure.p50)), 1)} vs ${round(median(rounds.map((each) => each.open.p50)), 1)} ms; ` +
+          `CPU server ${pct(median(rounds.map((each) => each.serverCpu)))}, load generator ${pct(median(rounds.map((each) => each.clientCpu)))}; ` +
+          `server CPU per handshake ${round(cpuSecure, 1)} vs ${round(cpuOpen, 1)} µs → ${round(cpuRatio, 3)}; ` +
+          `${cacheNote(health)}ratios ${ratios.map((x) => round(x, 2)).join(" ")})`,
+        data: { ratio, ratios, openRate, secureRate, cpuOpen, cpuSecure, cpuRatio, rounds, authenticated, failed, health, sliceMs: SLICE_MS },
+      },
+    ];
+  } finally {
+    await server.stop();
+  }
+}

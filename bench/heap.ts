@@ -1,0 +1,105 @@
+/**
+ * P6: server heap per idle authenticated socket (namespace protected by
+ * `OidcSocketMiddleware`, expiry timers armed: every token expires in an
+ * hour) ÷ per idle socket on an open namespace. Each measurement runs in a
+ * FRESH server child (--expose-gc): warm-up (50 sockets connected and
+ * closed), heap after forced GCs, N idle sockets held by the load-generator
+ * child (raw Engine.IO clients; both namespaces get the same packets, the
+ * open one ignores the token), heap after forced GCs again; delta ÷ N.
+ * Interleaved (open, protected, open, …); the median of the round ratios.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Child } from "./lib/child.js";
+import { log, median, ratioStatus, round, sleep, type BenchParams, type Row } from "./lib/common.js";
+import { fixture, type Fixture } from "./lib/fixture.js";
+
+interface Held {
+  connected: number;
+  failed: number;
+  reasons: Record<string, number>;
+}
+interface Measurement {
+  ns: string;
+  before: number;
+  after: number;
+  perSocket: number;
+  connected: number;
+  failed: number;
+  reasons: Record<string, number>;
+}
+
+const TARGET = 1.1;
+const WARM = 50;
+
+async function waitForSockets(server: Child, ns: string, count: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = -1;
+  while (Date.now() < deadline) {
+    seen = (await server.ask<{ count: number }>("sockets", { ns })).count;
+    if (seen === count) return seen;
+    await sleep(100);
+  }
+  return seen;
+}
+
+async function measure(fx: Fixture, ns: string, sockets: number, snapshots?: string): Promise<Measurement> {
+  const { server, port } = await fx.startServer(`heap ${ns}`);
+  try {
+    const warm = await fx.load.ask<Held>("hold", { port, ns, count: WARM, tokens: fx.warm, concurrency: 25 }, 60_000);
+    await fx.load.ask("release", {}, 30_000);
+    if (warm.failed > 0) throw new Error(`warm-up on ${ns}: ${warm.failed} failed ${JSON.stringify(warm.reasons)}`);
+    await waitForSockets(server, ns, 0, 10_000);
+    await sleep(200);
+    const before = (await server.ask<{ heapUsed: number }>("gcHeap", {}, 30_000)).heapUsed;
+    if (snapshots) await server.ask("snapshot", { path: join(snapshots, `${ns.slice(1)}-before.heapsnapshot`) }, 120_000);
+    const held = await fx.load.ask<Held>("hold", { port, ns, count: sockets, auth: "pool", concurrency: 100 }, 120_000);
+    const live = await waitForSockets(server, ns, held.connected, 10_000);
+    await sleep(200);
+    const after = (await server.ask<{ heapUsed: number }>("gcHeap", {}, 30_000)).heapUsed;
+    if (snapshots) await server.ask("snapshot", { path: join(snapshots, `${ns.slice(1)}-after.heapsnapshot`) }, 120_000);
+    await fx.load.ask("release", {}, 60_000);
+    if (live !== held.connected) throw new Error(`${ns}: the client holds ${held.connected} sockets but the server counts ${live}`);
+    return { ns, before, after, perSocket: (after - before) / Math.max(1, held.connected), connected: held.connected, failed: held.failed, reasons: held.reasons };
+  } finally {
+    await fx.load.ask("release", {}, 60_000).catch(() => undefined);
+    await server.stop();
+  }
+}
+
+export async function runHeap(params: BenchParams, only: ReadonlySet<string>): Promise<Row[]> {
+  if (!only.has("P6")) return [];
+  const fx = await fixture(params);
+  const n = Math.min(params.heapSockets, fx.pool.length);
+  const opens: Measurement[] = [];
+  const secures: Measurement[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < params.heapRounds; r++) {
+    // BENCH_HEAP_SNAPSHOTS=<dir>: heap snapshots before and after, first round only (for diffing by constructor).
+    const snapshots = r === 0 ? process.env.BENCH_HEAP_SNAPSHOTS : undefined;
+    if (snapshots) mkdirSync(snapshots, { recursive: true });
+    const a = await measure(fx, "/open", n, snapshots);
+    const b = await measure(fx, "/secure", n, snapshots);
+    opens.push(a);
+    secures.push(b);
+    ratios.push(b.perSocket / a.perSocket);
+    log(`P6 round ${r + 1}/${params.heapRounds}: open ${round(a.perSocket / 1024)} KB/socket, authenticated ${round(b.perSocket / 1024)} KB/socket → ${round(b.perSocket / a.perSocket, 3)}`);
+  }
+  const failed = [...opens, ...secures].reduce((sum, each) => sum + each.failed + (n - each.connected - each.failed), 0);
+  const ratio = median(ratios);
+  const openKB = median(opens.map((each) => each.perSocket / 1024));
+  const secureKB = median(secures.map((each) => each.perSocket / 1024));
+  return [
+    {
+      id: "P6",
+      measure: `heap per authenticated idle socket ÷ per open socket, ${n} sockets, expiry timers armed`,
+      value: round(ratio, 3).toFixed(3),
+      target: `≤ ${TARGET}`,
+      status: failed > 0 ? "FAIL" : ratioStatus(ratio, TARGET, "<="),
+      detail:
+        `${round(secureKB)} vs ${round(openKB)} KB per socket (medians, ${params.heapRounds} rounds, a fresh server each; ratios ${ratios.map((x) => round(x, 3)).join(" ")})` +
+        (failed > 0 ? `; ${failed} sockets failed ${JSON.stringify(secures.map((each) => each.reasons))}` : ""),
+      data: { ratio, ratios, openKB, secureKB, opens, secures },
+    },
+  ];
+}
