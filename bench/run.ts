@@ -58,7 +58,7 @@ async function runDifferential(params: { mode?: unknown }): Promise<Row[]> {
   const [code] = (await once(child, "exit")) as [number | null];
   clearTimeout(killer);
   void params;
-  const summary = (output.split("\n").find((line) => / tokens in .*disagreements/.test(line)) ?? "").split("; by config")[0]!;
+  const summary = (output.split("\n").filter((line) => / tokens in .*disagreements/.test(line)).at(-1) ?? "").split("; by config")[0]!;
   return [
     {
       id: "D",
