@@ -20,12 +20,13 @@ import type { Socket } from "socket.io";
 import { isOidcAuthError } from "./OidcAuthError.js";
 import { OidcConfigError, resolveConfig } from "./lib/config.js";
 import { DEFAULT_LOGOUT_TOKEN_MAX_AGE, replayWindowMs, verifyLogoutToken, type OidcLogoutToken, type VerifyLogoutTokenOptions } from "./lib/logoutToken.js";
-import { disconnectWith, OIDC_EVENTS } from "./lib/protocol.js";
+import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./lib/protocol.js";
 import { MemoryReplayStore, type OidcReplayStore } from "./lib/replayStore.js";
 import { registryOf, stateOf } from "./lib/socketRegistry.js";
 import { show } from "./lib/verifyAccessToken.js";
 import { withTimeout } from "./lib/withTimeout.js";
 import type { OidcAppHandle, OidcConfig } from "./types.js";
+import { describeError, oidcLog } from "./lib/log.js";
 
 /** What `onLogout` receives besides the token. */
 export interface OidcLogoutContext {
@@ -226,7 +227,7 @@ function revokeLocal(candidates: Socket[], iss: string, test: (claims: Claims, s
   for (const socket of candidates) {
     const context = stateOf(socket).context;
     if (context === undefined || context.claims["iss"] !== iss || !test(context.claims, context.sub)) continue;
-    disconnectWith(socket, OIDC_EVENTS.revoked, { code: "ERR_AUTH_REVOKED", reason });
+    disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
     count++;
   }
   return count;
@@ -309,10 +310,6 @@ function replayKey(logout: OidcLogoutToken): string {
   return createHash("sha256").update(JSON.stringify([logout.iss, logout.jti])).digest("base64url");
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * A Fastify handler for the back-channel logout URI of this app. Use it as
  * the route's `onRequest` hook (and handler) so it reads the form body
@@ -325,13 +322,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
   if (appHandle === null || typeof appHandle !== "object") throw new TypeError("backchannelLogoutHandler: the appHandle is required");
   const app = appHandle as OidcAppHandle;
   const settings = settingsOf(options);
-  const log = (level: number, text: string) => {
-    try {
-      app.log?.(level, `[ioserver-oidc] back-channel logout: ${text}`);
-    } catch {
-      // A broken logger must not change the answer.
-    }
-  };
+  const log = (level: number, text: string) => oidcLog(app, level, `back-channel logout: ${text}`);
 
   return async function backchannelLogout(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     if (reply.sent) return reply; // Already answered in the onRequest position.
@@ -344,7 +335,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
     try {
       token = await logoutTokenOf(request, settings);
     } catch (error) {
-      const bad = error instanceof BadRequest ? error : new BadRequest(describe(error), true);
+      const bad = error instanceof BadRequest ? error : new BadRequest(describeError(error), true);
       log(4, `refused the request: ${bad.detail}`);
       return answer(reply, 400, INVALID_REQUEST, bad.closeConnection ? { connection: "close" } : {});
     }
@@ -353,7 +344,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
     try {
       config = resolveConfig(app);
     } catch (error) {
-      log(3, `no usable configuration: ${isOidcAuthError(error) ? error.reason : describe(error)}`);
+      log(3, `no usable configuration: ${isOidcAuthError(error) ? error.reason : describeError(error)}`);
       return answer(reply, 500, MISCONFIGURED);
     }
 
@@ -365,7 +356,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
         log(3, error.reason);
         return answer(reply, 503, UNAVAILABLE, { "retry-after": String(RETRY_AFTER_SECONDS) });
       }
-      log(4, isOidcAuthError(error) ? error.reason : `logout token refused: ${describe(error)}`);
+      log(4, isOidcAuthError(error) ? error.reason : `logout token refused: ${describeError(error)}`);
       return answer(reply, 400, INVALID_TOKEN);
     }
     const who = `iss ${show(logout.iss)}${logout.sid === undefined ? "" : ` sid ${show(logout.sid)}`}${logout.sub === undefined ? "" : ` sub ${show(logout.sub)}`}`;
@@ -376,7 +367,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
       const store = settings.replayStore;
       first = await withTimeout(() => store.claim(replayKey(logout), replayWindowMs(logout, config, settings.maxAge)), settings.timeout, "replayStore.claim");
     } catch (error) {
-      log(3, `replay store failed, nothing disconnected (${who}): ${describe(error)}`);
+      log(3, `replay store failed, nothing disconnected (${who}): ${describeError(error)}`);
       return answer(reply, 503, UNAVAILABLE, { "retry-after": String(RETRY_AFTER_SECONDS) });
     }
     if (first !== true) {
@@ -390,7 +381,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
     } catch (error) {
       // The cluster-wide call failed: at least this node's sockets go; the OP is told the logout failed.
       const local = revokeHere(app, logout, settings.reason);
-      log(3, `disconnecting failed (${who}), ${local} socket(s) of this node disconnected: ${describe(error)}`);
+      log(3, `disconnecting failed (${who}), ${local} socket(s) of this node disconnected: ${describeError(error)}`);
       return answer(reply, 400, LOGOUT_FAILED);
     }
 
@@ -399,7 +390,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
       try {
         await withTimeout(() => onLogout(logout, { appHandle: app, disconnected: outcome.count }), settings.timeout, "onLogout");
       } catch (error) {
-        log(3, `onLogout failed (${who}): ${describe(error)}`);
+        log(3, `onLogout failed (${who}): ${describeError(error)}`);
         return answer(reply, 400, LOGOUT_FAILED);
       }
     }

@@ -2,12 +2,13 @@ import { BaseManager } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { clusterOf } from "./lib/cluster.js";
 import { resolveConfig } from "./lib/config.js";
-import { OIDC_EVENTS } from "./lib/protocol.js";
+import { OIDC_EVENTS, revokedPayload } from "./lib/protocol.js";
 import { revokeInRooms, revokeSocket, revokeUserSockets } from "./lib/revoke.js";
 import { issOf, oidcRoom, sidOf, subRoom } from "./lib/rooms.js";
 import { registryOf, stateOf } from "./lib/socketRegistry.js";
 import { withTimeout } from "./lib/withTimeout.js";
 import type { OidcAppHandle, OidcUserContext } from "./types.js";
+import { describeError, oidcLog } from "./lib/log.js";
 
 /** One live authenticated socket. */
 export interface OidcSessionRecord {
@@ -113,10 +114,6 @@ const PROBE_INTERVAL = 1_000;
 const MAX_PENDING_REMOVALS = 10_000;
 
 type Attempt<T> = { ok: true; value: T } | { ok: false };
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function positive(value: unknown, name: string): void {
   if (value !== undefined && (typeof value !== "number" || !Number.isFinite(value) || value <= 0)) {
@@ -327,12 +324,12 @@ export class OidcSessionManager extends BaseManager {
     if (!found.ok || found.value === undefined) return false;
     const nsp = io._nsps.get(found.value.namespace);
     if (nsp === undefined) return false;
-    const payload = reason === undefined ? { code: "ERR_AUTH_REVOKED" as const } : { code: "ERR_AUTH_REVOKED" as const, reason };
+    const payload = revokedPayload(reason);
     try {
       nsp.to(socketId).emit(OIDC_EVENTS.revoked, payload);
       nsp.to(socketId).disconnectSockets(true);
     } catch (error) {
-      this.log(4, `disconnectSocket(${socketId}) broadcast failed: ${describe(error)}`);
+      this.log(4, `disconnectSocket(${socketId}) broadcast failed: ${describeError(error)}`);
     }
     return true;
   }
@@ -347,18 +344,14 @@ export class OidcSessionManager extends BaseManager {
     try {
       await this.store.close?.();
     } catch (error) {
-      this.log(4, `session store close() failed: ${describe(error)}`);
+      this.log(4, `session store close() failed: ${describeError(error)}`);
     }
   }
 
   // --- internals -----------------------------------------------------------
 
   private log(level: number, text: string): void {
-    try {
-      this.app.log?.(level, `[ioserver-oidc] ${text}`);
-    } catch {
-      // ignore a broken logger
-    }
+    oidcLog(this.app, level, text);
   }
 
   /**
@@ -372,7 +365,7 @@ export class OidcSessionManager extends BaseManager {
     try {
       for (const entry of resolveConfig(this.app).issuers) issuers.add(entry.issuer);
     } catch (error) {
-      this.log(4, `${what}: the configuration could not be read (${describe(error)}); only the issuers of this node's sockets are addressed`);
+      this.log(4, `${what}: the configuration could not be read (${describeError(error)}); only the issuers of this node's sockets are addressed`);
     }
     for (const context of local) {
       const iss = issOf(context);
@@ -401,10 +394,10 @@ export class OidcSessionManager extends BaseManager {
     const io = clusterOf(this.app).io;
     // No Socket.IO server known yet: no socket ever authenticated here and no adapter was attached.
     if (io === undefined) return fallback();
-    const payload = reason === undefined ? { code: "ERR_AUTH_REVOKED" as const } : { code: "ERR_AUTH_REVOKED" as const, reason };
+    const payload = revokedPayload(reason);
     const { count, clusterError } = await revokeInRooms(io, rooms, payload, this.clusterTimeout, except);
     if (clusterError !== undefined) {
-      const why = describe(clusterError);
+      const why = describeError(clusterError);
       if (clusterOf(this.app).health.down) this.log(6, `revocation reached this node only: Redis is unavailable (${why})`);
       else this.log(4, `revocation broadcast, but the other nodes' sockets could not all be counted (${why})`);
     }

@@ -10,6 +10,7 @@ import { revokeUserSockets } from "./lib/revoke.js";
 import { show, verifyAccessToken } from "./lib/verifyAccessToken.js";
 import { TimeoutError, withTimeout } from "./lib/withTimeout.js";
 import type { OidcAppHandle, OidcConfig, OidcProvisionedUser, OidcUserContext } from "./types.js";
+import { oidcLog, safeLog } from "./lib/log.js";
 
 /** Syslog level used to log each failure. */
 const LOG_LEVEL: Readonly<Record<OidcAuthError["code"], number>> = {
@@ -31,21 +32,13 @@ export interface AuthenticateResult {
   config: OidcConfig;
 }
 
-function log(appHandle: OidcAppHandle, level: number, text: string): void {
-  try {
-    appHandle.log?.(level, text);
-  } catch {
-    // A broken logger must not turn an auth decision into a crash.
-  }
-}
-
 const loggers = new WeakMap<OidcAppHandle, (level: number, text: string) => void>();
 
 /** One logger function per app (key sets remember the loggers they report to). */
 export function loggerOf(appHandle: OidcAppHandle): ((level: number, text: string) => void) | undefined {
   if (typeof appHandle.log !== "function") return undefined;
   let logger = loggers.get(appHandle);
-  if (logger === undefined) loggers.set(appHandle, (logger = (level, text) => log(appHandle, level, text)));
+  if (logger === undefined) loggers.set(appHandle, (logger = (level, text) => safeLog(appHandle, level, text)));
   return logger;
 }
 
@@ -54,7 +47,7 @@ export function reportFailure(appHandle: OidcAppHandle, where: string, error: un
   const failure = isOidcAuthError(error)
     ? error
     : new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: `unexpected error: ${String(error)}`, cause: error });
-  log(appHandle, LOG_LEVEL[failure.code] ?? 3, `[ioserver-oidc] ${where}: ${failure.code}: ${failure.reason}`);
+  oidcLog(appHandle, LOG_LEVEL[failure.code] ?? 3, `${where}: ${failure.code}: ${failure.reason}`);
   return failure;
 }
 
@@ -139,13 +132,13 @@ function disconnectDisabledUser(appHandle: OidcAppHandle, userId: string): void 
   try {
     if (session !== null && typeof session === "object" && typeof session.disconnectUser === "function") {
       Promise.resolve((session.disconnectUser as (id: string, reason: string) => unknown).call(session, userId, reason)).catch((error: unknown) =>
-        log(appHandle, 3, `[ioserver-oidc] session.disconnectUser failed: ${String(error)}`),
+        oidcLog(appHandle, 3, `session.disconnectUser failed: ${String(error)}`),
       );
     } else {
       revokeUserSockets(appHandle, userId, reason);
     }
   } catch (error) {
-    log(appHandle, 3, `[ioserver-oidc] disconnecting disabled user failed: ${String(error)}`);
+    oidcLog(appHandle, 3, `disconnecting disabled user failed: ${String(error)}`);
   }
 }
 

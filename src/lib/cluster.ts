@@ -7,6 +7,7 @@
  */
 import type { Server } from "socket.io";
 import type { OidcAppHandle } from "../types.js";
+import { describeError, oidcLog } from "./log.js";
 
 export interface RedisHealth {
   /** Whether some source's last outcome was a failure. */
@@ -31,18 +32,6 @@ export interface ClusterState {
   readonly closers: Set<() => unknown>;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function log(appHandle: OidcAppHandle, level: number, text: string): void {
-  try {
-    appHandle.log?.(level, `[ioserver-oidc] ${text}`);
-  } catch {
-    // ignore a broken logger
-  }
-}
-
 const states = new WeakMap<object, ClusterState>();
 
 export function clusterOf(appHandle: OidcAppHandle): ClusterState {
@@ -57,15 +46,15 @@ export function clusterOf(appHandle: OidcAppHandle): ClusterState {
       const wasUp = down.size === 0;
       down.add(source);
       if (!wasUp) return;
-      log(
+      oidcLog(
         appHandle,
         4,
-        `Redis unavailable (${source}${operation ? ` ${operation}` : ""}: ${describe(error)}): sessions are node-local and revocations reach this node only until it returns`,
+        `Redis unavailable (${source}${operation ? ` ${operation}` : ""}: ${describeError(error)}): sessions are node-local and revocations reach this node only until it returns`,
       );
     },
     ok(source, detail) {
       if (!down.delete(source) || down.size > 0) return false;
-      log(appHandle, 6, `Redis available again (${source})${detail ? `: ${detail}` : ""}`);
+      oidcLog(appHandle, 6, `Redis available again (${source})${detail ? `: ${detail}` : ""}`);
       return true;
     },
   };

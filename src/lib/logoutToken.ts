@@ -16,7 +16,7 @@ import { jwksUriOf } from "./discovery.js";
 import { COMPACT_JWS } from "./fastVerify.js";
 import { loadJose } from "./jose.js";
 import { getKeyResolver, KeySetUnavailableError } from "./keySets.js";
-import { routeToken, show } from "./verifyAccessToken.js";
+import { explain, routeToken, show } from "./verifyAccessToken.js";
 
 /** The member of `events` that makes a JWT a Logout Token (section 2.4). */
 export const BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout";
@@ -84,43 +84,6 @@ function audiencesFor(issuer: OidcIssuerConfig, config: OidcConfig, option: stri
   return list;
 }
 
-interface JoseFailure {
-  code?: unknown;
-  claim?: unknown;
-  reason?: unknown;
-  payload?: JWTPayload;
-  message?: unknown;
-}
-
-/** A jose failure as a sentence for the log. */
-function explain(error: unknown, issuer: OidcIssuerConfig, audiences: readonly string[], maxAge: number, kid: unknown): string {
-  const e = (error ?? {}) as JoseFailure;
-  const payload = e.payload ?? {};
-  const now = Math.floor(Date.now() / 1000);
-  switch (e.code) {
-    case "ERR_JWT_EXPIRED":
-      if (e.claim === "iat") return `issued ${now - Number(payload.iat)} s ago, over the max age of ${maxAge} s (clock tolerance ${issuer.clockTolerance} s)`;
-      return `expired ${now - Number(payload.exp)} s ago (clock tolerance ${issuer.clockTolerance} s)`;
-    case "ERR_JWT_CLAIM_VALIDATION_FAILED":
-      if (e.reason === "missing") return `required claim "${String(e.claim)}" is missing`;
-      if (e.claim === "aud") return `aud was ${show(payload.aud)}, expected one of ${show(audiences)}`;
-      if (e.claim === "iss") return `iss was ${show(payload.iss)}, expected ${show(issuer.issuer)}`;
-      if (e.claim === "iat") return `iat ${show(payload.iat)} is not a past NumericDate`;
-      if (e.claim === "nbf") return `not valid before nbf ${show(payload.nbf)}`;
-      return `claim "${String(e.claim)}" failed (${String(e.reason)}): ${String(e.message)}`;
-    case "ERR_JWT_INVALID":
-      return `not a valid JWT: ${String(e.message)}`;
-    case "ERR_JWKS_NO_MATCHING_KEY":
-      return `no key in the issuer's JWKS matches kid ${show(kid)}`;
-    case "ERR_JWKS_MULTIPLE_MATCHING_KEYS":
-      return `several keys in the issuer's JWKS match kid ${show(kid)}`;
-    case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
-      return `signature verification failed (kid ${show(kid)})`;
-    default:
-      return `${typeof e.code === "string" ? e.code : "verification failed"}: ${String(e.message ?? error)}`;
-  }
-}
-
 /** A claim that must be, when present, a non-empty string. */
 function optionalString(payload: JWTPayload, claim: "sub" | "sid"): string | undefined {
   if (!Object.hasOwn(payload, claim)) return undefined;
@@ -177,7 +140,7 @@ export async function verifyLogoutToken(token: unknown, config: OidcConfig, opti
     if (error instanceof KeySetUnavailableError) {
       throw new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: `logout token not verified: ${error.message}`, cause: error });
     }
-    throw invalid(explain(error, issuer, audiences, maxAge, kid), error);
+    throw invalid(explain(error, { issuer, audiences, maxAge, maxAgeName: "max age", kid }), error);
   }
 
   // 2.4: jti is the token's unique identifier.

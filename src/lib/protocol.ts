@@ -19,3 +19,8 @@ export function disconnectWith(socket: Socket, event: string, payload: { code: O
   socket.emit(event, payload);
   socket.disconnect(true);
 }
+
+/** The `oidc:revoked` payload: the code, and the reason when one was given. */
+export function revokedPayload(reason?: string): { code: "ERR_AUTH_REVOKED"; reason?: string } {
+  return reason === undefined ? { code: "ERR_AUTH_REVOKED" } : { code: "ERR_AUTH_REVOKED", reason };
+}

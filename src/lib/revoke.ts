@@ -1,14 +1,14 @@
 import type { Server } from "socket.io";
 import type { OidcAuthErrorCode } from "../OidcAuthError.js";
 import type { OidcAppHandle } from "../types.js";
-import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
+import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./protocol.js";
 import { registryOf } from "./socketRegistry.js";
 import { withTimeout } from "./withTimeout.js";
 
 /** Disconnect this app's sockets of a user (by `userId` or `sub`) with `oidc:revoked`. Returns how many. */
 export function revokeUserSockets(appHandle: OidcAppHandle, userIdOrSub: string, reason?: string): number {
   const sockets = registryOf(appHandle).ofUser(userIdOrSub);
-  for (const socket of sockets) disconnectWith(socket, OIDC_EVENTS.revoked, reason === undefined ? { code: "ERR_AUTH_REVOKED" } : { code: "ERR_AUTH_REVOKED", reason });
+  for (const socket of sockets) disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
   return sockets.length;
 }
 
@@ -16,7 +16,7 @@ export function revokeUserSockets(appHandle: OidcAppHandle, userIdOrSub: string,
 export function revokeSocket(appHandle: OidcAppHandle, socketId: string, reason?: string): boolean {
   const socket = registryOf(appHandle).get(socketId);
   if (socket === undefined) return false;
-  disconnectWith(socket, OIDC_EVENTS.revoked, reason === undefined ? { code: "ERR_AUTH_REVOKED" } : { code: "ERR_AUTH_REVOKED", reason });
+  disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
   return true;
 }
 

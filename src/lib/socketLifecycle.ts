@@ -13,6 +13,7 @@ import { resolveConfig } from "./config.js";
 import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
 import { registryOf, releaseSocket, stateOf } from "./socketRegistry.js";
 import { registerSocketSession } from "./socketSession.js";
+import { oidcLog } from "./log.js";
 
 /** The longest delay `setTimeout` honours; later deadlines are reached in steps. */
 const MAX_DELAY = 2_147_483_647;
@@ -20,14 +21,6 @@ const MAX_DELAY = 2_147_483_647;
 export interface LifecycleOptions {
   /** Per-middleware override of `config.socketExpiry`. */
   expiry?: boolean;
-}
-
-function log(appHandle: OidcAppHandle, level: number, text: string): void {
-  try {
-    appHandle.log?.(level, `[ioserver-oidc] ${text}`);
-  } catch {
-    // ignore a broken logger
-  }
 }
 
 /** Schedule `oidc:expiring` and then the expiry disconnect; replaces any earlier schedule. */
@@ -52,7 +45,7 @@ export function armExpiry(socket: Socket, appHandle: OidcAppHandle, config: Oidc
       socket.emit(OIDC_EVENTS.expiring, { expiresAt });
     }
     if (now >= deadline) {
-      log(appHandle, 6, `socket ${socket.nsp.name} ${socket.id} (user ${context.userId}) disconnected: token expired`);
+      oidcLog(appHandle, 6, `socket ${socket.nsp.name} ${socket.id} (user ${context.userId}) disconnected: token expired`);
       disconnectWith(socket, OIDC_EVENTS.expired, { code: "ERR_AUTH_TOKEN_EXPIRED" });
       return;
     }
@@ -104,7 +97,7 @@ function listenForRefresh(socket: Socket, appHandle: OidcAppHandle, enabled: boo
 async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolean> {
   const context = socket.data?.auth as OidcUserContext | undefined;
   if (context === undefined || typeof context.sub !== "string") {
-    log(appHandle, 4, `recovered socket ${socket.id} has no authenticated context: disconnected`);
+    oidcLog(appHandle, 4, `recovered socket ${socket.id} has no authenticated context: disconnected`);
     disconnectWith(socket, OIDC_EVENTS.revoked, { code: "ERR_AUTH_REVOKED" });
     return false;
   }

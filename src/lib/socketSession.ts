@@ -12,10 +12,7 @@ import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { rememberServer } from "./cluster.js";
 import { onRelease, registryOf } from "./socketRegistry.js";
 import { withTimeout } from "./withTimeout.js";
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+import { describeError, oidcLog } from "./log.js";
 
 /**
  * A tracker that throws refuses the connection (`ERR_USER_PROVISION_FAILED`):
@@ -33,7 +30,7 @@ export async function registerSocketSession(appHandle: OidcAppHandle, socket: So
   try {
     await withTimeout(() => register.call(session, context.userId, socket.id, context.sub), config.provisionTimeout, "session.registerSocket");
   } catch (error) {
-    throw new OidcAuthError("ERR_USER_PROVISION_FAILED", { reason: `session.registerSocket threw: ${describe(error)}`, cause: error });
+    throw new OidcAuthError("ERR_USER_PROVISION_FAILED", { reason: `session.registerSocket threw: ${describeError(error)}`, cause: error });
   }
   if (typeof session.unregisterSocket !== "function") return;
   const unregister = session.unregisterSocket as (socketId: string) => unknown;
@@ -42,11 +39,7 @@ export async function registerSocketSession(appHandle: OidcAppHandle, socket: So
     Promise.resolve()
       .then(() => unregister.call(session, id))
       .catch((error: unknown) => {
-        try {
-          appHandle.log?.(3, `[ioserver-oidc] session.unregisterSocket(${id}) failed: ${describe(error)}`);
-        } catch {
-          // ignore a broken logger
-        }
+        oidcLog(appHandle, 3, `session.unregisterSocket(${id}) failed: ${describeError(error)}`);
       });
   });
 }

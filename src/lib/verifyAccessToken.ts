@@ -37,7 +37,7 @@ function invalid(reason: string, cause?: unknown): OidcAuthError {
   return new OidcAuthError("ERR_AUTH_TOKEN_INVALID", { reason, cause });
 }
 
-interface ClaimError {
+interface JoseFailure {
   code?: unknown;
   claim?: unknown;
   reason?: unknown;
@@ -45,22 +45,36 @@ interface ClaimError {
   message?: unknown;
 }
 
-/** Turn a jose failure into a sentence for the server log. */
-function explain(error: unknown, config: OidcIssuerConfig, kid: unknown): string {
-  const e = (error ?? {}) as ClaimError;
+/** What a jose failure is explained against. */
+export interface ExplainContext {
+  issuer: OidcIssuerConfig;
+  /** The audiences the token had to name. */
+  audiences: readonly string[];
+  /** The age limit in force and its name in the log, e.g. `maxTokenAge` (access tokens) or `max age` (logout tokens). */
+  maxAge: number | undefined;
+  maxAgeName: string;
+  kid: unknown;
+}
+
+/** Turn a jose failure (access or logout token) into a sentence for the server log. */
+export function explain(error: unknown, { issuer, audiences, maxAge, maxAgeName, kid }: ExplainContext): string {
+  const e = (error ?? {}) as JoseFailure;
   const now = Math.floor(Date.now() / 1000);
   const payload = e.payload ?? {};
   switch (e.code) {
     case "ERR_JWT_EXPIRED":
-      if (e.claim === "iat") return `token issued ${now - Number(payload.iat)} s ago, over the maxTokenAge of ${String(config.maxTokenAge)} s`;
-      return `token expired ${now - Number(payload.exp)} s ago (clock tolerance ${config.clockTolerance} s)`;
+      if (e.claim === "iat") return `token issued ${now - Number(payload.iat)} s ago, over the ${maxAgeName} of ${String(maxAge)} s (clock tolerance ${issuer.clockTolerance} s)`;
+      return `token expired ${now - Number(payload.exp)} s ago (clock tolerance ${issuer.clockTolerance} s)`;
     case "ERR_JWT_CLAIM_VALIDATION_FAILED":
       if (e.reason === "missing") return `required claim "${String(e.claim)}" is missing`;
-      if (e.claim === "iss") return `iss was ${show(payload.iss)}, expected ${show(config.issuer)}`;
-      if (e.claim === "aud") return `aud was ${show(payload.aud)}, expected one of ${show(config.audience)}`;
+      if (e.claim === "iss") return `iss was ${show(payload.iss)}, expected ${show(issuer.issuer)}`;
+      if (e.claim === "aud") return `aud was ${show(payload.aud)}, expected one of ${show(audiences)}`;
+      if (e.claim === "iat") return `iat ${show(payload.iat)} is not a past NumericDate`;
       if (e.claim === "nbf" && e.reason === "check_failed") return `token not valid before nbf, ${Number(payload.nbf) - now} s from now`;
       if (e.claim === "typ") return `header typ is not at+jwt (strict mode)`;
       return `claim "${String(e.claim)}" failed (${String(e.reason)}): ${String(e.message)}`;
+    case "ERR_JWT_INVALID":
+      return `not a valid JWT: ${String(e.message)}`;
     case "ERR_JWKS_NO_MATCHING_KEY":
       return `no key in the JWKS matches kid ${show(kid)}`;
     case "ERR_JWKS_MULTIPLE_MATCHING_KEYS":
@@ -249,7 +263,7 @@ export async function verifyAccessToken(token: unknown, config: OidcConfig, log?
     if (error instanceof KeySetUnavailableError) {
       throw new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: error.message, cause: error });
     }
-    throw invalid(explain(error, issuer, kid), error);
+    throw invalid(explain(error, { issuer, audiences: issuer.audience, maxAge: issuer.maxTokenAge, maxAgeName: "maxTokenAge", kid }), error);
   }
   checkSub(payload);
   deepFreeze(payload);

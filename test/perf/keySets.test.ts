@@ -18,6 +18,7 @@ import type { JWK } from "jose";
 import { OidcAuthError, verifyOidcToken, type OidcConfigInput, type OidcConfigManager, type OidcHealth, type OidcIssuerHealth } from "../../src/index.js";
 import { outcome, startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, sign, type SigningKey } from "../helpers/keys.js";
+import { sleep, sleepUntil, waitFor } from "../helpers/wait.js";
 
 // ---------------------------------------------------------------------------
 // A JWKS server whose every answer the test chooses, counting requests.
@@ -134,16 +135,6 @@ after(async () => {
 const ISSUER = "https://idp.keysets.test";
 const AUDIENCE = "keysets-app";
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const sleepUntil = (epochMs: number) => sleep(Math.max(0, epochMs - Date.now()));
-
-async function waitFor(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
 
 function configOf(jwks: Jwks, extra: Partial<OidcConfigInput> = {}): OidcConfigInput {
   return { issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.uri, ...extra };

@@ -15,20 +15,11 @@ import type { AppHandle } from "ioserver";
 import type { OidcConfigInput, OidcConfigManager } from "../../src/index.js";
 import { outcome, startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
+import { sleep, sleepUntil, waitFor } from "../helpers/wait.js";
 
 const ISSUER = "https://idp.provisioning.test";
 const AUDIENCE = "provisioning-app";
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const sleepUntil = (epochMs: number) => sleep(Math.max(0, epochMs - Date.now()));
-
-async function waitFor(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
 
 /** A users manager under the test's control: counts calls per sub, answers after `delay`, can fail or report a user disabled. */
 class UsersState {

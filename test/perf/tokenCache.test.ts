@@ -17,6 +17,7 @@ import { after, describe, it } from "node:test";
 import { OidcAuthError, verifyOidcToken, type OidcConfigInput, type OidcConfigManager, type OidcHealth, type OidcUserContext } from "../../src/index.js";
 import { outcome, startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
+import { sleep, sleepUntil, waitFor } from "../helpers/wait.js";
 
 const ISSUER = "https://idp.tokencache.test";
 const AUDIENCE = "tokencache-app";
@@ -38,16 +39,6 @@ async function openApp(config: OidcConfigInput): Promise<TestApp> {
   return app;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const sleepUntil = (epochMs: number) => sleep(Math.max(0, epochMs - Date.now()));
-
-async function waitFor(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
 
 function configOf(server: JwksServer, extra: Partial<OidcConfigInput> = {}): OidcConfigInput {
   return { issuer: ISSUER, audience: AUDIENCE, jwksUri: server.jwksUri, ...extra };
