@@ -1,11 +1,15 @@
 import { OidcAuthError } from "./OidcAuthError.js";
 import { normalizeConfig } from "./lib/config.js";
 import { buildUserContext } from "./lib/userContext.js";
-import { verifyAccessToken } from "./lib/verifyAccessToken.js";
+import { verifyAccessTokenNow, type VerifiedToken } from "./lib/verifyAccessToken.js";
 import type { OidcConfig, OidcConfigInput, OidcUserContext } from "./types.js";
 
 /** Each config object is validated once (and keeps one token cache): reuse the object, don't mutate it. */
 const normalizedInputs = new WeakMap<object, OidcConfig>();
+
+function contextOf({ payload, issuer }: VerifiedToken): OidcUserContext {
+  return buildUserContext(payload, issuer.mapClaims);
+}
 
 /**
  * Verify a raw JWT access token and map its claims.
@@ -14,16 +18,21 @@ const normalizedInputs = new WeakMap<object, OidcConfig>();
  * consulted here). Rejects with an `OidcAuthError` whose `code` is safe to
  * show a client and whose `reason` explains the failure for your log.
  */
-export async function verifyOidcToken(token: string, config: OidcConfigInput | OidcConfig): Promise<OidcUserContext> {
-  let normalized = config !== null && typeof config === "object" ? normalizedInputs.get(config) : undefined;
-  if (normalized === undefined) {
-    try {
-      normalized = normalizeConfig(config as OidcConfigInput);
-    } catch (error) {
-      throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: (error as Error).message, cause: error });
+export function verifyOidcToken(token: string, config: OidcConfigInput | OidcConfig): Promise<OidcUserContext> {
+  try {
+    let normalized = config !== null && typeof config === "object" ? normalizedInputs.get(config) : undefined;
+    if (normalized === undefined) {
+      try {
+        normalized = normalizeConfig(config as OidcConfigInput);
+      } catch (error) {
+        throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: (error as Error).message, cause: error });
+      }
+      normalizedInputs.set(config, normalized);
     }
-    normalizedInputs.set(config, normalized);
+    // No promise in between when the token is verified at once (cached, or fresh keys and the fast path).
+    const verified = verifyAccessTokenNow(token, normalized);
+    return verified instanceof Promise ? verified.then(contextOf) : Promise.resolve(contextOf(verified));
+  } catch (error) {
+    return Promise.reject(error);
   }
-  const { payload, issuer } = await verifyAccessToken(token, normalized);
-  return buildUserContext(payload, issuer.mapClaims);
 }

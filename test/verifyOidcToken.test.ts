@@ -296,3 +296,40 @@ describe("verifyOidcToken: configuration errors", () => {
     await rejects("x.y.z", "ERR_AUTH_MISCONFIGURED", /"jwksTimeout" must be a non-negative integer/, { ...config, jwksTimeout: -1 });
   });
 });
+
+describe("verifyOidcToken: always answers through its promise", () => {
+  /** Calls verifyOidcToken, checking that it neither throws nor returns anything but a promise. */
+  function call(token: unknown, cfg: OidcConfigInput): Promise<unknown> {
+    let answer: unknown;
+    assert.doesNotThrow(() => {
+      answer = verifyOidcToken(token as string, cfg);
+    });
+    assert.ok(answer instanceof Promise, "a promise");
+    return answer as Promise<unknown>;
+  }
+
+  it("whether the answer is known at once (no token, not a JWS, bad config, a claim mapping that throws, a cached token) or not (first verification)", async () => {
+    const mapping: OidcConfigInput = {
+      ...config,
+      claimMapping: () => {
+        throw new Error("mapping failed");
+      },
+    };
+    const token = await sign(rsa, claims());
+    const cases: Array<[unknown, OidcConfigInput, string]> = [
+      [undefined, config, "ERR_AUTH_TOKEN_REQUIRED"],
+      ["not a token", config, "ERR_AUTH_TOKEN_INVALID"],
+      ["x.y.z", { authServiceUrl: ISS } as OidcConfigInput, "ERR_AUTH_MISCONFIGURED"],
+      ["x.y.z", null as unknown as OidcConfigInput, "ERR_AUTH_MISCONFIGURED"],
+      [token, mapping, "ERR_AUTH_MISCONFIGURED"],
+      [token, mapping, "ERR_AUTH_MISCONFIGURED"], // cached now: the mapping runs (and throws) again
+    ];
+    for (const [value, cfg, code] of cases) {
+      await assert.rejects(call(value, cfg), (error: unknown) => error instanceof OidcAuthError && error.code === code);
+    }
+    const first = await call(token, config);
+    const again = await call(token, config);
+    assert.equal((first as { sub: string }).sub, "user-1");
+    assert.deepStrictEqual(again, first);
+  });
+});

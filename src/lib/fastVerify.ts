@@ -18,7 +18,7 @@
  * (isUsableJWK) and lib/jwt_claims_set.js (validateClaimsSet), and is proven
  * against it by test/differential/.
  *
- * Written for the hot path: one regex, one JSON.parse per segment, no
+ * Written for the hot path: no regex, one JSON.parse per segment, no
  * closures or per-call allocations beyond the decoded buffers.
  */
 import { isUtf8 } from "node:buffer";
@@ -60,32 +60,69 @@ export interface FastKey {
 // Decoding
 // ---------------------------------------------------------------------------
 
-/** Three non-empty base64url segments (the same shape the package requires before anything else). */
+/**
+ * Three non-empty base64url segments: the shape the package requires before
+ * anything else. decodeJws proves the same shape without running it (see
+ * there); the regex is the reference for every token decodeJws declines.
+ */
 export const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /**
- * Bytes of one base64url segment, or undefined when jose's decoder might read
- * it differently. The segment holds only base64url characters (checked by the
- * caller). jose decodes with `atob` (or `Uint8Array.fromBase64`, loose), which
- * throws on a length ≡ 1 (mod 4) where Buffer silently drops the last
- * character: defer on that. Otherwise both decoders produce the same bytes,
- * ignoring the unused low bits of the last character (so a signature whose
- * last character differs only in those bits decodes, and verifies, the same in
- * both: jose accepts it, and so does this path).
+ * How many bytes a base64url segment of `chars` characters decodes to, or -1
+ * for a length ≡ 1 (mod 4): jose decodes with `atob` (or
+ * `Uint8Array.fromBase64`, loose), which throws on it where Buffer silently
+ * drops the last character, so such a segment defers.
+ *
+ * Decoding a segment must produce exactly this many bytes, which proves its
+ * alphabet: the caller has made sure it is ASCII without "+" or "/" (the two
+ * standard-base64 characters Buffer also decodes), and Buffer skips every
+ * other character outside the alphabet (and stops at "="), which yields
+ * fewer bytes. Otherwise Buffer and jose produce the same bytes, ignoring the
+ * unused low bits of the last character (so a signature whose last character
+ * differs only in those bits decodes, and verifies, the same in both: jose
+ * accepts it, and so does this path).
  */
+function decodedSize(chars: number): number {
+  return (chars & 3) === 1 ? -1 : (chars * 3) >>> 2;
+}
+
+/** Bytes of one base64url segment, or undefined when jose's decoder might read it differently or it holds a character outside the alphabet (see decodedSize). */
 function segmentBytes(segment: string): Buffer | undefined {
-  if ((segment.length & 3) === 1) return undefined;
-  return Buffer.from(segment, "base64url");
+  const size = decodedSize(segment.length);
+  if (size < 0) return undefined;
+  const bytes = Buffer.from(segment, "base64url");
+  return bytes.length === size ? bytes : undefined;
+}
+
+/** Where header and payload segments are decoded: each is turned into a string at once, before anything else can use it. */
+const textScratch = Buffer.allocUnsafe(12 * 1024);
+
+/**
+ * The text of a base64url segment read the way jose reads it (the bytes as
+ * strict UTF-8), or undefined when that fails or jose might read it
+ * differently. Buffer's UTF-8 decoding replaces every invalid sequence with
+ * U+FFFD (documented for `buf.toString`), so a text without U+FFFD came from
+ * valid UTF-8; one with it may still be valid (an encoded U+FFFD), and the
+ * bytes themselves are checked. (jose's decoder also strips a leading BOM,
+ * which Buffer keeps: JSON.parse then fails and we defer, which is safe.)
+ */
+function segmentText(segment: string): string | undefined {
+  const size = decodedSize(segment.length);
+  if (size < 0) return undefined;
+  if (size > textScratch.length) {
+    const bytes = segmentBytes(segment);
+    return bytes !== undefined && isUtf8(bytes) ? bytes.toString() : undefined;
+  }
+  if (textScratch.write(segment, 0, "base64url") !== size) return undefined;
+  const text = textScratch.toString("utf8", 0, size);
+  return !text.includes("\uFFFD") || isUtf8(textScratch.subarray(0, size)) ? text : undefined;
 }
 
 /** JSON object from a base64url segment, read the way jose does (fatal UTF-8, plain object), or undefined. */
 function segmentObject(segment: string): Record<string, unknown> | undefined {
-  const bytes = segmentBytes(segment);
-  // jose uses a fatal TextDecoder: invalid UTF-8 is a rejection. (It also
-  // strips a leading BOM, which Buffer keeps: JSON.parse then fails and we
-  // defer, which is safe.)
-  if (bytes === undefined || !isUtf8(bytes)) return undefined;
-  const value: unknown = JSON.parse(bytes.toString("utf8"));
+  const text = segmentText(segment);
+  if (text === undefined) return undefined;
+  const value: unknown = JSON.parse(text);
   if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
   return value as Record<string, unknown>;
 }
@@ -96,7 +133,9 @@ function segmentObject(segment: string): Record<string, unknown> | undefined {
  * Only small headers whose members are all `alg`, `kid`, `typ` with primitive
  * values are kept (anything else is decoded afresh, and fastVerify defers on
  * it anyway); they are frozen, since every token with that segment shares the
- * object. Bounded: cleared when full, so hostile headers cannot grow it.
+ * object. A segment is kept only once it has decoded (decodedSize's check
+ * included), so finding one proves the same of an equal segment. Bounded:
+ * cleared when full, so hostile headers cannot grow it.
  */
 const headerCache = new Map<string, Record<string, unknown>>();
 const HEADER_CACHE_SIZE = 64;
@@ -111,14 +150,25 @@ function cacheable(header: Record<string, unknown>): boolean {
   return true;
 }
 
+/**
+ * The cached header found last, and its segment: one issuer usually signs
+ * with one header, and comparing two strings costs less than hashing one for
+ * the Map.
+ */
+let lastSegment: string | undefined;
+let lastHeader: Record<string, unknown> | undefined;
+
 function decodeHeader(segment: string): Record<string, unknown> | undefined {
+  if (segment === lastSegment) return lastHeader;
   let header = headerCache.get(segment);
-  if (header !== undefined) return header;
-  header = segmentObject(segment);
-  if (header !== undefined && segment.length <= HEADER_CACHE_SEGMENT && cacheable(header)) {
+  if (header === undefined) {
+    header = segmentObject(segment);
+    if (header === undefined || segment.length > HEADER_CACHE_SEGMENT || !cacheable(header)) return header;
     if (headerCache.size >= HEADER_CACHE_SIZE) headerCache.clear();
     headerCache.set(segment, Object.freeze(header));
   }
+  lastSegment = segment;
+  lastHeader = header;
   return header;
 }
 
@@ -126,16 +176,25 @@ function decodeHeader(segment: string): Record<string, unknown> | undefined {
  * Decode a compact JWS the way jose would accept it, or undefined when jose
  * might disagree (caller then uses jose). Never throws.
  *
- * Returns undefined unless the token has the package's shape (three non-empty
- * base64url segments), so a caller can try this first and run its own
- * checks only when it returns undefined. `header` may be a frozen object
+ * Returns undefined unless the token has the package's shape (COMPACT_JWS:
+ * three non-empty base64url segments), so a caller can try this first and
+ * run its own checks only when it returns undefined. The shape is proven
+ * without the regex: exactly two dots, none at either end or side by side;
+ * ASCII only (one UTF-8 byte per character: a character over U+007F takes
+ * two or more, and a two-byte string's characters would otherwise reach
+ * Buffer's decoder and the latin1 signing input truncated to their low
+ * byte); no "+" or "/"; and each segment decoding to the length its
+ * character count implies (decodedSize). `header` may be a frozen object
  * shared by every token with the same header segment.
  */
 export function decodeJws(token: string): DecodedJws | undefined {
   try {
-    if (typeof token !== "string" || !COMPACT_JWS.test(token)) return undefined;
+    if (typeof token !== "string") return undefined;
     const first = token.indexOf(".");
+    if (first <= 0) return undefined;
     const second = token.indexOf(".", first + 1);
+    if (second <= first + 1 || second >= token.length - 1 || token.indexOf(".", second + 1) !== -1) return undefined;
+    if (Buffer.byteLength(token, "utf8") !== token.length || token.indexOf("+") !== -1 || token.indexOf("/") !== -1) return undefined;
     const header = decodeHeader(token.slice(0, first));
     if (header === undefined) return undefined;
     const payload = segmentObject(token.slice(first + 1, second));
@@ -294,8 +353,25 @@ function factsOf(key: KeyObject): KeyFacts {
   return facts;
 }
 
-/** JWK members that make it a private (or secret) key: jose's import then yields no public key. */
-const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"] as const;
+/**
+ * Whether the JWK has a member that makes it a private (or secret) key (`d`,
+ * `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`, `priv`): jose's import then yields
+ * no public key. Spelled out member by member: each read is then a fixed
+ * property load (this runs per token).
+ */
+function hasPrivateMember(jwk: Readonly<Record<string, unknown>>): boolean {
+  return (
+    jwk["d"] !== undefined ||
+    jwk["p"] !== undefined ||
+    jwk["q"] !== undefined ||
+    jwk["dp"] !== undefined ||
+    jwk["dq"] !== undefined ||
+    jwk["qi"] !== undefined ||
+    jwk["oth"] !== undefined ||
+    jwk["k"] !== undefined ||
+    jwk["priv"] !== undefined
+  );
+}
 
 /**
  * Whether jose would import this JWK for `alg` into the same public key and
@@ -315,7 +391,7 @@ function keyFits(spec: AlgSpec, alg: string, jwk: Readonly<Record<string, unknow
   if (ext !== undefined && typeof ext !== "boolean") return false;
   const keyOps = jwk["key_ops"];
   if (keyOps !== undefined && !(Array.isArray(keyOps) && keyOps.length === 1 && keyOps[0] === "verify")) return false;
-  for (let i = 0; i < PRIVATE_MEMBERS.length; i++) if (jwk[PRIVATE_MEMBERS[i]!] !== undefined) return false;
+  if (hasPrivateMember(jwk)) return false;
   if (facts.type !== "public" || facts.keyType !== spec.keyType) return false;
   if (spec.namedCurve !== undefined && facts.namedCurve !== spec.namedCurve) return false;
   // jose (checkModulusLength): RSA keys under 2048 bits are refused.
@@ -335,7 +411,7 @@ export function createFastKey(jwk: Readonly<Record<string, unknown>>): FastKey |
     if (jwk === null || typeof jwk !== "object") return undefined;
     const kty = jwk["kty"];
     if (kty !== "RSA" && kty !== "EC" && kty !== "OKP") return undefined;
-    for (const member of PRIVATE_MEMBERS) if (jwk[member] !== undefined) return undefined;
+    if (hasPrivateMember(jwk)) return undefined;
     const key = createPublicKey({ key: { ...jwk } as never, format: "jwk" });
     if (key.type !== "public") return undefined;
     return { key, jwk };

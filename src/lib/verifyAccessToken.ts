@@ -92,10 +92,18 @@ export interface VerifiedToken {
   issuer: OidcIssuerConfig;
 }
 
-/** The published keys jose would consider for this token: exactly one means the fast path may run. */
-function candidates(snapshot: KeySetSnapshot, alg: string, kid: unknown): StoredKey[] {
-  const found: StoredKey[] = [];
-  for (const stored of snapshot.keys) if (isUsableJwk(stored.jwk as Readonly<Record<string, unknown>>, alg, kid)) found.push(stored);
+/**
+ * The one published key jose would consider for this token (jose verifies
+ * only when there is exactly one, and only then may the fast path run):
+ * undefined when there is none, null when there are several.
+ */
+function onlyCandidate(snapshot: KeySetSnapshot, alg: string, kid: unknown): StoredKey | null | undefined {
+  let found: StoredKey | undefined;
+  for (const stored of snapshot.keys) {
+    if (!isUsableJwk(stored.jwk as Readonly<Record<string, unknown>>, alg, kid)) continue;
+    if (found !== undefined) return null;
+    found = stored;
+  }
   return found;
 }
 
@@ -140,17 +148,26 @@ export function tokenCacheOf(config: OidcConfig): TokenCache | undefined {
   return cache;
 }
 
-/** Cached payloads are shared by every request that presents the token: nothing may change them. */
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
+/**
+ * Cached payloads are shared by every request that presents the token:
+ * nothing may change them. A payload comes from JSON.parse (plain objects and
+ * arrays, no cycles); arrays are walked by index, not by for-in.
+ */
+function deepFreeze(value: object): void {
+  if (Object.isFrozen(value)) return;
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const member: unknown = value[i];
+      if (member !== null && typeof member === "object") deepFreeze(member);
+    }
+  } else {
     const record = value as Record<string, unknown>;
     for (const name in record) {
       const member = record[name];
       if (member !== null && typeof member === "object") deepFreeze(member);
     }
   }
-  return value;
 }
 
 function checkSub(payload: JWTPayload): void {
@@ -193,7 +210,13 @@ export function routeToken(token: string, config: OidcConfig, decoded: DecodedJw
       throw refuse("token payload is not a base64url JSON object", error);
     }
   }
-  const issuer = config.issuers.find((candidate) => candidate.issuer === iss);
+  let issuer: OidcIssuerConfig | undefined;
+  for (const candidate of config.issuers) {
+    if (candidate.issuer === iss) {
+      issuer = candidate;
+      break;
+    }
+  }
   if (issuer === undefined) {
     throw refuse(`iss was ${show(iss)}, expected ${config.issuers.length === 1 ? show(config.issuer) : `one of ${show(config.issuers.map((i) => i.issuer))}`}`);
   }
@@ -204,72 +227,145 @@ export function routeToken(token: string, config: OidcConfig, decoded: DecodedJw
   return { header, issuer, alg };
 }
 
+/** What a pipeline waits for. */
+type Wait = Promise<unknown>;
+
+/**
+ * `yield* wait(promise)` in a generator run by `drive` reads and behaves like
+ * `await promise` in an async function: it evaluates to the promise's value,
+ * or throws its rejection at that point.
+ */
+function* wait<T>(promise: Promise<T>): Generator<Wait, T, unknown> {
+  return (yield promise) as T;
+}
+
+/**
+ * Date.now() when the pipeline last started or resumed after a wait. The
+ * steps between two waits run at once, one after the other, so they share
+ * this one reading (a clock read is not free, and most tokens never wait).
+ */
+interface Clock {
+  now: number;
+}
+
+/**
+ * Run a generator written with `yield* wait(...)` as an async function would
+ * run, but without a promise while it does not wait: its return value, or its
+ * exception thrown, when it finishes without waiting; otherwise a promise of
+ * the rest. `clock` is read again each time it resumes.
+ */
+function drive<T>(pipeline: Generator<Wait, T, unknown>, clock: Clock, step: IteratorResult<Wait, T>): T | Promise<T> {
+  if (step.done === true) return step.value;
+  return step.value.then(
+    (value) => {
+      clock.now = Date.now();
+      return drive(pipeline, clock, pipeline.next(value));
+    },
+    (error: unknown) => {
+      clock.now = Date.now();
+      return drive(pipeline, clock, pipeline.throw(error));
+    },
+  );
+}
+
 /**
  * Verify a raw access token against a normalised config. Resolves to the
  * verified payload (with `exp` and a non-empty string `sub` guaranteed; the
  * object is frozen and may be shared) and the issuer it was routed to by its
  * `iss`. `log` receives key-set events (stale keys in use, recovery).
  */
-export async function verifyAccessToken(token: unknown, config: OidcConfig, log?: KeySetLog): Promise<VerifiedToken> {
+export function verifyAccessToken(token: unknown, config: OidcConfig, log?: KeySetLog): Promise<VerifiedToken> {
+  try {
+    return Promise.resolve(verifyAccessTokenNow(token, config, log));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * verifyAccessToken without a promise when none is needed: the verified token
+ * itself when every step completed at once (a cache hit; or fresh keys and
+ * the fast path accepting), else a promise of it. Throws (synchronously, or
+ * through the promise) what verifyAccessToken rejects with.
+ */
+export function verifyAccessTokenNow(token: unknown, config: OidcConfig, log?: KeySetLog): VerifiedToken | Promise<VerifiedToken> {
+  const clock: Clock = { now: Date.now() };
+  const pipeline = verification(token, config, log, clock);
+  return drive(pipeline, clock, pipeline.next());
+}
+
+/**
+ * The one verification flow, as a generator: each `yield* wait(x)` is an
+ * `await x` that only happens when a step must wait. `clock.now` is the
+ * current time for each step (see Clock).
+ */
+function* verification(token: unknown, config: OidcConfig, log: KeySetLog | undefined, clock: Clock): Generator<Wait, VerifiedToken, unknown> {
   if (typeof token !== "string" || token.length === 0) {
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no token was presented" });
   }
   const cache = tokenCacheOf(config);
   if (cache !== undefined) {
-    const hit = cache.get(token, Date.now());
+    const hit = cache.get(token, clock.now);
     if (hit !== undefined) return { payload: hit.payload as JWTPayload, issuer: hit.issuer };
   }
   if (token.length > config.maxTokenLength) {
     throw invalid(`token is ${token.length} characters, over the ${config.maxTokenLength} limit`);
   }
-  // decodeJws checks the compact form itself; the regex runs again only for the tokens it declines.
+  // decodeJws proves the compact form itself; the regex runs only for the tokens it declines.
   const decoded: DecodedJws | undefined = decodeJws(token);
   if (decoded === undefined && !COMPACT_JWS.test(token)) throw invalid("token is not a compact JWS (three base64url segments)");
   // Synchronous when the fast decoder took the token; jose (loaded once) decodes the others.
-  const { header, issuer, alg } = routeToken(token, config, decoded ?? (await loadJose()), invalid);
+  const { header, issuer, alg } = routeToken(token, config, decoded ?? (yield* wait(loadJose())), invalid);
   const { kid } = header;
 
   let payload: JWTPayload;
   let verifiedWith: StoredKey | undefined;
   let set;
   try {
-    set = keySetOf(issuer, config) ?? keySetFor(await jwksUriOf(issuer, config), config);
-    let snapshot = set.freshSnapshot() ?? (await set.keys(log));
-    let keys = candidates(snapshot, alg, kid);
-    if (keys.length === 0) {
-      const next = await set.refreshForUnknownKid(snapshot, log);
-      if (next !== snapshot) keys = candidates((snapshot = next), alg, kid);
+    set = keySetOf(issuer, config) ?? keySetFor(yield* wait(jwksUriOf(issuer, config)), config);
+    let snapshot = set.freshSnapshot(clock.now) ?? (yield* wait(set.keys(log)));
+    let only = onlyCandidate(snapshot, alg, kid);
+    if (only === undefined) {
+      const next = yield* wait(set.refreshForUnknownKid(snapshot, log));
+      if (next !== snapshot) only = onlyCandidate((snapshot = next), alg, kid);
     }
-    verifiedWith = keys.length === 1 ? keys[0] : undefined;
+    verifiedWith = only ?? undefined;
     const fast =
       decoded !== undefined && verifiedWith?.key !== undefined && fastAlgorithm(alg)
-        ? fastVerify(decoded, verifiedWith.key, policyOf(issuer))
+        ? fastVerify(decoded, verifiedWith.key, policyOf(issuer), Math.floor(clock.now / 1000))
         : undefined;
-    if (fast !== undefined) {
-      payload = fast as JWTPayload;
-    } else {
-      const jose = await loadJose();
-      ({ payload } = await jose.jwtVerify(token, keyFunction(set, snapshot, log), {
-        issuer: issuer.issuer,
-        audience: issuer.audience as string[],
-        algorithms: issuer.algorithms as string[],
-        clockTolerance: issuer.clockTolerance,
-        requiredClaims: ["exp", "sub", ...issuer.requiredClaims],
-        ...(issuer.maxTokenAge === undefined ? {} : { maxTokenAge: issuer.maxTokenAge }),
-        ...(issuer.strict ? { typ: "at+jwt" } : {}),
-      }));
-    }
+    payload = fast !== undefined ? (fast as JWTPayload) : yield* wait(joseVerify(token, issuer, set, snapshot, log));
   } catch (error) {
-    if (error instanceof KeySetUnavailableError) {
-      throw new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: error.message, cause: error });
-    }
-    throw invalid(explain(error, { issuer, audiences: issuer.audience, maxAge: issuer.maxTokenAge, maxAgeName: "maxTokenAge", kid }), error);
+    throw failure(error, issuer, kid);
   }
   checkSub(payload);
   deepFreeze(payload);
   if (cache !== undefined && verifiedWith !== undefined) {
     const payloadChars = decoded === undefined ? token.length : decoded.signingInput.length - decoded.signingInput.indexOf(".") - 1;
-    cache.set(token, payload as Readonly<Record<string, unknown>>, issuer, set, verifiedWith, payloadChars, Date.now());
+    cache.set(token, payload as Readonly<Record<string, unknown>>, issuer, set, verifiedWith, payloadChars, clock.now);
   }
   return { payload, issuer };
+}
+
+/** The reference: jose's jwtVerify over the snapshot's keys, with the issuer's rules. Resolves to the payload. */
+async function joseVerify(token: string, issuer: OidcIssuerConfig, set: RemoteKeySet, snapshot: KeySetSnapshot, log: KeySetLog | undefined): Promise<JWTPayload> {
+  const jose = await loadJose();
+  const { payload } = await jose.jwtVerify(token, keyFunction(set, snapshot, log), {
+    issuer: issuer.issuer,
+    audience: issuer.audience as string[],
+    algorithms: issuer.algorithms as string[],
+    clockTolerance: issuer.clockTolerance,
+    requiredClaims: ["exp", "sub", ...issuer.requiredClaims],
+    ...(issuer.maxTokenAge === undefined ? {} : { maxTokenAge: issuer.maxTokenAge }),
+    ...(issuer.strict ? { typ: "at+jwt" } : {}),
+  });
+  return payload;
+}
+
+/** A failure while getting the keys or verifying: the key set unavailable (503), else the token invalid, explained. */
+function failure(error: unknown, issuer: OidcIssuerConfig, kid: unknown): OidcAuthError {
+  if (error instanceof KeySetUnavailableError) {
+    return new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: error.message, cause: error });
+  }
+  return invalid(explain(error, { issuer, audiences: issuer.audience, maxAge: issuer.maxTokenAge, maxAgeName: "maxTokenAge", kid }), error);
 }

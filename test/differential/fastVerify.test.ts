@@ -13,7 +13,7 @@ import { constants, generateKeyPair, generateKeyPairSync, sign as nodeSign, type
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { base64url, createLocalJWKSet, jwtVerify, SignJWT, type JWK, type JWTVerifyOptions } from "jose";
-import { createFastKey, decodeJws, fastAlgorithm, fastVerify, isUsableJwk, type FastKey, type FastPolicy } from "../../src/lib/fastVerify.js";
+import { COMPACT_JWS, createFastKey, decodeJws, fastAlgorithm, fastVerify, isUsableJwk, type FastKey, type FastPolicy } from "../../src/lib/fastVerify.js";
 import { b64url, buildToken, createFixture, createKeys, referenceOptions, referenceVerify, TokenGenerator, type Fixture } from "./generate.js";
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -184,6 +184,75 @@ describe("decodeJws", () => {
     assert.equal(decodeJws(undefined as unknown as string), undefined);
   });
 
+  // decodeJws proves the package's shape without the COMPACT_JWS regex (ASCII only, no "+" or "/", each
+  // segment decoding to the length its characters imply): it must never take a token the regex refuses.
+  it("never decodes a token COMPACT_JWS refuses: any other character (ASCII, Latin-1, wide characters, surrogates) replacing or added at the start, middle or end of each segment", () => {
+    const good = raw(keys["ES256"]!, hdr(keys["ES256"]!), { sub: "a" });
+    assert.ok(decodeJws(good) && COMPACT_JWS.test(good), "premise: the unmutated token decodes");
+    const parts = good.split(".");
+    const wide = [0x141, 0x100 | 0x2d, 0x100 | 0x5f, 0x100 | 0x2e, 0x2041, 0x3061, 0xff21, 0xff41, 0xff55, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xfeff, 0xfffd];
+    const characters = [...Array.from({ length: 256 }, (_, code) => String.fromCharCode(code)), ...wide.map((code) => String.fromCharCode(code)), "\u{1f600}"].filter(
+      (character) => !/^[A-Za-z0-9_-]$/.test(character),
+    );
+    let checked = 0;
+    for (const character of characters) {
+      for (const [index, segment] of parts.entries()) {
+        for (const at of [0, segment.length >> 1, segment.length - 1, segment.length]) {
+          for (const replace of [true, false]) {
+            const mutated = segment.slice(0, at) + character + segment.slice(replace ? at + 1 : at);
+            const token = parts.map((part, i) => (i === index ? mutated : part)).join(".");
+            assert.equal(COMPACT_JWS.test(token), false, "premise");
+            assert.equal(decodeJws(token), undefined, `U+${character.codePointAt(0)!.toString(16)} in segment ${index} at ${at}${replace ? " (replacing)" : ""}`);
+            checked++;
+          }
+        }
+      }
+    }
+    assert.equal(checked, characters.length * parts.length * 8);
+  });
+
+  it("never decodes a look-alike that Buffer would read as the same bytes: a character replaced by one with the same low byte, '-' and '_' by the standard alphabet's '+' and '/'", () => {
+    const good = raw(keys["RS256"]!, hdr(keys["RS256"]!), { sub: "a", list: ["x", "y"] });
+    const parts = good.split(".");
+    let checked = 0;
+    for (const [index, segment] of parts.entries()) {
+      for (let at = 0; at < segment.length; at++) {
+        const code = segment.charCodeAt(at);
+        const twins = [0x100 | code, 0xff00 | code, 0x3000 | code];
+        if (code === 0x2d) twins.push(0x2b); // "-" and "+" are both 62
+        if (code === 0x5f) twins.push(0x2f); // "_" and "/" are both 63
+        for (const twin of twins) {
+          const mutated = segment.slice(0, at) + String.fromCharCode(twin) + segment.slice(at + 1);
+          assert.ok(Buffer.from(mutated, "base64url").equals(Buffer.from(segment, "base64url")), "premise: Buffer decodes both alike");
+          const token = parts.map((part, i) => (i === index ? mutated : part)).join(".");
+          assert.equal(COMPACT_JWS.test(token), false, "premise");
+          assert.equal(decodeJws(token), undefined, `U+${twin.toString(16)} for ${segment[at]} in segment ${index} at ${at}`);
+          checked++;
+        }
+      }
+    }
+    assert.ok(checked > 1000);
+  });
+
+  it("decodes exactly the tokens COMPACT_JWS accepts, among short strings over the alphabet plus '.', '=', '+', '/', ' ' and 'é'", () => {
+    // Every string of up to 5 characters over these symbols, as the three segments of a token (with a fixed header and payload).
+    const symbols = ["A", "Q", "-", "_", ".", "=", "+", "/", " ", "\u00e9", "\u0141"];
+    const head = b64url('{"alg":"ES256"}');
+    const body = b64url("{}");
+    let strings = [""];
+    let all: string[] = [""];
+    for (let length = 1; length <= 4; length++) {
+      strings = strings.flatMap((prefix) => symbols.map((symbol) => prefix + symbol));
+      all = all.concat(strings);
+    }
+    for (const tail of all) {
+      const token = `${head}.${body}.${tail}`;
+      const decoded = decodeJws(token);
+      if (decoded !== undefined) assert.ok(COMPACT_JWS.test(token), JSON.stringify(tail));
+      else if (COMPACT_JWS.test(token)) assert.equal(tail.length % 4, 1, `declined an acceptable signature segment ${JSON.stringify(tail)}`);
+    }
+  });
+
   it("returns undefined for a segment whose length is 1 mod 4 (jose's decoder throws; Buffer would drop the character)", () => {
     const good = raw(keys["ES256"]!, hdr(keys["ES256"]!), { sub: "a" });
     const parts = good.split(".");
@@ -220,9 +289,12 @@ describe("decodeJws", () => {
       const header = Buffer.concat([Buffer.from(`{"alg":"ES256","x":"`), Buffer.from(bytes, "latin1"), Buffer.from('"}')]);
       assert.equal(decodeJws(raw(key, header, { sub: "a" })), undefined, `header ${JSON.stringify(bytes)}`);
     }
-    // Valid multi-byte UTF-8 is fine.
+    // Valid multi-byte UTF-8 is fine, U+FFFD itself included (the lossy decoder's replacement character).
     const decoded = decodeJws(raw(key, hdr(key), { sub: "Zoë 😀" }));
     assert.equal(decoded?.payload["sub"], "Zoë 😀");
+    assert.equal(decodeJws(raw(key, hdr(key), { sub: "a\uFFFDb" }))?.payload["sub"], "a\uFFFDb");
+    const invalidAndReplacement = Buffer.concat([Buffer.from('{"sub":"\uFFFD'), Buffer.from("\xff", "latin1"), Buffer.from('"}')]);
+    assert.equal(decodeJws(raw(key, hdr(key), invalidAndReplacement)), undefined, "an encoded U+FFFD does not vouch for an invalid byte");
   });
 
   it("returns undefined when the header or payload is not a JSON object", () => {
