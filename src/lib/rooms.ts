@@ -18,7 +18,15 @@
  */
 import type { OidcUserContext } from "../types.js";
 
-const enc = encodeURIComponent;
+/**
+ * Percent-encode; when nothing needed encoding, the value itself (the token's
+ * own string, already in memory) rather than the equal copy
+ * `encodeURIComponent` returns.
+ */
+function enc(value: string): string {
+  const encoded = encodeURIComponent(value);
+  return encoded === value ? value : encoded;
+}
 
 /**
  * `oidc:<kind>:<encoded iss>:` by issuer: every socket of an issuer shares

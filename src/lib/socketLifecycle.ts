@@ -12,7 +12,7 @@ import { applyContext } from "./applyContext.js";
 import { resolveConfig } from "./config.js";
 import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
 import { DeadlineQueue } from "./deadlineQueue.js";
-import { registryOf, releaseSocket, stateOf, type SocketRegistry, type SocketState } from "./socketRegistry.js";
+import { connectedSocket, registryOf, releaseSocket, stateOf, type SocketRegistry, type SocketState } from "./socketRegistry.js";
 import { registerSocketSession } from "./socketSession.js";
 import { describeError, oidcLog } from "./log.js";
 
@@ -142,6 +142,7 @@ export function ensureLifecycle(namespace: Namespace, appHandle: OidcAppHandle, 
   if (wired.has(namespace)) return;
   wired.add(namespace);
   namespace.on("connection", (socket: Socket) => {
+    connectedSocket(socket);
     const run = async () => {
       if (socket.recovered && !(await restore(socket, appHandle))) return;
       if (socket.data?.auth === undefined) return; // not authenticated by us

@@ -10,7 +10,7 @@
  * functions that find their state through the socket, and a socket of a user
  * with one connection is indexed directly, without a set of its own.
  */
-import type { Socket } from "socket.io";
+import type { Namespace, Socket } from "socket.io";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
 import type { DeadlineQueue, Deadline } from "./deadlineQueue.js";
 import { describeError, oidcLog } from "./log.js";
@@ -91,10 +91,18 @@ export function stateOf(socket: Socket): SocketState {
 /** One socket, or the set of them when a user has several. */
 type Indexed = Socket | Set<Socket>;
 
-/** One app's sockets, by id and by user, and their expiry deadlines. */
+/**
+ * Sockets tracked while their handshake is still running (our middleware
+ * passed, later ones may not have): not yet in their namespace's `sockets`.
+ * Every app's, by socket id (ids are unique across namespaces).
+ */
+const handshaking = new Map<string, Socket>();
+
+/** One app's sockets, by user, and their expiry deadlines. By id, they are found in their namespaces. */
 export class SocketRegistry {
-  private readonly byId = new Map<string, Socket>();
   private readonly byUser = new Map<string, Indexed>();
+  /** The namespaces this app's sockets were tracked in. */
+  private readonly namespaces = new Set<Namespace>();
   /** Every tracked socket's next expiry step; created by `socketLifecycle.ts` when it first arms one. */
   expiries: DeadlineQueue<SocketState> | undefined;
 
@@ -112,7 +120,8 @@ export class SocketRegistry {
     state.registry = this;
     state.context = context;
     state.tracked = true;
-    this.byId.set(socket.id, socket);
+    if (socket.nsp !== undefined) this.namespaces.add(socket.nsp);
+    if (!socket.connected) watchHandshake(socket);
     this.index(context.sub, socket);
     if (context.userId !== context.sub) this.index(context.userId, socket);
     const rooms = roomsOf(context);
@@ -131,15 +140,27 @@ export class SocketRegistry {
 
   private unindexSocket(state: SocketState): void {
     const socket = state.socket;
-    if (this.byId.get(socket.id) === socket) this.byId.delete(socket.id);
+    if (handshaking.get(socket.id) === socket) handshaking.delete(socket.id);
     const context = state.context;
     if (!state.tracked || context === undefined) return;
     this.unindex(context.sub, socket);
     this.unindex(context.userId, socket);
   }
 
+  /** Whether this registry tracks the socket now. */
+  private owns(socket: Socket): boolean {
+    const state = (socket as WithState)[STATE];
+    return state !== undefined && state.registry === this && state.tracked;
+  }
+
   get(socketId: string): Socket | undefined {
-    return this.byId.get(socketId);
+    const early = handshaking.get(socketId);
+    if (early !== undefined && this.owns(early)) return early;
+    for (const nsp of this.namespaces) {
+      const socket = nsp.sockets.get(socketId);
+      if (socket !== undefined && this.owns(socket)) return socket;
+    }
+    return undefined;
   }
 
   /** Sockets whose `userId` or `sub` is the given value. */
@@ -150,11 +171,10 @@ export class SocketRegistry {
   }
 
   all(): Socket[] {
-    return [...this.byId.values()];
-  }
-
-  get size(): number {
-    return this.byId.size;
+    const sockets: Socket[] = [];
+    for (const socket of handshaking.values()) if (this.owns(socket)) sockets.push(socket);
+    for (const nsp of this.namespaces) for (const socket of nsp.sockets.values()) if (this.owns(socket)) sockets.push(socket);
+    return sockets;
   }
 
   private index(key: string, socket: Socket): void {
@@ -201,6 +221,45 @@ export function registryOf(appHandle: OidcAppHandle): SocketRegistry {
   let registry = registries.get(appHandle);
   if (registry === undefined) registries.set(appHandle, (registry = new SocketRegistry(appHandle)));
   return registry;
+}
+
+/**
+ * A socket tracked during its handshake normally connects (then the
+ * lifecycle's connection handler calls `connectedSocket`), or is refused by a
+ * later guard (then released). But when the client goes away meanwhile,
+ * Socket.IO drops the socket without a `disconnect` event: a sweep, once a
+ * second while handshakes are pending, releases those (and tells the session
+ * tracker), so nothing is left behind.
+ */
+let sweeper: ReturnType<typeof setInterval> | undefined;
+const SWEEP_MS = 1_000;
+
+function watchHandshake(socket: Socket): void {
+  handshaking.set(socket.id, socket);
+  if (sweeper === undefined) {
+    sweeper = setInterval(sweepHandshakes, SWEEP_MS);
+    sweeper.unref();
+  }
+}
+
+function sweepHandshakes(): void {
+  for (const [id, socket] of handshaking) {
+    if (socket.connected) {
+      handshaking.delete(id);
+    } else if (socket.client?.conn?.readyState !== "open") {
+      handshaking.delete(id);
+      releaseSocket(socket);
+    }
+  }
+  if (handshaking.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+/** The socket finished its handshake: it is found in its namespace from now on. */
+export function connectedSocket(socket: Socket): void {
+  if (handshaking.get(socket.id) === socket) handshaking.delete(socket.id);
 }
 
 /** Shared by every socket (Socket.IO calls listeners with the socket as `this`): no closure per socket. */
