@@ -132,7 +132,8 @@ export class SocketRegistry {
 
   untrack(socket: Socket): void {
     const state = stateOf(socket);
-    const rooms = state.tracked && state.context !== undefined ? roomsOf(state.context) : [];
+    // A disconnected socket has left every room already (Socket.IO leaves them before its disconnect event).
+    const rooms = state.tracked && state.context !== undefined && !socket.disconnected ? roomsOf(state.context) : [];
     this.unindexSocket(state);
     state.tracked = false;
     for (const room of rooms) leave(socket, room);
@@ -197,10 +198,18 @@ export class SocketRegistry {
   }
 }
 
-/** `socket.join` / `socket.leave` may return a promise with some adapters: never let it reject unhandled. */
+const ignore = (): void => undefined;
+
+/** `socket.join` / `socket.leave` return a promise with some adapters: never let it reject unhandled. */
+function settleQuietly(result: unknown): void {
+  if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+    (result as PromiseLike<unknown>).then(undefined, ignore);
+  }
+}
+
 function join(socket: Socket, rooms: string[]): void {
   try {
-    Promise.resolve(socket.join(rooms)).catch(() => undefined);
+    settleQuietly(socket.join(rooms));
   } catch {
     // a closed socket: nothing to join
   }
@@ -208,7 +217,7 @@ function join(socket: Socket, rooms: string[]): void {
 
 function leave(socket: Socket, room: string): void {
   try {
-    Promise.resolve(socket.leave(room)).catch(() => undefined);
+    settleQuietly(socket.leave(room));
   } catch {
     // a closed socket has left every room already
   }
