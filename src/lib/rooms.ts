@@ -18,7 +18,33 @@
  */
 import type { OidcUserContext } from "../types.js";
 
-const enc = encodeURIComponent;
+/**
+ * Percent-encode; when nothing needed encoding, the value itself (the token's
+ * own string, already in memory) rather than the equal copy
+ * `encodeURIComponent` returns.
+ */
+function enc(value: string): string {
+  const encoded = encodeURIComponent(value);
+  return encoded === value ? value : encoded;
+}
+
+/**
+ * `oidc:<kind>:<encoded iss>:` by issuer: every socket of an issuer shares
+ * one prefix string (a room name is then one small string joined to it).
+ * Bounded: cleared when full, so unusual issuer values cannot grow it.
+ */
+const subPrefixes = new Map<string, string>();
+const sidPrefixes = new Map<string, string>();
+const PREFIXES = 64;
+
+function prefixOf(cache: Map<string, string>, kind: string, iss: string): string {
+  let prefix = cache.get(iss);
+  if (prefix === undefined) {
+    if (cache.size >= PREFIXES) cache.clear();
+    cache.set(iss, (prefix = `${kind}${enc(iss)}:`));
+  }
+  return prefix;
+}
 
 /** Room names, for apps that want to address sockets themselves (`io.of(ns).to(oidcRoom.issuerSub(iss, sub))`). */
 export const oidcRoom = Object.freeze({
@@ -29,9 +55,9 @@ export const oidcRoom = Object.freeze({
    */
   user: (userId: string): string => `oidc:user:${enc(userId)}`,
   /** Sockets whose token's `sub` is `sub` and was issued by `iss`. */
-  issuerSub: (iss: string, sub: string): string => `oidc:iss-sub:${enc(iss)}:${enc(sub)}`,
+  issuerSub: (iss: string, sub: string): string => prefixOf(subPrefixes, "oidc:iss-sub:", iss) + enc(sub),
   /** Sockets whose token carries `sid` and was issued by `iss`. */
-  issuerSid: (iss: string, sid: string): string => `oidc:iss-sid:${enc(iss)}:${enc(sid)}`,
+  issuerSid: (iss: string, sid: string): string => prefixOf(sidPrefixes, "oidc:iss-sid:", iss) + enc(sid),
   /** Every socket whose token carries a `sid` (one shared room: a socket leaves it when a refresh drops the `sid`). */
   withSid: "oidc:with-sid",
 });

@@ -11,48 +11,66 @@ import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { applyContext } from "./applyContext.js";
 import { resolveConfig } from "./config.js";
 import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
-import { registryOf, releaseSocket, stateOf } from "./socketRegistry.js";
+import { DeadlineQueue } from "./deadlineQueue.js";
+import { connectedSocket, registryOf, releaseSocket, stateOf, type SocketRegistry, type SocketState } from "./socketRegistry.js";
 import { registerSocketSession } from "./socketSession.js";
-import { oidcLog } from "./log.js";
-
-/** The longest delay `setTimeout` honours; later deadlines are reached in steps. */
-const MAX_DELAY = 2_147_483_647;
+import { describeError, oidcLog } from "./log.js";
 
 export interface LifecycleOptions {
   /** Per-middleware override of `config.socketExpiry`. */
   expiry?: boolean;
 }
 
-/** Schedule `oidc:expiring` and then the expiry disconnect; replaces any earlier schedule. */
+/**
+ * One expiry step of a due socket: `oidc:expiring` once the warning time has
+ * come, then `oidc:expired` and a disconnect at `exp` (plus the clock
+ * tolerance). A socket warned but not yet expired goes back in the queue.
+ */
+function expiryStep(state: SocketState, now: number): void {
+  const { socket, registry, context } = state;
+  if (socket.disconnected || registry === undefined || context === undefined) return;
+  const expiresAt = context.expiresAt;
+  const deadline = expiresAt + resolveConfig(registry.appHandle).clockTolerance * 1000;
+  if (!state.warned) {
+    state.warned = true;
+    socket.emit(OIDC_EVENTS.expiring, { expiresAt });
+  }
+  if (now >= deadline) {
+    oidcLog(registry.appHandle, 6, `socket ${socket.nsp.name} ${socket.id} (user ${context.userId}) disconnected: token expired`);
+    disconnectWith(socket, OIDC_EVENTS.expired, { code: "ERR_AUTH_TOKEN_EXPIRED" });
+    return;
+  }
+  expiriesOf(registry).schedule(state, deadline);
+}
+
+function expiriesOf(registry: SocketRegistry): DeadlineQueue<SocketState> {
+  return (registry.expiries ??= new DeadlineQueue<SocketState>(expiryStep, (error) => {
+    oidcLog(registry.appHandle, 3, `socket expiry step failed: ${describeError(error)}`);
+  }));
+}
+
+/**
+ * Schedule `oidc:expiring` and then the expiry disconnect for the socket's
+ * current context (`socket.data.auth`, tracked by the registry); replaces
+ * any earlier schedule. All of an app's sockets share one timer (see
+ * `deadlineQueue.ts`).
+ */
 export function armExpiry(socket: Socket, appHandle: OidcAppHandle, config: OidcConfig, enabled: boolean): void {
   const state = stateOf(socket);
-  if (state.timer !== undefined) clearTimeout(state.timer);
-  state.timer = undefined;
-  const context = socket.data.auth as OidcUserContext | undefined;
-  if (!enabled || context === undefined) return;
-
+  const registry = state.registry ?? registryOf(appHandle);
+  const queue = expiriesOf(registry);
+  queue.cancel(state);
+  state.expiry = enabled;
+  state.warned = false;
+  const context = state.context;
+  if (!enabled || context === undefined || socket.disconnected) return;
+  const now = Date.now();
   const expiresAt = context.expiresAt;
-  const deadline = expiresAt + config.clockTolerance * 1000;
-  const lead = Math.min(config.expiryLeadTime * 1000, Math.max(0, expiresAt - Date.now()) / 3);
-  let warned = false;
-
-  const step = (): void => {
-    state.timer = undefined;
-    if (socket.disconnected) return;
-    const now = Date.now();
-    if (!warned && now >= expiresAt - lead) {
-      warned = true;
-      socket.emit(OIDC_EVENTS.expiring, { expiresAt });
-    }
-    if (now >= deadline) {
-      oidcLog(appHandle, 6, `socket ${socket.nsp.name} ${socket.id} (user ${context.userId}) disconnected: token expired`);
-      disconnectWith(socket, OIDC_EVENTS.expired, { code: "ERR_AUTH_TOKEN_EXPIRED" });
-      return;
-    }
-    const next = warned ? deadline : expiresAt - lead;
-    state.timer = setTimeout(step, Math.min(Math.max(0, next - now), MAX_DELAY));
-  };
-  step();
+  // Warn expiryLeadTime before exp, or a third of the remaining lifetime for a short-lived token.
+  const lead = Math.min(config.expiryLeadTime * 1000, Math.max(0, expiresAt - now) / 3);
+  const warnAt = expiresAt - lead;
+  if (now < warnAt) queue.schedule(state, warnAt);
+  else expiryStep(state, now);
 }
 
 type Ack = (reply: { ok: true; expiresAt: number } | { ok: false; code: OidcAuthErrorCode }) => void;
@@ -61,13 +79,13 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
   const config = resolveConfig(appHandle);
   const state = stateOf(socket);
   const now = Date.now();
-  state.refreshes = state.refreshes.filter((at) => now - at < config.refreshWindow);
-  if (state.refreshes.length >= config.refreshLimit) {
+  const refreshes = (state.refreshes = (state.refreshes ?? []).filter((at) => now - at < config.refreshWindow));
+  if (refreshes.length >= config.refreshLimit) {
     throw new OidcAuthError("ERR_AUTH_RATE_LIMITED", {
       reason: `more than ${config.refreshLimit} refresh attempts in ${config.refreshWindow} ms`,
     });
   }
-  state.refreshes.push(now);
+  refreshes.push(now);
 
   const token = (payload as { token?: unknown } | null)?.token;
   const current = socket.data.auth as OidcUserContext;
@@ -83,14 +101,17 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
   return context.expiresAt;
 }
 
-function listenForRefresh(socket: Socket, appHandle: OidcAppHandle, enabled: boolean): void {
-  socket.on(OIDC_EVENTS.refresh, (payload: unknown, ack?: unknown) => {
-    const reply: Ack = typeof ack === "function" ? (ack as Ack) : () => undefined;
-    refresh(socket, appHandle, payload, enabled).then(
-      (expiresAt) => reply({ ok: true, expiresAt }),
-      (error: unknown) => reply({ ok: false, code: reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id}`, error).code }),
-    );
-  });
+/** The `oidc:refresh` listener, shared by every socket (Socket.IO calls it with the socket as `this`). */
+function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
+  const socket = this;
+  const reply: Ack = typeof ack === "function" ? (ack as Ack) : () => undefined;
+  const state = stateOf(socket);
+  const appHandle = state.registry?.appHandle;
+  if (appHandle === undefined) return reply({ ok: false, code: "ERR_AUTH_REVOKED" });
+  refresh(socket, appHandle, payload, state.expiry).then(
+    (expiresAt) => reply({ ok: true, expiresAt }),
+    (error: unknown) => reply({ ok: false, code: reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id}`, error).code }),
+  );
 }
 
 /** A socket restored by connection-state recovery: its context comes back from `socket.data.auth`. */
@@ -121,12 +142,13 @@ export function ensureLifecycle(namespace: Namespace, appHandle: OidcAppHandle, 
   if (wired.has(namespace)) return;
   wired.add(namespace);
   namespace.on("connection", (socket: Socket) => {
+    connectedSocket(socket);
     const run = async () => {
       if (socket.recovered && !(await restore(socket, appHandle))) return;
       if (socket.data?.auth === undefined) return; // not authenticated by us
       const config = resolveConfig(appHandle);
       const enabled = options.expiry ?? config.socketExpiry;
-      listenForRefresh(socket, appHandle, enabled);
+      socket.on(OIDC_EVENTS.refresh, onRefresh);
       armExpiry(socket, appHandle, config, enabled);
     };
     run().catch((error: unknown) => {

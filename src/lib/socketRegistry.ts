@@ -1,25 +1,83 @@
 /**
- * The live authenticated sockets of one IOServer app (every namespace), with
- * per-socket state (expiry timer, refresh attempts) and the single release
- * path run when a socket goes away or a later guard refuses it.
+ * The live authenticated sockets of one IOServer app (every namespace), their
+ * per-socket state, and the single release path run when a socket goes away
+ * or a later guard refuses it.
+ *
+ * Memory matters here: an idle socket should cost little more authenticated
+ * than open. So a socket's state is one small object with plain fields (no
+ * closures, no timer of its own): the app's registry keeps every expiry in
+ * one deadline queue, the disconnect and refresh listeners are shared
+ * functions that find their state through the socket, and a socket of a user
+ * with one connection is indexed directly, without a set of its own.
  */
-import type { Socket } from "socket.io";
+import type { Namespace, Socket } from "socket.io";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
+import type { DeadlineQueue, Deadline } from "./deadlineQueue.js";
+import { describeError, oidcLog } from "./log.js";
 import { roomsOf } from "./rooms.js";
 
-export interface SocketState {
-  /** The expiry timer (one per socket at most). */
-  timer?: ReturnType<typeof setTimeout>;
-  /** Times (ms) of recent refresh attempts, for the rate limit. */
-  refreshes: number[];
-  /** Undo everything done for this socket; idempotent. */
-  cleanups: Array<() => void>;
-  /** The ids this socket is indexed under. */
-  indexed?: { sub: string; userId: string };
+/** A session tracker that wants to hear when a socket goes away. */
+export interface ReleaseTracker {
+  unregisterSocket(socketId: string): unknown;
+}
+
+const TRACKED = 1;
+const LISTENING = 2;
+const EXPIRY = 4;
+const WARNED = 8;
+
+/**
+ * What the package keeps for one socket. One small object of eight fields
+ * (the four booleans share one number), since every idle socket carries it.
+ */
+export class SocketState implements Deadline {
+  /** The registry of the app that authenticated it. */
+  registry: SocketRegistry | undefined = undefined;
   /** The context it was last tracked with. */
-  context?: OidcUserContext;
-  /** The `oidc:*` rooms it joined (issuer + sub, user, issuer + sid, with-sid), see `rooms.ts`. */
-  rooms?: string[];
+  context: OidcUserContext | undefined = undefined;
+  /** The session tracker to tell on release (`unregisterSocket`), if any. */
+  tracker: ReleaseTracker | undefined = undefined;
+  /** Times (ms) of recent refresh attempts, for the rate limit; created on the first refresh. */
+  refreshes: number[] | undefined = undefined;
+  /** The next expiry step (epoch ms) and the position in the registry's deadline queue. */
+  dueAt = 0;
+  slot = -1;
+  private flags = 0;
+
+  constructor(readonly socket: Socket) {}
+
+  /** Whether it is indexed and in its `oidc:*` rooms. */
+  get tracked(): boolean {
+    return (this.flags & TRACKED) !== 0;
+  }
+  set tracked(value: boolean) {
+    this.flag(TRACKED, value);
+  }
+  /** Whether the shared disconnect listener is attached. */
+  get listening(): boolean {
+    return (this.flags & LISTENING) !== 0;
+  }
+  set listening(value: boolean) {
+    this.flag(LISTENING, value);
+  }
+  /** Whether expiry is enforced for this socket (kept for re-arming after a refresh). */
+  get expiry(): boolean {
+    return (this.flags & EXPIRY) !== 0;
+  }
+  set expiry(value: boolean) {
+    this.flag(EXPIRY, value);
+  }
+  /** Whether `oidc:expiring` was sent for the current token. */
+  get warned(): boolean {
+    return (this.flags & WARNED) !== 0;
+  }
+  set warned(value: boolean) {
+    this.flag(WARNED, value);
+  }
+
+  private flag(bit: number, value: boolean): void {
+    this.flags = value ? this.flags | bit : this.flags & ~bit;
+  }
 }
 
 const STATE = Symbol("ioserver-oidc.socketState");
@@ -27,13 +85,28 @@ type WithState = Socket & { [STATE]?: SocketState };
 
 export function stateOf(socket: Socket): SocketState {
   const carrier = socket as WithState;
-  return (carrier[STATE] ??= { refreshes: [], cleanups: [] });
+  return (carrier[STATE] ??= new SocketState(socket));
 }
 
-/** One app's sockets, by id and by user. */
+/** One socket, or the set of them when a user has several. */
+type Indexed = Socket | Set<Socket>;
+
+/**
+ * Sockets tracked while their handshake is still running (our middleware
+ * passed, later ones may not have): not yet in their namespace's `sockets`.
+ * Every app's, by socket id (ids are unique across namespaces).
+ */
+const handshaking = new Map<string, Socket>();
+
+/** One app's sockets, by user, and their expiry deadlines. By id, they are found in their namespaces. */
 export class SocketRegistry {
-  private readonly byId = new Map<string, Socket>();
-  private readonly byUser = new Map<string, Set<Socket>>();
+  private readonly byUser = new Map<string, Indexed>();
+  /** The namespaces this app's sockets were tracked in. */
+  private readonly namespaces = new Set<Namespace>();
+  /** Every tracked socket's next expiry step; created by `socketLifecycle.ts` when it first arms one. */
+  expiries: DeadlineQueue<SocketState> | undefined;
+
+  constructor(readonly appHandle: OidcAppHandle) {}
 
   /**
    * Index the socket under its ids and put it in its `oidc:*` rooms. Called
@@ -42,72 +115,101 @@ export class SocketRegistry {
    */
   track(socket: Socket, context: OidcUserContext): void {
     const state = stateOf(socket);
-    const previousRooms = state.rooms ?? [];
-    this.unindexSocket(socket);
-    this.byId.set(socket.id, socket);
-    state.indexed = { sub: context.sub, userId: context.userId };
+    const previousRooms = state.tracked && state.context !== undefined ? roomsOf(state.context) : [];
+    this.unindexSocket(state);
+    state.registry = this;
     state.context = context;
+    state.tracked = true;
+    if (socket.nsp !== undefined) this.namespaces.add(socket.nsp);
+    if (!socket.connected) watchHandshake(socket);
     this.index(context.sub, socket);
     if (context.userId !== context.sub) this.index(context.userId, socket);
     const rooms = roomsOf(context);
-    state.rooms = rooms;
     for (const room of previousRooms) if (!rooms.includes(room)) leave(socket, room);
-    const added = rooms.filter((room) => !previousRooms.includes(room));
+    const added = previousRooms.length === 0 ? rooms : rooms.filter((room) => !previousRooms.includes(room));
     if (added.length > 0) join(socket, added);
   }
 
   untrack(socket: Socket): void {
     const state = stateOf(socket);
-    this.unindexSocket(socket);
-    const rooms = state.rooms ?? [];
-    state.rooms = undefined;
+    // A disconnected socket has left every room already (Socket.IO leaves them before its disconnect event).
+    const rooms = state.tracked && state.context !== undefined && !socket.disconnected ? roomsOf(state.context) : [];
+    this.unindexSocket(state);
+    state.tracked = false;
     for (const room of rooms) leave(socket, room);
   }
 
-  private unindexSocket(socket: Socket): void {
-    const state = stateOf(socket);
-    if (this.byId.get(socket.id) === socket) this.byId.delete(socket.id);
-    if (state.indexed === undefined) return;
-    this.unindex(state.indexed.sub, socket);
-    this.unindex(state.indexed.userId, socket);
-    state.indexed = undefined;
+  private unindexSocket(state: SocketState): void {
+    const socket = state.socket;
+    if (handshaking.get(socket.id) === socket) handshaking.delete(socket.id);
+    const context = state.context;
+    if (!state.tracked || context === undefined) return;
+    this.unindex(context.sub, socket);
+    this.unindex(context.userId, socket);
+  }
+
+  /** Whether this registry tracks the socket now. */
+  private owns(socket: Socket): boolean {
+    const state = (socket as WithState)[STATE];
+    return state !== undefined && state.registry === this && state.tracked;
   }
 
   get(socketId: string): Socket | undefined {
-    return this.byId.get(socketId);
+    const early = handshaking.get(socketId);
+    if (early !== undefined && this.owns(early)) return early;
+    for (const nsp of this.namespaces) {
+      const socket = nsp.sockets.get(socketId);
+      if (socket !== undefined && this.owns(socket)) return socket;
+    }
+    return undefined;
   }
 
   /** Sockets whose `userId` or `sub` is the given value. */
   ofUser(userIdOrSub: string): Socket[] {
-    return [...(this.byUser.get(userIdOrSub) ?? [])];
+    const found = this.byUser.get(userIdOrSub);
+    if (found === undefined) return [];
+    return found instanceof Set ? [...found] : [found];
   }
 
   all(): Socket[] {
-    return [...this.byId.values()];
-  }
-
-  get size(): number {
-    return this.byId.size;
+    const sockets: Socket[] = [];
+    for (const socket of handshaking.values()) if (this.owns(socket)) sockets.push(socket);
+    for (const nsp of this.namespaces) for (const socket of nsp.sockets.values()) if (this.owns(socket)) sockets.push(socket);
+    return sockets;
   }
 
   private index(key: string, socket: Socket): void {
-    let set = this.byUser.get(key);
-    if (set === undefined) this.byUser.set(key, (set = new Set()));
-    set.add(socket);
+    const found = this.byUser.get(key);
+    if (found === undefined) this.byUser.set(key, socket);
+    else if (found instanceof Set) found.add(socket);
+    else if (found !== socket) this.byUser.set(key, new Set([found, socket]));
   }
 
   private unindex(key: string, socket: Socket): void {
-    const set = this.byUser.get(key);
-    if (set === undefined) return;
-    set.delete(socket);
-    if (set.size === 0) this.byUser.delete(key);
+    const found = this.byUser.get(key);
+    if (found === undefined) return;
+    if (found instanceof Set) {
+      found.delete(socket);
+      if (found.size === 1) this.byUser.set(key, found.values().next().value as Socket);
+      else if (found.size === 0) this.byUser.delete(key);
+    } else if (found === socket) {
+      this.byUser.delete(key);
+    }
   }
 }
 
-/** `socket.join` / `socket.leave` may return a promise with some adapters: never let it reject unhandled. */
+const ignore = (): void => undefined;
+
+/** `socket.join` / `socket.leave` return a promise with some adapters: never let it reject unhandled. */
+function settleQuietly(result: unknown): void {
+  if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+    (result as PromiseLike<unknown>).then(undefined, ignore);
+  }
+}
+
 function join(socket: Socket, rooms: string[]): void {
   try {
-    Promise.resolve(socket.join(rooms)).catch(() => undefined);
+    settleQuietly(socket.join(rooms));
   } catch {
     // a closed socket: nothing to join
   }
@@ -115,7 +217,7 @@ function join(socket: Socket, rooms: string[]): void {
 
 function leave(socket: Socket, room: string): void {
   try {
-    Promise.resolve(socket.leave(room)).catch(() => undefined);
+    settleQuietly(socket.leave(room));
   } catch {
     // a closed socket has left every room already
   }
@@ -126,29 +228,91 @@ const registries = new WeakMap<object, SocketRegistry>();
 /** The registry of the app behind this `appHandle`. */
 export function registryOf(appHandle: OidcAppHandle): SocketRegistry {
   let registry = registries.get(appHandle);
-  if (registry === undefined) registries.set(appHandle, (registry = new SocketRegistry()));
+  if (registry === undefined) registries.set(appHandle, (registry = new SocketRegistry(appHandle)));
   return registry;
 }
 
-/** Run `cleanup` when the socket is released (disconnect, or refusal by a later guard). */
-export function onRelease(socket: Socket, cleanup: () => void): void {
-  const state = stateOf(socket);
-  if (state.cleanups.length === 0) socket.once("disconnect", () => releaseSocket(socket));
-  state.cleanups.push(cleanup);
+/**
+ * A socket tracked during its handshake normally connects (then the
+ * lifecycle's connection handler calls `connectedSocket`), or is refused by a
+ * later guard (then released). But when the client goes away meanwhile,
+ * Socket.IO drops the socket without a `disconnect` event: a sweep, once a
+ * second while handshakes are pending, releases those (and tells the session
+ * tracker), so nothing is left behind.
+ */
+let sweeper: ReturnType<typeof setInterval> | undefined;
+const SWEEP_MS = 1_000;
+
+function watchHandshake(socket: Socket): void {
+  handshaking.set(socket.id, socket);
+  if (sweeper === undefined) {
+    sweeper = setInterval(sweepHandshakes, SWEEP_MS);
+    sweeper.unref();
+  }
 }
 
-/** Clear the timer and run every cleanup once. Idempotent. */
+function sweepHandshakes(): void {
+  for (const [id, socket] of handshaking) {
+    if (socket.connected) {
+      handshaking.delete(id);
+    } else if (socket.client?.conn?.readyState !== "open") {
+      handshaking.delete(id);
+      releaseSocket(socket);
+    }
+  }
+  if (handshaking.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+/** The socket finished its handshake: it is found in its namespace from now on. */
+export function connectedSocket(socket: Socket): void {
+  if (handshaking.get(socket.id) === socket) handshaking.delete(socket.id);
+}
+
+/** Shared by every socket (Socket.IO calls listeners with the socket as `this`): no closure per socket. */
+function releaseOnDisconnect(this: Socket): void {
+  releaseSocket(this);
+}
+
+/**
+ * Track the socket in the app's registry (and its rooms) and make sure it is
+ * released when it disconnects.
+ */
+export function trackSocket(appHandle: OidcAppHandle, socket: Socket, context: OidcUserContext): SocketState {
+  const state = stateOf(socket);
+  registryOf(appHandle).track(socket, context);
+  if (!state.listening) {
+    state.listening = true;
+    socket.on("disconnect", releaseOnDisconnect);
+  }
+  return state;
+}
+
+/**
+ * Undo everything done for this socket: cancel its expiry, leave the
+ * registry and the rooms, tell the session tracker (asynchronously; a
+ * failure is logged). Idempotent.
+ */
 export function releaseSocket(socket: Socket): void {
   const state = (socket as WithState)[STATE];
   if (state === undefined) return;
-  if (state.timer !== undefined) clearTimeout(state.timer);
-  state.timer = undefined;
-  const cleanups = state.cleanups.splice(0);
-  for (const cleanup of cleanups) {
-    try {
-      cleanup();
-    } catch {
-      // A cleanup must not stop the others.
-    }
+  const registry = state.registry;
+  if (registry === undefined) return;
+  registry.expiries?.cancel(state);
+  try {
+    registry.untrack(socket);
+  } catch {
+    // a failing adapter must not stop the rest of the release
   }
+  const tracker = state.tracker;
+  state.tracker = undefined;
+  if (tracker === undefined) return;
+  const id = socket.id;
+  Promise.resolve()
+    .then(() => tracker.unregisterSocket(id))
+    .catch((error: unknown) => {
+      oidcLog(registry.appHandle, 3, `session.unregisterSocket(${id}) failed: ${describeError(error)}`);
+    });
 }

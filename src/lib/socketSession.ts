@@ -10,19 +10,17 @@ import type { Socket } from "socket.io";
 import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { rememberServer } from "./cluster.js";
-import { onRelease, registryOf } from "./socketRegistry.js";
+import { trackSocket, type ReleaseTracker } from "./socketRegistry.js";
 import { withTimeout } from "./withTimeout.js";
-import { describeError, oidcLog } from "./log.js";
+import { describeError } from "./log.js";
 
 /**
  * A tracker that throws refuses the connection (`ERR_USER_PROVISION_FAILED`):
  * a socket the app cannot track is a socket it cannot revoke.
  */
 export async function registerSocketSession(appHandle: OidcAppHandle, socket: Socket, context: OidcUserContext, config: OidcConfig): Promise<void> {
-  const registry = registryOf(appHandle);
   rememberServer(appHandle, socket.nsp?.server);
-  registry.track(socket, context); // also joins the socket's oidc:* rooms (see rooms.ts)
-  onRelease(socket, () => registry.untrack(socket));
+  const state = trackSocket(appHandle, socket, context); // also joins the socket's oidc:* rooms (see rooms.ts)
 
   const session = appHandle.session as { registerSocket?: unknown; unregisterSocket?: unknown } | null | undefined;
   if (session === null || typeof session !== "object" || typeof session.registerSocket !== "function") return;
@@ -32,14 +30,6 @@ export async function registerSocketSession(appHandle: OidcAppHandle, socket: So
   } catch (error) {
     throw new OidcAuthError("ERR_USER_PROVISION_FAILED", { reason: `session.registerSocket threw: ${describeError(error)}`, cause: error });
   }
-  if (typeof session.unregisterSocket !== "function") return;
-  const unregister = session.unregisterSocket as (socketId: string) => unknown;
-  const id = socket.id;
-  onRelease(socket, () => {
-    Promise.resolve()
-      .then(() => unregister.call(session, id))
-      .catch((error: unknown) => {
-        oidcLog(appHandle, 3, `session.unregisterSocket(${id}) failed: ${describeError(error)}`);
-      });
-  });
+  // Told once when the socket is released (see releaseSocket).
+  if (typeof session.unregisterSocket === "function") state.tracker = session as ReleaseTracker;
 }

@@ -76,6 +76,25 @@ describe("expiry and in-band refresh", () => {
     assert.ok(expiredAt < exp * 1000 + 3000, "and not much later");
   });
 
+  it("many sockets share the app's expiry queue: each expires at its own exp, one gone early does not disturb them", async () => {
+    const base = nowS();
+    const exps = [base + 4, base + 2, base + 3, base + 2];
+    const sockets = await Promise.all(exps.map(async (exp, i) => connected(app, "chat", await issuer.mint({ sub: `many-${i}`, exp }))));
+    const gone = await connected(app, "chat", await issuer.mint({ sub: "many-gone", exp: base + 2 }));
+    gone.disconnect(); // its entry leaves the queue (released on disconnect) while the others stay in it
+    const expiredAt = await Promise.all(
+      sockets.map(async (socket) => {
+        await next(socket, "oidc:expiring", 10_000);
+        await next(socket, "oidc:expired", 10_000);
+        return Date.now();
+      }),
+    );
+    expiredAt.forEach((at, i) => {
+      assert.ok(at >= exps[i]! * 1000 + 1000 - 50, `socket ${i} expired ${at - exps[i]! * 1000} ms after its exp`);
+      assert.ok(at < exps[i]! * 1000 + 2500, `socket ${i} expired late: ${at - exps[i]! * 1000} ms after its exp`);
+    });
+  });
+
   it("a refresh before exp keeps the socket, its rooms and gives it the new context", async () => {
     const exp = nowS() + 3;
     const socket = await connected(app, "chat", await issuer.mint({ sub: "ref", exp, roles: ["reader"] }));
