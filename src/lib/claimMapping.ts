@@ -37,11 +37,15 @@ export interface PresetOptions {
  * arrays.
  */
 export function strings(value: unknown): string[] {
-  const out: string[] = [];
-  if (!Array.isArray(value)) return out;
-  for (let i = 0; i < value.length; i++) {
+  if (!Array.isArray(value)) return [];
+  // Counted first, so the copy is allocated at its exact size: contexts live
+  // as long as their sockets, and an array grown by push keeps spare slots.
+  let count = 0;
+  for (let i = 0; i < value.length; i++) if (typeof value[i] === "string") count++;
+  const out = new Array<string>(count);
+  for (let i = 0, j = 0; j < count; i++) {
     const item: unknown = value[i];
-    if (typeof item === "string") out.push(item);
+    if (typeof item === "string") out[j++] = item;
   }
   return out;
 }

@@ -25,18 +25,17 @@ const TRACKED = 1;
 const LISTENING = 2;
 const EXPIRY = 4;
 const WARNED = 8;
+const REGISTERED = 16;
 
 /**
- * What the package keeps for one socket. One small object of eight fields
- * (the four booleans share one number), since every idle socket carries it.
+ * What the package keeps for one socket. One small object of seven fields
+ * (the booleans share one number), since every idle socket carries it.
  */
 export class SocketState implements Deadline {
   /** The registry of the app that authenticated it. */
   registry: SocketRegistry | undefined = undefined;
   /** The context it was last tracked with. */
   context: OidcUserContext | undefined = undefined;
-  /** The session tracker to tell on release (`unregisterSocket`), if any. */
-  tracker: ReleaseTracker | undefined = undefined;
   /** Times (ms) of recent refresh attempts, for the rate limit; created on the first refresh. */
   refreshes: number[] | undefined = undefined;
   /** The next expiry step (epoch ms) and the position in the registry's deadline queue. */
@@ -73,6 +72,14 @@ export class SocketState implements Deadline {
   }
   set warned(value: boolean) {
     this.flag(WARNED, value);
+  }
+
+  /** Whether the app's session tracker registered it (and wants `unregisterSocket` on release). */
+  get registered(): boolean {
+    return (this.flags & REGISTERED) !== 0;
+  }
+  set registered(value: boolean) {
+    this.flag(REGISTERED, value);
   }
 
   private flag(bit: number, value: boolean): void {
@@ -306,9 +313,11 @@ export function releaseSocket(socket: Socket): void {
   } catch {
     // a failing adapter must not stop the rest of the release
   }
-  const tracker = state.tracker;
-  state.tracker = undefined;
-  if (tracker === undefined) return;
+  if (!state.registered) return;
+  state.registered = false;
+  // The app's session tracker (one per app), which registered the socket.
+  const tracker = registry.appHandle.session as ReleaseTracker | null | undefined;
+  if (tracker === null || typeof tracker !== "object" || typeof tracker.unregisterSocket !== "function") return;
   const id = socket.id;
   Promise.resolve()
     .then(() => tracker.unregisterSocket(id))

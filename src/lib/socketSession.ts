@@ -10,7 +10,7 @@ import type { Socket } from "socket.io";
 import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { rememberServer } from "./cluster.js";
-import { trackSocket, type ReleaseTracker } from "./socketRegistry.js";
+import { trackSocket } from "./socketRegistry.js";
 import { withTimeout } from "./withTimeout.js";
 import { describeError } from "./log.js";
 
@@ -31,5 +31,5 @@ export async function registerSocketSession(appHandle: OidcAppHandle, socket: So
     throw new OidcAuthError("ERR_USER_PROVISION_FAILED", { reason: `session.registerSocket threw: ${describeError(error)}`, cause: error });
   }
   // Told once when the socket is released (see releaseSocket).
-  if (typeof session.unregisterSocket === "function") state.tracker = session as ReleaseTracker;
+  state.registered = true;
 }

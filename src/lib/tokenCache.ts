@@ -49,7 +49,7 @@ export interface CachedVerification {
   readonly issuer: OidcIssuerConfig;
   readonly keySet: RemoteKeySet;
   readonly key: StoredKey;
-  /** Epoch ms after which the entry is not used. */
+  /** Epoch ms from which the entry is not used. */
   readonly validUntil: number;
   readonly bytes: number;
 }
@@ -63,22 +63,17 @@ export interface TokenCacheStats {
   evictions: number;
 }
 
-/**
- * An entry, linked to its neighbours in insertion order: eviction takes the
- * oldest in constant time. (Iterating the Map from its start instead would
- * step over every slot deleted since the Map last compacted its table,
- * thousands once the cache is full and turning over.)
- */
-interface Entry extends CachedVerification {
-  readonly mapKey: number;
-  older: Entry | undefined;
-  newer: Entry | undefined;
-}
-
 export class TokenCache {
-  private readonly entries = new Map<number, Entry>();
-  private oldest: Entry | undefined;
-  private newest: Entry | undefined;
+  private readonly entries = new Map<number, CachedVerification>();
+  /**
+   * Where eviction goes on: a live iterator over the Map in insertion order.
+   * Everything before it was evicted or deleted, so its next entry is the
+   * oldest, and each slot deleted meanwhile is stepped over once. (Starting
+   * a new iteration for every eviction would step over every slot deleted
+   * since the Map last compacted its table: thousands once the cache is full
+   * and turning over.)
+   */
+  private cursor: Iterator<CachedVerification> | undefined;
   private bytes = 0;
   private hits = 0;
   private misses = 0;
@@ -115,14 +110,9 @@ export class TokenCache {
     if (validUntil <= now) return;
     const bytes = token.length + payloadChars + ENTRY_OVERHEAD;
     if (bytes > this.options.maxBytes || this.options.maxEntries === 0) return;
-    const mapKey = keyOf(token);
-    const previous = this.entries.get(mapKey);
+    const previous = this.entries.get(keyOf(token));
     if (previous !== undefined) this.delete(previous);
-    const entry: Entry = { token, payload, issuer, keySet, key, validUntil, bytes, mapKey, older: this.newest, newer: undefined };
-    if (this.newest === undefined) this.oldest = entry;
-    else this.newest.newer = entry;
-    this.newest = entry;
-    this.entries.set(mapKey, entry);
+    this.entries.set(keyOf(token), { token, payload, issuer, keySet, key, validUntil, bytes });
     this.bytes += bytes;
     this.evict(now);
   }
@@ -133,25 +123,26 @@ export class TokenCache {
 
   clear(): void {
     this.entries.clear();
-    this.oldest = this.newest = undefined;
+    this.cursor = undefined;
     this.bytes = 0;
   }
 
-  private delete(entry: Entry): void {
-    this.entries.delete(entry.mapKey);
+  private delete(entry: CachedVerification): void {
+    this.entries.delete(keyOf(entry.token));
     this.bytes -= entry.bytes;
-    if (entry.older === undefined) this.oldest = entry.newer;
-    else entry.older.newer = entry.newer;
-    if (entry.newer === undefined) this.newest = entry.older;
-    else entry.newer.older = entry.older;
-    entry.older = entry.newer = undefined;
   }
 
   /** Oldest first (insertion order) until within both bounds. */
   private evict(now: number): void {
     while (this.entries.size > this.options.maxEntries || this.bytes > this.options.maxBytes) {
-      const entry = this.oldest;
-      if (entry === undefined) return;
+      let next = this.cursor?.next();
+      if (next === undefined || next.done === true) {
+        // The old iterator ran out (or none yet): everything it passed is gone, so starting over is cheap.
+        this.cursor = this.entries.values();
+        next = this.cursor.next();
+        if (next.done === true) return;
+      }
+      const entry = next.value;
       this.delete(entry);
       if (entry.validUntil > now) this.evictions++;
     }

@@ -153,6 +153,25 @@ export function tokenCacheOf(config: OidcConfig): TokenCache | undefined {
  * nothing may change them. A payload comes from JSON.parse (plain objects and
  * arrays, no cycles); arrays are walked by index, not by for-in.
  */
+/**
+ * `iss` (and a string `aud`) equal the configured issuer (and one of its
+ * audiences): point them at the config's strings, so the payloads kept by
+ * the token cache and by live sockets share one copy instead of one per token.
+ */
+function shareIssuerStrings(payload: JWTPayload, issuer: OidcIssuerConfig): void {
+  if (payload.iss === issuer.issuer) payload.iss = issuer.issuer;
+  const aud = payload.aud;
+  if (typeof aud === "string") {
+    const audiences = issuer.audience;
+    for (let i = 0; i < audiences.length; i++) {
+      if (audiences[i] === aud) {
+        payload.aud = audiences[i];
+        break;
+      }
+    }
+  }
+}
+
 function deepFreeze(value: object): void {
   if (Object.isFrozen(value)) return;
   Object.freeze(value);
@@ -339,6 +358,7 @@ function* verification(token: unknown, config: OidcConfig, log: KeySetLog | unde
     throw failure(error, issuer, kid);
   }
   checkSub(payload);
+  shareIssuerStrings(payload, issuer);
   deepFreeze(payload);
   if (cache !== undefined && verifiedWith !== undefined) {
     const payloadChars = decoded === undefined ? token.length : decoded.signingInput.length - decoded.signingInput.indexOf(".") - 1;
