@@ -14,6 +14,7 @@
  *   SOAK_ALG       RS256 or ES256                              (default RS256)
  *   SOAK_ROUNDS    connect / hold / disconnect rounds          (default 1)
  *   SOAK_SERVER_NODE_ARGS  extra node flags for the server child (e.g. --cpu-prof)
+ *   SOAK_SERVER_CONFIG     JSON merged into the server's config, for diagnosis (e.g. '{"tokenCache":false}')
  *   SOAK_HEAP_SNAPSHOTS    a directory: heap snapshots of the server before and after each round
  *
  * Exit 0 only if: no failed handshake, no failed refresh, no socket
@@ -211,7 +212,9 @@ async function main(): Promise<number> {
 
   const issuer = await createTestIssuer({ appSlug: "soak-app", accessTokenTtl: TTL });
   const port = await freePort();
-  const { server, cold: ready } = await ServerChild.start(port, { ...issuer.config });
+  // SOAK_SERVER_CONFIG: extra config for the server child as JSON, for diagnosis only (e.g. '{"tokenCache":false}').
+  const extra = JSON.parse(process.env.SOAK_SERVER_CONFIG ?? "{}") as Record<string, unknown>;
+  const { server, cold: ready } = await ServerChild.start(port, { ...issuer.config, ...extra });
   const cold: HeapFigures = { heapUsedMB: ready.heapUsedMB, rssMB: ready.rssMB };
   const url = `http://127.0.0.1:${port}`;
   log(`server child pid ${server.child.pid} on ${url}; issuer ${issuer.issuer}`);
