@@ -2,7 +2,7 @@
  * A real IOServer on 127.0.0.1 with one protected controller and two
  * protected namespaces, plus real socket.io-client connections.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,6 +57,8 @@ export async function freePort(): Promise<number> {
 
 const routesDir = (() => {
   const dir = mkdtempSync(join(tmpdir(), "ioserver-oidc-routes-"));
+  // One folder per test process, removed when the process ends.
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(
     join(dir, "api.json"),
     JSON.stringify([

@@ -5,7 +5,7 @@
  * and one namespace guarded by `OidcSocketMiddleware` whose clients record
  * `oidc:revoked` and their disconnection.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BaseController, BaseService, IOServer } from "ioserver";
@@ -23,6 +23,8 @@ import { freePort, outcome, type LogLine } from "../helpers/app.js";
 
 const routesDir = (() => {
   const dir = mkdtempSync(join(tmpdir(), "ioserver-oidc-logout-routes-"));
+  // One folder per test process, removed when the process ends.
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(
     join(dir, "oidc.json"),
     JSON.stringify([
