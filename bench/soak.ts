@@ -25,7 +25,7 @@
  */
 import { execSync, fork, type ChildProcess } from "node:child_process";
 import { Agent, request } from "node:http";
-import { createServer } from "node:net";
+import { freePort } from "./lib/common.js";
 import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { io, type Socket } from "socket.io-client";
@@ -70,16 +70,6 @@ function percentile(sorted: number[], p: number): number {
 }
 const round = (value: number, digits = 1) => (Number.isFinite(value) ? Math.round(value * 10 ** digits) / 10 ** digits : NaN);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 function fdLimit(): number | undefined {
   try {

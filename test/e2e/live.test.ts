@@ -9,7 +9,7 @@ import type { Socket as ClientSocket } from "socket.io-client";
 import { connectWithOidc } from "../../src/client/index.js";
 import { OidcSessionManager, OidcSocketMiddleware } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { call, next, outcome, startApp, type TestApp } from "../helpers/app.js";
 
 let issuer: TestIssuer;
 before(async () => {
@@ -21,20 +21,6 @@ after(async () => {
 
 const nowS = () => Math.floor(Date.now() / 1000);
 
-/** Resolve with the first payload of `event`, bounded. */
-function next<T = unknown>(socket: ClientSocket, event: string, timeoutMs = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.off(event, on);
-      reject(new Error(`no ${event} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const on = (payload: T) => {
-      clearTimeout(timer);
-      resolve(payload);
-    };
-    socket.once(event, on);
-  });
-}
 
 async function connected(app: TestApp, namespace: string, token: string, extra: Record<string, unknown> = {}): Promise<ClientSocket> {
   const result = await outcome(app.connect(namespace, { auth: { token }, ...extra }));

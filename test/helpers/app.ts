@@ -55,27 +55,28 @@ export async function freePort(): Promise<number> {
   });
 }
 
-const routesDir = (() => {
-  const dir = mkdtempSync(join(tmpdir(), "ioserver-oidc-routes-"));
-  // One folder per test process, removed when the process ends.
+/**
+ * A folder of IOServer route files (`<controller>.json` → its routes), one per
+ * test process, removed when the process ends.
+ */
+export function routesFolder(prefix: string, files: Record<string, unknown[]>): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(
-    join(dir, "api.json"),
-    JSON.stringify([
-      { method: "GET", url: "/me", handler: "me" },
-      { method: "POST", url: "/echo", handler: "echo" },
-    ]),
-  );
-  writeFileSync(
-    join(dir, "admin.json"),
-    JSON.stringify([
-      { method: "GET", url: "/stats", handler: "stats" },
-      { method: "GET", url: "/sessions", handler: "sessions" },
-      { method: "POST", url: "/disconnect", handler: "disconnect" },
-    ]),
-  );
+  for (const [name, routes] of Object.entries(files)) writeFileSync(join(dir, `${name}.json`), JSON.stringify(routes));
   return dir;
-})();
+}
+
+const routesDir = routesFolder("ioserver-oidc-routes-", {
+  api: [
+    { method: "GET", url: "/me", handler: "me" },
+    { method: "POST", url: "/echo", handler: "echo" },
+  ],
+  admin: [
+    { method: "GET", url: "/stats", handler: "stats" },
+    { method: "GET", url: "/sessions", handler: "sessions" },
+    { method: "POST", url: "/disconnect", handler: "disconnect" },
+  ],
+});
 
 export async function startApp(options: AppOptions = {}): Promise<TestApp> {
   const port = await freePort();
@@ -226,4 +227,19 @@ export function outcome(socket: ClientSocket, timeoutMs = 8_000): Promise<Connec
 /** Emit with an ack, bounded. */
 export function call<T = unknown>(socket: ClientSocket, event: string, data: unknown = {}, timeoutMs = 5_000): Promise<T> {
   return socket.timeout(timeoutMs).emitWithAck(event, data) as Promise<T>;
+}
+
+/** Resolve with the first payload of `event`, bounded. */
+export function next<T = unknown>(socket: ClientSocket, event: string, timeoutMs = 10_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, on);
+      reject(new Error(`no ${event} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const on = (payload: T) => {
+      clearTimeout(timer);
+      resolve(payload);
+    };
+    socket.once(event, on);
+  });
 }

@@ -5,9 +5,6 @@
  * and one namespace guarded by `OidcSocketMiddleware` whose clients record
  * `oidc:revoked` and their disconnection.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { BaseController, BaseService, IOServer } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { io, type Socket as ClientSocket } from "socket.io-client";
@@ -19,25 +16,18 @@ import {
   type OidcBackchannelLogoutOptions,
   type OidcConfigInput,
 } from "../../src/index.js";
-import { freePort, outcome, type LogLine } from "../helpers/app.js";
+import { freePort, outcome, routesFolder, type LogLine } from "../helpers/app.js";
 
-const routesDir = (() => {
-  const dir = mkdtempSync(join(tmpdir(), "ioserver-oidc-logout-routes-"));
-  // One folder per test process, removed when the process ends.
-  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(
-    join(dir, "oidc.json"),
-    JSON.stringify([
-      { method: "POST", url: "/backchannel-logout", onRequest: "logout", handler: "logout" },
-      // Only there to show a non-POST request is refused.
-      { method: "PUT", url: "/backchannel-logout", onRequest: "logout", handler: "logout" },
-    ]),
-  );
-  writeFileSync(join(dir, "custom.json"), JSON.stringify([{ method: "POST", url: "/sso/logout", onRequest: "ssoLogout", handler: "ssoLogout" }]));
+const routesDir = routesFolder("ioserver-oidc-logout-routes-", {
+  oidc: [
+    { method: "POST", url: "/backchannel-logout", onRequest: "logout", handler: "logout" },
+    // Only there to show a non-POST request is refused.
+    { method: "PUT", url: "/backchannel-logout", onRequest: "logout", handler: "logout" },
+  ],
+  custom: [{ method: "POST", url: "/sso/logout", onRequest: "ssoLogout", handler: "ssoLogout" }],
   // For an app that parses forms itself: the handler only.
-  writeFileSync(join(dir, "parsed.json"), JSON.stringify([{ method: "POST", url: "/backchannel-logout", handler: "logout" }]));
-  return dir;
-})();
+  parsed: [{ method: "POST", url: "/backchannel-logout", handler: "logout" }],
+});
 
 export interface LogoutAppOptions {
   /** `OidcConfigManager.configure(config)`; `undefined` registers no config manager. */

@@ -7,7 +7,9 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { io, type Socket as ClientSocket } from "socket.io-client";
 import type { OidcSessionRecord } from "../../src/index.js";
-import { freePort } from "../helpers/app.js";
+import { freePort, next } from "../helpers/app.js";
+
+export { next };
 import type { NodeConfig, NodeStats } from "./node.js";
 
 const nodeScript = fileURLToPath(new URL("./node.ts", import.meta.url));
@@ -154,20 +156,6 @@ export function connected(client: ClientSocket, timeoutMs = 10_000): Promise<Cli
   });
 }
 
-/** Resolve with the first payload of `event`, bounded. */
-export function next<T = unknown>(socket: ClientSocket, event: string, timeoutMs = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.off(event, on);
-      reject(new Error(`no ${event} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const on = (payload: T) => {
-      clearTimeout(timer);
-      resolve(payload);
-    };
-    socket.once(event, on);
-  });
-}
 
 /** Poll until `predicate` holds, bounded; the last error or value is in the failure message. */
 export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 15_000, everyMs = 100): Promise<void> {
