@@ -75,7 +75,7 @@ export function armExpiry(socket: Socket, appHandle: OidcAppHandle, config: Oidc
 
 type Ack = (reply: { ok: true; expiresAt: number } | { ok: false; code: OidcAuthErrorCode }) => void;
 
-async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknown, enabled: boolean): Promise<number> {
+async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknown): Promise<number> {
   const config = resolveConfig(appHandle);
   const state = stateOf(socket);
   const now = Date.now();
@@ -97,7 +97,7 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
   registryOf(appHandle).track(socket, context); // re-index: the session tracker keeps its entry
   applyContext(socket, context);
   socket.data.auth = context;
-  armExpiry(socket, appHandle, config, enabled);
+  armExpiry(socket, appHandle, config, state.expiry); // the namespace's setting, kept on the socket
   return context.expiresAt;
 }
 
@@ -108,7 +108,7 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
   const state = stateOf(socket);
   const appHandle = state.registry?.appHandle;
   if (appHandle === undefined) return reply({ ok: false, code: "ERR_AUTH_REVOKED" });
-  refresh(socket, appHandle, payload, state.expiry).then(
+  refresh(socket, appHandle, payload).then(
     (expiresAt) => reply({ ok: true, expiresAt }),
     (error: unknown) => reply({ ok: false, code: reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id}`, error).code }),
   );
