@@ -114,9 +114,11 @@ export interface OidcConfigInput extends OidcVerificationOptions {
   /**
    * The verified-token cache: a token string seen before is not verified
    * again until its `exp` (bounded by `maxTtl`), unless its key left the
-   * JWKS. `false` turns it off. Default `{ maxEntries: 10000, maxBytes: 8 MiB, maxTtl: 300000 }`.
+   * JWKS. A token is kept from its `admitAfter`-th verification (2: the
+   * second; 1: the first). `false` turns it off.
+   * Default `{ maxEntries: 10000, maxBytes: 8 MiB, maxTtl: 300000, admitAfter: 2 }`.
    */
-  tokenCache?: boolean | { maxEntries?: number; maxBytes?: number; maxTtl?: number };
+  tokenCache?: boolean | { maxEntries?: number; maxBytes?: number; maxTtl?: number; admitAfter?: 1 | 2 };
   /**
    * Reuse a `users.findOrCreate` result for the same `sub` for this many ms.
    * Default 0 (off): every authentication asks the users manager, so a
@@ -165,7 +167,7 @@ export interface OidcConfig {
   readonly provisionTimeout: number;
   readonly jwksStaleIfError: number;
   /** `false` when turned off. */
-  readonly tokenCache: Readonly<{ maxEntries: number; maxBytes: number; maxTtl: number }> | false;
+  readonly tokenCache: Readonly<{ maxEntries: number; maxBytes: number; maxTtl: number; admitAfter: 1 | 2 }> | false;
   readonly provisionCacheTtl: number;
 }
 

@@ -294,6 +294,9 @@ describe("verifyOidcToken: configuration errors", () => {
   it("an invalid config rejects with ERR_AUTH_MISCONFIGURED naming the option", async () => {
     await rejects("x.y.z", "ERR_AUTH_MISCONFIGURED", /"appSlug" is required/, { authServiceUrl: ISS } as OidcConfigInput);
     await rejects("x.y.z", "ERR_AUTH_MISCONFIGURED", /"jwksTimeout" must be a non-negative integer/, { ...config, jwksTimeout: -1 });
+    await rejects("x.y.z", "ERR_AUTH_MISCONFIGURED", /"tokenCache.admitAfter" must be 1 or 2/, { ...config, tokenCache: { admitAfter: 3 as 2 } });
+    await rejects("x.y.z", "ERR_AUTH_MISCONFIGURED", /"tokenCache.admitAfter" must be 1 or 2/, { ...config, tokenCache: { admitAfter: "2" as unknown as 2 } });
+    await rejects("x.y.z", "ERR_AUTH_MISCONFIGURED", /"tokenCache.later" is not an option \(maxEntries, maxBytes, maxTtl, admitAfter\)/, { ...config, tokenCache: { later: 1 } as never });
   });
 });
 

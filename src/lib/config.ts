@@ -157,15 +157,17 @@ function tokenCacheOptions(value: unknown, names: Names): TokenCacheOptions | fa
   if (value === undefined || value === true) return TOKEN_CACHE_DEFAULTS;
   if (value === false) return false;
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new OidcConfigError(label("tokenCache", names), "must be false, true or { maxEntries, maxBytes, maxTtl }");
+    throw new OidcConfigError(label("tokenCache", names), "must be false, true or { maxEntries, maxBytes, maxTtl, admitAfter }");
   }
   const given = value as Partial<Record<keyof TokenCacheOptions, unknown>>;
   for (const key of Object.keys(given)) {
-    if (!(key in TOKEN_CACHE_DEFAULTS)) throw new OidcConfigError(`"tokenCache.${key}"`, "is not an option (maxEntries, maxBytes, maxTtl)");
+    if (!(key in TOKEN_CACHE_DEFAULTS)) throw new OidcConfigError(`"tokenCache.${key}"`, "is not an option (maxEntries, maxBytes, maxTtl, admitAfter)");
   }
-  const option = (key: keyof TokenCacheOptions): number =>
+  const option = (key: "maxEntries" | "maxBytes" | "maxTtl"): number =>
     duration(given[key], TOKEN_CACHE_DEFAULTS[key], key as keyof OidcConfigInput, { [key]: `"tokenCache.${key}"` } as Names);
-  return Object.freeze({ maxEntries: option("maxEntries"), maxBytes: option("maxBytes"), maxTtl: option("maxTtl") });
+  const admitAfter = given.admitAfter ?? TOKEN_CACHE_DEFAULTS.admitAfter;
+  if (admitAfter !== 1 && admitAfter !== 2) throw new OidcConfigError(`"tokenCache.admitAfter"`, "must be 1 or 2");
+  return Object.freeze({ maxEntries: option("maxEntries"), maxBytes: option("maxBytes"), maxTtl: option("maxTtl"), admitAfter });
 }
 
 /**

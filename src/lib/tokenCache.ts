@@ -5,6 +5,16 @@
  * verified (it proves the very same bytes were checked), bounded by entries and bytes, valid until the token's
  * `exp` (and `iat + maxTokenAge`, and `maxTtl`), and never used once the key
  * that verified it is no longer published. Failures are not cached.
+ *
+ * Admission (`admitAfter`, default 2): a token is kept the second time it
+ * is verified, not the first. Most tokens a socket server sees are presented
+ * once (each socket's handshake), and keeping each of them would cost memory
+ * for every live socket and push out the tokens that do come back; a token
+ * that does come back (an HTTP client, a reconnecting socket) pays one more
+ * verification and is then cached. First verifications are remembered in a
+ * fixed table of lookup keys, allocated with the cache (4 bytes a slot, no
+ * allocation per token): a slot taken over by another token only delays
+ * that token's admission, and never affects what a hit proves.
  */
 import type { OidcIssuerConfig } from "../types.js";
 import type { RemoteKeySet, StoredKey } from "./keySets.js";
@@ -16,9 +26,18 @@ export interface TokenCacheOptions {
   maxBytes: number;
   /** Longest time, in ms, a verification is reused. Default 300000 (5 min). */
   maxTtl: number;
+  /** Verifications of the same token before it is kept: 2 (default, the second one) or 1 (every verified token). */
+  admitAfter: 1 | 2;
 }
 
-export const TOKEN_CACHE_DEFAULTS: Readonly<TokenCacheOptions> = Object.freeze({ maxEntries: 10_000, maxBytes: 8 * 1024 * 1024, maxTtl: 300_000 });
+export const TOKEN_CACHE_DEFAULTS: Readonly<TokenCacheOptions> = Object.freeze({ maxEntries: 10_000, maxBytes: 8 * 1024 * 1024, maxTtl: 300_000, admitAfter: 2 });
+
+/** Slots in the table of first verifications: twice `maxEntries`, a power of two, between 1 Ki and 1 Mi (4 MiB). */
+function sightingSlots(maxEntries: number): number {
+  let slots = 1024;
+  while (slots < 2 * maxEntries && slots < 1 << 20) slots *= 2;
+  return slots;
+}
 
 /** Per-entry bookkeeping overhead, a rough estimate of the Map slot and the entry object. */
 const ENTRY_OVERHEAD = 160;
@@ -33,7 +52,8 @@ const ENTRY_OVERHEAD = 160;
  */
 const KEY_CHARS = 8;
 
-function keyOf(token: string): number {
+/** Exported for the tests (which need tokens that share a slot). */
+export function keyOf(token: string): number {
   let hash = 0x811c9dc5;
   for (let i = Math.max(0, token.length - KEY_CHARS); i < token.length; i++) hash = Math.imul(hash ^ token.charCodeAt(i), 0x01000193);
   // The low 30 bits: a small integer on every platform V8 runs on. (Two tokens
@@ -61,6 +81,8 @@ export interface TokenCacheStats {
   hits: number;
   misses: number;
   evictions: number;
+  /** Verified tokens not kept because it was their first verification (`admitAfter` 2). */
+  deferred: number;
 }
 
 export class TokenCache {
@@ -78,8 +100,13 @@ export class TokenCache {
   private hits = 0;
   private misses = 0;
   private evictions = 0;
+  private deferred = 0;
+  /** Lookup keys (plus one, 0 is "empty") of tokens verified once and not kept yet; undefined when `admitAfter` is 1. */
+  private readonly sightings: Int32Array | undefined;
 
-  constructor(private readonly options: TokenCacheOptions) {}
+  constructor(private readonly options: TokenCacheOptions) {
+    if (options.admitAfter > 1 && options.maxEntries > 0) this.sightings = new Int32Array(sightingSlots(options.maxEntries));
+  }
 
   /** The cached verification of exactly this token string, if still valid. */
   get(token: string, now: number): CachedVerification | undefined {
@@ -110,21 +137,38 @@ export class TokenCache {
     if (validUntil <= now) return;
     const bytes = token.length + payloadChars + ENTRY_OVERHEAD;
     if (bytes > this.options.maxBytes || this.options.maxEntries === 0) return;
-    const previous = this.entries.get(keyOf(token));
+    const lookup = keyOf(token);
+    if (!this.admit(lookup)) return;
+    const previous = this.entries.get(lookup);
     if (previous !== undefined) this.delete(previous);
-    this.entries.set(keyOf(token), { token, payload, issuer, keySet, key, validUntil, bytes });
+    this.entries.set(lookup, { token, payload, issuer, keySet, key, validUntil, bytes });
     this.bytes += bytes;
     this.evict(now);
   }
 
   stats(): TokenCacheStats {
-    return { entries: this.entries.size, bytes: this.bytes, hits: this.hits, misses: this.misses, evictions: this.evictions };
+    return { entries: this.entries.size, bytes: this.bytes, hits: this.hits, misses: this.misses, evictions: this.evictions, deferred: this.deferred };
   }
 
   clear(): void {
     this.entries.clear();
+    this.sightings?.fill(0);
     this.cursor = undefined;
     this.bytes = 0;
+  }
+
+  /** Whether a verified token with this lookup key is kept now: with `admitAfter` 2, only if it was verified before. */
+  private admit(lookup: number): boolean {
+    const sightings = this.sightings;
+    if (sightings === undefined) return true;
+    const slot = lookup & (sightings.length - 1);
+    if (sightings[slot] === lookup + 1) {
+      sightings[slot] = 0;
+      return true;
+    }
+    sightings[slot] = lookup + 1;
+    this.deferred++;
+    return false;
   }
 
   private delete(entry: CachedVerification): void {

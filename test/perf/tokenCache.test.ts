@@ -11,6 +11,11 @@
  *
  * Each test uses its own JWKS server (key sets are shared per JWKS URI and
  * policy) and its own config objects (one cache per config object).
+ *
+ * Admission: by default a token is kept at its second verification
+ * (`admitAfter: 2`), tested under "token cache: admission". The other tests
+ * are about what a kept entry does, so their configs keep every verified
+ * token (`admitAfter: 1`) unless they say otherwise.
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
@@ -40,8 +45,11 @@ async function openApp(config: OidcConfigInput): Promise<TestApp> {
 }
 
 
+/** A config whose cache keeps every verified token (admitAfter 1), unless `extra` sets tokenCache (false, or options merged over it). */
 function configOf(server: JwksServer, extra: Partial<OidcConfigInput> = {}): OidcConfigInput {
-  return { issuer: ISSUER, audience: AUDIENCE, jwksUri: server.jwksUri, ...extra };
+  const given = extra.tokenCache;
+  const tokenCache = given === false ? false : { admitAfter: 1 as const, ...(typeof given === "object" ? given : {}) };
+  return { issuer: ISSUER, audience: AUDIENCE, jwksUri: server.jwksUri, ...extra, tokenCache };
 }
 
 let serial = 0;
@@ -121,7 +129,7 @@ describe("token cache: hits", () => {
       assert.notEqual(await ctxOf(other, config), first, "another token string is verified on its own");
 
       await prefetched(app);
-      assert.deepEqual(stats(app), { entries: 0, bytes: 0, hits: 0, misses: 0, evictions: 0 });
+      assert.deepEqual(stats(app), { entries: 0, bytes: 0, hits: 0, misses: 0, evictions: 0, deferred: 0 });
       assert.equal((await viaHttp(app, t)).code, "ok");
       assert.deepEqual({ hits: stats(app).hits, misses: stats(app).misses, entries: stats(app).entries }, { hits: 0, misses: 1, entries: 1 });
       assert.equal((await viaHttp(app, t)).code, "ok");
@@ -130,6 +138,64 @@ describe("token cache: hits", () => {
       assert.equal(server.hits, 1, "one JWKS fetch (the app's prefetch, shared with verifyOidcToken)");
     } finally {
       await app.close();
+      await server.close();
+    }
+  });
+});
+
+describe("token cache: admission (default: a token is kept at its second verification)", () => {
+  it("default config: the first verification of a token is not kept (counted as deferred), the second is, the third is a hit — on verifyOidcToken, HTTP and Socket.IO alike", async () => {
+    const key = await makeKey("ES256");
+    const server = await jwksServer([key]);
+    const config: OidcConfigInput = { issuer: ISSUER, audience: AUDIENCE, jwksUri: server.jwksUri };
+    const app = await openApp({ ...config });
+    try {
+      const t = await token(key);
+      const first = await ctxOf(t, config);
+      const second = await ctxOf(t, config);
+      assert.notEqual(second, first, "the second verification was a verification (nothing was kept the first time)");
+      assert.equal(await ctxOf(t, config), second, "the third was answered from the cache: the payload kept at the second");
+
+      await prefetched(app);
+      const socketToken = await token(key);
+      assert.equal(await viaSocket(app, socketToken), "ok");
+      assert.deepEqual({ ...stats(app), bytes: 0 }, { entries: 0, bytes: 0, hits: 0, misses: 1, evictions: 0, deferred: 1 }, "a socket handshake's token, seen once, is not kept");
+      assert.equal(await viaSocket(app, socketToken), "ok");
+      assert.equal(stats(app).entries, 1, "a reconnect with the same token: kept now");
+      assert.equal((await viaHttp(app, socketToken)).code, "ok");
+      assert.deepEqual({ hits: stats(app).hits, misses: stats(app).misses, entries: stats(app).entries, deferred: stats(app).deferred }, { hits: 1, misses: 2, entries: 1, deferred: 1 });
+    } finally {
+      await app.close();
+      await server.close();
+    }
+  });
+
+  it("tokens seen once do not push out a token in use: maxEntries 2, a token used twice stays cached through 20 one-time tokens; with admitAfter 1 the same sequence evicts it", async () => {
+    const key = await makeKey("ES256");
+    const server = await jwksServer([key]);
+    const guarded = await openApp({ issuer: ISSUER, audience: AUDIENCE, jwksUri: server.jwksUri, tokenCache: { maxEntries: 2 } });
+    const eager = await openApp(configOf(server, { tokenCache: { maxEntries: 2 } }));
+    try {
+      await prefetched(guarded);
+      await prefetched(eager);
+      const hot = await token(key);
+      const once = await Promise.all(Array.from({ length: 20 }, () => token(key)));
+      for (const app of [guarded, eager]) {
+        assert.equal((await viaHttp(app, hot)).code, "ok");
+        assert.equal((await viaHttp(app, hot)).code, "ok");
+        for (const each of once) assert.equal((await viaHttp(app, each)).code, "ok");
+      }
+      const hitsBefore = { guarded: stats(guarded).hits, eager: stats(eager).hits };
+      assert.equal((await viaHttp(guarded, hot)).code, "ok");
+      assert.equal((await viaHttp(eager, hot)).code, "ok");
+      assert.equal(stats(guarded).hits, hitsBefore.guarded + 1, "admitAfter 2: the token in use is still cached");
+      assert.equal(stats(guarded).evictions, 0);
+      assert.equal(stats(guarded).deferred, 21, "the hot token's first verification and the 20 one-time tokens");
+      assert.equal(stats(eager).hits, hitsBefore.eager, "admitAfter 1: the one-time tokens evicted it");
+      assert.ok(stats(eager).evictions >= 19);
+    } finally {
+      await guarded.close();
+      await eager.close();
       await server.close();
     }
   });

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { RemoteKeySet, StoredKey } from "../../src/lib/keySets.js";
-import { TokenCache } from "../../src/lib/tokenCache.js";
+import { keyOf, TokenCache } from "../../src/lib/tokenCache.js";
 import type { OidcIssuerConfig } from "../../src/types.js";
 
 const NOW = 1_800_000_000_000;
@@ -25,8 +25,9 @@ function token(n: number, tail = `sig${n.toString(36).padStart(8, "0")}`): strin
   return `eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1c2VyLSR7bn0ifQ.${"x".repeat(40)}${n.toString(36)}-${tail}`;
 }
 
-function cacheOf(maxEntries: number, maxBytes = 1 << 30): TokenCache {
-  return new TokenCache({ maxEntries, maxBytes, maxTtl: 300_000 });
+/** Keeps every verified token (admitAfter 1), unless told otherwise: admission has its own tests below. */
+function cacheOf(maxEntries: number, maxBytes = 1 << 30, admitAfter: 1 | 2 = 1): TokenCache {
+  return new TokenCache({ maxEntries, maxBytes, maxTtl: 300_000, admitAfter });
 }
 
 function put(cache: TokenCache, value: string, exp = EXP, now = NOW): void {
@@ -119,5 +120,44 @@ describe("token cache bookkeeping", () => {
     put(cache, token(9, "y".repeat(one * 3)));
     assert.equal(cache.stats().entries, 3);
     for (const n of [3, 4, 5]) assert.ok(has(cache, token(n)));
+  });
+});
+
+describe("token cache admission (admitAfter 2)", () => {
+  it("a token is kept at its second store, not its first (counted as deferred); clear() forgets first sightings too", () => {
+    const cache = cacheOf(100, 1 << 30, 2);
+    put(cache, token(1));
+    assert.ok(!has(cache, token(1)));
+    assert.deepEqual({ entries: cache.stats().entries, deferred: cache.stats().deferred }, { entries: 0, deferred: 1 });
+    put(cache, token(1));
+    assert.ok(has(cache, token(1)), "kept the second time");
+    put(cache, token(2));
+    cache.clear();
+    put(cache, token(2));
+    assert.ok(!has(cache, token(2)), "its first sighting was forgotten by clear()");
+    put(cache, token(2));
+    assert.ok(has(cache, token(2)));
+  });
+
+  it("another token taking the same slot of the first-sighting table only delays admission", () => {
+    const cache = cacheOf(100, 1 << 30, 2); // 1,024 slots
+    const a = token(1);
+    let other = 2;
+    while ((keyOf(token(other)) & 1023) !== (keyOf(a) & 1023) || keyOf(token(other)) === keyOf(a)) other++;
+    const b = token(other);
+    put(cache, a);
+    put(cache, b); // takes a's slot
+    put(cache, a);
+    assert.ok(!has(cache, a), "a's first sighting was overwritten: this counts as its first again");
+    put(cache, a);
+    assert.ok(has(cache, a), "kept at the next store");
+    assert.equal(cache.stats().deferred, 3);
+  });
+
+  it("100,000 tokens stored once each: none is kept", () => {
+    const cache = cacheOf(100, 1 << 30, 2);
+    for (let n = 0; n < 100_000; n++) put(cache, token(n));
+    assert.deepEqual({ entries: cache.stats().entries, bytes: cache.stats().bytes }, { entries: 0, bytes: 0 });
+    assert.ok(cache.stats().deferred > 99_000);
   });
 });
