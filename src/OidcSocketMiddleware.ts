@@ -2,7 +2,7 @@ import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { authenticate } from "./authenticate.js";
 import { socketHook } from "./lib/adapters.js";
-import { applyContext } from "./lib/applyContext.js";
+import { decorateSocket } from "./lib/socketDecorations.js";
 import { socketToken } from "./lib/extractToken.js";
 import { ensureLifecycle } from "./lib/socketLifecycle.js";
 import { registerSocketSession } from "./lib/socketSession.js";
@@ -50,7 +50,7 @@ export class OidcSocketMiddleware extends BaseMiddleware {
       const { context, config } = await authenticate(socketToken(socket.handshake), app);
       ensureLifecycle(socket.nsp, app, options);
       await registerSocketSession(app, socket, context, config);
-      applyContext(socket, context);
+      decorateSocket(socket, context);
       socket.data.auth = context;
     });
   }

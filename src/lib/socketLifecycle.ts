@@ -8,11 +8,11 @@ import type { Namespace, Socket } from "socket.io";
 import { authenticate, reportFailure } from "../authenticate.js";
 import { OidcAuthError, type OidcAuthErrorCode } from "../OidcAuthError.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
-import { applyContext } from "./applyContext.js";
+import { decorateSocket } from "./socketDecorations.js";
 import { resolveConfig } from "./config.js";
 import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
 import { DeadlineQueue } from "./deadlineQueue.js";
-import { connectedSocket, registryOf, releaseSocket, stateOf, type SocketRegistry, type SocketState } from "./socketRegistry.js";
+import { connectedSocket, registryOf, releaseSocket, stateOf, trackSocket, type SocketRegistry, type SocketState } from "./socketRegistry.js";
 import { registerSocketSession } from "./socketSession.js";
 import { describeError, oidcLog } from "./log.js";
 
@@ -28,7 +28,9 @@ export interface LifecycleOptions {
  */
 function expiryStep(state: SocketState, now: number): void {
   const { socket, registry, context } = state;
-  if (socket.disconnected || registry === undefined || context === undefined) return;
+  if (registry === undefined || context === undefined) return;
+  // Gone without being released (normally it is, when it leaves its rooms): release it now.
+  if (socket.disconnected) return releaseSocket(socket);
   const expiresAt = context.expiresAt;
   const deadline = expiresAt + resolveConfig(registry.appHandle).clockTolerance * 1000;
   if (!state.warned) {
@@ -94,8 +96,8 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
     throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", { reason: `refresh token is for another subject than ${current.sub}` });
   }
   if (socket.disconnected) return context.expiresAt;
-  registryOf(appHandle).track(socket, context); // re-index: the session tracker keeps its entry
-  applyContext(socket, context);
+  trackSocket(appHandle, socket, context); // re-index and new rooms; the session tracker keeps its entry
+  decorateSocket(socket, context);
   socket.data.auth = context;
   armExpiry(socket, appHandle, config, state.expiry); // the namespace's setting, kept on the socket
   return context.expiresAt;
@@ -127,8 +129,8 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
     disconnectWith(socket, OIDC_EVENTS.expired, { code: "ERR_AUTH_TOKEN_EXPIRED" });
     return false;
   }
-  applyContext(socket, context);
   await registerSocketSession(appHandle, socket, context, config);
+  decorateSocket(socket, context);
   return true;
 }
 

@@ -26,6 +26,7 @@ const LISTENING = 2;
 const EXPIRY = 4;
 const WARNED = 8;
 const REGISTERED = 16;
+const LEAVING = 32;
 
 /**
  * What the package keeps for one socket. One small object of seven fields
@@ -52,7 +53,7 @@ export class SocketState implements Deadline {
   set tracked(value: boolean) {
     this.flag(TRACKED, value);
   }
-  /** Whether the shared disconnect listener is attached. */
+  /** Whether the shared disconnect listener is attached (only where leaving the rooms cannot tell, see `watchAdapter`). */
   get listening(): boolean {
     return (this.flags & LISTENING) !== 0;
   }
@@ -82,6 +83,14 @@ export class SocketState implements Deadline {
     this.flag(REGISTERED, value);
   }
 
+  /** Whether a `leave-room` of one of its rooms is being looked into (see `watchAdapter`). */
+  get leaving(): boolean {
+    return (this.flags & LEAVING) !== 0;
+  }
+  set leaving(value: boolean) {
+    this.flag(LEAVING, value);
+  }
+
   private flag(bit: number, value: boolean): void {
     this.flags = value ? this.flags | bit : this.flags & ~bit;
   }
@@ -93,6 +102,11 @@ type WithState = Socket & { [STATE]?: SocketState };
 export function stateOf(socket: Socket): SocketState {
   const carrier = socket as WithState;
   return (carrier[STATE] ??= new SocketState(socket));
+}
+
+/** The context the socket was last tracked with (what `socket.userId` and the other decorations read). */
+export function contextOf(socket: Socket): OidcUserContext | undefined {
+  return (socket as WithState)[STATE]?.context;
 }
 
 /** One socket, or the set of them when a user has several. */
@@ -120,7 +134,7 @@ export class SocketRegistry {
    * again on an in-band refresh: the rooms follow the new context (the `sid`
    * may change), and rooms that stay are not left in between.
    */
-  track(socket: Socket, context: OidcUserContext): void {
+  track(socket: Socket, context: OidcUserContext): boolean {
     const state = stateOf(socket);
     const previousRooms = state.tracked && state.context !== undefined ? roomsOf(state.context) : [];
     this.unindexSocket(state);
@@ -134,7 +148,7 @@ export class SocketRegistry {
     const rooms = roomsOf(context);
     for (const room of previousRooms) if (!rooms.includes(room)) leave(socket, room);
     const added = previousRooms.length === 0 ? rooms : rooms.filter((room) => !previousRooms.includes(room));
-    if (added.length > 0) join(socket, added);
+    return added.length === 0 || join(socket, added);
   }
 
   untrack(socket: Socket): void {
@@ -214,19 +228,27 @@ function settleQuietly(result: unknown): void {
   }
 }
 
-function join(socket: Socket, rooms: string[]): void {
+function join(socket: Socket, rooms: string[]): boolean {
   try {
     settleQuietly(socket.join(rooms));
+    return true;
   } catch {
-    // a closed socket: nothing to join
+    // a closed socket (nothing to join), or a failing adapter
+    return false;
   }
 }
 
+/** Above 0 while this package itself takes a socket out of a room (not a sign that it is going away). */
+let leavingOurselves = 0;
+
 function leave(socket: Socket, room: string): void {
+  leavingOurselves++;
   try {
     settleQuietly(socket.leave(room));
   } catch {
     // a closed socket has left every room already
+  } finally {
+    leavingOurselves--;
   }
 }
 
@@ -283,17 +305,59 @@ function releaseOnDisconnect(this: Socket): void {
   releaseSocket(this);
 }
 
+function listenForDisconnect(state: SocketState): void {
+  if (state.listening) return;
+  state.listening = true;
+  state.socket.on("disconnect", releaseOnDisconnect);
+}
+
+/**
+ * How a socket that goes away is noticed, without a listener per socket.
+ * Every tracked socket is in at least one `oidc:*` room, and a socket that
+ * disconnects, or whose handshake fails or is abandoned, leaves all its
+ * rooms: its namespace's adapter then emits `leave-room` (a documented
+ * adapter event, emitted by the in-memory adapter and the ones built on it,
+ * Redis included). One listener per adapter hears it; once Socket.IO has
+ * finished closing the socket (a microtask later), a socket no longer
+ * connected is released. A socket that left one of our rooms while staying
+ * connected (the app took it out) gets the per-socket `disconnect` listener
+ * instead, as do sockets whose adapter cannot be listened to or whose rooms
+ * could not be joined.
+ */
+const watchedAdapters = new WeakSet<object>();
+
+function watchAdapter(nsp: Namespace | undefined): boolean {
+  const adapter = nsp?.adapter as unknown as { on?: unknown } | undefined;
+  if (nsp === undefined || adapter === null || typeof adapter !== "object") return false;
+  if (watchedAdapters.has(adapter)) return true;
+  if (typeof adapter.on !== "function") return false;
+  (adapter.on as (event: string, listener: (room: unknown, id: unknown) => void) => void).call(adapter, "leave-room", (room, id) => {
+    if (leavingOurselves === 0 && typeof room === "string" && room.startsWith("oidc:") && typeof id === "string") leftRoom(nsp, id);
+  });
+  watchedAdapters.add(adapter);
+  return true;
+}
+
+function leftRoom(nsp: Namespace, id: string): void {
+  const socket = nsp.sockets.get(id) ?? handshaking.get(id);
+  const state = socket === undefined ? undefined : (socket as WithState)[STATE];
+  if (state === undefined || !state.tracked || state.leaving) return;
+  state.leaving = true;
+  queueMicrotask(() => {
+    state.leaving = false;
+    if (!state.socket.connected) releaseSocket(state.socket);
+    else if (state.tracked) listenForDisconnect(state);
+  });
+}
+
 /**
  * Track the socket in the app's registry (and its rooms) and make sure it is
- * released when it disconnects.
+ * released when it goes away.
  */
 export function trackSocket(appHandle: OidcAppHandle, socket: Socket, context: OidcUserContext): SocketState {
   const state = stateOf(socket);
-  registryOf(appHandle).track(socket, context);
-  if (!state.listening) {
-    state.listening = true;
-    socket.on("disconnect", releaseOnDisconnect);
-  }
+  const inRooms = registryOf(appHandle).track(socket, context);
+  if (!inRooms || !watchAdapter(socket.nsp)) listenForDisconnect(state);
   return state;
 }
 

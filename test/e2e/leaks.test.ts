@@ -2,14 +2,16 @@
  * 2,000 authenticated sockets, each with its expiry armed, connect and
  * disconnect; afterwards the process's timers and the session registry are
  * back where they started. And a client that leaves while its handshake is
- * still being authenticated leaves nothing behind either.
+ * still being authenticated leaves nothing behind either. Sockets are
+ * released without a `disconnect` listener each (when they leave their
+ * `oidc:*` rooms), and still when the app took them out of those rooms.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { OidcSessionManager } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { outcome, startApp, type TestApp } from "../helpers/app.js";
+import { call, outcome, startApp, type TestApp } from "../helpers/app.js";
 
 const SOCKETS = 2_000;
 const BATCH = 100;
@@ -107,5 +109,46 @@ describe("a client that leaves during its handshake", () => {
     assert.ok(ok.connected);
     ok.socket.disconnect();
     assert.ok(await settle(() => timers() <= baseline, 10_000), `timers: baseline ${baseline}, now ${timers()}`);
+  });
+});
+
+describe("release without a disconnect listener per socket", () => {
+  let issuer: TestIssuer;
+  let app: TestApp;
+  before(async () => {
+    issuer = await createTestIssuer();
+    app = await startApp({ config: issuer.config, managers: { session: OidcSessionManager } });
+  });
+  after(async () => {
+    await app.close();
+    await issuer.close();
+  });
+
+  const events = ["disconnect", "disconnecting", "oidc:refresh"];
+  const registered = async (socketId: string | undefined) => (await (app.appHandle.session as OidcSessionManager).list()).some((record) => record.socketId === socketId);
+
+  it("an authenticated socket gets only the shared oidc:refresh listener, and is released (session unregistered) when it disconnects", { timeout: 20_000 }, async () => {
+    const result = await outcome(app.connect("chat", { auth: { token: await issuer.mint({ sub: "plain" }) } }));
+    assert.ok(result.connected);
+    assert.deepEqual(await call(result.socket, "listeners", { events }), { disconnect: 0, disconnecting: 0, "oidc:refresh": 1 });
+    const id = result.socket.id;
+    assert.ok(await registered(id));
+    result.socket.disconnect();
+    assert.ok(await settle(async () => !(await registered(id)), 5_000), "released when it left its rooms");
+  });
+
+  it("a socket the app took out of its oidc:* room gets a disconnect listener then, and is still released when it disconnects", { timeout: 20_000 }, async () => {
+    const result = await outcome(app.connect("chat", { auth: { token: await issuer.mint({ sub: "moved" }) } }));
+    assert.ok(result.connected);
+    const { rooms } = await call<{ rooms: string[] }>(result.socket, "rooms");
+    const ours = rooms.filter((room) => room.startsWith("oidc:"));
+    assert.equal(ours.length, 1, `rooms: ${rooms.join(", ")}`);
+    const left = await call<string[]>(result.socket, "leave", { room: ours[0] });
+    assert.ok(!left.includes(ours[0]!));
+    assert.equal((await call<Record<string, number>>(result.socket, "listeners", { events })).disconnect, 1, "the fallback listener");
+    const id = result.socket.id;
+    assert.ok(await registered(id), "still tracked while connected");
+    result.socket.disconnect();
+    assert.ok(await settle(async () => !(await registered(id)), 5_000), "released by the fallback listener");
   });
 });

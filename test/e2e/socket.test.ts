@@ -73,6 +73,22 @@ describe("OidcSocketMiddleware: accepted handshakes", () => {
     result.socket.disconnect();
   });
 
+  it("the decorations read the socket's own context (shared accessors, nothing copied per socket); an app that assigns one gets a plain property on that socket only", async () => {
+    const a = await outcome(app.connect("chat", { auth: { token: await issuer.mint({ sub: "deco-a", roles: ["a"] }) } }));
+    const b = await outcome(app.connect("chat", { auth: { token: await issuer.mint({ sub: "deco-b", roles: ["b"] }) } }));
+    assert.ok(a.connected && b.connected);
+    try {
+      assert.deepEqual(await call(a.socket, "rename", { userId: "local-7" }), "local-7");
+      const viewA = await call<Record<string, unknown>>(a.socket, "whoami");
+      const viewB = await call<Record<string, unknown>>(b.socket, "whoami");
+      assert.deepEqual({ userId: viewA.userId, sub: viewA.sub, roles: viewA.roles, authUserId: (viewA.auth as { userId: string }).userId }, { userId: "local-7", sub: "deco-a", roles: ["a"], authUserId: "deco-a" });
+      assert.deepEqual({ userId: viewB.userId, sub: viewB.sub, roles: viewB.roles }, { userId: "deco-b", sub: "deco-b", roles: ["b"] }, "the other socket is untouched");
+    } finally {
+      a.socket.disconnect();
+      b.socket.disconnect();
+    }
+  });
+
   it("defaults: no roles → userRole 'user', roles/permissions [] and features {}", async () => {
     const token = await issuer.mint({ sub: "bob", roles: "admin", permissions: [1, "ok", null], features: ["x"] });
     const result = await outcome(app.connect("chat", { auth: { token } }));

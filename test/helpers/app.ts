@@ -130,6 +130,19 @@ export async function startApp(options: AppOptions = {}): Promise<TestApp> {
     async rooms(socket: { rooms: Set<string>; recovered?: boolean }, _data: unknown, callback?: (value: unknown) => void) {
       callback?.({ rooms: [...socket.rooms], recovered: socket.recovered === true });
     }
+    async leave(socket: { leave(room: string): unknown; rooms: Set<string> }, data: { room: string }, callback?: (value: unknown) => void) {
+      await socket.leave(data.room);
+      callback?.([...socket.rooms]);
+    }
+    /** How many listeners the socket has for these events (the package's per-socket cost). */
+    async listeners(socket: { listenerCount(event: string): number }, data: { events: string[] }, callback?: (value: unknown) => void) {
+      callback?.(Object.fromEntries(data.events.map((event) => [event, socket.listenerCount(event)])));
+    }
+    /** The app sets a decoration itself. */
+    async rename(socket: Record<string, unknown>, data: { userId: string }, callback?: (value: unknown) => void) {
+      socket.userId = data.userId;
+      callback?.(socket.userId);
+    }
   }
   class AdminService extends BaseService {
     async whoami(socket: Record<string, unknown>, _data: unknown, callback?: (value: unknown) => void) {

@@ -1,0 +1,52 @@
+/**
+ * The socket decorations' two modes, driven directly: accessors on a
+ * prototype that has none of the names (the real sockets' case, exercised end
+ * to end in test/e2e/socket.test.ts), and a copy onto the socket when its
+ * prototype already uses one of them.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Socket } from "socket.io";
+import { decorateSocket } from "../src/lib/socketDecorations.js";
+import type { OidcUserContext } from "../src/types.js";
+
+const context: OidcUserContext = Object.freeze({
+  sub: "s-1",
+  userId: "u-1",
+  email: null,
+  name: null,
+  userRole: "admin",
+  roles: ["admin"],
+  permissions: ["p"],
+  features: { f: true },
+  scopes: ["openid"],
+  expiresAt: 1_900_000_000_000,
+  claims: Object.freeze({ sub: "s-1" }),
+});
+
+describe("socket decorations", () => {
+  it("a prototype free of the names gets accessors (not own properties); a socket this package does not track reads undefined; assigning makes an own property", () => {
+    class FakeSocket {}
+    const socket = new FakeSocket() as unknown as Socket & Record<string, unknown>;
+    decorateSocket(socket, context);
+    assert.equal(typeof Object.getOwnPropertyDescriptor(FakeSocket.prototype, "userId")?.get, "function");
+    assert.deepEqual(Object.keys(socket), [], "nothing copied onto the socket");
+    assert.equal(socket.userId, undefined, "not tracked by a registry: no context");
+    socket.userId = "mine";
+    assert.equal(socket.userId, "mine");
+    assert.deepEqual(Object.keys(socket), ["userId"]);
+    assert.equal((new FakeSocket() as Record<string, unknown>).userId, undefined, "other sockets unaffected");
+  });
+
+  it("a prototype that already has one of the names (another library's) is left alone: the values are copied onto each socket", () => {
+    const prototype = { roles: "someone else's" };
+    const socket = Object.create(prototype) as Socket & Record<string, unknown>;
+    decorateSocket(socket, context);
+    assert.equal(prototype.roles, "someone else's");
+    assert.equal(Object.getOwnPropertyDescriptor(prototype, "userId"), undefined);
+    assert.deepEqual(
+      { sub: socket.sub, userId: socket.userId, userRole: socket.userRole, roles: socket.roles, permissions: socket.permissions, features: socket.features, scopes: socket.scopes, auth: socket.auth },
+      { sub: "s-1", userId: "u-1", userRole: "admin", roles: ["admin"], permissions: ["p"], features: { f: true }, scopes: ["openid"], auth: context },
+    );
+  });
+});
