@@ -22,7 +22,7 @@ import { OidcConfigError, resolveConfig } from "./lib/config.js";
 import { DEFAULT_LOGOUT_TOKEN_MAX_AGE, replayWindowMs, verifyLogoutToken, type OidcLogoutToken, type VerifyLogoutTokenOptions } from "./lib/logoutToken.js";
 import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./lib/protocol.js";
 import { MemoryReplayStore, type OidcReplayStore } from "./lib/replayStore.js";
-import { registryOf, stateOf } from "./lib/socketRegistry.js";
+import { contextOf, registryOf } from "./lib/socketRegistry.js";
 import { show } from "./lib/verifyAccessToken.js";
 import { withTimeout } from "./lib/withTimeout.js";
 import type { OidcAppHandle, OidcConfig } from "./types.js";
@@ -225,7 +225,7 @@ function hasSid(claims: Claims): boolean {
 function revokeLocal(candidates: Socket[], iss: string, test: (claims: Claims, sub: string) => boolean, reason: string): number {
   let count = 0;
   for (const socket of candidates) {
-    const context = stateOf(socket).context;
+    const context = contextOf(socket);
     if (context === undefined || context.claims["iss"] !== iss || !test(context.claims, context.sub)) continue;
     disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
     count++;

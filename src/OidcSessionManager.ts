@@ -5,7 +5,7 @@ import { resolveConfig } from "./lib/config.js";
 import { OIDC_EVENTS, revokedPayload } from "./lib/protocol.js";
 import { revokeInRooms, revokeSocket, revokeUserSockets } from "./lib/revoke.js";
 import { issOf, oidcRoom, sidOf, subRoom } from "./lib/rooms.js";
-import { registryOf, stateOf } from "./lib/socketRegistry.js";
+import { contextOf, registryOf } from "./lib/socketRegistry.js";
 import { withTimeout } from "./lib/withTimeout.js";
 import type { OidcAppHandle, OidcUserContext } from "./types.js";
 import { describeError, oidcLog } from "./lib/log.js";
@@ -195,7 +195,7 @@ export class OidcSessionManager extends BaseManager {
   /** Called by `OidcSocketMiddleware` after a successful handshake. Never fails because of the store. */
   async registerSocket(userId: string, socketId: string, sub: string): Promise<void> {
     const socket = registryOf(this.app).get(socketId);
-    const context = socket === undefined ? undefined : stateOf(socket).context;
+    const context = socket === undefined ? undefined : contextOf(socket);
     const record: OidcSessionRecord = {
       socketId,
       userId,
@@ -377,7 +377,7 @@ export class OidcSessionManager extends BaseManager {
   /** The contexts of this node's sockets indexed under `userIdOrSub` (user id or sub) that pass `keep`. */
   private *localContexts(userIdOrSub: string, keep: (context: OidcUserContext) => boolean): Generator<OidcUserContext> {
     for (const socket of registryOf(this.app).ofUser(userIdOrSub)) {
-      const context = stateOf(socket).context;
+      const context = contextOf(socket);
       if (context !== undefined && keep(context)) yield context;
     }
   }
@@ -385,7 +385,7 @@ export class OidcSessionManager extends BaseManager {
   /** The contexts of every socket of this node that pass `keep`. */
   private *allContexts(keep: (context: OidcUserContext) => boolean): Generator<OidcUserContext> {
     for (const socket of registryOf(this.app).all()) {
-      const context = stateOf(socket).context;
+      const context = contextOf(socket);
       if (context !== undefined && keep(context)) yield context;
     }
   }
@@ -417,7 +417,7 @@ export class OidcSessionManager extends BaseManager {
     const registry = registryOf(this.app);
     return [...this.local.values()].map((record) => {
       const socket = registry.get(record.socketId);
-      const live = socket === undefined ? undefined : stateOf(socket).context;
+      const live = socket === undefined ? undefined : contextOf(socket);
       if (live === undefined) return { ...record };
       const next: OidcSessionRecord = { ...record, expiresAt: live.expiresAt };
       const sid = sidOf(live);

@@ -4,15 +4,22 @@
  * expiry, where a timer and a closure per socket would cost more memory than
  * the rest of the socket's authentication state.
  *
- * Each entry carries its own `dueAt` and its position in the heap (`slot`),
- * so moving or removing an entry is O(log n) and the queue holds no other
- * per-entry data. An entry is in at most one queue.
+ * Each entry carries its own deadline (`[DUE]`) and its position in the heap
+ * (`[SLOT]`), so moving or removing an entry is O(log n) and the queue holds
+ * no other per-entry data. The fields are symbol-keyed so that any object
+ * can be an entry (a socket is one) without a wrapper object each. An entry
+ * is in at most one queue.
  */
 
-/** What the queue needs on each entry: its deadline (epoch ms) and its position (-1 when not queued). */
+/** The entry's deadline (epoch ms). */
+export const DUE = Symbol("ioserver-oidc.due");
+/** The entry's position in the heap, -1 when not queued. */
+export const SLOT = Symbol("ioserver-oidc.slot");
+
+/** What the queue needs on each entry. */
 export interface Deadline {
-  dueAt: number;
-  slot: number;
+  [DUE]: number;
+  [SLOT]: number;
 }
 
 /** `setTimeout` honours delays up to 2^31-1 ms; a later deadline is reached in steps. */
@@ -40,38 +47,38 @@ export class DeadlineQueue<T extends Deadline> {
 
   /** Queue `entry` for `dueAt`, or move it there if it is queued already. */
   schedule(entry: T, dueAt: number): void {
-    const previous = entry.dueAt;
-    entry.dueAt = dueAt;
-    if (entry.slot < 0) {
-      entry.slot = this.heap.length;
+    const previous = entry[DUE];
+    entry[DUE] = dueAt;
+    if (entry[SLOT] < 0) {
+      entry[SLOT] = this.heap.length;
       this.heap.push(entry);
-      this.up(entry.slot);
+      this.up(entry[SLOT]);
     } else if (dueAt < previous) {
-      this.up(entry.slot);
+      this.up(entry[SLOT]);
     } else {
-      this.down(entry.slot);
+      this.down(entry[SLOT]);
     }
     this.arm();
   }
 
   /** Take `entry` out of the queue (nothing happens when it is not queued). */
   cancel(entry: T): void {
-    const slot = entry.slot;
+    const slot = entry[SLOT];
     if (slot < 0 || this.heap[slot] !== entry) return;
-    entry.slot = -1;
+    entry[SLOT] = -1;
     const last = this.heap.pop()!;
     if (last !== entry) {
       this.heap[slot] = last;
-      last.slot = slot;
+      last[SLOT] = slot;
       this.down(slot);
-      this.up(last.slot);
+      this.up(last[SLOT]);
     }
     if (this.heap.length === 0) this.disarm();
   }
 
   /** Drop every entry and the timer. */
   clear(): void {
-    for (const entry of this.heap) entry.slot = -1;
+    for (const entry of this.heap) entry[SLOT] = -1;
     this.heap.length = 0;
     this.disarm();
   }
@@ -83,7 +90,7 @@ export class DeadlineQueue<T extends Deadline> {
     const heap = this.heap;
     // Everything due leaves first, so an entry put back for "now" waits for the next timer instead of looping.
     const due: T[] = [];
-    while (heap.length > 0 && heap[0]!.dueAt <= now) {
+    while (heap.length > 0 && heap[0]![DUE] <= now) {
       const entry = heap[0]!;
       this.cancel(entry);
       due.push(entry);
@@ -101,9 +108,9 @@ export class DeadlineQueue<T extends Deadline> {
   private arm(): void {
     const first = this.heap[0];
     if (first === undefined) return this.disarm();
-    if (this.timer !== undefined && this.armedFor <= first.dueAt) return;
+    if (this.timer !== undefined && this.armedFor <= first[DUE]) return;
     this.disarm();
-    const delay = Math.min(Math.max(0, first.dueAt - Date.now()), MAX_DELAY);
+    const delay = Math.min(Math.max(0, first[DUE] - Date.now()), MAX_DELAY);
     this.armedFor = Date.now() + delay;
     this.timer = setTimeout(this.fire, delay);
   }
@@ -120,13 +127,13 @@ export class DeadlineQueue<T extends Deadline> {
     while (slot > 0) {
       const parentSlot = (slot - 1) >> 1;
       const parent = heap[parentSlot]!;
-      if (parent.dueAt <= entry.dueAt) break;
+      if (parent[DUE] <= entry[DUE]) break;
       heap[slot] = parent;
-      parent.slot = slot;
+      parent[SLOT] = slot;
       slot = parentSlot;
     }
     heap[slot] = entry;
-    entry.slot = slot;
+    entry[SLOT] = slot;
   }
 
   private down(slot: number): void {
@@ -137,14 +144,14 @@ export class DeadlineQueue<T extends Deadline> {
       const left = 2 * slot + 1;
       if (left >= length) break;
       const right = left + 1;
-      const child = right < length && heap[right]!.dueAt < heap[left]!.dueAt ? right : left;
+      const child = right < length && heap[right]![DUE] < heap[left]![DUE] ? right : left;
       const next = heap[child]!;
-      if (next.dueAt >= entry.dueAt) break;
+      if (next[DUE] >= entry[DUE]) break;
       heap[slot] = next;
-      next.slot = slot;
+      next[SLOT] = slot;
       slot = child;
     }
     heap[slot] = entry;
-    entry.slot = slot;
+    entry[SLOT] = slot;
   }
 }

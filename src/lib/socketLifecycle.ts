@@ -12,7 +12,21 @@ import { decorateSocket } from "./socketDecorations.js";
 import { resolveConfig } from "./config.js";
 import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
 import { DeadlineQueue } from "./deadlineQueue.js";
-import { connectedSocket, registryOf, releaseSocket, stateOf, trackSocket, type SocketRegistry, type SocketState } from "./socketRegistry.js";
+import {
+  connectedSocket,
+  contextOf,
+  EXPIRY,
+  hasFlag,
+  registryOf,
+  registryOfSocket,
+  releaseSocket,
+  setFlag,
+  tracked,
+  trackSocket,
+  WARNED,
+  type SocketRegistry,
+  type TrackedSocket,
+} from "./socketRegistry.js";
 import { registerSocketSession } from "./socketSession.js";
 import { describeError, oidcLog } from "./log.js";
 
@@ -26,15 +40,15 @@ export interface LifecycleOptions {
  * come, then `oidc:expired` and a disconnect at `exp` (plus the clock
  * tolerance). A socket warned but not yet expired goes back in the queue.
  */
-function expiryStep(state: SocketState, now: number): void {
-  const { socket, registry, context } = state;
-  if (registry === undefined || context === undefined) return;
+function expiryStep(registry: SocketRegistry, socket: TrackedSocket, now: number): void {
+  const context = contextOf(socket);
+  if (context === undefined) return;
   // Gone without being released (normally it is, when it leaves its rooms): release it now.
   if (socket.disconnected) return releaseSocket(socket);
   const expiresAt = context.expiresAt;
   const deadline = expiresAt + resolveConfig(registry.appHandle).clockTolerance * 1000;
-  if (!state.warned) {
-    state.warned = true;
+  if (!hasFlag(socket, WARNED)) {
+    setFlag(socket, WARNED, true);
     socket.emit(OIDC_EVENTS.expiring, { expiresAt });
   }
   if (now >= deadline) {
@@ -42,13 +56,14 @@ function expiryStep(state: SocketState, now: number): void {
     disconnectWith(socket, OIDC_EVENTS.expired, { code: "ERR_AUTH_TOKEN_EXPIRED" });
     return;
   }
-  expiriesOf(registry).schedule(state, deadline);
+  expiriesOf(registry).schedule(socket, deadline);
 }
 
-function expiriesOf(registry: SocketRegistry): DeadlineQueue<SocketState> {
-  return (registry.expiries ??= new DeadlineQueue<SocketState>(expiryStep, (error) => {
-    oidcLog(registry.appHandle, 3, `socket expiry step failed: ${describeError(error)}`);
-  }));
+function expiriesOf(registry: SocketRegistry): DeadlineQueue<TrackedSocket> {
+  return (registry.expiries ??= new DeadlineQueue<TrackedSocket>(
+    (socket, now) => expiryStep(registry, socket, now),
+    (error) => oidcLog(registry.appHandle, 3, `socket expiry step failed: ${describeError(error)}`),
+  ));
 }
 
 /**
@@ -57,31 +72,34 @@ function expiriesOf(registry: SocketRegistry): DeadlineQueue<SocketState> {
  * any earlier schedule. All of an app's sockets share one timer (see
  * `deadlineQueue.ts`).
  */
-export function armExpiry(socket: Socket, appHandle: OidcAppHandle, config: OidcConfig, enabled: boolean): void {
-  const state = stateOf(socket);
-  const registry = state.registry ?? registryOf(appHandle);
+export function armExpiry(plain: Socket, appHandle: OidcAppHandle, config: OidcConfig, enabled: boolean): void {
+  const socket = tracked(plain);
+  const registry = registryOfSocket(socket) ?? registryOf(appHandle);
   const queue = expiriesOf(registry);
-  queue.cancel(state);
-  state.expiry = enabled;
-  state.warned = false;
-  const context = state.context;
+  queue.cancel(socket);
+  setFlag(socket, EXPIRY, enabled);
+  setFlag(socket, WARNED, false);
+  const context = contextOf(socket);
   if (!enabled || context === undefined || socket.disconnected) return;
   const now = Date.now();
   const expiresAt = context.expiresAt;
   // Warn expiryLeadTime before exp, or a third of the remaining lifetime for a short-lived token.
   const lead = Math.min(config.expiryLeadTime * 1000, Math.max(0, expiresAt - now) / 3);
   const warnAt = expiresAt - lead;
-  if (now < warnAt) queue.schedule(state, warnAt);
-  else expiryStep(state, now);
+  if (now < warnAt) queue.schedule(socket, warnAt);
+  else expiryStep(registry, socket, now);
 }
 
 type Ack = (reply: { ok: true; expiresAt: number } | { ok: false; code: OidcAuthErrorCode }) => void;
 
+/** Times (ms) of each socket's recent refresh attempts, for the rate limit: only sockets that refreshed have an entry. */
+const refreshAttempts = new WeakMap<Socket, number[]>();
+
 async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknown): Promise<number> {
   const config = resolveConfig(appHandle);
-  const state = stateOf(socket);
   const now = Date.now();
-  const refreshes = (state.refreshes = (state.refreshes ?? []).filter((at) => now - at < config.refreshWindow));
+  const refreshes = (refreshAttempts.get(socket) ?? []).filter((at) => now - at < config.refreshWindow);
+  refreshAttempts.set(socket, refreshes);
   if (refreshes.length >= config.refreshLimit) {
     throw new OidcAuthError("ERR_AUTH_RATE_LIMITED", {
       reason: `more than ${config.refreshLimit} refresh attempts in ${config.refreshWindow} ms`,
@@ -99,7 +117,7 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
   trackSocket(appHandle, socket, context); // re-index and new rooms; the session tracker keeps its entry
   decorateSocket(socket, context);
   socket.data.auth = context;
-  armExpiry(socket, appHandle, config, state.expiry); // the namespace's setting, kept on the socket
+  armExpiry(socket, appHandle, config, hasFlag(socket, EXPIRY)); // the namespace's setting, kept on the socket
   return context.expiresAt;
 }
 
@@ -107,8 +125,7 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
 function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
   const socket = this;
   const reply: Ack = typeof ack === "function" ? (ack as Ack) : () => undefined;
-  const state = stateOf(socket);
-  const appHandle = state.registry?.appHandle;
+  const appHandle = registryOfSocket(socket)?.appHandle;
   if (appHandle === undefined) return reply({ ok: false, code: "ERR_AUTH_REVOKED" });
   refresh(socket, appHandle, payload).then(
     (expiresAt) => reply({ ok: true, expiresAt }),

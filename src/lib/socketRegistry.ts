@@ -4,15 +4,16 @@
  * or a later guard refuses it.
  *
  * Memory matters here: an idle socket should cost little more authenticated
- * than open. So a socket's state is one small object with plain fields (no
- * closures, no timer of its own): the app's registry keeps every expiry in
- * one deadline queue, the disconnect and refresh listeners are shared
- * functions that find their state through the socket, and a socket of a user
- * with one connection is indexed directly, without a set of its own.
+ * than open. So a socket's state is four fields on the socket itself (no
+ * object, closure or timer of its own): the app's registry keeps every
+ * expiry in one deadline queue, going away is noticed through the rooms the
+ * socket leaves (one listener per adapter, see `watchAdapter`), the refresh
+ * listener is one function shared by all sockets, and a socket of a user with
+ * one connection is indexed directly, without a set of its own.
  */
 import type { Namespace, Socket } from "socket.io";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
-import type { DeadlineQueue, Deadline } from "./deadlineQueue.js";
+import { DUE, SLOT, type DeadlineQueue } from "./deadlineQueue.js";
 import { describeError, oidcLog } from "./log.js";
 import { roomsOf } from "./rooms.js";
 
@@ -21,92 +22,66 @@ export interface ReleaseTracker {
   unregisterSocket(socketId: string): unknown;
 }
 
-const TRACKED = 1;
-const LISTENING = 2;
-const EXPIRY = 4;
-const WARNED = 8;
-const REGISTERED = 16;
+/** Per-socket booleans, packed into one number. */
+export const TRACKED = 1;
+/** The shared disconnect listener is attached (only where leaving the rooms cannot tell, see `watchAdapter`). */
+export const LISTENING = 2;
+/** Expiry is enforced for this socket (kept for re-arming after a refresh). */
+export const EXPIRY = 4;
+/** `oidc:expiring` was sent for the current token. */
+export const WARNED = 8;
+/** The app's session tracker registered it (and wants `unregisterSocket` on release). */
+export const REGISTERED = 16;
+/** A `leave-room` of one of its rooms is being looked into (see `watchAdapter`). */
 const LEAVING = 32;
 
+const CONTEXT = Symbol("ioserver-oidc.context");
+const FLAGS = Symbol("ioserver-oidc.flags");
+
 /**
- * What the package keeps for one socket. One small object of seven fields
- * (the booleans share one number), since every idle socket carries it.
+ * What the package keeps for one socket: four fields on the socket itself
+ * (symbol-keyed, so invisible to the app and to serialisation) rather than
+ * an object of its own, since every idle socket carries them: the context
+ * it was last tracked with, the booleans above, and its place in the app's
+ * expiry queue (`DUE`, `SLOT`). Its registry is its namespace's.
  */
-export class SocketState implements Deadline {
-  /** The registry of the app that authenticated it. */
-  registry: SocketRegistry | undefined = undefined;
-  /** The context it was last tracked with. */
-  context: OidcUserContext | undefined = undefined;
-  /** Times (ms) of recent refresh attempts, for the rate limit; created on the first refresh. */
-  refreshes: number[] | undefined = undefined;
-  /** The next expiry step (epoch ms) and the position in the registry's deadline queue. */
-  dueAt = 0;
-  slot = -1;
-  private flags = 0;
+export type TrackedSocket = Socket & {
+  [CONTEXT]: OidcUserContext | undefined;
+  [FLAGS]: number;
+  [DUE]: number;
+  [SLOT]: number;
+};
 
-  constructor(readonly socket: Socket) {}
-
-  /** Whether it is indexed and in its `oidc:*` rooms. */
-  get tracked(): boolean {
-    return (this.flags & TRACKED) !== 0;
+/** The socket with its fields, added on first use (always in this order, so every socket shares one shape). */
+export function tracked(socket: Socket): TrackedSocket {
+  const carrier = socket as TrackedSocket;
+  if (carrier[FLAGS] === undefined) {
+    carrier[CONTEXT] = undefined;
+    carrier[FLAGS] = 0;
+    carrier[DUE] = 0;
+    carrier[SLOT] = -1;
   }
-  set tracked(value: boolean) {
-    this.flag(TRACKED, value);
-  }
-  /** Whether the shared disconnect listener is attached (only where leaving the rooms cannot tell, see `watchAdapter`). */
-  get listening(): boolean {
-    return (this.flags & LISTENING) !== 0;
-  }
-  set listening(value: boolean) {
-    this.flag(LISTENING, value);
-  }
-  /** Whether expiry is enforced for this socket (kept for re-arming after a refresh). */
-  get expiry(): boolean {
-    return (this.flags & EXPIRY) !== 0;
-  }
-  set expiry(value: boolean) {
-    this.flag(EXPIRY, value);
-  }
-  /** Whether `oidc:expiring` was sent for the current token. */
-  get warned(): boolean {
-    return (this.flags & WARNED) !== 0;
-  }
-  set warned(value: boolean) {
-    this.flag(WARNED, value);
-  }
-
-  /** Whether the app's session tracker registered it (and wants `unregisterSocket` on release). */
-  get registered(): boolean {
-    return (this.flags & REGISTERED) !== 0;
-  }
-  set registered(value: boolean) {
-    this.flag(REGISTERED, value);
-  }
-
-  /** Whether a `leave-room` of one of its rooms is being looked into (see `watchAdapter`). */
-  get leaving(): boolean {
-    return (this.flags & LEAVING) !== 0;
-  }
-  set leaving(value: boolean) {
-    this.flag(LEAVING, value);
-  }
-
-  private flag(bit: number, value: boolean): void {
-    this.flags = value ? this.flags | bit : this.flags & ~bit;
-  }
+  return carrier;
 }
 
-const STATE = Symbol("ioserver-oidc.socketState");
-type WithState = Socket & { [STATE]?: SocketState };
+export function hasFlag(socket: Socket, bit: number): boolean {
+  return (((socket as unknown as Partial<TrackedSocket>)[FLAGS] ?? 0) & bit) !== 0;
+}
 
-export function stateOf(socket: Socket): SocketState {
-  const carrier = socket as WithState;
-  return (carrier[STATE] ??= new SocketState(socket));
+export function setFlag(socket: TrackedSocket, bit: number, value: boolean): void {
+  socket[FLAGS] = value ? socket[FLAGS] | bit : socket[FLAGS] & ~bit;
 }
 
 /** The context the socket was last tracked with (what `socket.userId` and the other decorations read). */
 export function contextOf(socket: Socket): OidcUserContext | undefined {
-  return (socket as WithState)[STATE]?.context;
+  return (socket as unknown as Partial<TrackedSocket>)[CONTEXT];
+}
+
+/** The registry of the app whose namespace the socket is in, once one tracked a socket there. */
+const byNamespace = new WeakMap<Namespace, SocketRegistry>();
+
+export function registryOfSocket(socket: Socket): SocketRegistry | undefined {
+  return socket.nsp === undefined ? undefined : byNamespace.get(socket.nsp);
 }
 
 /** One socket, or the set of them when a user has several. */
@@ -125,7 +100,7 @@ export class SocketRegistry {
   /** The namespaces this app's sockets were tracked in. */
   private readonly namespaces = new Set<Namespace>();
   /** Every tracked socket's next expiry step; created by `socketLifecycle.ts` when it first arms one. */
-  expiries: DeadlineQueue<SocketState> | undefined;
+  expiries: DeadlineQueue<TrackedSocket> | undefined;
 
   constructor(readonly appHandle: OidcAppHandle) {}
 
@@ -134,14 +109,17 @@ export class SocketRegistry {
    * again on an in-band refresh: the rooms follow the new context (the `sid`
    * may change), and rooms that stay are not left in between.
    */
-  track(socket: Socket, context: OidcUserContext): boolean {
-    const state = stateOf(socket);
-    const previousRooms = state.tracked && state.context !== undefined ? roomsOf(state.context) : [];
-    this.unindexSocket(state);
-    state.registry = this;
-    state.context = context;
-    state.tracked = true;
-    if (socket.nsp !== undefined) this.namespaces.add(socket.nsp);
+  track(plain: Socket, context: OidcUserContext): boolean {
+    const socket = tracked(plain);
+    const previous = socket[CONTEXT];
+    const previousRooms = hasFlag(socket, TRACKED) && previous !== undefined ? roomsOf(previous) : [];
+    this.unindexSocket(socket);
+    socket[CONTEXT] = context;
+    setFlag(socket, TRACKED, true);
+    if (socket.nsp !== undefined) {
+      this.namespaces.add(socket.nsp);
+      byNamespace.set(socket.nsp, this);
+    }
     if (!socket.connected) watchHandshake(socket);
     this.index(context.sub, socket);
     if (context.userId !== context.sub) this.index(context.userId, socket);
@@ -151,28 +129,27 @@ export class SocketRegistry {
     return added.length === 0 || join(socket, added);
   }
 
-  untrack(socket: Socket): void {
-    const state = stateOf(socket);
+  untrack(plain: Socket): void {
+    const socket = tracked(plain);
+    const context = socket[CONTEXT];
     // A disconnected socket has left every room already (Socket.IO leaves them before its disconnect event).
-    const rooms = state.tracked && state.context !== undefined && !socket.disconnected ? roomsOf(state.context) : [];
-    this.unindexSocket(state);
-    state.tracked = false;
+    const rooms = hasFlag(socket, TRACKED) && context !== undefined && !socket.disconnected ? roomsOf(context) : [];
+    this.unindexSocket(socket);
+    setFlag(socket, TRACKED, false);
     for (const room of rooms) leave(socket, room);
   }
 
-  private unindexSocket(state: SocketState): void {
-    const socket = state.socket;
+  private unindexSocket(socket: TrackedSocket): void {
     if (handshaking.get(socket.id) === socket) handshaking.delete(socket.id);
-    const context = state.context;
-    if (!state.tracked || context === undefined) return;
+    const context = socket[CONTEXT];
+    if (!hasFlag(socket, TRACKED) || context === undefined) return;
     this.unindex(context.sub, socket);
     this.unindex(context.userId, socket);
   }
 
   /** Whether this registry tracks the socket now. */
   private owns(socket: Socket): boolean {
-    const state = (socket as WithState)[STATE];
-    return state !== undefined && state.registry === this && state.tracked;
+    return hasFlag(socket, TRACKED) && registryOfSocket(socket) === this;
   }
 
   get(socketId: string): Socket | undefined {
@@ -305,10 +282,10 @@ function releaseOnDisconnect(this: Socket): void {
   releaseSocket(this);
 }
 
-function listenForDisconnect(state: SocketState): void {
-  if (state.listening) return;
-  state.listening = true;
-  state.socket.on("disconnect", releaseOnDisconnect);
+function listenForDisconnect(socket: TrackedSocket): void {
+  if (hasFlag(socket, LISTENING)) return;
+  setFlag(socket, LISTENING, true);
+  socket.on("disconnect", releaseOnDisconnect);
 }
 
 /**
@@ -339,14 +316,14 @@ function watchAdapter(nsp: Namespace | undefined): boolean {
 }
 
 function leftRoom(nsp: Namespace, id: string): void {
-  const socket = nsp.sockets.get(id) ?? handshaking.get(id);
-  const state = socket === undefined ? undefined : (socket as WithState)[STATE];
-  if (state === undefined || !state.tracked || state.leaving) return;
-  state.leaving = true;
+  const found = nsp.sockets.get(id) ?? handshaking.get(id);
+  if (found === undefined || !hasFlag(found, TRACKED) || hasFlag(found, LEAVING)) return;
+  const socket = tracked(found);
+  setFlag(socket, LEAVING, true);
   queueMicrotask(() => {
-    state.leaving = false;
-    if (!state.socket.connected) releaseSocket(state.socket);
-    else if (state.tracked) listenForDisconnect(state);
+    setFlag(socket, LEAVING, false);
+    if (!socket.connected) releaseSocket(socket);
+    else if (hasFlag(socket, TRACKED)) listenForDisconnect(socket);
   });
 }
 
@@ -354,11 +331,11 @@ function leftRoom(nsp: Namespace, id: string): void {
  * Track the socket in the app's registry (and its rooms) and make sure it is
  * released when it goes away.
  */
-export function trackSocket(appHandle: OidcAppHandle, socket: Socket, context: OidcUserContext): SocketState {
-  const state = stateOf(socket);
+export function trackSocket(appHandle: OidcAppHandle, plain: Socket, context: OidcUserContext): TrackedSocket {
+  const socket = tracked(plain);
   const inRooms = registryOf(appHandle).track(socket, context);
-  if (!inRooms || !watchAdapter(socket.nsp)) listenForDisconnect(state);
-  return state;
+  if (!inRooms || !watchAdapter(socket.nsp)) listenForDisconnect(socket);
+  return socket;
 }
 
 /**
@@ -366,19 +343,18 @@ export function trackSocket(appHandle: OidcAppHandle, socket: Socket, context: O
  * registry and the rooms, tell the session tracker (asynchronously; a
  * failure is logged). Idempotent.
  */
-export function releaseSocket(socket: Socket): void {
-  const state = (socket as WithState)[STATE];
-  if (state === undefined) return;
-  const registry = state.registry;
-  if (registry === undefined) return;
-  registry.expiries?.cancel(state);
+export function releaseSocket(plain: Socket): void {
+  const registry = registryOfSocket(plain);
+  if (registry === undefined || (plain as unknown as Partial<TrackedSocket>)[FLAGS] === undefined) return;
+  const socket = tracked(plain);
+  registry.expiries?.cancel(socket);
   try {
     registry.untrack(socket);
   } catch {
     // a failing adapter must not stop the rest of the release
   }
-  if (!state.registered) return;
-  state.registered = false;
+  if (!hasFlag(socket, REGISTERED)) return;
+  setFlag(socket, REGISTERED, false);
   // The app's session tracker (one per app), which registered the socket.
   const tracker = registry.appHandle.session as ReleaseTracker | null | undefined;
   if (tracker === null || typeof tracker !== "object" || typeof tracker.unregisterSocket !== "function") return;

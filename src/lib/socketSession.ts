@@ -10,7 +10,7 @@ import type { Socket } from "socket.io";
 import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { rememberServer } from "./cluster.js";
-import { trackSocket } from "./socketRegistry.js";
+import { REGISTERED, setFlag, trackSocket } from "./socketRegistry.js";
 import { withTimeout } from "./withTimeout.js";
 import { describeError } from "./log.js";
 
@@ -20,7 +20,7 @@ import { describeError } from "./log.js";
  */
 export async function registerSocketSession(appHandle: OidcAppHandle, socket: Socket, context: OidcUserContext, config: OidcConfig): Promise<void> {
   rememberServer(appHandle, socket.nsp?.server);
-  const state = trackSocket(appHandle, socket, context); // also joins the socket's oidc:* rooms (see rooms.ts)
+  const trackedSocket = trackSocket(appHandle, socket, context); // also joins the socket's oidc:* rooms (see rooms.ts)
 
   const session = appHandle.session as { registerSocket?: unknown; unregisterSocket?: unknown } | null | undefined;
   if (session === null || typeof session !== "object" || typeof session.registerSocket !== "function") return;
@@ -31,5 +31,5 @@ export async function registerSocketSession(appHandle: OidcAppHandle, socket: So
     throw new OidcAuthError("ERR_USER_PROVISION_FAILED", { reason: `session.registerSocket threw: ${describeError(error)}`, cause: error });
   }
   // Told once when the socket is released (see releaseSocket).
-  state.registered = true;
+  setFlag(trackedSocket, REGISTERED, true);
 }

@@ -4,14 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DeadlineQueue, type Deadline } from "../../src/lib/deadlineQueue.js";
+import { DeadlineQueue, DUE, SLOT, type Deadline } from "../../src/lib/deadlineQueue.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 interface Entry extends Deadline {
   name: string;
 }
 
-const entry = (name: string): Entry => ({ name, dueAt: 0, slot: -1 });
+const entry = (name: string): Entry => ({ name, [DUE]: 0, [SLOT]: -1 });
 
 function timers(): number {
   return process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
@@ -43,7 +43,7 @@ describe("DeadlineQueue", () => {
     entries.forEach((e, i) => queue.schedule(e, now + 60 + ((i * 37) % 50)));
     for (let i = 0; i < entries.length; i += 2) queue.cancel(entries[i]!);
     assert.equal(queue.size, 25);
-    for (const e of entries.filter((_, i) => i % 2 === 0)) assert.equal(e.slot, -1);
+    for (const e of entries.filter((_, i) => i % 2 === 0)) assert.equal(e[SLOT], -1);
     queue.cancel(entries[0]!); // not queued: nothing happens
     assert.equal(queue.size, 25);
     await waitFor(() => fired.length === 25, 5_000);
@@ -106,7 +106,7 @@ describe("DeadlineQueue", () => {
     assert.deepEqual(fired, []);
     assert.equal(queue.size, 1);
     queue.clear();
-    assert.equal(far.slot, -1);
+    assert.equal(far[SLOT], -1);
     assert.equal(queue.size, 0);
   });
 });
