@@ -49,4 +49,17 @@ describe("socket decorations", () => {
       { sub: "s-1", userId: "u-1", userRole: "admin", roles: ["admin"], permissions: ["p"], features: { f: true }, scopes: ["openid"], auth: context },
     );
   });
+
+  it("a socket on which something set a decoration before (an earlier middleware) gets the authenticated values, as own properties", () => {
+    class OtherSocket {}
+    const socket = new OtherSocket() as unknown as Socket & Record<string, unknown>;
+    socket.userId = "set-before";
+    decorateSocket(socket, context);
+    assert.equal(socket.userId, "u-1");
+    assert.deepEqual(socket.roles, ["admin"]);
+    assert.equal(socket.auth, context);
+    const plain = new OtherSocket() as unknown as Socket & Record<string, unknown>;
+    decorateSocket(plain, context);
+    assert.deepEqual(Object.keys(plain), [], "a socket without such a property gets nothing copied");
+  });
 });

@@ -14,7 +14,8 @@
  *
  * Should a prototype already have one of these names (another library's
  * accessor, say), the package leaves it alone and copies the values onto each
- * socket instead.
+ * socket instead; so it does onto a socket that something set one of them on
+ * before (the authenticated values replace those, on every authentication).
  */
 import type { Socket } from "socket.io";
 import type { OidcUserContext } from "../types.js";
@@ -59,5 +60,11 @@ export function decorateSocket(socket: Socket, context: OidcUserContext): void {
   if (prototype === null) return applyContext(socket, context);
   let installed = prototypes.get(prototype);
   if (installed === undefined) prototypes.set(prototype, (installed = install(prototype)));
-  if (!installed) applyContext(socket, context);
+  if (!installed || hasOwnDecoration(socket)) applyContext(socket, context);
+}
+
+/** Whether something set one of the names on this socket itself (an earlier middleware, say): the authenticated values replace them, as they always did. */
+function hasOwnDecoration(socket: Socket): boolean {
+  for (const field of FIELDS) if (Object.prototype.hasOwnProperty.call(socket, field)) return true;
+  return Object.prototype.hasOwnProperty.call(socket, "auth");
 }

@@ -27,19 +27,25 @@ async function settle(predicate: () => boolean | Promise<boolean>, timeoutMs: nu
   return true;
 }
 
-describe(`${SOCKETS} sockets connect and disconnect`, () => {
-  let issuer: TestIssuer;
-  let app: TestApp;
+/** An issuer and an app with `OidcSessionManager` for the enclosing describe block. */
+function sessionApp(): { issuer: TestIssuer; app: TestApp } {
+  const opened = {} as { issuer: TestIssuer; app: TestApp };
   before(async () => {
-    issuer = await createTestIssuer();
-    app = await startApp({ config: issuer.config, managers: { session: OidcSessionManager } });
+    opened.issuer = await createTestIssuer();
+    opened.app = await startApp({ config: opened.issuer.config, managers: { session: OidcSessionManager } });
   });
   after(async () => {
-    await app.close();
-    await issuer.close();
+    await opened.app.close();
+    await opened.issuer.close();
   });
+  return opened;
+}
+
+describe(`${SOCKETS} sockets connect and disconnect`, () => {
+  const opened = sessionApp();
 
   it("leaves no timer and no registry entry behind", { timeout: 120_000 }, async () => {
+    const { issuer, app } = opened;
     const session = app.appHandle.session as OidcSessionManager;
     const token = await issuer.mint({ sub: "many" }); // expires in 5 minutes: every socket's expiry is queued
     // Warm-up, so lazily created long-lived timers (if any) are in the baseline.
@@ -113,21 +119,12 @@ describe("a client that leaves during its handshake", () => {
 });
 
 describe("release without a disconnect listener per socket", () => {
-  let issuer: TestIssuer;
-  let app: TestApp;
-  before(async () => {
-    issuer = await createTestIssuer();
-    app = await startApp({ config: issuer.config, managers: { session: OidcSessionManager } });
-  });
-  after(async () => {
-    await app.close();
-    await issuer.close();
-  });
-
+  const opened = sessionApp();
   const events = ["disconnect", "disconnecting", "oidc:refresh"];
-  const registered = async (socketId: string | undefined) => (await (app.appHandle.session as OidcSessionManager).list()).some((record) => record.socketId === socketId);
+  const registered = async (socketId: string | undefined) => (await (opened.app.appHandle.session as OidcSessionManager).list()).some((record) => record.socketId === socketId);
 
   it("an authenticated socket gets only the shared oidc:refresh listener, and is released (session unregistered) when it disconnects", { timeout: 20_000 }, async () => {
+    const { issuer, app } = opened;
     const result = await outcome(app.connect("chat", { auth: { token: await issuer.mint({ sub: "plain" }) } }));
     assert.ok(result.connected);
     assert.deepEqual(await call(result.socket, "listeners", { events }), { disconnect: 0, disconnecting: 0, "oidc:refresh": 1 });
@@ -138,6 +135,7 @@ describe("release without a disconnect listener per socket", () => {
   });
 
   it("a socket the app took out of its oidc:* room gets a disconnect listener then, and is still released when it disconnects", { timeout: 20_000 }, async () => {
+    const { issuer, app } = opened;
     const result = await outcome(app.connect("chat", { auth: { token: await issuer.mint({ sub: "moved" }) } }));
     assert.ok(result.connected);
     const { rooms } = await call<{ rooms: string[] }>(result.socket, "rooms");
