@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "socket.io-client";
+import { Adapter } from "socket.io-adapter";
 import { OidcSessionManager } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { call, outcome, startApp, type TestApp } from "../helpers/app.js";
@@ -28,11 +29,11 @@ async function settle(predicate: () => boolean | Promise<boolean>, timeoutMs: nu
 }
 
 /** An issuer and an app with `OidcSessionManager` for the enclosing describe block. */
-function sessionApp(): { issuer: TestIssuer; app: TestApp } {
+function sessionApp(adapter?: unknown): { issuer: TestIssuer; app: TestApp } {
   const opened = {} as { issuer: TestIssuer; app: TestApp };
   before(async () => {
     opened.issuer = await createTestIssuer();
-    opened.app = await startApp({ config: opened.issuer.config, managers: { session: OidcSessionManager } });
+    opened.app = await startApp({ config: opened.issuer.config, managers: { session: OidcSessionManager }, adapter });
   });
   after(async () => {
     await opened.app.close();
@@ -148,5 +149,29 @@ describe("release without a disconnect listener per socket", () => {
     assert.ok(await registered(id), "still tracked while connected");
     result.socket.disconnect();
     assert.ok(await settle(async () => !(await registered(id)), 5_000), "released by the fallback listener");
+  });
+});
+
+/** An adapter that cannot be listened to (no `on`): Socket.IO itself does not need it. */
+class SilentAdapter extends Adapter {
+  constructor(nsp: ConstructorParameters<typeof Adapter>[0]) {
+    super(nsp);
+    Object.defineProperty(this, "on", { value: undefined });
+  }
+}
+
+describe("on an adapter that cannot be listened to", () => {
+  const opened = sessionApp(SilentAdapter);
+  const registered = async (socketId: string | undefined) => (await (opened.app.appHandle.session as OidcSessionManager).list()).some((record) => record.socketId === socketId);
+
+  it("each authenticated socket gets the disconnect listener, and is released when it disconnects", { timeout: 20_000 }, async () => {
+    const { issuer, app } = opened;
+    const result = await outcome(app.connect("chat", { auth: { token: await issuer.mint({ sub: "silent" }) } }));
+    assert.ok(result.connected);
+    assert.equal((await call<Record<string, number>>(result.socket, "listeners", { events: ["disconnect"] })).disconnect, 1);
+    const id = result.socket.id;
+    assert.ok(await registered(id));
+    result.socket.disconnect();
+    assert.ok(await settle(async () => !(await registered(id)), 5_000), "released by the listener");
   });
 });

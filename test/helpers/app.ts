@@ -31,6 +31,8 @@ export interface AppOptions {
   managers?: Record<string, new (appHandle: AppHandle) => unknown>;
   /** Turn on Socket.IO connection-state recovery on the IOServer's Socket.IO server. */
   recovery?: boolean;
+  /** A Socket.IO adapter class for every namespace (set through Socket.IO's public `io.adapter()` before any client connects). */
+  adapter?: unknown;
 }
 
 export interface TestApp {
@@ -177,6 +179,9 @@ export async function startApp(options: AppOptions = {}): Promise<TestApp> {
     const socketio = (server.getApp() as unknown as { io: { opts: Record<string, unknown>; adapter(a: unknown): unknown } }).io;
     socketio.opts.connectionStateRecovery = { maxDisconnectionDuration: 60_000, skipMiddlewares: true };
     socketio.adapter(SessionAwareAdapter);
+  }
+  if (options.adapter !== undefined) {
+    (server.getApp() as unknown as { io: { adapter(a: unknown): unknown } }).io.adapter(options.adapter);
   }
 
   const url = `http://127.0.0.1:${port}`;
