@@ -2,7 +2,6 @@ import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { authenticate } from "./authenticate.js";
 import { socketHook } from "./lib/adapters.js";
-import { decorateSocket } from "./lib/socketDecorations.js";
 import { socketToken } from "./lib/extractToken.js";
 import { ensureLifecycle } from "./lib/socketLifecycle.js";
 import { registerSocketSession } from "./lib/socketSession.js";
@@ -49,9 +48,7 @@ export class OidcSocketMiddleware extends BaseMiddleware {
     return socketHook(appHandle as OidcAppHandle, async (socket, app) => {
       const { context, config } = await authenticate(socketToken(socket.handshake), app);
       ensureLifecycle(socket.nsp, app, options);
-      await registerSocketSession(app, socket, context, config);
-      decorateSocket(socket, context);
-      socket.data.auth = context;
+      await registerSocketSession(app, socket, context, config); // tracks it: socket.data.auth and the decorations
     });
   }
 }

@@ -7,7 +7,7 @@ import type { OidcConfig, OidcConfigInput, OidcUserContext } from "./types.js";
 /** Each config object is validated once (and keeps one token cache): reuse the object, don't mutate it. */
 const normalizedInputs = new WeakMap<object, OidcConfig>();
 
-function contextOf({ payload, issuer }: VerifiedToken): OidcUserContext {
+function userContextOf({ payload, issuer }: VerifiedToken): OidcUserContext {
   return buildUserContext(payload, issuer.mapClaims);
 }
 
@@ -31,7 +31,7 @@ export function verifyOidcToken(token: string, config: OidcConfigInput | OidcCon
     }
     // No promise in between when the token is verified at once (cached, or fresh keys and the fast path).
     const verified = verifyAccessTokenNow(token, normalized);
-    return verified instanceof Promise ? verified.then(contextOf) : Promise.resolve(contextOf(verified));
+    return verified instanceof Promise ? verified.then(userContextOf) : Promise.resolve(userContextOf(verified));
   } catch (error) {
     return Promise.reject(error);
   }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Socket } from "socket.io";
 import { decorateSocket } from "../src/lib/socketDecorations.js";
+import { contextOf } from "../src/lib/socketRegistry.js";
 import type { OidcUserContext } from "../src/types.js";
 
 const context: OidcUserContext = Object.freeze({
@@ -28,7 +29,7 @@ describe("socket decorations", () => {
   it("a prototype free of the names gets accessors (not own properties); a socket this package does not track reads undefined; assigning makes an own property", () => {
     class FakeSocket {}
     const socket = new FakeSocket() as unknown as Socket & Record<string, unknown>;
-    decorateSocket(socket, context);
+    decorateSocket(socket, context, contextOf);
     assert.equal(typeof Object.getOwnPropertyDescriptor(FakeSocket.prototype, "userId")?.get, "function");
     assert.deepEqual(Object.keys(socket), [], "nothing copied onto the socket");
     assert.equal(socket.userId, undefined, "not tracked by a registry: no context");
@@ -41,7 +42,7 @@ describe("socket decorations", () => {
   it("a prototype that already has one of the names (another library's) is left alone: the values are copied onto each socket", () => {
     const prototype = { roles: "someone else's" };
     const socket = Object.create(prototype) as Socket & Record<string, unknown>;
-    decorateSocket(socket, context);
+    decorateSocket(socket, context, contextOf);
     assert.equal(prototype.roles, "someone else's");
     assert.equal(Object.getOwnPropertyDescriptor(prototype, "userId"), undefined);
     assert.deepEqual(
@@ -54,12 +55,12 @@ describe("socket decorations", () => {
     class OtherSocket {}
     const socket = new OtherSocket() as unknown as Socket & Record<string, unknown>;
     socket.userId = "set-before";
-    decorateSocket(socket, context);
+    decorateSocket(socket, context, contextOf);
     assert.equal(socket.userId, "u-1");
     assert.deepEqual(socket.roles, ["admin"]);
     assert.equal(socket.auth, context);
     const plain = new OtherSocket() as unknown as Socket & Record<string, unknown>;
-    decorateSocket(plain, context);
+    decorateSocket(plain, context, contextOf);
     assert.deepEqual(Object.keys(plain), [], "a socket without such a property gets nothing copied");
   });
 });

@@ -20,15 +20,17 @@
 import type { Socket } from "socket.io";
 import type { OidcUserContext } from "../types.js";
 import { applyContext } from "./applyContext.js";
-import { contextOf } from "./socketRegistry.js";
 
 type Field = "sub" | "userId" | "userRole" | "roles" | "permissions" | "features" | "scopes";
 const FIELDS: readonly Field[] = ["sub", "userId", "userRole", "roles", "permissions", "features", "scopes"];
 
+/** Where a socket's current context is kept (the registry's `contextOf`). */
+type ContextReader = (socket: Socket) => OidcUserContext | undefined;
+
 /** Prototypes seen: true when the accessors are on them, false when a name was taken (copy instead). */
 const prototypes = new WeakMap<object, boolean>();
 
-function accessor(read: (context: OidcUserContext) => unknown, name: string): PropertyDescriptor {
+function accessor(contextOf: ContextReader, read: (context: OidcUserContext) => unknown, name: string): PropertyDescriptor {
   return {
     configurable: true,
     enumerable: false,
@@ -42,24 +44,23 @@ function accessor(read: (context: OidcUserContext) => unknown, name: string): Pr
   };
 }
 
-function install(prototype: object): boolean {
-  const names = [...FIELDS, "auth"];
-  for (const name of names) if (name in prototype) return false;
-  for (const field of FIELDS) Object.defineProperty(prototype, field, accessor((context) => context[field], field));
-  Object.defineProperty(prototype, "auth", accessor((context) => context, "auth"));
+function install(prototype: object, contextOf: ContextReader): boolean {
+  for (const name of [...FIELDS, "auth"]) if (name in prototype) return false;
+  for (const field of FIELDS) Object.defineProperty(prototype, field, accessor(contextOf, (context) => context[field], field));
+  Object.defineProperty(prototype, "auth", accessor(contextOf, (context) => context, "auth"));
   return true;
 }
 
 /**
  * Make the context readable on the socket: nothing to do once its prototype
- * has the accessors (the registry already holds the context); a copy of the
- * values when it could not get them.
+ * has the accessors (they read the context through `contextOf`, where the
+ * caller keeps it); a copy of the values when it could not get them.
  */
-export function decorateSocket(socket: Socket, context: OidcUserContext): void {
+export function decorateSocket(socket: Socket, context: OidcUserContext, contextOf: ContextReader): void {
   const prototype = Object.getPrototypeOf(socket) as object | null;
   if (prototype === null) return applyContext(socket, context);
   let installed = prototypes.get(prototype);
-  if (installed === undefined) prototypes.set(prototype, (installed = install(prototype)));
+  if (installed === undefined) prototypes.set(prototype, (installed = install(prototype, contextOf)));
   if (!installed || hasOwnDecoration(socket)) applyContext(socket, context);
 }
 

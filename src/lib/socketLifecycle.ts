@@ -8,7 +8,6 @@ import type { Namespace, Socket } from "socket.io";
 import { authenticate, reportFailure } from "../authenticate.js";
 import { OidcAuthError, type OidcAuthErrorCode } from "../OidcAuthError.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
-import { decorateSocket } from "./socketDecorations.js";
 import { resolveConfig } from "./config.js";
 import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
 import { DeadlineQueue } from "./deadlineQueue.js";
@@ -114,9 +113,7 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
     throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", { reason: `refresh token is for another subject than ${current.sub}` });
   }
   if (socket.disconnected) return context.expiresAt;
-  trackSocket(appHandle, socket, context); // re-index and new rooms; the session tracker keeps its entry
-  decorateSocket(socket, context);
-  socket.data.auth = context;
+  trackSocket(appHandle, socket, context); // re-index, new rooms, socket.data.auth; the session tracker keeps its entry
   armExpiry(socket, appHandle, config, hasFlag(socket, EXPIRY)); // the namespace's setting, kept on the socket
   return context.expiresAt;
 }
@@ -147,7 +144,6 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
     return false;
   }
   await registerSocketSession(appHandle, socket, context, config);
-  decorateSocket(socket, context);
   return true;
 }
 

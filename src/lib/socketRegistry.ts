@@ -16,6 +16,7 @@ import type { OidcAppHandle, OidcUserContext } from "../types.js";
 import { DUE, SLOT, type DeadlineQueue } from "./deadlineQueue.js";
 import { describeError, oidcLog } from "./log.js";
 import { roomsOf } from "./rooms.js";
+import { decorateSocket } from "./socketDecorations.js";
 
 /** A session tracker that wants to hear when a socket goes away. */
 export interface ReleaseTracker {
@@ -116,7 +117,7 @@ export class SocketRegistry {
     this.unindexSocket(socket);
     socket[CONTEXT] = context;
     setFlag(socket, TRACKED, true);
-    if (socket.nsp !== undefined) {
+    if (socket.nsp !== undefined && !this.namespaces.has(socket.nsp)) {
       this.namespaces.add(socket.nsp);
       byNamespace.set(socket.nsp, this);
     }
@@ -241,10 +242,12 @@ export function registryOf(appHandle: OidcAppHandle): SocketRegistry {
 /**
  * A socket tracked during its handshake normally connects (then the
  * lifecycle's connection handler calls `connectedSocket`), or is refused by a
- * later guard (then released). But when the client goes away meanwhile,
- * Socket.IO drops the socket without a `disconnect` event: a sweep, once a
- * second while handshakes are pending, releases those (and tells the session
- * tracker), so nothing is left behind.
+ * later guard (then released). When the client goes away meanwhile,
+ * Socket.IO drops the socket without a `disconnect` event once the
+ * middlewares have finished, taking it out of its rooms (see `watchAdapter`).
+ * A sweep, once a second while handshakes are pending, releases those whose
+ * connection closed before that happens (and tells the session tracker), so
+ * nothing is left behind.
  */
 let sweeper: ReturnType<typeof setInterval> | undefined;
 const SWEEP_MS = 1_000;
@@ -328,13 +331,17 @@ function leftRoom(nsp: Namespace, id: string): void {
 }
 
 /**
- * Track the socket in the app's registry (and its rooms) and make sure it is
- * released when it goes away.
+ * Make `context` the socket's authenticated context: tracked in the app's
+ * registry (and its rooms), readable as `socket.data.auth` and the socket
+ * decorations, and released when the socket goes away. At the handshake, on
+ * an in-band refresh, and for a socket restored by connection-state recovery.
  */
 export function trackSocket(appHandle: OidcAppHandle, plain: Socket, context: OidcUserContext): TrackedSocket {
   const socket = tracked(plain);
   const inRooms = registryOf(appHandle).track(socket, context);
   if (!inRooms || !watchAdapter(socket.nsp)) listenForDisconnect(socket);
+  decorateSocket(socket, context, contextOf);
+  socket.data.auth = context;
   return socket;
 }
 

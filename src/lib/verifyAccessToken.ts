@@ -149,11 +149,6 @@ export function tokenCacheOf(config: OidcConfig): TokenCache | undefined {
 }
 
 /**
- * Cached payloads are shared by every request that presents the token:
- * nothing may change them. A payload comes from JSON.parse (plain objects and
- * arrays, no cycles); arrays are walked by index, not by for-in.
- */
-/**
  * `iss` (and a string `aud`) equal the configured issuer (and one of its
  * audiences): point them at the config's strings, so the payloads kept by
  * the token cache and by live sockets share one copy instead of one per token.
@@ -172,6 +167,11 @@ function shareIssuerStrings(payload: JWTPayload, issuer: OidcIssuerConfig): void
   }
 }
 
+/**
+ * Cached payloads are shared by every request that presents the token:
+ * nothing may change them. A payload comes from JSON.parse (plain objects and
+ * arrays, no cycles); arrays are walked by index, not by for-in.
+ */
 function deepFreeze(value: object): void {
   if (Object.isFrozen(value)) return;
   Object.freeze(value);
