@@ -21,6 +21,7 @@ import { isOidcAuthError } from "./OidcAuthError.js";
 import { OidcConfigError, resolveConfig } from "./lib/config.js";
 import { DEFAULT_LOGOUT_TOKEN_MAX_AGE, replayWindowMs, verifyLogoutToken, type OidcLogoutToken, type VerifyLogoutTokenOptions } from "./lib/logoutToken.js";
 import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./lib/protocol.js";
+import { hasUsersManager } from "./lib/identity.js";
 import { MemoryReplayStore, type OidcReplayStore } from "./lib/replayStore.js";
 import { contextOf, registryOf } from "./lib/socketRegistry.js";
 import { show } from "./lib/verifyAccessToken.js";
@@ -211,7 +212,7 @@ const MISCONFIGURED: ErrorBody = { error: "server_error", error_description: "Ba
 interface SessionMethods {
   disconnectSessionId?: (sid: string, reason?: string, iss?: string) => unknown;
   disconnectSubject?: (sub: string, options: { iss: string; reason?: string; withoutSid?: boolean }) => unknown;
-  disconnectUser?: (userIdOrSub: string, reason?: string) => unknown;
+  disconnectUser?: (userId: string, reason?: string) => unknown;
 }
 
 type Claims = Readonly<Record<string, unknown>>;
@@ -237,7 +238,7 @@ function revokeLocal(candidates: Socket[], iss: string, test: (claims: Claims, s
 function revokeSidless(appHandle: OidcAppHandle, logout: OidcLogoutToken, reason: string): number {
   const sub = logout.sub;
   if (sub === undefined) return 0;
-  return revokeLocal(registryOf(appHandle).ofUser(sub), logout.iss, (claims, socketSub) => socketSub === sub && !hasSid(claims), reason);
+  return revokeLocal(registryOf(appHandle).ofSubject(logout.iss, sub), logout.iss, (claims, socketSub) => socketSub === sub && !hasSid(claims), reason);
 }
 
 /** Everything a logout token designates, on this node only. */
@@ -246,7 +247,7 @@ function revokeHere(appHandle: OidcAppHandle, logout: OidcLogoutToken, reason: s
   if (sid !== undefined) {
     return revokeLocal(registryOf(appHandle).all(), iss, (claims) => claims["sid"] === sid, reason) + revokeSidless(appHandle, logout, reason);
   }
-  return revokeLocal(registryOf(appHandle).ofUser(sub as string), iss, (_claims, socketSub) => socketSub === sub, reason);
+  return revokeLocal(registryOf(appHandle).ofSubject(iss, sub as string), iss, (_claims, socketSub) => socketSub === sub, reason);
 }
 
 interface Outcome {
@@ -265,7 +266,7 @@ interface Outcome {
  * reason, withoutSid })`, as `OidcSessionManager` has them) whatever the
  * number of issuers. A tracker without `disconnectSubject` gets the
  * subject-wide part done on this node, or through `disconnectUser(sub)` when
- * a single issuer is configured (it knows no issuer); a tracker without
+ * the `sub` is the user id (one issuer, no users manager); a tracker without
  * either method, on this node.
  */
 async function disconnect(appHandle: OidcAppHandle, config: OidcConfig, logout: OidcLogoutToken, settings: Settings): Promise<Outcome> {
@@ -297,8 +298,8 @@ async function disconnect(appHandle: OidcAppHandle, config: OidcConfig, logout: 
   if (sid === undefined && bySubject !== undefined) {
     return { count: await guarded("session.disconnectSubject", () => bySubject.call(session, sub as string, { iss, reason })), via: "session.disconnectSubject" };
   }
-  // disconnectUser knows no issuer: it is used only when there is one issuer to come from.
-  if (sid === undefined && typeof session?.disconnectUser === "function" && config.issuers.length === 1) {
+  // disconnectUser takes a user id: a sub is one only with one issuer and no users manager (see identity.ts).
+  if (sid === undefined && typeof session?.disconnectUser === "function" && config.issuers.length === 1 && !hasUsersManager(appHandle)) {
     const method = session.disconnectUser;
     return { count: await guarded("session.disconnectUser", () => method.call(session, sub as string, reason)), via: "session.disconnectUser" };
   }

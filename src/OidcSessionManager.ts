@@ -4,11 +4,13 @@ import { clusterOf } from "./lib/cluster.js";
 import { resolveConfig } from "./lib/config.js";
 import { OIDC_EVENTS, revokedPayload } from "./lib/protocol.js";
 import { revokeInRooms, revokeSocket, revokeUserSockets } from "./lib/revoke.js";
-import { issOf, oidcRoom, sidOf, subRoom } from "./lib/rooms.js";
+import { oidcRoom, sidOf, subRoom } from "./lib/rooms.js";
+import { issOf, subjectsOfDerivedUserId } from "./lib/identity.js";
 import { contextOf, registryOf } from "./lib/socketRegistry.js";
 import { withTimeout } from "./lib/withTimeout.js";
-import type { OidcAppHandle, OidcUserContext } from "./types.js";
+import type { OidcAppHandle, OidcConfig, OidcUserContext } from "./types.js";
 import { describeError, oidcLog } from "./lib/log.js";
+import { show } from "./lib/verifyAccessToken.js";
 
 /** One live authenticated socket. */
 export interface OidcSessionRecord {
@@ -39,8 +41,10 @@ export interface OidcSessionStore {
   remove(socketId: string): void | Promise<void>;
   /** Every session (of every node, for a shared store). */
   list(): OidcSessionRecord[] | Promise<OidcSessionRecord[]>;
-  /** The sessions whose `userId` or `sub` is the given value; default: `list()` filtered. */
-  listByUser?(userIdOrSub: string): OidcSessionRecord[] | Promise<OidcSessionRecord[]>;
+  /** The sessions whose `userId` is the given value; default: `list()` filtered. */
+  listByUser?(userId: string): OidcSessionRecord[] | Promise<OidcSessionRecord[]>;
+  /** The sessions whose token's issuer is `iss` and `sub` is `sub`; default: `list()` filtered. */
+  listBySubject?(iss: string, sub: string): OidcSessionRecord[] | Promise<OidcSessionRecord[]>;
   /** One session by socket id. */
   get?(socketId: string): OidcSessionRecord | undefined | Promise<OidcSessionRecord | undefined>;
   /**
@@ -69,8 +73,11 @@ export class MemorySessionStore implements OidcSessionStore {
   list(): OidcSessionRecord[] {
     return [...this.records.values()];
   }
-  listByUser(userIdOrSub: string): OidcSessionRecord[] {
-    return this.list().filter((record) => record.userId === userIdOrSub || record.sub === userIdOrSub);
+  listByUser(userId: string): OidcSessionRecord[] {
+    return this.list().filter((record) => record.userId === userId);
+  }
+  listBySubject(iss: string, sub: string): OidcSessionRecord[] {
+    return this.list().filter((record) => record.sub === sub && record.iss === iss);
   }
   get(socketId: string): OidcSessionRecord | undefined {
     return this.records.get(socketId);
@@ -235,31 +242,64 @@ export class OidcSessionManager extends BaseManager {
     return this.merge(stored?.ok ? stored.value : [], () => true);
   }
 
-  /** The live sessions of a user, by local user id or `sub` (same scope as `list()`). */
-  async listByUser(userIdOrSub: string): Promise<OidcSessionRecord[]> {
-    const matches = (record: OidcSessionRecord) => record.userId === userIdOrSub || record.sub === userIdOrSub;
+  /**
+   * The live sessions of a user, by `userId` (same scope as `list()`): the
+   * users manager's id, else the id derived from the subject (the `sub` with
+   * one trusted issuer, `<iss>#<sub>` with several). A `sub` is not a user
+   * id: use `listBySubject` for that.
+   */
+  async listByUser(userId: string): Promise<OidcSessionRecord[]> {
+    if (typeof userId !== "string" || userId === "") throw new TypeError("listByUser: a user id is required");
+    const matches = (record: OidcSessionRecord) => record.userId === userId;
     let stored: Attempt<OidcSessionRecord[]> | undefined;
     if (!this.storeDown) {
       const byUser = this.store.listByUser;
       stored = await this.attempt("listByUser", async () =>
-        typeof byUser === "function" ? byUser.call(this.store, userIdOrSub) : (await this.store.list()).filter(matches),
+        typeof byUser === "function" ? byUser.call(this.store, userId) : (await this.store.list()).filter(matches),
       );
     }
-    return this.merge(stored?.ok ? stored.value : [], matches);
+    return this.merge(stored?.ok ? stored.value.filter(matches) : [], matches);
   }
 
   /**
-   * Disconnect every socket of a user (by user id or `sub`) on every namespace
-   * — and every node, with the Redis adapter. Resolves to the number of
-   * sockets found: this node's, plus those the other nodes reported within
+   * The live sessions of a subject: tokens whose `sub` is `sub`, from the
+   * issuer `options.iss` — or from any trusted issuer without it (several
+   * issuers may use the same `sub` for different people: pass `iss`).
+   */
+  async listBySubject(sub: string, options: { iss?: string } = {}): Promise<OidcSessionRecord[]> {
+    if (typeof sub !== "string" || sub === "") throw new TypeError("listBySubject: a sub is required");
+    if (options === null || typeof options !== "object") throw new TypeError("listBySubject: options must be an object");
+    const { iss } = options;
+    if (iss !== undefined && (typeof iss !== "string" || iss === "")) throw new TypeError("listBySubject: iss must be a non-empty string");
+    const issuers = iss !== undefined ? [iss] : this.issuers("listBySubject", this.subjectContexts(sub));
+    const matches = (record: OidcSessionRecord) => record.sub === sub && record.iss !== undefined && issuers.includes(record.iss);
+    let stored: Attempt<OidcSessionRecord[]> | undefined;
+    if (!this.storeDown) {
+      const bySubject = this.store.listBySubject;
+      stored = await this.attempt("listBySubject", async () =>
+        typeof bySubject === "function"
+          ? (await Promise.all(issuers.map((each) => bySubject.call(this.store, each, sub)))).flat()
+          : (await this.store.list()).filter(matches),
+      );
+    }
+    return this.merge(stored?.ok ? stored.value.filter(matches) : [], matches);
+  }
+
+  /**
+   * Disconnect every socket of a user, by `userId` (see `listByUser`), on
+   * every namespace — and every node, with the Redis adapter. Never a socket
+   * of another user: a `sub` that happens to equal the id is not matched (use
+   * `disconnectSubject` for subjects). Resolves to the number of sockets
+   * found: this node's, plus those the other nodes reported within
    * `clusterTimeout` (the revocation is broadcast either way).
    */
-  async disconnectUser(userIdOrSub: string, reason?: string): Promise<number> {
-    if (typeof userIdOrSub !== "string" || userIdOrSub === "") throw new TypeError("disconnectUser: a user id or sub is required");
-    const issuers = this.issuers("disconnectUser", this.localContexts(userIdOrSub, () => true));
-    const rooms = [oidcRoom.user(userIdOrSub), subRoom(userIdOrSub), ...issuers.map((iss) => oidcRoom.issuerSub(iss, userIdOrSub))];
-    const count = await this.revoke(rooms, reason, () => revokeUserSockets(this.app, userIdOrSub, reason));
-    this.log(6, `disconnected ${count} socket(s) of user ${userIdOrSub}${reason ? `: ${reason}` : ""}`);
+  async disconnectUser(userId: string, reason?: string): Promise<number> {
+    if (typeof userId !== "string" || userId === "") throw new TypeError("disconnectUser: a user id is required");
+    const config = this.config("disconnectUser");
+    const subjects = subjectsOfDerivedUserId(this.app, userId, config);
+    const rooms = [oidcRoom.user(userId), ...subjects.map(([iss, sub]) => oidcRoom.issuerSub(iss, sub))];
+    const count = await this.revoke(rooms, reason, () => revokeUserSockets(this.app, userId, config, reason));
+    this.log(6, `disconnected ${count} socket(s) of user ${show(userId)}${reason ? `: ${show(reason)}` : ""}`);
     return count;
   }
 
@@ -276,7 +316,7 @@ export class OidcSessionManager extends BaseManager {
         ? [oidcRoom.issuerSid(iss, sid)]
         : this.issuers("disconnectSessionId", this.allContexts((context) => sidOf(context) === sid)).map((each) => oidcRoom.issuerSid(each, sid));
     const count = rooms.length === 0 ? 0 : await this.revoke(rooms, reason, () => 0);
-    this.log(6, `disconnected ${count} socket(s) of session ${sid}${iss === undefined ? "" : ` (${iss})`}${reason ? `: ${reason}` : ""}`);
+    this.log(6, `disconnected ${count} socket(s) of session ${show(sid)}${iss === undefined ? "" : ` (${show(iss)})`}${reason ? `: ${show(reason)}` : ""}`);
     return count;
   }
 
@@ -300,10 +340,10 @@ export class OidcSessionManager extends BaseManager {
     const rooms =
       iss !== undefined
         ? [oidcRoom.issuerSub(iss, sub)]
-        : [subRoom(sub), ...this.issuers("disconnectSubject", this.localContexts(sub, (context) => context.sub === sub)).map((each) => oidcRoom.issuerSub(each, sub))];
+        : [subRoom(sub), ...this.issuers("disconnectSubject", this.subjectContexts(sub)).map((each) => oidcRoom.issuerSub(each, sub))];
     const count = await this.revoke(rooms, reason, () => 0, withoutSid === true ? [oidcRoom.withSid] : []);
-    const scope = `${iss === undefined ? "" : ` (${iss})`}${withoutSid === true ? " without sid" : ""}`;
-    this.log(6, `disconnected ${count} socket(s) of subject ${sub}${scope}${reason ? `: ${reason}` : ""}`);
+    const scope = `${iss === undefined ? "" : ` (${show(iss)})`}${withoutSid === true ? " without sid" : ""}`;
+    this.log(6, `disconnected ${count} socket(s) of subject ${show(sub)}${scope}${reason ? `: ${show(reason)}` : ""}`);
     return count;
   }
 
@@ -362,11 +402,8 @@ export class OidcSessionManager extends BaseManager {
    */
   private issuers(what: string, local: Iterable<OidcUserContext>): string[] {
     const issuers = new Set<string>();
-    try {
-      for (const entry of resolveConfig(this.app).issuers) issuers.add(entry.issuer);
-    } catch (error) {
-      this.log(4, `${what}: the configuration could not be read (${describeError(error)}); only the issuers of this node's sockets are addressed`);
-    }
+    const config = this.config(what);
+    if (config !== undefined) for (const entry of config.issuers) issuers.add(entry.issuer);
     for (const context of local) {
       const iss = issOf(context);
       if (iss !== undefined) issuers.add(iss);
@@ -374,11 +411,21 @@ export class OidcSessionManager extends BaseManager {
     return [...issuers];
   }
 
-  /** The contexts of this node's sockets indexed under `userIdOrSub` (user id or sub) that pass `keep`. */
-  private *localContexts(userIdOrSub: string, keep: (context: OidcUserContext) => boolean): Generator<OidcUserContext> {
-    for (const socket of registryOf(this.app).ofUser(userIdOrSub)) {
+  /** The app's configuration, or undefined (logged at level 4) when it cannot be read. */
+  private config(what: string): OidcConfig | undefined {
+    try {
+      return resolveConfig(this.app);
+    } catch (error) {
+      this.log(4, `${what}: the configuration could not be read (${describeError(error)}); only this node's sockets tell which issuers to address`);
+      return undefined;
+    }
+  }
+
+  /** The contexts of this node's sockets whose token's `sub` is `sub`, from any issuer. */
+  private *subjectContexts(sub: string): Generator<OidcUserContext> {
+    for (const socket of registryOf(this.app).ofSubjectAnyIssuer(sub)) {
       const context = contextOf(socket);
-      if (context !== undefined && keep(context)) yield context;
+      if (context !== undefined) yield context;
     }
   }
 

@@ -7,6 +7,7 @@ import { isOidcAuthError, OidcAuthError } from "./OidcAuthError.js";
 import { resolveConfig } from "./lib/config.js";
 import { buildUserContext, withProvisionedUser } from "./lib/userContext.js";
 import { revokeUserSockets } from "./lib/revoke.js";
+import { derivedUserId, hasUsersManager, subjectKey } from "./lib/identity.js";
 import { show, verifyAccessToken } from "./lib/verifyAccessToken.js";
 import { TimeoutError, withTimeout } from "./lib/withTimeout.js";
 import type { OidcAppHandle, OidcConfig, OidcProvisionedUser, OidcUserContext } from "./types.js";
@@ -51,7 +52,7 @@ export function reportFailure(appHandle: OidcAppHandle, where: string, error: un
   return failure;
 }
 
-/** One users manager's in-flight and (optionally) recent `findOrCreate` results, by `sub`. */
+/** One users manager's in-flight and (optionally) recent `findOrCreate` results, by subject (`subjectKey(iss, sub)`). */
 interface ProvisionState {
   inFlight: Map<string, Promise<OidcProvisionedUser>>;
   recent: Map<string, { user: OidcProvisionedUser; until: number }>;
@@ -62,11 +63,11 @@ const provisionStates = new WeakMap<object, ProvisionState>();
 /** Bound on remembered results (`provisionCacheTtl`); the oldest go first. */
 const PROVISION_CACHE_MAX = 10_000;
 
-async function callFindOrCreate(users: object, findOrCreate: (...args: unknown[]) => unknown, context: OidcUserContext, config: OidcConfig): Promise<OidcProvisionedUser> {
-  const call = `users.findOrCreate(${show(context.sub)})`;
+async function callFindOrCreate(users: object, findOrCreate: (...args: unknown[]) => unknown, context: OidcUserContext, iss: string, config: OidcConfig): Promise<OidcProvisionedUser> {
+  const call = `users.findOrCreate(${show(context.sub)}, { iss: ${show(iss)} })`;
   let user: unknown;
   try {
-    user = await withTimeout(() => findOrCreate.call(users, context.sub, { email: context.email, name: context.name }), config.provisionTimeout, call);
+    user = await withTimeout(() => findOrCreate.call(users, context.sub, { email: context.email, name: context.name, iss }), config.provisionTimeout, call);
   } catch (error) {
     throw new OidcAuthError("ERR_USER_PROVISION_FAILED", {
       reason: error instanceof TimeoutError ? error.message : `${call} threw: ${error instanceof Error ? error.message : String(error)}`,
@@ -76,45 +77,46 @@ async function callFindOrCreate(users: object, findOrCreate: (...args: unknown[]
   const id = (user as { id?: unknown } | null)?.id;
   if (user === null || typeof user !== "object" || (typeof id !== "string" && typeof id !== "number") || id === "") {
     throw new OidcAuthError("ERR_USER_PROVISION_FAILED", {
-      reason: `users.findOrCreate(${show(context.sub)}) returned no record with a string or number id`,
+      reason: `${call} returned no record with a string or number id`,
     });
   }
   return user as OidcProvisionedUser;
 }
 
 /**
- * `users.findOrCreate(sub, profile)`: concurrent authentications of one `sub`
- * share a single call; with `provisionCacheTtl` its result is reused for that
- * long (a disabled flag set meanwhile is then seen late).
+ * `users.findOrCreate(sub, { email, name, iss })`: concurrent authentications
+ * of one subject (issuer and `sub`) share a single call; with
+ * `provisionCacheTtl` its result is reused for that long (a disabled flag set
+ * meanwhile is then seen late).
  */
-async function provision(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): Promise<OidcProvisionedUser | undefined> {
-  const users = appHandle.users as { findOrCreate?: unknown } | null | undefined;
-  if (users === null || typeof users !== "object" || typeof users.findOrCreate !== "function") return undefined;
+async function provision(appHandle: OidcAppHandle, context: OidcUserContext, iss: string, config: OidcConfig): Promise<OidcProvisionedUser | undefined> {
+  if (!hasUsersManager(appHandle)) return undefined;
+  const users = appHandle.users as { findOrCreate: (...args: unknown[]) => unknown };
   let state = provisionStates.get(users);
   if (state === undefined) provisionStates.set(users, (state = { inFlight: new Map(), recent: new Map() }));
   const { inFlight, recent } = state;
+  const key = subjectKey(iss, context.sub);
   if (config.provisionCacheTtl > 0) {
-    const remembered = recent.get(context.sub);
+    const remembered = recent.get(key);
     if (remembered !== undefined && remembered.until > Date.now()) return remembered.user;
-    if (remembered !== undefined) recent.delete(context.sub);
+    if (remembered !== undefined) recent.delete(key);
   }
-  let pending = inFlight.get(context.sub);
+  let pending = inFlight.get(key);
   if (pending === undefined) {
-    pending = callFindOrCreate(users, users.findOrCreate as (...args: unknown[]) => unknown, context, config);
-    inFlight.set(context.sub, pending);
+    pending = callFindOrCreate(users, users.findOrCreate, context, iss, config);
+    inFlight.set(key, pending);
     const settled = pending;
-    const sub = context.sub;
     settled.then(
       (user) => {
-        if (inFlight.get(sub) === settled) inFlight.delete(sub);
+        if (inFlight.get(key) === settled) inFlight.delete(key);
         if (config.provisionCacheTtl > 0) {
-          recent.delete(sub);
-          recent.set(sub, { user, until: Date.now() + config.provisionCacheTtl });
+          recent.delete(key);
+          recent.set(key, { user, until: Date.now() + config.provisionCacheTtl });
           if (recent.size > PROVISION_CACHE_MAX) recent.delete(recent.keys().next().value as string);
         }
       },
       () => {
-        if (inFlight.get(sub) === settled) inFlight.delete(sub);
+        if (inFlight.get(key) === settled) inFlight.delete(key);
       },
     );
   }
@@ -126,7 +128,7 @@ async function provision(appHandle: OidcAppHandle, context: OidcUserContext, con
  * `disconnectUser(userId, reason)` when it has one (cluster-wide trackers),
  * else this process's registry of authenticated sockets.
  */
-function disconnectDisabledUser(appHandle: OidcAppHandle, userId: string): void {
+function disconnectDisabledUser(appHandle: OidcAppHandle, userId: string, config: OidcConfig): void {
   const reason = "user disabled";
   const session = appHandle.session as { disconnectUser?: unknown } | null | undefined;
   try {
@@ -135,7 +137,7 @@ function disconnectDisabledUser(appHandle: OidcAppHandle, userId: string): void 
         oidcLog(appHandle, 3, `session.disconnectUser failed: ${String(error)}`),
       );
     } else {
-      revokeUserSockets(appHandle, userId, reason);
+      revokeUserSockets(appHandle, userId, config, reason);
     }
   } catch (error) {
     oidcLog(appHandle, 3, `disconnecting disabled user failed: ${String(error)}`);
@@ -153,12 +155,12 @@ export async function authenticate(token: string | undefined, appHandle: OidcApp
   }
   const config = resolveConfig(appHandle);
   const { payload, issuer } = await verifyAccessToken(token, config, loggerOf(appHandle));
-  const context = buildUserContext(payload, issuer.mapClaims);
-  const user = await provision(appHandle, context, config);
+  const context = buildUserContext(payload, issuer.mapClaims, derivedUserId(issuer.issuer, payload.sub as string, config));
+  const user = await provision(appHandle, context, issuer.issuer, config);
   if (user === undefined) return { context, config };
   if (user.isDisabled === true) {
-    disconnectDisabledUser(appHandle, String(user.id));
-    throw new OidcAuthError("ERR_USER_DISABLED", { reason: `user ${show(String(user.id))} (sub ${show(context.sub)}) is disabled` });
+    disconnectDisabledUser(appHandle, String(user.id), config);
+    throw new OidcAuthError("ERR_USER_DISABLED", { reason: `user ${show(String(user.id))} (iss ${show(issuer.issuer)}, sub ${show(context.sub)}) is disabled` });
   }
   return { context: withProvisionedUser(context, user), config };
 }

@@ -11,7 +11,7 @@
  * | `<prefix>session:<socketId>` | string | the session record, JSON | `ttl`, re-set by every heartbeat (every `ttl / 3`) |
  * | `<prefix>sessions` | set | every socket id | `ttl`, re-set by every write |
  * | `<prefix>user:<userId>` | set | the user's socket ids | `ttl`, re-set by every write |
- * | `<prefix>sub:<sub>` | set | the subject's socket ids | `ttl`, re-set by every write |
+ * | `<prefix>subject:<n>:<iss>:<sub>` | set | the subject's socket ids (`n`: the issuer's length) | `ttl`, re-set by every write |
  *
  * A set member whose `session:` key has expired (its node stopped
  * heartbeating) is skipped and removed by the next read that meets it.
@@ -24,6 +24,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { OidcSessionRecord, OidcSessionStore } from "./OidcSessionManager.js";
+import { subjectKey } from "./lib/identity.js";
 
 /** The commands the store queues in a transaction (`MULTI`), as ioredis names them. */
 export interface RedisSessionStoreMulti {
@@ -44,7 +45,6 @@ export interface RedisSessionStoreClient {
   get(key: string): Promise<string | null>;
   mget(keys: string[]): Promise<Array<string | null>>;
   smembers(key: string): Promise<string[]>;
-  sunion(...keys: string[]): Promise<string[]>;
 }
 
 export interface RedisSessionStoreOptions {
@@ -69,7 +69,8 @@ export interface RedisSessionStore extends OidcSessionStore {
   add(record: OidcSessionRecord): Promise<void>;
   remove(socketId: string): Promise<void>;
   list(): Promise<OidcSessionRecord[]>;
-  listByUser(userIdOrSub: string): Promise<OidcSessionRecord[]>;
+  listByUser(userId: string): Promise<OidcSessionRecord[]>;
+  listBySubject(iss: string, sub: string): Promise<OidcSessionRecord[]>;
   get(socketId: string): Promise<OidcSessionRecord | undefined>;
   touch(records: OidcSessionRecord[]): Promise<void>;
   close(): void;
@@ -114,7 +115,7 @@ async function run(multi: RedisSessionStoreMulti): Promise<void> {
 export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessionStore {
   if (options === null || typeof options !== "object") throw new TypeError("redisSessionStore: options must be an object");
   const { client } = options;
-  for (const method of ["multi", "get", "mget", "smembers", "sunion"] as const) {
+  for (const method of ["multi", "get", "mget", "smembers"] as const) {
     if (typeof (client as unknown as Record<string, unknown> | undefined)?.[method] !== "function") {
       throw new TypeError(`redisSessionStore: "client" must be a Redis client (ioredis) with ${method}()`);
     }
@@ -133,10 +134,11 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
     session: (socketId: string) => `${prefix}session:${socketId}`,
     all: `${prefix}sessions`,
     user: (userId: string) => `${prefix}user:${userId}`,
-    sub: (sub: string) => `${prefix}sub:${sub}`,
+    subject: (iss: string | undefined, sub: string) => `${prefix}subject:${subjectKey(iss ?? "", sub)}`,
   };
   /** This node's sessions' index entries, so `remove` needs no read. */
-  const owned = new Map<string, { userId: string; sub: string }>();
+  const owned = new Map<string, { userId: string; sub: string; iss?: string }>();
+  const indexOf = (record: OidcSessionRecord) => (record.iss === undefined ? { userId: record.userId, sub: record.sub } : { userId: record.userId, sub: record.sub, iss: record.iss });
 
   async function write(records: OidcSessionRecord[]): Promise<void> {
     if (records.length === 0) {
@@ -152,8 +154,8 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
         multi.set(keys.session(record.socketId), JSON.stringify(stored), "PX", ttlMs);
         multi.sadd(keys.all, record.socketId);
         multi.sadd(keys.user(record.userId), record.socketId);
-        multi.sadd(keys.sub(record.sub), record.socketId);
-        sets.add(keys.user(record.userId)).add(keys.sub(record.sub));
+        multi.sadd(keys.subject(record.iss, record.sub), record.socketId);
+        sets.add(keys.user(record.userId)).add(keys.subject(record.iss, record.sub));
       }
       for (const key of sets) multi.pexpire(key, ttlMs);
       await run(multi);
@@ -188,7 +190,7 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
     heartbeatInterval: Math.max(250, Math.floor(ttlMs / 3)),
 
     async add(record) {
-      owned.set(record.socketId, { userId: record.userId, sub: record.sub });
+      owned.set(record.socketId, indexOf(record));
       await write([record]);
     },
 
@@ -197,7 +199,7 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
       owned.delete(socketId);
       if (known === undefined) known = parse(await client.get(keys.session(socketId)));
       const multi = client.multi().del(keys.session(socketId)).srem(keys.all, socketId);
-      if (known !== undefined) multi.srem(keys.user(known.userId), socketId).srem(keys.sub(known.sub), socketId);
+      if (known !== undefined) multi.srem(keys.user(known.userId), socketId).srem(keys.subject(known.iss, known.sub), socketId);
       await run(multi);
     },
 
@@ -205,11 +207,16 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
       return load(await client.smembers(keys.all), [keys.all]);
     },
 
-    async listByUser(userIdOrSub) {
-      const userKey = keys.user(userIdOrSub);
-      const subKey = keys.sub(userIdOrSub);
-      const records = await load(await client.sunion(userKey, subKey), [userKey, subKey]);
-      return records.filter((record) => record.userId === userIdOrSub || record.sub === userIdOrSub);
+    async listByUser(userId) {
+      const userKey = keys.user(userId);
+      const records = await load(await client.smembers(userKey), [userKey]);
+      return records.filter((record) => record.userId === userId);
+    },
+
+    async listBySubject(iss, sub) {
+      const indexKey = keys.subject(iss, sub);
+      const records = await load(await client.smembers(indexKey), [indexKey]);
+      return records.filter((record) => record.sub === sub && record.iss === iss);
     },
 
     async get(socketId) {
@@ -218,7 +225,7 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
 
     async touch(records) {
       owned.clear();
-      for (const record of records) owned.set(record.socketId, { userId: record.userId, sub: record.sub });
+      for (const record of records) owned.set(record.socketId, indexOf(record));
       await write(records);
     },
 

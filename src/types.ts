@@ -2,8 +2,10 @@
  * Public types of ioserver-oidc.
  */
 import type { OidcClaimMapper, OidcClaimPreset } from "./lib/claimMapping.js";
+import type { TokenTypeRules } from "./lib/tokenType.js";
 
 export type { OidcClaimMapper, OidcClaimPreset, OidcMappedClaims } from "./lib/claimMapping.js";
+export type { TokenTypeRules } from "./lib/tokenType.js";
 
 /** Feature flags and limits carried by the token's `features` claim. */
 export type OidcFeatures = Record<string, unknown>;
@@ -12,7 +14,10 @@ export type OidcFeatures = Record<string, unknown>;
 export interface OidcUserContext {
   /** The token's `sub` claim. */
   sub: string;
-  /** The users manager's id for this subject (as a string), else `sub`. */
+  /**
+   * The users manager's id for this subject (as a string). Without a users
+   * manager: `sub` when one issuer is trusted, `<iss>#<sub>` when several are.
+   */
   userId: string;
   /** `email` claim when it is a string, else `null`. */
   email: string | null;
@@ -55,6 +60,28 @@ export interface OidcVerificationOptions {
   rolesClaim?: string;
   /** Keycloak: the client whose `resource_access[clientId].roles` count. Default: the first audience. */
   clientId?: string;
+  /**
+   * Loosen the rules that tell an access token from the issuer's other JWTs
+   * (ID tokens, logout tokens). By default a token is refused when its header
+   * `typ` is not absent, `JWT` or `at+jwt`, when its payload carries `events`
+   * (a logout or other security event token) or `nonce` (an ID token), and
+   * when the preset's marker says it is another kind (Keycloak: payload `typ`
+   * must be `Bearer`). Each option widens what is accepted as an access token,
+   * so that an ID token, say, could then open the API: set only what your
+   * provider breaks. `events` cannot be loosened; `strict` still requires
+   * `at+jwt`.
+   */
+  relaxTokenType?: OidcRelaxTokenType;
+}
+
+/** See `OidcVerificationOptions.relaxTokenType`. */
+export interface OidcRelaxTokenType {
+  /** More header `typ` values to accept (compared case-insensitively, `application/` optional). */
+  typ?: readonly string[];
+  /** `true`: accept a payload `nonce` (tokens that may be ID tokens). */
+  nonce?: boolean;
+  /** `false`: skip the preset's marker check. */
+  presetMarker?: boolean;
 }
 
 /** One trusted issuer in `issuers`. */
@@ -142,6 +169,8 @@ export interface OidcIssuerConfig {
   /** The preset's name, or `"custom"`. */
   readonly claimMapping: OidcClaimPreset | "custom";
   readonly mapClaims: OidcClaimMapper;
+  /** What is accepted as an access token (defaults and `relaxTokenType`). */
+  readonly tokenType: TokenTypeRules;
 }
 
 /** A validated, normalised, frozen configuration. The single-issuer fields describe the first issuer. */
@@ -180,9 +209,14 @@ export interface OidcProvisionedUser {
 
 /** The optional users manager (`appHandle.users`). */
 export interface OidcUsersManager {
+  /**
+   * The local record of the subject `sub` of issuer `profile.iss`. A user is
+   * the pair (issuer, `sub`): with several trusted issuers, two issuers' equal
+   * `sub` values are different people, so key your records on both.
+   */
   findOrCreate(
     sub: string,
-    profile: { email: string | null; name: string | null },
+    profile: { email: string | null; name: string | null; iss: string },
   ): OidcProvisionedUser | Promise<OidcProvisionedUser>;
 }
 
@@ -211,7 +245,7 @@ export interface OidcAppHandle {
 export interface OidcDecorations {
   /** The token's `sub`. */
   sub: string;
-  /** Local user id (users manager), else `sub`. */
+  /** Local user id (users manager), else `sub` (one trusted issuer) or `<iss>#<sub>` (several). */
   userId: string;
   /** `roles[0]`, else `"user"`. */
   userRole: string;

@@ -1,5 +1,6 @@
 import { OidcAuthError } from "./OidcAuthError.js";
 import { normalizeConfig } from "./lib/config.js";
+import { derivedUserId } from "./lib/identity.js";
 import { buildUserContext } from "./lib/userContext.js";
 import { verifyAccessTokenNow, type VerifiedToken } from "./lib/verifyAccessToken.js";
 import type { OidcConfig, OidcConfigInput, OidcUserContext } from "./types.js";
@@ -7,15 +8,16 @@ import type { OidcConfig, OidcConfigInput, OidcUserContext } from "./types.js";
 /** Each config object is validated once (and keeps one token cache): reuse the object, don't mutate it. */
 const normalizedInputs = new WeakMap<object, OidcConfig>();
 
-function userContextOf({ payload, issuer }: VerifiedToken): OidcUserContext {
-  return buildUserContext(payload, issuer.mapClaims);
+function userContextOf({ payload, issuer }: VerifiedToken, config: OidcConfig): OidcUserContext {
+  return buildUserContext(payload, issuer.mapClaims, derivedUserId(issuer.issuer, payload.sub as string, config));
 }
 
 /**
  * Verify a raw JWT access token and map its claims.
  *
- * Resolves to an `OidcUserContext` (`userId` is `sub`: no users manager is
- * consulted here). Rejects with an `OidcAuthError` whose `code` is safe to
+ * Resolves to an `OidcUserContext`. No users manager is consulted here, so
+ * `userId` is derived from the subject: the `sub` when the config trusts one
+ * issuer, `<iss>#<sub>` when it trusts several. Rejects with an `OidcAuthError` whose `code` is safe to
  * show a client and whose `reason` explains the failure for your log.
  */
 export function verifyOidcToken(token: string, config: OidcConfigInput | OidcConfig): Promise<OidcUserContext> {
@@ -31,7 +33,8 @@ export function verifyOidcToken(token: string, config: OidcConfigInput | OidcCon
     }
     // No promise in between when the token is verified at once (cached, or fresh keys and the fast path).
     const verified = verifyAccessTokenNow(token, normalized);
-    return verified instanceof Promise ? verified.then(userContextOf) : Promise.resolve(userContextOf(verified));
+    const resolved = normalized;
+    return verified instanceof Promise ? verified.then((each) => userContextOf(each, resolved)) : Promise.resolve(userContextOf(verified, resolved));
   } catch (error) {
     return Promise.reject(error);
   }

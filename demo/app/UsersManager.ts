@@ -13,6 +13,7 @@ import type { OidcProvisionedUser } from "ioserver-oidc";
 
 export interface DemoUser {
   id: number;
+  iss: string;
   sub: string;
   email: string | null;
   name: string | null;
@@ -22,6 +23,7 @@ export interface DemoUser {
 
 interface UserRow {
   id: number;
+  iss: string;
   sub: string;
   email: string | null;
   name: string | null;
@@ -34,20 +36,26 @@ export function openUsersDatabase(dataDir: string): Database.Database {
   mkdirSync(dataDir, { recursive: true });
   const db = new Database(join(dataDir, "demo.sqlite"));
   db.pragma("journal_mode = WAL");
+  // A user is the pair (issuer, sub). A table keyed by sub alone (an older
+  // layout) is rebuilt: demo users are created again at their next sign-in.
+  const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('users')").all();
+  if (columns.length > 0 && !columns.some((column) => column.name === "iss")) db.exec("DROP TABLE users");
   db.exec(`
     CREATE TABLE IF NOT EXISTS users (
       id INTEGER PRIMARY KEY,
-      sub TEXT UNIQUE NOT NULL,
+      iss TEXT NOT NULL,
+      sub TEXT NOT NULL,
       email TEXT,
       name TEXT,
       is_disabled INTEGER NOT NULL DEFAULT 0,
-      created_at TEXT NOT NULL
+      created_at TEXT NOT NULL,
+      UNIQUE (iss, sub)
     )`);
   return db;
 }
 
 function toUser(row: UserRow): DemoUser {
-  return { id: row.id, sub: row.sub, email: row.email, name: row.name, isDisabled: row.is_disabled === 1, createdAt: row.created_at };
+  return { id: row.id, iss: row.iss, sub: row.sub, email: row.email, name: row.name, isDisabled: row.is_disabled === 1, createdAt: row.created_at };
 }
 
 export class UsersManager extends BaseManager {
@@ -70,11 +78,11 @@ export class UsersManager extends BaseManager {
     const db = (this.constructor as typeof UsersManager).db;
     if (db === undefined) throw new TypeError("UsersManager: register UsersManager.using(db), not UsersManager itself");
     this.statements = {
-      // One statement creates the row on first sight of a `sub` and keeps the
-      // profile in step with the provider's claims afterwards.
-      upsert: db.prepare<[string, string | null, string | null, string], Pick<UserRow, "id" | "is_disabled">>(`
-        INSERT INTO users (sub, email, name, created_at) VALUES (?, ?, ?, ?)
-        ON CONFLICT (sub) DO UPDATE SET email = excluded.email, name = excluded.name
+      // One statement creates the row on first sight of a subject (issuer and
+      // sub) and keeps the profile in step with the provider's claims afterwards.
+      upsert: db.prepare<[string, string, string | null, string | null, string], Pick<UserRow, "id" | "is_disabled">>(`
+        INSERT INTO users (iss, sub, email, name, created_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (iss, sub) DO UPDATE SET email = excluded.email, name = excluded.name
         RETURNING id, is_disabled`),
       setDisabled: db.prepare<[number, number]>("UPDATE users SET is_disabled = ? WHERE id = ?"),
       list: db.prepare<[], UserRow>("SELECT * FROM users ORDER BY id"),
@@ -82,8 +90,8 @@ export class UsersManager extends BaseManager {
   }
 
   /** The ioserver-oidc provisioning hook: `{ id, isDisabled }` for the token's subject. */
-  findOrCreate(sub: string, profile: { email: string | null; name: string | null }): OidcProvisionedUser {
-    const row = this.statements.upsert.get(sub, profile.email, profile.name, new Date().toISOString());
+  findOrCreate(sub: string, profile: { email: string | null; name: string | null; iss: string }): OidcProvisionedUser {
+    const row = this.statements.upsert.get(profile.iss, sub, profile.email, profile.name, new Date().toISOString());
     if (row === undefined) throw new Error(`could not provision user ${sub}`);
     return { id: row.id, isDisabled: row.is_disabled === 1 };
   }

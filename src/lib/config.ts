@@ -4,7 +4,8 @@
  */
 import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcAppHandle, OidcConfig, OidcConfigInput, OidcIssuerConfig, OidcIssuerInput, OidcVerificationOptions } from "../types.js";
-import { CLAIM_PRESETS, presetMapper, type OidcClaimMapper } from "./claimMapping.js";
+import { CLAIM_PRESETS, presetMapper, type OidcClaimMapper, type OidcClaimPreset } from "./claimMapping.js";
+import { ACCESS_TOKEN_TYPS, normalizeTyp, presetMarker, type TokenTypeRules } from "./tokenType.js";
 import { TOKEN_CACHE_DEFAULTS, type TokenCacheOptions } from "./tokenCache.js";
 
 /** Asymmetric JWS algorithms only: `none` and HS* can never be enabled. */
@@ -139,6 +140,7 @@ function normalizeIssuer(
   if (typeof mapping === "function") mapClaims = mapping;
   else if (CLAIM_PRESETS.includes(mapping)) mapClaims = presetMapper(mapping, { clientId, rolesClaim });
   else throw new OidcConfigError(key("claimMapping"), `must be a function or one of ${CLAIM_PRESETS.join(", ")}, got ${JSON.stringify(mapping)}`);
+  const claimMapping = typeof mapping === "function" ? "custom" : mapping;
   return Object.freeze({
     issuer: entry.issuer,
     audience: entry.audience,
@@ -148,9 +150,30 @@ function normalizeIssuer(
     maxTokenAge,
     requiredClaims: Object.freeze(requiredClaims),
     strict,
-    claimMapping: typeof mapping === "function" ? "custom" : mapping,
+    claimMapping,
     mapClaims,
+    tokenType: tokenTypeRules(pick("relaxTokenType"), claimMapping, key),
   });
+}
+
+/** The access-token rules of an issuer: the defaults, loosened only where `relaxTokenType` says so. */
+function tokenTypeRules(value: unknown, preset: OidcClaimPreset | "custom", key: (option: keyof OidcIssuerInput) => string): TokenTypeRules {
+  const name = key("relaxTokenType");
+  if (value !== undefined && (value === null || typeof value !== "object" || Array.isArray(value))) {
+    throw new OidcConfigError(name, "must be an object { typ, nonce, presetMarker }");
+  }
+  const given = (value ?? {}) as Record<string, unknown>;
+  for (const option of Object.keys(given)) {
+    if (option !== "typ" && option !== "nonce" && option !== "presetMarker") throw new OidcConfigError(name, `has no option ${JSON.stringify(option)} (typ, nonce, presetMarker)`);
+  }
+  const { typ, nonce, presetMarker: marker } = given;
+  if (typ !== undefined && (!Array.isArray(typ) || !typ.every((each) => typeof each === "string" && each !== ""))) {
+    throw new OidcConfigError(name, ".typ must be an array of non-empty strings");
+  }
+  if (nonce !== undefined && typeof nonce !== "boolean") throw new OidcConfigError(name, ".nonce must be a boolean");
+  if (marker !== undefined && typeof marker !== "boolean") throw new OidcConfigError(name, ".presetMarker must be a boolean");
+  const typs = [...new Set([...ACCESS_TOKEN_TYPS, ...((typ as string[] | undefined) ?? []).map(normalizeTyp)])];
+  return Object.freeze({ typs: Object.freeze(typs), nonce: nonce === true, marker: marker === false ? undefined : presetMarker(preset) });
 }
 
 function tokenCacheOptions(value: unknown, names: Names): TokenCacheOptions | false {

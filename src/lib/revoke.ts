@@ -1,15 +1,22 @@
 import type { Server } from "socket.io";
 import type { OidcAuthErrorCode } from "../OidcAuthError.js";
-import type { OidcAppHandle } from "../types.js";
+import type { OidcAppHandle, OidcConfig } from "../types.js";
+import { subjectsOfDerivedUserId } from "./identity.js";
 import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./protocol.js";
 import { registryOf } from "./socketRegistry.js";
 import { withTimeout } from "./withTimeout.js";
 
-/** Disconnect this app's sockets of a user (by `userId` or `sub`) with `oidc:revoked`. Returns how many. */
-export function revokeUserSockets(appHandle: OidcAppHandle, userIdOrSub: string, reason?: string): number {
-  const sockets = registryOf(appHandle).ofUser(userIdOrSub);
+/**
+ * Disconnect this app's sockets whose `userId` is `userId` with
+ * `oidc:revoked` (on this node). Returns how many. `config` tells whether a
+ * derived id is a `sub` (see `identity.ts`).
+ */
+export function revokeUserSockets(appHandle: OidcAppHandle, userId: string, config: OidcConfig | undefined, reason?: string): number {
+  const registry = registryOf(appHandle);
+  const sockets = new Set(registry.ofUserId(userId));
+  for (const [iss, sub] of subjectsOfDerivedUserId(appHandle, userId, config)) for (const socket of registry.ofSubject(iss, sub)) sockets.add(socket);
   for (const socket of sockets) disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
-  return sockets.length;
+  return sockets.size;
 }
 
 /** Disconnect one socket of this app with `oidc:revoked`. Returns whether it was found. */

@@ -5,8 +5,9 @@
  *
  * Few rooms per socket (each is a name, a Set in the adapter and an entry in
  * `socket.rooms`): a plain socket joins only `oidc:iss-sub:<iss>:<sub>`;
- * `oidc:user:<userId>` is added only when a users manager mapped the `sub` to
- * another id, and a token with a `sid` adds `oidc:iss-sid:<iss>:<sid>` plus
+ * `oidc:user:<userId>` is added when the app's users manager gave the id, or
+ * when the derived id is not the `sub` (several issuers, see `identity.ts`),
+ * and a token with a `sid` adds `oidc:iss-sid:<iss>:<sid>` plus
  * the one room shared by every such socket, `oidc:with-sid` (so "without sid"
  * is `.except(oidcRoom.withSid)`). Queries by `sub` or `sid` alone are unions
  * over the configured issuers (see `OidcSessionManager`).
@@ -17,6 +18,7 @@
  * (kinds contain no `:` either).
  */
 import type { OidcUserContext } from "../types.js";
+import { issOf } from "./identity.js";
 
 /**
  * Percent-encode; when nothing needed encoding, the value itself (the token's
@@ -49,9 +51,10 @@ function prefixOf(cache: Map<string, string>, kind: string, iss: string): string
 /** Room names, for apps that want to address sockets themselves (`io.of(ns).to(oidcRoom.issuerSub(iss, sub))`). */
 export const oidcRoom = Object.freeze({
   /**
-   * Sockets whose local user id (users manager) is `userId` — only when it
-   * differs from the token's `sub`; a socket whose user id is its `sub` is
-   * addressed by `issuerSub(iss, sub)`.
+   * Sockets whose `userId` is `userId`: every socket of an app with a users
+   * manager, and with several trusted issuers the derived `<iss>#<sub>` ids.
+   * With one issuer and no users manager, `userId` is the `sub`: address
+   * those sockets by `issuerSub(iss, sub)`.
    */
   user: (userId: string): string => `oidc:user:${enc(userId)}`,
   /** Sockets whose token's `sub` is `sub` and was issued by `iss`. */
@@ -76,17 +79,15 @@ export function sidOf(context: OidcUserContext): string | undefined {
   return typeof sid === "string" && sid !== "" ? sid : undefined;
 }
 
-/** The token's `iss` claim when it is a non-empty string. */
-export function issOf(context: OidcUserContext): string | undefined {
-  const iss = context.claims?.["iss"];
-  return typeof iss === "string" && iss !== "" ? iss : undefined;
-}
-
-/** Every room a socket with this context belongs to. */
-export function roomsOf(context: OidcUserContext): string[] {
+/**
+ * Every room a socket with this context belongs to. `localIds`: the app has
+ * a users manager, so `userId` is a local id (addressed by its user room even
+ * when it equals the `sub`, which may be another user's subject).
+ */
+export function roomsOf(context: OidcUserContext, localIds: boolean): string[] {
   const iss = issOf(context);
   const rooms = [iss === undefined ? subRoom(context.sub) : oidcRoom.issuerSub(iss, context.sub)];
-  if (context.userId !== context.sub) rooms.push(oidcRoom.user(context.userId));
+  if (localIds || context.userId !== context.sub) rooms.push(oidcRoom.user(context.userId));
   const sid = sidOf(context);
   if (sid !== undefined) {
     if (iss !== undefined) rooms.push(oidcRoom.issuerSid(iss, sid));

@@ -27,6 +27,8 @@ import {
   type TrackedSocket,
 } from "./socketRegistry.js";
 import { registerSocketSession } from "./socketSession.js";
+import { issOf, sameSubject } from "./identity.js";
+import { show } from "./verifyAccessToken.js";
 import { describeError, oidcLog } from "./log.js";
 
 export interface LifecycleOptions {
@@ -109,8 +111,11 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
   const token = (payload as { token?: unknown } | null)?.token;
   const current = socket.data.auth as OidcUserContext;
   const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle);
-  if (context.sub !== current.sub) {
-    throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", { reason: `refresh token is for another subject than ${current.sub}` });
+  // The same user is the same issuer and the same sub: another issuer's equal sub is someone else.
+  if (!sameSubject(context, current)) {
+    throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", {
+      reason: `refresh token is for iss ${show(issOf(context))} sub ${show(context.sub)}, not the connection's iss ${show(issOf(current))} sub ${show(current.sub)}`,
+    });
   }
   if (socket.disconnected) return context.expiresAt;
   trackSocket(appHandle, socket, context); // re-index, new rooms, socket.data.auth; the session tracker keeps its entry

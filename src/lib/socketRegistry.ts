@@ -15,6 +15,7 @@ import type { Namespace, Socket } from "socket.io";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
 import { DUE, SLOT, type DeadlineQueue } from "./deadlineQueue.js";
 import { describeError, oidcLog } from "./log.js";
+import { hasUsersManager, issOf } from "./identity.js";
 import { roomsOf } from "./rooms.js";
 import { decorateSocket } from "./socketDecorations.js";
 
@@ -95,9 +96,16 @@ type Indexed = Socket | Set<Socket>;
  */
 const handshaking = new Map<string, Socket>();
 
-/** One app's sockets, by user, and their expiry deadlines. By id, they are found in their namespaces. */
+/**
+ * One app's sockets, by subject (issuer, then `sub`) and by user id, and
+ * their expiry deadlines. By id, they are found in their namespaces. The two
+ * indexes never share keys: a local user id is never taken for a subject.
+ */
 export class SocketRegistry {
-  private readonly byUser = new Map<string, Indexed>();
+  /** Every tracked socket, by its token's issuer, then its `sub` (the token's own string). */
+  private readonly bySubject = new Map<string, Map<string, Indexed>>();
+  /** The sockets in a user room (see `roomsOf`), by `userId`. */
+  private readonly byUserId = new Map<string, Indexed>();
   /** The namespaces this app's sockets were tracked in. */
   private readonly namespaces = new Set<Namespace>();
   /** Every tracked socket's next expiry step; created by `socketLifecycle.ts` when it first arms one. */
@@ -113,7 +121,10 @@ export class SocketRegistry {
   track(plain: Socket, context: OidcUserContext): boolean {
     const socket = tracked(plain);
     const previous = socket[CONTEXT];
-    const previousRooms = hasFlag(socket, TRACKED) && previous !== undefined ? roomsOf(previous) : [];
+    const localIds = hasUsersManager(this.appHandle);
+    const previousRooms = hasFlag(socket, TRACKED) && previous !== undefined ? roomsOf(previous, localIds) : [];
+    // Computed before any state changes, so a context that cannot be named in a room changes nothing.
+    const rooms = roomsOf(context, localIds);
     this.unindexSocket(socket);
     socket[CONTEXT] = context;
     setFlag(socket, TRACKED, true);
@@ -122,9 +133,7 @@ export class SocketRegistry {
       byNamespace.set(socket.nsp, this);
     }
     if (!socket.connected) watchHandshake(socket);
-    this.index(context.sub, socket);
-    if (context.userId !== context.sub) this.index(context.userId, socket);
-    const rooms = roomsOf(context);
+    this.indexSocket(socket, context, localIds);
     for (const room of previousRooms) if (!rooms.includes(room)) leave(socket, room);
     const added = previousRooms.length === 0 ? rooms : rooms.filter((room) => !previousRooms.includes(room));
     return added.length === 0 || join(socket, added);
@@ -134,7 +143,7 @@ export class SocketRegistry {
     const socket = tracked(plain);
     const context = socket[CONTEXT];
     // A disconnected socket has left every room already (Socket.IO leaves them before its disconnect event).
-    const rooms = hasFlag(socket, TRACKED) && context !== undefined && !socket.disconnected ? roomsOf(context) : [];
+    const rooms = hasFlag(socket, TRACKED) && context !== undefined && !socket.disconnected ? roomsOf(context, hasUsersManager(this.appHandle)) : [];
     this.unindexSocket(socket);
     setFlag(socket, TRACKED, false);
     for (const room of rooms) leave(socket, room);
@@ -144,8 +153,21 @@ export class SocketRegistry {
     if (handshaking.get(socket.id) === socket) handshaking.delete(socket.id);
     const context = socket[CONTEXT];
     if (!hasFlag(socket, TRACKED) || context === undefined) return;
-    this.unindex(context.sub, socket);
-    this.unindex(context.userId, socket);
+    const iss = issOf(context) ?? "";
+    const subjects = this.bySubject.get(iss);
+    if (subjects !== undefined) {
+      unindex(subjects, context.sub, socket);
+      if (subjects.size === 0) this.bySubject.delete(iss);
+    }
+    unindex(this.byUserId, context.userId, socket);
+  }
+
+  private indexSocket(socket: Socket, context: OidcUserContext, localIds: boolean): void {
+    const iss = issOf(context) ?? "";
+    let subjects = this.bySubject.get(iss);
+    if (subjects === undefined) this.bySubject.set(iss, (subjects = new Map()));
+    index(subjects, context.sub, socket);
+    if (localIds || context.userId !== context.sub) index(this.byUserId, context.userId, socket);
   }
 
   /** Whether this registry tracks the socket now. */
@@ -163,11 +185,21 @@ export class SocketRegistry {
     return undefined;
   }
 
-  /** Sockets whose `userId` or `sub` is the given value. */
-  ofUser(userIdOrSub: string): Socket[] {
-    const found = this.byUser.get(userIdOrSub);
-    if (found === undefined) return [];
-    return found instanceof Set ? [...found] : [found];
+  /** Sockets in the user room of `userId` (see `roomsOf`). */
+  ofUserId(userId: string): Socket[] {
+    return listed(this.byUserId.get(userId));
+  }
+
+  /** Sockets whose token's issuer is `iss` and `sub` is `sub`. */
+  ofSubject(iss: string, sub: string): Socket[] {
+    return listed(this.bySubject.get(iss)?.get(sub));
+  }
+
+  /** Sockets whose token's `sub` is `sub`, from any issuer. */
+  ofSubjectAnyIssuer(sub: string): Socket[] {
+    const sockets: Socket[] = [];
+    for (const subjects of this.bySubject.values()) sockets.push(...listed(subjects.get(sub)));
+    return sockets;
   }
 
   all(): Socket[] {
@@ -177,23 +209,29 @@ export class SocketRegistry {
     return sockets;
   }
 
-  private index(key: string, socket: Socket): void {
-    const found = this.byUser.get(key);
-    if (found === undefined) this.byUser.set(key, socket);
-    else if (found instanceof Set) found.add(socket);
-    else if (found !== socket) this.byUser.set(key, new Set([found, socket]));
-  }
+}
 
-  private unindex(key: string, socket: Socket): void {
-    const found = this.byUser.get(key);
-    if (found === undefined) return;
-    if (found instanceof Set) {
-      found.delete(socket);
-      if (found.size === 1) this.byUser.set(key, found.values().next().value as Socket);
-      else if (found.size === 0) this.byUser.delete(key);
-    } else if (found === socket) {
-      this.byUser.delete(key);
-    }
+function listed(found: Indexed | undefined): Socket[] {
+  if (found === undefined) return [];
+  return found instanceof Set ? [...found] : [found];
+}
+
+function index(map: Map<string, Indexed>, key: string, socket: Socket): void {
+  const found = map.get(key);
+  if (found === undefined) map.set(key, socket);
+  else if (found instanceof Set) found.add(socket);
+  else if (found !== socket) map.set(key, new Set([found, socket]));
+}
+
+function unindex(map: Map<string, Indexed>, key: string, socket: Socket): void {
+  const found = map.get(key);
+  if (found === undefined) return;
+  if (found instanceof Set) {
+    found.delete(socket);
+    if (found.size === 1) map.set(key, found.values().next().value as Socket);
+    else if (found.size === 0) map.delete(key);
+  } else if (found === socket) {
+    map.delete(key);
   }
 }
 

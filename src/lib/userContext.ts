@@ -26,8 +26,10 @@ const defaultMapper: OidcClaimMapper = (claims) => ({
  * Map a verified payload. `payload.sub` must already be checked to be a
  * non-empty string and `exp` a number. Whatever the mapper returns is
  * sanitised: arrays keep their strings, `features` must be an object.
+ * `userId` is the subject's derived id (see `identity.ts`) until a users
+ * manager's record replaces it.
  */
-export function buildUserContext(payload: JWTPayload, mapper: OidcClaimMapper = defaultMapper): OidcUserContext {
+export function buildUserContext(payload: JWTPayload, mapper: OidcClaimMapper = defaultMapper, userId: string = payload.sub as string): OidcUserContext {
   // Verified payloads arrive deep-frozen (and may be shared through the token cache): no copy needed.
   const claims = (Object.isFrozen(payload) ? payload : Object.freeze({ ...payload })) as Readonly<Record<string, unknown>>;
   let mapped: ReturnType<OidcClaimMapper>;
@@ -39,7 +41,7 @@ export function buildUserContext(payload: JWTPayload, mapper: OidcClaimMapper = 
   const roles = strings(mapped.roles);
   return {
     sub: payload.sub as string,
-    userId: payload.sub as string,
+    userId,
     email: mapped.email !== undefined ? stringOrNull(mapped.email) : stringOrNull(payload["email"]),
     name: mapped.name !== undefined ? stringOrNull(mapped.name) : stringOrNull(payload["name"]),
     userRole: roles[0] ?? "user",

@@ -20,6 +20,7 @@ import { loadJose } from "./jose.js";
 import { COMPACT_JWS, decodeJws, fastAlgorithm, fastVerify, isUsableJwk, type DecodedJws, type FastPolicy } from "./fastVerify.js";
 import { keyFunction, keySetFor, KeySetUnavailableError, type KeySetLog, type KeySetSnapshot, type RemoteKeySet, type StoredKey } from "./keySets.js";
 import { TokenCache } from "./tokenCache.js";
+import { notAnAccessToken } from "./tokenType.js";
 
 
 /** Attacker-controlled values go into logs quoted, escaped and short. */
@@ -189,10 +190,19 @@ function deepFreeze(value: object): void {
   }
 }
 
+/** ES2024 `String.prototype.isWellFormed` (Node 20+), not yet in the compiler's lib. */
+type WellFormed = { isWellFormed(): boolean };
+
+/**
+ * The subject keys users, rooms and stores: a non-empty string of whole
+ * characters (a lone surrogate would turn into U+FFFD in UTF-8 keys and so
+ * collide with another subject).
+ */
 function checkSub(payload: JWTPayload): void {
   if (typeof payload.sub !== "string" || payload.sub === "") {
     throw invalid(`sub must be a non-empty string, got ${show(payload.sub)}`);
   }
+  if (!(payload.sub as unknown as WellFormed).isWellFormed()) throw invalid(`sub ${show(payload.sub)} is not a well-formed string (lone surrogate)`);
 }
 
 /** A token's header, and the trusted issuer its (not yet verified) `iss` names. */
@@ -358,6 +368,8 @@ function* verification(token: unknown, config: OidcConfig, log: KeySetLog | unde
     throw failure(error, issuer, kid);
   }
   checkSub(payload);
+  const other = notAnAccessToken(header, payload, issuer.tokenType);
+  if (other !== undefined) throw invalid(other);
   shareIssuerStrings(payload, issuer);
   deepFreeze(payload);
   if (cache !== undefined && verifiedWith !== undefined) {

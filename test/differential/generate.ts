@@ -1116,8 +1116,11 @@ export async function referenceVerify(fx: Reference, config: DiffConfig, token: 
   let lastReason = "";
   for (const options of candidates) {
     try {
-      const { payload } = await jwtVerify(token, fx.localJwks, currentDate === undefined ? options : { ...options, currentDate });
+      const { payload, protectedHeader } = await jwtVerify(token, fx.localJwks, currentDate === undefined ? options : { ...options, currentDate });
       if (typeof payload.sub !== "string" || payload.sub === "") return { accepted: false, reason: "sub not a non-empty string" };
+      if (!(payload.sub as unknown as { isWellFormed(): boolean }).isWellFormed()) return { accepted: false, reason: "sub not well-formed" };
+      const notAccess = accessTokenRule(protectedHeader as Record<string, unknown>, payload as Record<string, unknown>);
+      if (notAccess !== undefined) return { accepted: false, reason: notAccess };
       return { accepted: true, payload: payload as Record<string, unknown> };
     } catch (error) {
       const e = error as { code?: string; message?: string };
@@ -1125,6 +1128,22 @@ export async function referenceVerify(fx: Reference, config: DiffConfig, token: 
     }
   }
   return { accepted: false, reason: lastReason };
+}
+
+/**
+ * The package's documented access-token rules, written independently of its
+ * code: header typ absent, "JWT" or "at+jwt" (any case, "application/"
+ * optional); no payload "events" or "nonce".
+ */
+function accessTokenRule(header: Record<string, unknown>, payload: Record<string, unknown>): string | undefined {
+  const typ = header["typ"];
+  if (typ !== undefined) {
+    const media = typeof typ === "string" ? typ.toLowerCase().replace(/^application\//, "") : undefined;
+    if (media !== "jwt" && media !== "at+jwt") return `typ ${JSON.stringify(typ)} is not an access token type`;
+  }
+  if (Object.hasOwn(payload, "events")) return "events claim";
+  if (Object.hasOwn(payload, "nonce")) return "nonce claim";
+  return undefined;
 }
 
 /** The token's parts, for a disagreement report (test keys only: nothing secret). */

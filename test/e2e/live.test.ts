@@ -277,11 +277,13 @@ describe("revocation with OidcSessionManager", () => {
     ]);
     assert.ok(mine.every((s) => typeof s.socketId === "string" && typeof s.connectedAt === "number"));
     const session = app.appHandle.session as OidcSessionManager;
-    assert.equal((await session.listByUser("lister")).length, 2);
+    assert.equal((await session.listBySubject("lister")).length, 2);
+    assert.equal((await session.listBySubject("lister", { iss: issuer.issuer })).length, 2);
     assert.equal((await session.listByUser("id-lister")).length, 2);
+    assert.equal((await session.listByUser("lister")).length, 0, "a sub is not a user id when a users manager gives ids");
     a.disconnect();
     b.disconnect();
-    await waitFor(async () => (await session.listByUser("lister")).length === 0);
+    await waitFor(async () => (await session.listByUser("id-lister")).length === 0);
   });
 
   it("disconnectUser from an HTTP controller disconnects the user on every namespace with oidc:revoked", async () => {
@@ -291,7 +293,7 @@ describe("revocation with OidcSessionManager", () => {
     const bystander = await connected(app, "chat", await issuer.mint({ sub: "carol" }));
     const revoked = Promise.all([next(chat, "oidc:revoked"), next(adm, "oidc:revoked")]);
     const gone = Promise.all([next(chat, "disconnect"), next(adm, "disconnect")]);
-    assert.deepEqual(await admin("POST", "disconnect", { user: "bob", reason: "policy" }), { count: 2 });
+    assert.deepEqual(await admin("POST", "disconnect", { user: "id-bob", reason: "policy" }), { count: 2 });
     assert.deepEqual(await revoked, [
       { code: "ERR_AUTH_REVOKED", reason: "policy" },
       { code: "ERR_AUTH_REVOKED", reason: "policy" },
@@ -307,7 +309,7 @@ describe("revocation with OidcSessionManager", () => {
     const one = await connected(app, "chat", token);
     const two = await connected(app, "chat", token);
     const session = app.appHandle.session as OidcSessionManager;
-    const id = (await session.listByUser("dan")).find((s) => s.socketId === one.id)?.socketId;
+    const id = (await session.listByUser("id-dan")).find((s) => s.socketId === one.id)?.socketId;
     assert.ok(id, "the server-side id equals the client's");
     const gone = next(one, "disconnect");
     assert.equal(await session.disconnectSocket(id, "bye"), true);

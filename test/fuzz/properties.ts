@@ -539,7 +539,8 @@ export function claimsArbitrary() {
  * The expected decision, computed from the JSON the IdP signed, independently
  * of jose: iss === ISS, aud is AUD or an array containing it, exp a number
  * > now - tolerance, nbf absent or a number <= now + tolerance, iat absent or
- * a number, sub a non-empty string, and the token within the size cap.
+ * a number, sub a non-empty well-formed string, no "events" (a security
+ * event token) and no "nonce" (an ID token), and the token within the size cap.
  */
 export function oracle(payload: Record<string, unknown>, now: number, tokenLength: number): { valid: boolean; why: string } {
   const has = (claim: string) => Object.prototype.hasOwnProperty.call(payload, claim);
@@ -553,7 +554,9 @@ export function oracle(payload: Record<string, unknown>, now: number, tokenLengt
   if (has("nbf") && (typeof nbf !== "number" || nbf > now + TOLERANCE)) return { valid: false, why: "nbf" };
   if (has("iat") && typeof payload["iat"] !== "number") return { valid: false, why: "iat" };
   const sub = payload["sub"];
-  if (typeof sub !== "string" || sub === "") return { valid: false, why: "sub" };
+  if (typeof sub !== "string" || sub === "" || !(sub as unknown as { isWellFormed(): boolean }).isWellFormed()) return { valid: false, why: "sub" };
+  if (has("events")) return { valid: false, why: "events" };
+  if (has("nonce")) return { valid: false, why: "nonce" };
   return { valid: true, why: "valid" };
 }
 
@@ -704,12 +707,18 @@ async function rawSign(key: SigningKey, signingInput: string): Promise<string> {
 /**
  * When a header, with a real signature over exactly it, is acceptable (jose's
  * rules, which the package relies on): alg is the key's; kid absent or the
- * key's; crit absent, or naming only "b64" (jose tolerates a repeated entry) with b64 true.
+ * key's; crit absent, or naming only "b64" (jose tolerates a repeated entry) with b64 true;
+ * and the package's own: typ absent, or "JWT" / "at+jwt" in any case, "application/" optional.
  */
 export function headerAcceptable(header: Record<string, unknown>, key: SigningKey): boolean {
   const has = (name: string) => Object.prototype.hasOwnProperty.call(header, name);
   if (header["alg"] !== key.alg) return false;
   if (has("kid") && header["kid"] !== key.kid) return false;
+  if (has("typ")) {
+    const typ = header["typ"];
+    const media = typeof typ === "string" ? typ.toLowerCase().replace(/^application\//, "") : undefined;
+    if (media !== "jwt" && media !== "at+jwt") return false;
+  }
   if (has("crit")) {
     const crit = header["crit"];
     if (!(Array.isArray(crit) && crit.length >= 1 && crit.every((name) => name === "b64") && header["b64"] === true)) return false;

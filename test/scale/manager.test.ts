@@ -81,7 +81,7 @@ describe("rooms", () => {
     assert.ok(rooms.includes(`oidc:iss-sid:${iss}:new-sid`) && !rooms.includes(`oidc:iss-sid:${iss}:old-sid`), JSON.stringify(rooms));
     assert.ok(rooms.includes("oidc:with-sid"), JSON.stringify(rooms));
     assert.ok((await call<{ rooms: string[] }>(socket, "rooms")).rooms.includes("lobby"), "the app's own rooms are untouched");
-    assert.equal((await session.listByUser("mover"))[0]?.sid, "new-sid", "list() shows the live sid");
+    assert.equal((await session.listBySubject("mover"))[0]?.sid, "new-sid", "list() shows the live sid");
 
     assert.equal(await session.disconnectSessionId("old-sid", "logout"), 0);
     assert.ok(socket.connected);
@@ -124,7 +124,7 @@ describe("rooms", () => {
     const goneOther = revokedThenGone(other);
     assert.equal(await session.disconnectSubject("subj-2"), 1, "without iss: any issuer");
     await goneOther;
-    assert.ok(app.logs.some((line) => line.level === 6 && line.text.includes(`disconnected 1 socket(s) of subject subj (${issuer.issuer}) without sid: bye`)));
+    assert.ok(app.logs.some((line) => line.level === 6 && line.text.includes(`disconnected 1 socket(s) of subject "subj" ("${issuer.issuer}") without sid: "bye"`)));
   });
 
   it("disconnectSessionId and disconnectSubject validate their arguments", async () => {
@@ -162,7 +162,7 @@ describe("rooms per socket (memory: each room is a name, an adapter Set and a so
     socket.disconnect();
   });
 
-  it("disconnectUser(sub) reaches a socket whose user id is its sub; withoutSid skips the sockets with a sid", async () => {
+  it("without a users manager, disconnectUser(sub) reaches the sockets whose user id is their sub; withoutSid skips the sockets with a sid", async () => {
     const session = app.appHandle.session as OidcSessionManager;
     const a = await connected(app, "chat", await issuer.mint({ sub: "same" }));
     const b = await connected(app, "chat", await issuer.mint({ sub: "same", sid: "same-sid" }));
@@ -192,15 +192,21 @@ describe("two issuers: queries by sub or sid alone cover every configured issuer
     await other.close();
   });
 
-  it("disconnectUser by sub or by user id, disconnectSubject and disconnectSessionId without iss", async () => {
+  it("disconnectUser by user id only (a sub is not a user id), disconnectSubject per issuer or without iss, disconnectSessionId without iss", async () => {
     const session = app.appHandle.session as OidcSessionManager;
     const connectBoth = async (claims: Record<string, unknown>) => [
       await connected(app, "chat", await issuer.mint(claims)),
       await connected(app, "chat", await other.mint(claims)),
     ];
     const bySub = await connectBoth({ sub: "twin" });
-    let gone = bySub.map((socket) => revokedThenGone(socket));
-    assert.equal(await session.disconnectUser("twin"), 2);
+    assert.equal(await session.disconnectUser("twin"), 0);
+    assert.ok(bySub.every((socket) => socket.connected));
+    let gone = [revokedThenGone(bySub[0]!)];
+    assert.equal(await session.disconnectSubject("twin", { iss: issuer.issuer }), 1);
+    await Promise.all(gone);
+    assert.ok(bySub[1]!.connected, "the other issuer's twin is another subject");
+    gone = [revokedThenGone(bySub[1]!)];
+    assert.equal(await session.disconnectSubject("twin", { iss: other.issuer }), 1);
     await Promise.all(gone);
 
     const byId = await connectBoth({ sub: "twin" });
@@ -224,7 +230,7 @@ describe("two issuers: queries by sub or sid alone cover every configured issuer
     bystander.disconnect();
   });
 
-  it("when the configuration cannot be read: oidc:user and this node's issuers are still addressed, and it is logged", async () => {
+  it("when the configuration cannot be read: oidc:user is still addressed, and it is logged", async () => {
     const session = app.appHandle.session as OidcSessionManager;
     const socket = await connected(app, "chat", await other.mint({ sub: "cfg" }));
     const manager = app.appHandle.oidcConfig as { getConfig: () => unknown };
@@ -234,7 +240,7 @@ describe("two issuers: queries by sub or sid alone cover every configured issuer
     };
     try {
       const gone = revokedThenGone(socket);
-      assert.equal(await session.disconnectUser("cfg"), 1);
+      assert.equal(await session.disconnectUser("id-cfg"), 1);
       await gone;
     } finally {
       manager.getConfig = original;

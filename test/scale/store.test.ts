@@ -13,8 +13,12 @@ import { runPrefix, waitFor } from "./harness.js";
 const skip = redisAvailable() ? false : "redis-server is not installed";
 
 function record(socketId: string, userId: string, sub = userId, extra: Partial<OidcSessionRecord> = {}): OidcSessionRecord {
-  return { socketId, userId, sub, namespace: "/chat", connectedAt: 1_000, expiresAt: 2_000, ...extra };
+  return { socketId, userId, sub, namespace: "/chat", connectedAt: 1_000, expiresAt: 2_000, iss: OP, ...extra };
 }
+
+const OP = "https://op";
+/** The documented subject index key: the issuer's length, the issuer, the sub. */
+const subjectIndex = (prefix: string, sub: string, iss = OP) => `${prefix}subject:${iss.length}:${iss}:${sub}`;
 
 describe("redisSessionStore", { skip }, () => {
   let redis: RedisServer;
@@ -36,7 +40,7 @@ describe("redisSessionStore", { skip }, () => {
     assert.equal(typeof typed.multi, "function");
   });
 
-  it("add, list, listByUser (user id or sub), get, remove — with the documented keys and TTLs", async () => {
+  it("add, list, listByUser (user id), listBySubject (issuer and sub), get, remove — with the documented keys and TTLs", async () => {
     const prefix = runPrefix();
     const store = redisSessionStore({ client, prefix, ttl: 30, nodeId: "node-1" });
     assert.equal(store.heartbeatInterval, 10_000);
@@ -49,7 +53,13 @@ describe("redisSessionStore", { skip }, () => {
     assert.equal(all[0]!.sid, "op-1");
     assert.equal(all[0]!.iss, "https://op");
     assert.deepEqual((await store.listByUser("u1")).map((r) => r.socketId).sort(), ["s1", "s2"]);
-    assert.deepEqual((await store.listByUser("sub-2")).map((r) => r.socketId), ["s3"]);
+    assert.deepEqual(await store.listByUser("sub-2"), [], "a sub is not a user id");
+    assert.deepEqual((await store.listBySubject(OP, "sub-2")).map((r) => r.socketId), ["s3"]);
+    assert.deepEqual(await store.listBySubject("https://other-op", "sub-2"), [], "another issuer's equal sub is another subject");
+    await store.add(record("s4", "u4", "sub-2", { iss: "https://other-op" }));
+    assert.deepEqual((await store.listBySubject("https://other-op", "sub-2")).map((r) => r.socketId), ["s4"]);
+    assert.deepEqual((await store.listBySubject(OP, "sub-2")).map((r) => r.socketId), ["s3"]);
+    await store.remove("s4");
     assert.deepEqual(await store.listByUser("nobody"), []);
     assert.equal((await store.get("s3"))?.userId, "u2");
     assert.equal(await store.get("nope"), undefined);
@@ -57,9 +67,9 @@ describe("redisSessionStore", { skip }, () => {
     // The documented layout.
     assert.deepEqual((await client.smembers(`${prefix}sessions`)).sort(), ["s1", "s2", "s3"]);
     assert.deepEqual((await client.smembers(`${prefix}user:u1`)).sort(), ["s1", "s2"]);
-    assert.deepEqual((await client.smembers(`${prefix}sub:sub-2`)).sort(), ["s3"]);
+    assert.deepEqual((await client.smembers(subjectIndex(prefix, "sub-2"))).sort(), ["s3"]);
     assert.equal(JSON.parse((await client.get(`${prefix}session:s1`))!).userId, "u1");
-    for (const key of [`${prefix}session:s1`, `${prefix}sessions`, `${prefix}user:u1`, `${prefix}sub:sub-1`]) {
+    for (const key of [`${prefix}session:s1`, `${prefix}sessions`, `${prefix}user:u1`, subjectIndex(prefix, "sub-1")]) {
       const pttl = await client.pttl(key);
       assert.ok(pttl > 0 && pttl <= 30_000, `${key} has a TTL (${pttl})`);
     }
@@ -100,18 +110,18 @@ describe("redisSessionStore", { skip }, () => {
     const store = redisSessionStore({ client, prefix, ttl: 20, nodeId: "healer" });
     const records = [record("h1", "uh"), record("h2", "uh", "sub-h", { expiresAt: 9_999 })];
     for (const r of records) await store.add(r);
-    await client.del(`${prefix}session:h1`, `${prefix}session:h2`, `${prefix}sessions`, `${prefix}user:uh`, `${prefix}sub:sub-h`);
+    await client.del(`${prefix}session:h1`, `${prefix}session:h2`, `${prefix}sessions`, `${prefix}user:uh`, subjectIndex(prefix, "sub-h"));
     assert.deepEqual(await store.list(), []);
     await store.touch(records);
     assert.deepEqual((await store.list()).map((r) => [r.socketId, r.expiresAt, r.node]).sort(), [
       ["h1", 2_000, "healer"],
       ["h2", 9_999, "healer"],
     ]);
-    assert.deepEqual((await store.listByUser("sub-h")).map((r) => r.socketId), ["h2"]);
+    assert.deepEqual((await store.listBySubject(OP, "sub-h")).map((r) => r.socketId), ["h2"]);
     await store.touch([]); // a probe: reaches Redis, writes nothing
     // touch() replaced what the store remembers, so remove() still cleans the indexes.
     await store.remove("h2");
-    assert.deepEqual(await client.smembers(`${prefix}sub:sub-h`), []);
+    assert.deepEqual(await client.smembers(subjectIndex(prefix, "sub-h")), []);
   });
 
   it("stores with different prefixes do not see each other", async () => {

@@ -1,0 +1,69 @@
+/**
+ * Only access tokens are access tokens (RFC 8725 section 3.11, RFC 9068).
+ * An issuer signs other JWTs with the same keys, often for the same
+ * audience: ID tokens, back-channel logout tokens, other security event
+ * tokens. Their signature, `iss`, `aud` and `exp` check out, so what tells
+ * them apart is explicit typing and the claims only they carry:
+ *
+ * - header `typ`: absent, `JWT` or `at+jwt` (RFC 7515 section 4.1.9: compared
+ *   case-insensitively, `application/` optional); any other type is another
+ *   kind of token (`logout+jwt`, `secevent+jwt`, `dpop+jwt`, ...);
+ * - a payload `events` claim: a security event token (RFC 8417), e.g. a
+ *   back-channel logout token;
+ * - a payload `nonce` claim: an ID token (OpenID Connect Core section 2);
+ * - a provider's own marker, where it has one (Keycloak: payload `typ`
+ *   `Bearer` for access tokens, `ID`, `Refresh`, `Logout` for the others).
+ *
+ * `relaxTokenType` loosens the rules a provider breaks; `events` is never
+ * loosened (nothing that carries it is an access token).
+ */
+import type { OidcClaimPreset } from "./claimMapping.js";
+
+/** RFC 7515 section 4.1.9: media types compare case-insensitively, and `application/` may be omitted. */
+export function normalizeTyp(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith("application/") ? lower.slice("application/".length) : lower;
+}
+
+/** What an issuer accepts as an access token, resolved from its options. */
+export interface TokenTypeRules {
+  /** Normalised header `typ` values accepted (an absent `typ` always is). */
+  readonly typs: readonly string[];
+  /** Whether a payload `nonce` is accepted. */
+  readonly nonce: boolean;
+  /** The provider's marker: a reason when the claims name another kind of token. */
+  readonly marker: ((claims: Readonly<Record<string, unknown>>) => string | undefined) | undefined;
+}
+
+/** Header `typ` values of access tokens, normalised. */
+export const ACCESS_TOKEN_TYPS: readonly string[] = Object.freeze(["jwt", "at+jwt"]);
+
+/** Markers of the presets whose provider has one. */
+const PRESET_MARKERS: Partial<Record<OidcClaimPreset, (claims: Readonly<Record<string, unknown>>) => string | undefined>> = {
+  keycloak: (claims) => (claims["typ"] === "Bearer" ? undefined : `payload typ ${describe(claims["typ"])} is not "Bearer" (keycloak: only Bearer tokens are access tokens)`),
+};
+
+/** The marker of a preset, when its provider has one. */
+export function presetMarker(preset: OidcClaimPreset | "custom"): TokenTypeRules["marker"] {
+  return preset === "custom" ? undefined : PRESET_MARKERS[preset];
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "(absent)";
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+/**
+ * Why this verified token is not an access token, or undefined when it is
+ * one. `header` and `payload` are the token's own (already verified).
+ */
+export function notAnAccessToken(header: Readonly<Record<string, unknown>>, payload: Readonly<Record<string, unknown>>, rules: TokenTypeRules): string | undefined {
+  const typ = header["typ"];
+  if (typ !== undefined && (typeof typ !== "string" || !rules.typs.includes(normalizeTyp(typ)))) {
+    return `header typ ${describe(typ)} is not an access token type (${rules.typs.join(", ")})`;
+  }
+  if (Object.hasOwn(payload, "events")) return `payload carries "events": a security event token (e.g. a logout token), not an access token`;
+  if (!rules.nonce && Object.hasOwn(payload, "nonce")) return `payload carries "nonce": an ID token, not an access token`;
+  return rules.marker?.(payload);
+}
