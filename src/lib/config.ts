@@ -159,6 +159,7 @@ function normalizeIssuer(
 /** The access-token rules of an issuer: the defaults, loosened only where `relaxTokenType` says so. */
 function tokenTypeRules(value: unknown, preset: OidcClaimPreset | "custom", key: (option: keyof OidcIssuerInput) => string): TokenTypeRules {
   const name = key("relaxTokenType");
+  const member = (option: string) => (name.endsWith('"') ? `${name.slice(0, -1)}.${option}"` : `${name}.${option}`);
   if (value !== undefined && (value === null || typeof value !== "object" || Array.isArray(value))) {
     throw new OidcConfigError(name, "must be an object { typ, nonce, presetMarker }");
   }
@@ -168,10 +169,10 @@ function tokenTypeRules(value: unknown, preset: OidcClaimPreset | "custom", key:
   }
   const { typ, nonce, presetMarker: marker } = given;
   if (typ !== undefined && (!Array.isArray(typ) || !typ.every((each) => typeof each === "string" && each !== ""))) {
-    throw new OidcConfigError(name, ".typ must be an array of non-empty strings");
+    throw new OidcConfigError(member("typ"), "must be an array of non-empty strings");
   }
-  if (nonce !== undefined && typeof nonce !== "boolean") throw new OidcConfigError(name, ".nonce must be a boolean");
-  if (marker !== undefined && typeof marker !== "boolean") throw new OidcConfigError(name, ".presetMarker must be a boolean");
+  if (nonce !== undefined && typeof nonce !== "boolean") throw new OidcConfigError(member("nonce"), "must be a boolean");
+  if (marker !== undefined && typeof marker !== "boolean") throw new OidcConfigError(member("presetMarker"), "must be a boolean");
   const typs = [...new Set([...ACCESS_TOKEN_TYPS, ...((typ as string[] | undefined) ?? []).map(normalizeTyp)])];
   return Object.freeze({ typs: Object.freeze(typs), nonce: nonce === true, marker: marker === false ? undefined : presetMarker(preset) });
 }
