@@ -22,6 +22,7 @@ import { OidcConfigError, resolveConfig } from "./lib/config.js";
 import { DEFAULT_LOGOUT_TOKEN_MAX_AGE, replayWindowMs, verifyLogoutToken, type OidcLogoutToken, type VerifyLogoutTokenOptions } from "./lib/logoutToken.js";
 import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./lib/protocol.js";
 import { hasUsersManager } from "./lib/identity.js";
+import { recordRevocations, revocationNow } from "./lib/revocationStore.js";
 import { MemoryReplayStore, type OidcReplayStore } from "./lib/replayStore.js";
 import { contextOf, registryOf } from "./lib/socketRegistry.js";
 import { show } from "./lib/verifyAccessToken.js";
@@ -272,6 +273,13 @@ interface Outcome {
 async function disconnect(appHandle: OidcAppHandle, config: OidcConfig, logout: OidcLogoutToken, settings: Settings): Promise<Outcome> {
   const session = (appHandle.session ?? undefined) as SessionMethods | undefined;
   const { iss, sid, sub } = logout;
+  // The tokens of the logged-out session stay refused until they expire, on this node at once, whatever the tracker does.
+  recordRevocations(
+    appHandle,
+    sid !== undefined
+      ? [revocationNow("session", iss, sid, config), ...(sub === undefined ? [] : [revocationNow("subject", iss, sub, config, true)])]
+      : [revocationNow("subject", iss, sub as string, config)],
+  );
   const reason = settings.reason;
   const counted = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : undefined);
   const guarded = async (what: string, work: () => unknown) => counted(await withTimeout(work, settings.timeout, what));

@@ -6,6 +6,7 @@ import { OIDC_EVENTS, revokedPayload } from "./lib/protocol.js";
 import { revokeInRooms, revokeSocket, revokeUserSockets } from "./lib/revoke.js";
 import { oidcRoom, sidOf, subRoom } from "./lib/rooms.js";
 import { issOf, subjectsOfDerivedUserId } from "./lib/identity.js";
+import { connectRevocationStore, recordRevocations, revocationNow, type OidcRevocationStore } from "./lib/revocationStore.js";
 import { contextOf, registryOf } from "./lib/socketRegistry.js";
 import { withTimeout } from "./lib/withTimeout.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "./types.js";
@@ -105,6 +106,12 @@ export interface OidcDisconnectSubjectOptions {
 export interface OidcSessionManagerOptions {
   /** Default: a new `MemorySessionStore`. For several nodes: `redisSessionStore({ client })`. */
   store?: OidcSessionStore;
+  /**
+   * Where revocations are shared between nodes, so that a revoked session
+   * stays revoked on every node (`redisRevocationStore({ client })`).
+   * Default: this process only.
+   */
+  revocationStore?: OidcRevocationStore;
   /** Longest wait, in ms, for one store call before the store counts as unavailable. Default 2000. */
   storeTimeout?: number;
   /** Longest wait, in ms, for the other nodes' answers when counting the sockets a revocation reaches. Default 5000. */
@@ -161,6 +168,8 @@ export class OidcSessionManager extends BaseManager {
   private beating = false;
   private stopped = false;
   private readonly closer = () => this.stop();
+  /** Disconnects the app's deny-list from the shared revocation store, when one was given. */
+  private readonly disconnectRevocations: (() => Promise<void>) | undefined;
 
   /** A manager class with options: `OidcSessionManager.configure({ store })`. */
   static configure(options: OidcSessionManagerOptions): typeof OidcSessionManager {
@@ -174,6 +183,13 @@ export class OidcSessionManager extends BaseManager {
     }
     positive(options.storeTimeout, "storeTimeout");
     positive(options.clusterTimeout, "clusterTimeout");
+    if (options.revocationStore !== undefined) {
+      for (const method of ["add", "list"] as const) {
+        if (typeof options.revocationStore?.[method] !== "function") {
+          throw new TypeError(`OidcSessionManager.configure: "revocationStore" must implement ${method}()`);
+        }
+      }
+    }
     const frozen = Object.freeze({ ...options });
     return class ConfiguredOidcSessionManager extends OidcSessionManager {
       protected static override readonly options = frozen;
@@ -186,6 +202,7 @@ export class OidcSessionManager extends BaseManager {
     this.store = options.store ?? new MemorySessionStore();
     this.storeTimeout = options.storeTimeout ?? 2_000;
     this.clusterTimeout = options.clusterTimeout ?? 5_000;
+    this.disconnectRevocations = options.revocationStore === undefined ? undefined : connectRevocationStore(this.app, options.revocationStore);
     clusterOf(this.app).closers.add(this.closer);
     this.schedule();
   }
@@ -298,6 +315,7 @@ export class OidcSessionManager extends BaseManager {
     const config = this.config("disconnectUser");
     const subjects = subjectsOfDerivedUserId(this.app, userId, config);
     const rooms = [oidcRoom.user(userId), ...subjects.map(([iss, sub]) => oidcRoom.issuerSub(iss, sub))];
+    recordRevocations(this.app, [revocationNow("user", "", userId, config), ...subjects.map(([iss, sub]) => revocationNow("subject", iss, sub, config))]);
     const count = await this.revoke(rooms, reason, () => revokeUserSockets(this.app, userId, config, reason));
     this.log(6, `disconnected ${count} socket(s) of user ${show(userId)}${reason ? `: ${show(reason)}` : ""}`);
     return count;
@@ -311,10 +329,10 @@ export class OidcSessionManager extends BaseManager {
   async disconnectSessionId(sid: string, reason?: string, iss?: string): Promise<number> {
     if (typeof sid !== "string" || sid === "") throw new TypeError("disconnectSessionId: a sid is required");
     if (iss !== undefined && (typeof iss !== "string" || iss === "")) throw new TypeError("disconnectSessionId: iss must be a non-empty string");
-    const rooms =
-      iss !== undefined
-        ? [oidcRoom.issuerSid(iss, sid)]
-        : this.issuers("disconnectSessionId", this.allContexts((context) => sidOf(context) === sid)).map((each) => oidcRoom.issuerSid(each, sid));
+    const issuers = iss !== undefined ? [iss] : this.issuers("disconnectSessionId", this.allContexts((context) => sidOf(context) === sid));
+    const rooms = issuers.map((each) => oidcRoom.issuerSid(each, sid));
+    const config = this.config("disconnectSessionId");
+    recordRevocations(this.app, issuers.map((each) => revocationNow("session", each, sid, config)));
     const count = rooms.length === 0 ? 0 : await this.revoke(rooms, reason, () => 0);
     this.log(6, `disconnected ${count} socket(s) of session ${show(sid)}${iss === undefined ? "" : ` (${show(iss)})`}${reason ? `: ${show(reason)}` : ""}`);
     return count;
@@ -337,10 +355,10 @@ export class OidcSessionManager extends BaseManager {
     if (reason !== undefined && typeof reason !== "string") throw new TypeError("disconnectSubject: reason must be a string");
     if (withoutSid !== undefined && typeof withoutSid !== "boolean") throw new TypeError("disconnectSubject: withoutSid must be a boolean");
     if (withoutSid === true && iss === undefined) throw new TypeError("disconnectSubject: withoutSid needs iss (a sid only means something at its issuer)");
-    const rooms =
-      iss !== undefined
-        ? [oidcRoom.issuerSub(iss, sub)]
-        : [subRoom(sub), ...this.issuers("disconnectSubject", this.subjectContexts(sub)).map((each) => oidcRoom.issuerSub(each, sub))];
+    const issuers = iss !== undefined ? [iss] : this.issuers("disconnectSubject", this.subjectContexts(sub));
+    const rooms = iss !== undefined ? [oidcRoom.issuerSub(iss, sub)] : [subRoom(sub), ...issuers.map((each) => oidcRoom.issuerSub(each, sub))];
+    const config = this.config("disconnectSubject");
+    recordRevocations(this.app, issuers.map((each) => revocationNow("subject", each, sub, config, withoutSid === true)));
     const count = await this.revoke(rooms, reason, () => 0, withoutSid === true ? [oidcRoom.withSid] : []);
     const scope = `${iss === undefined ? "" : ` (${show(iss)})`}${withoutSid === true ? " without sid" : ""}`;
     this.log(6, `disconnected ${count} socket(s) of subject ${show(sub)}${scope}${reason ? `: ${show(reason)}` : ""}`);
@@ -383,6 +401,7 @@ export class OidcSessionManager extends BaseManager {
     this.timer = undefined;
     try {
       await this.store.close?.();
+      await this.disconnectRevocations?.();
     } catch (error) {
       this.log(4, `session store close() failed: ${describeError(error)}`);
     }

@@ -7,7 +7,9 @@ import { isOidcAuthError, OidcAuthError } from "./OidcAuthError.js";
 import { resolveConfig } from "./lib/config.js";
 import { buildUserContext, withProvisionedUser } from "./lib/userContext.js";
 import { revokeUserSockets } from "./lib/revoke.js";
-import { derivedUserId, hasUsersManager, subjectKey } from "./lib/identity.js";
+import { derivedUserId, hasUsersManager, issOf, subjectKey } from "./lib/identity.js";
+import { denyListOf, type OidcRevocation } from "./lib/denyList.js";
+import { recordRevocations, revocationNow } from "./lib/revocationStore.js";
 import { show, verifyAccessToken } from "./lib/verifyAccessToken.js";
 import { TimeoutError, withTimeout } from "./lib/withTimeout.js";
 import type { OidcAppHandle, OidcConfig, OidcProvisionedUser, OidcUserContext } from "./types.js";
@@ -123,12 +125,21 @@ async function provision(appHandle: OidcAppHandle, context: OidcUserContext, iss
   return pending;
 }
 
+/** A revoked user is not revoked again (and broadcast to every node) for this long after the last time, in seconds. */
+const DISABLED_COOLDOWN_S = 5;
+
 /**
- * A disabled user keeps no live socket: through the session tracker's
+ * A disabled user keeps no live socket, and their tokens issued so far stay
+ * refused (the deny-list): through the session tracker's
  * `disconnectUser(userId, reason)` when it has one (cluster-wide trackers),
- * else this process's registry of authenticated sockets.
+ * else this process's registry of authenticated sockets. Once per user per
+ * token: a token the deny-list already covers (or a revocation of the last
+ * few seconds) needs no new broadcast.
  */
-function disconnectDisabledUser(appHandle: OidcAppHandle, userId: string, config: OidcConfig): void {
+function disconnectDisabledUser(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): void {
+  const userId = context.userId;
+  const known = denyListOf(appHandle).check(context);
+  if (known !== undefined || recentlyRevoked(appHandle, userId)) return;
   const reason = "user disabled";
   const session = appHandle.session as { disconnectUser?: unknown } | null | undefined;
   try {
@@ -137,11 +148,35 @@ function disconnectDisabledUser(appHandle: OidcAppHandle, userId: string, config
         oidcLog(appHandle, 3, `session.disconnectUser failed: ${String(error)}`),
       );
     } else {
+      recordRevocations(appHandle, [revocationNow("user", "", userId, config)]);
       revokeUserSockets(appHandle, userId, config, reason);
     }
   } catch (error) {
     oidcLog(appHandle, 3, `disconnecting disabled user failed: ${String(error)}`);
   }
+}
+
+const lastRevoked = new WeakMap<object, Map<string, number>>();
+
+/** Whether the user was revoked as disabled in the last few seconds (and note that it is now). Bounded per app. */
+function recentlyRevoked(appHandle: OidcAppHandle, userId: string): boolean {
+  let times = lastRevoked.get(appHandle);
+  if (times === undefined) lastRevoked.set(appHandle, (times = new Map()));
+  const now = Date.now();
+  const last = times.get(userId);
+  if (last !== undefined && now - last < DISABLED_COOLDOWN_S * 1000) return true;
+  if (times.size >= 10_000) times.clear();
+  times.set(userId, now);
+  return false;
+}
+
+/** Refuse a token the app's deny-list covers (`ERR_AUTH_REVOKED`). */
+export function refuseRevoked(appHandle: OidcAppHandle, context: OidcUserContext): void {
+  const revoked: OidcRevocation | undefined = denyListOf(appHandle).check(context);
+  if (revoked === undefined) return;
+  throw new OidcAuthError("ERR_AUTH_REVOKED", {
+    reason: `token of iss ${show(issOf(context))} sub ${show(context.sub)} (iat ${show(context.claims["iat"])}) was revoked at ${revoked.at} (${revoked.kind} ${show(revoked.value)})`,
+  });
 }
 
 /**
@@ -156,11 +191,25 @@ export async function authenticate(token: string | undefined, appHandle: OidcApp
   const config = resolveConfig(appHandle);
   const { payload, issuer } = await verifyAccessToken(token, config, loggerOf(appHandle));
   const context = buildUserContext(payload, issuer.mapClaims, derivedUserId(issuer.issuer, payload.sub as string, config));
-  const user = await provision(appHandle, context, issuer.issuer, config);
-  if (user === undefined) return { context, config };
+  return { context: await admit(appHandle, context, config), config };
+}
+
+/**
+ * What follows verification, for a fresh token and for a socket restored by
+ * connection-state recovery alike: the deny-list, provisioning, the disabled
+ * check, the deny-list again for the local user id. Resolves to the context
+ * with the users manager's id and role.
+ */
+export async function admit(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): Promise<OidcUserContext> {
+  refuseRevoked(appHandle, context);
+  const iss = issOf(context) ?? config.issuer;
+  const user = await provision(appHandle, context, iss, config);
+  if (user === undefined) return context;
+  const provisioned = withProvisionedUser(context, user);
   if (user.isDisabled === true) {
-    disconnectDisabledUser(appHandle, String(user.id), config);
-    throw new OidcAuthError("ERR_USER_DISABLED", { reason: `user ${show(String(user.id))} (iss ${show(issuer.issuer)}, sub ${show(context.sub)}) is disabled` });
+    disconnectDisabledUser(appHandle, provisioned, config);
+    throw new OidcAuthError("ERR_USER_DISABLED", { reason: `user ${show(String(user.id))} (iss ${show(iss)}, sub ${show(context.sub)}) is disabled` });
   }
-  return { context: withProvisionedUser(context, user), config };
+  refuseRevoked(appHandle, provisioned);
+  return provisioned;
 }

@@ -9,6 +9,11 @@ export { OidcSocketAdminMiddleware } from "./OidcSocketAdminMiddleware.js";
 export { OidcSessionManager, MemorySessionStore } from "./OidcSessionManager.js";
 export { redisSessionStore } from "./redisSessionStore.js";
 export type { RedisSessionStore, RedisSessionStoreOptions, RedisSessionStoreClient, RedisSessionStoreMulti } from "./redisSessionStore.js";
+export { redisRevocationStore } from "./redisRevocationStore.js";
+export type { RedisRevocationStore, RedisRevocationStoreOptions, RedisRevocationClient, RedisRevocationMulti, RedisRevocationSubscriber } from "./redisRevocationStore.js";
+export { MemoryRevocationStore } from "./lib/revocationStore.js";
+export type { OidcRevocationStore } from "./lib/revocationStore.js";
+export type { OidcRevocation } from "./lib/denyList.js";
 export { attachRedisAdapter } from "./attachRedisAdapter.js";
 export type { AttachRedisAdapterOptions, RedisAdapterOptions, RedisAdapterFactory } from "./attachRedisAdapter.js";
 export { oidcRoom } from "./lib/rooms.js";
@@ -40,6 +45,7 @@ export type {
   OidcIssuerInput,
   OidcIssuerConfig,
   OidcVerificationOptions,
+  OidcRelaxTokenType,
   OidcClaimMapper,
   OidcClaimPreset,
   OidcMappedClaims,

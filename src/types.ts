@@ -153,6 +153,15 @@ export interface OidcConfigInput extends OidcVerificationOptions {
    * same `sub` always share one call.
    */
   provisionCacheTtl?: number;
+  /**
+   * Seconds a revocation (`disconnectUser`, `disconnectSubject`,
+   * `disconnectSessionId`, a back-channel logout, a disabled user) keeps
+   * refusing the tokens issued before it: as long as such a token could still
+   * be accepted. Default: the longest `maxTokenAge` plus `clockTolerance`
+   * when every issuer sets `maxTokenAge` (exact), else 86400 (24 h: tokens
+   * that live longer are refused by the revocation only for that long).
+   */
+  revocationTtl?: number;
 }
 
 /** One trusted issuer, validated and frozen. */
@@ -198,6 +207,8 @@ export interface OidcConfig {
   /** `false` when turned off. */
   readonly tokenCache: Readonly<{ maxEntries: number; maxBytes: number; maxTtl: number; admitAfter: 1 | 2 }> | false;
   readonly provisionCacheTtl: number;
+  /** Seconds, see `OidcConfigInput.revocationTtl`. */
+  readonly revocationTtl: number;
 }
 
 /** What `appHandle.users.findOrCreate` returns. */

@@ -33,6 +33,7 @@ export const DEFAULTS = Object.freeze({
   jwksStaleIfError: 3_600_000,
   tokenCache: TOKEN_CACHE_DEFAULTS,
   provisionCacheTtl: 0,
+  revocationTtl: 86_400,
 });
 
 type Names = Partial<Record<keyof OidcConfigInput, string>>;
@@ -270,10 +271,29 @@ export function normalizeConfig(input: OidcConfigInput, names: Names = {}): Oidc
     jwksStaleIfError: duration(input.jwksStaleIfError, DEFAULTS.jwksStaleIfError, "jwksStaleIfError", names),
     tokenCache: tokenCacheOptions(input.tokenCache, names),
     provisionCacheTtl: duration(input.provisionCacheTtl, DEFAULTS.provisionCacheTtl, "provisionCacheTtl", names),
+    revocationTtl: revocationTtlOf(input.revocationTtl, issuers, names),
   };
   Object.freeze(config);
   normalized.add(config);
   return config;
+}
+
+/**
+ * How long a revocation must hold: while a token issued before it could still
+ * be accepted. Exact when every issuer bounds token age (`maxTokenAge`).
+ */
+function revocationTtlOf(value: unknown, issuers: readonly OidcIssuerConfig[], names: Names): number {
+  if (value !== undefined) {
+    const ttl = duration(value, DEFAULTS.revocationTtl, "revocationTtl", names, false);
+    if (ttl === 0) throw new OidcConfigError(label("revocationTtl", names), "must be positive");
+    return ttl;
+  }
+  let longest = 0;
+  for (const issuer of issuers) {
+    if (issuer.maxTokenAge === undefined) return DEFAULTS.revocationTtl;
+    longest = Math.max(longest, issuer.maxTokenAge + issuer.clockTolerance);
+  }
+  return longest;
 }
 
 /** The variable that supplies each option: `AUTH_SERVICE_*` first, the generic `OIDC_*` names second. */

@@ -5,7 +5,7 @@
  * connection-state recovery (which skips middlewares).
  */
 import type { Namespace, Socket } from "socket.io";
-import { authenticate, reportFailure } from "../authenticate.js";
+import { admit, authenticate, refuseRevoked, reportFailure } from "../authenticate.js";
 import { OidcAuthError, type OidcAuthErrorCode } from "../OidcAuthError.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { resolveConfig } from "./config.js";
@@ -135,10 +135,17 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
   );
 }
 
-/** A socket restored by connection-state recovery: its context comes back from `socket.data.auth`. */
+/**
+ * A socket restored by connection-state recovery: its context comes back
+ * from `socket.data.auth`. Recovery skips the middlewares, so what the
+ * handshake would decide now is decided here: expiry, the deny-list (a
+ * revocation issued while the socket was away) and the users manager (a user
+ * disabled meanwhile). Refused: `oidc:revoked` (or `oidc:expired`) and a
+ * disconnect.
+ */
 async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolean> {
   const context = socket.data?.auth as OidcUserContext | undefined;
-  if (context === undefined || typeof context.sub !== "string") {
+  if (context === undefined || context === null || typeof context.sub !== "string" || context.claims === null || typeof context.claims !== "object") {
     oidcLog(appHandle, 4, `recovered socket ${socket.id} has no authenticated context: disconnected`);
     disconnectWith(socket, OIDC_EVENTS.revoked, { code: "ERR_AUTH_REVOKED" });
     return false;
@@ -148,7 +155,15 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
     disconnectWith(socket, OIDC_EVENTS.expired, { code: "ERR_AUTH_TOKEN_EXPIRED" });
     return false;
   }
-  await registerSocketSession(appHandle, socket, context, config);
+  let admitted: OidcUserContext;
+  try {
+    admitted = await admit(appHandle, context, config);
+  } catch (error) {
+    const failure = reportFailure(appHandle, `recovered socket ${socket.nsp.name} ${socket.id}`, error);
+    disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code });
+    return false;
+  }
+  await registerSocketSession(appHandle, socket, admitted, config);
   return true;
 }
 
@@ -166,6 +181,8 @@ export function ensureLifecycle(namespace: Namespace, appHandle: OidcAppHandle, 
     const run = async () => {
       if (socket.recovered && !(await restore(socket, appHandle))) return;
       if (socket.data?.auth === undefined) return; // not authenticated by us
+      // A revocation issued while the handshake was running (after our middleware) reaches the socket here.
+      refuseRevoked(appHandle, socket.data.auth as OidcUserContext);
       const config = resolveConfig(appHandle);
       const enabled = options.expiry ?? config.socketExpiry;
       socket.on(OIDC_EVENTS.refresh, onRefresh);

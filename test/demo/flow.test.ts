@@ -15,6 +15,7 @@ import Database from "better-sqlite3";
 import type { OidcSessionRecord } from "ioserver-oidc";
 import type { Socket } from "socket.io-client";
 import { callApi, connected, HttpSpa, nextEvent, openSocket, startDemo, STEP_TIMEOUT_MS, type RunningDemo, type Tokens } from "../helpers/demo.js";
+import { nextSecond } from "../helpers/wait.js";
 
 interface Me {
   userId: string;
@@ -197,6 +198,12 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
     assert.deepEqual(enabled.body, { ok: true });
 
+    // Disabling revoked the tokens bob had: they stay refused; he signs in again.
+    const stale = await callApi<{ code?: string }>(demo, "GET", "/api/me", bob.accessToken);
+    assert.deepEqual([stale.status, stale.body.code], [401, "ERR_AUTH_REVOKED"]);
+    await nextSecond();
+    bob = await spa.signIn("bob", "bob-password");
+
     const me = await callApi<Me>(demo, "GET", "/api/me", bob.accessToken);
     assert.equal(me.status, 200);
     assert.equal(me.body.userId, bobMe.userId, "the same app user as before");
@@ -270,6 +277,8 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.equal((await emit("disableUser", { userId: aliceMe.userId })).status, 409, "not yourself");
     assert.equal((await emit("disableUser", { userId: "x" })).status, 400);
     assert.deepEqual(await emit("enableUser", { userId: bobMe.userId }), { status: 200, body: { ok: true } });
+    await nextSecond(); // the disable revoked bob's tokens: he signs in again
+    bob = await spa.signIn("bob", "bob-password");
     bobChat = await connected(chatSocket(bob.accessToken));
   });
 

@@ -13,3 +13,10 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 5_000): Prom
     await sleep(10);
   }
 }
+
+/**
+ * Wait for the next whole second: a token minted after this is issued after
+ * any revocation made before it (revocations refuse tokens whose `iat`, in
+ * seconds, is at or before theirs).
+ */
+export const nextSecond = (): Promise<void> => sleep(1_000 - (Date.now() % 1_000) + 5);

@@ -21,6 +21,7 @@ import {
 import { normalizeConfig } from "../../src/lib/config.js";
 import { b64url, makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 import { disconnectedWithin, startLogoutApp, stillConnected, type LogoutApp, type Watched } from "./app.js";
+import { nextSecond } from "../helpers/wait.js";
 
 const ISSUER = "https://op.logout.test";
 const CLIENT = "logout-test-client";
@@ -130,6 +131,7 @@ describe("back-channel logout: one issuer, memory replay store", () => {
     const first = await app.connect(await accessToken(key, "carol"));
     assertAccepted(await app.logout(token));
     await assertRevoked(first);
+    await nextSecond(); // carol signs in again: a token issued after the logout
     const second = await app.connect(await accessToken(key, "carol"));
     assertRefused(await app.logout(token));
     await assertUntouched(second);
@@ -597,6 +599,7 @@ describe("back-channel logout: session managers and several issuers", () => {
       await assertUntouched(ofBSidless);
       assert.ok(app.logs.some((l) => l.level === 6 && l.text.includes('sub "sally": 1 socket(s) disconnected via session.disconnectSubject')));
 
+      await nextSecond(); // sally signs in again at A
       const ofA2 = await app.connect(await accessToken(keyA, "sally"));
       const ofBOther = await app.connect(await accessToken(keyB, "sally", "s-b2", ISSUER_B));
       assertAccepted(await app.logout(await logoutToken(keyB, { sub: "sally", sid: "s-a" }, { typ: "logout+jwt" }, ISSUER_B)));
@@ -638,6 +641,7 @@ describe("back-channel logout: session managers and several issuers", () => {
       await assertUntouched(aliceB);
       // disconnectUser knows no issuer: with several issuers this node's sockets are matched by (iss, sub) instead.
       assert.deepEqual(calls, []);
+      await nextSecond(); // alice signs in again at A
       const aliceA2 = await app.connect(await accessToken(keyA, "alice", "shared-sid", ISSUER));
       assertAccepted(await app.logout(await logoutToken(keyB, { sid: "shared-sid" }, { typ: "logout+jwt" }, ISSUER_B)));
       await assertRevoked(aliceB);

@@ -10,6 +10,7 @@ import { MemorySessionStore, OidcSessionManager, oidcRoom, type OidcSessionRecor
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { call, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { next, revokedThenGone, waitFor } from "./harness.js";
+import { nextSecond } from "../helpers/wait.js";
 
 let issuer: TestIssuer;
 before(async () => {
@@ -170,6 +171,7 @@ describe("rooms per socket (memory: each room is a name, an adapter Set and a so
     assert.equal(await session.disconnectSubject("same", { iss: issuer.issuer, withoutSid: true }), 1);
     await goneA;
     assert.ok(b.connected);
+    await nextSecond(); // a sid-less token issued after the revocation
     const c = await connected(app, "lenient", await issuer.mint({ sub: "same" }));
     const goneB = revokedThenGone(b);
     const goneC = revokedThenGone(c);
@@ -209,16 +211,19 @@ describe("two issuers: queries by sub or sid alone cover every configured issuer
     assert.equal(await session.disconnectSubject("twin", { iss: other.issuer }), 1);
     await Promise.all(gone);
 
+    await nextSecond(); // tokens issued after the revocations
     const byId = await connectBoth({ sub: "twin" });
     gone = byId.map((socket) => revokedThenGone(socket));
     assert.equal(await session.disconnectUser("id-twin"), 2);
     await Promise.all(gone);
 
+    await nextSecond();
     const bySubject = await connectBoth({ sub: "twin", sid: "t-sid" });
     gone = bySubject.map((socket) => revokedThenGone(socket));
     assert.equal(await session.disconnectSubject("twin"), 2);
     await Promise.all(gone);
 
+    await nextSecond();
     const bySid = await connectBoth({ sub: "twin", sid: "t-sid" });
     const bystander = await connected(app, "chat", await other.mint({ sub: "twin", sid: "other-sid" }));
     gone = bySid.map((socket) => revokedThenGone(socket));

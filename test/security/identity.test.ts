@@ -75,15 +75,15 @@ describe("without a users manager", () => {
   });
 
   it("an in-band refresh with another issuer's token for the same sub is ERR_AUTH_SUBJECT_MISMATCH, and changes nothing", async () => {
-    const socket = await connected(app, "chat", await a.mint({ sub: "1001", roles: ["member"] }));
+    const socket = await connected(app, "chat", await a.mint({ sub: "3003", roles: ["member"] }));
     const before = await call<Whoami>(socket, "whoami");
-    const reply = await call<{ ok: boolean; code?: string }>(socket, "oidc:refresh", { token: await b.mint({ sub: "1001", roles: ["admin"] }) });
+    const reply = await call<{ ok: boolean; code?: string }>(socket, "oidc:refresh", { token: await b.mint({ sub: "3003", roles: ["admin"] }) });
     assert.deepEqual(reply, { ok: false, code: "ERR_AUTH_SUBJECT_MISMATCH" });
     const afterRefusal = await call<Whoami>(socket, "whoami");
     assert.deepEqual(afterRefusal, before);
     assert.deepEqual(afterRefusal.roles, ["member"]);
     // The same issuer and sub refreshes.
-    const same = await call<{ ok: boolean }>(socket, "oidc:refresh", { token: await a.mint({ sub: "1001", roles: ["member", "editor"] }) });
+    const same = await call<{ ok: boolean }>(socket, "oidc:refresh", { token: await a.mint({ sub: "3003", roles: ["member", "editor"] }) });
     assert.equal(same.ok, true);
     assert.deepEqual((await call<Whoami>(socket, "whoami")).roles, ["member", "editor"]);
     socket.disconnect();

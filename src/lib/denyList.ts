@@ -1,0 +1,119 @@
+/**
+ * The deny-list: revocations that hold until the tokens they cover expire.
+ *
+ * Disconnecting a socket is not revocation if the same still-valid token can
+ * reconnect at once. So every revocation (by subject, by OP session `sid`, by
+ * local user id) is also remembered here, and any token of that subject,
+ * session or user **issued at or before** it (`iat` ≤ the revocation's time,
+ * in seconds; a token without `iat` counts as issued before) is refused with
+ * `ERR_AUTH_REVOKED` on both transports. A token issued later (the user signed
+ * in again) is accepted. An entry lives as long as a token issued before it
+ * could still be accepted (`revocationTtl`), then goes.
+ *
+ * One list per app, in memory: the check is on the hot path and costs one
+ * `size` read while the list is empty. A revocation store (`redisRevocationStore`)
+ * shares entries between nodes; this list is then each node's mirror of it.
+ */
+import type { OidcAppHandle, OidcUserContext } from "../types.js";
+import { issOf, subjectKey } from "./identity.js";
+
+/** One revocation, as kept in memory and in a revocation store. */
+export interface OidcRevocation {
+  /**
+   * `subject`: the token's (issuer, `sub`); `session`: its (issuer, `sid`);
+   * `user`: the local user id (`iss` is then `""`).
+   */
+  kind: "subject" | "session" | "user";
+  iss: string;
+  /** The `sub`, `sid` or user id. */
+  value: string;
+  /** When it was revoked, epoch seconds: tokens with `iat` at or before it are refused. */
+  at: number;
+  /** Until when the entry holds, epoch ms. */
+  until: number;
+  /** `subject` only: cover only tokens that carry no `sid` (a logout naming a `sid` covers the sid-less ones of its subject). */
+  withoutSid?: boolean;
+}
+
+/** Entries kept at most; beyond that the entry closest to its end goes first (logged). */
+export const DENY_LIST_MAX = 100_000;
+
+function keyOf(kind: OidcRevocation["kind"], iss: string, value: string, withoutSid: boolean): string {
+  return `${kind}${withoutSid ? "-" : ""}\n${subjectKey(iss, value)}`;
+}
+
+export class DenyList {
+  private readonly entries = new Map<string, OidcRevocation>();
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Remember a revocation. An entry for the same key keeps the later `at`
+   * and `until`. Returns whether anything changed.
+   */
+  add(entry: OidcRevocation, now = Date.now()): boolean {
+    if (entry.until <= now) return false;
+    const key = keyOf(entry.kind, entry.iss, entry.value, entry.withoutSid === true);
+    const known = this.entries.get(key);
+    if (known !== undefined && known.at >= entry.at && known.until >= entry.until) return false;
+    const merged: OidcRevocation = known === undefined ? { ...entry } : { ...entry, at: Math.max(known.at, entry.at), until: Math.max(known.until, entry.until) };
+    this.entries.delete(key);
+    this.entries.set(key, merged);
+    if (this.entries.size > DENY_LIST_MAX) this.prune(now);
+    return true;
+  }
+
+  /**
+   * The revocation that covers this context's token, if any. `context.claims`
+   * are the verified claims (`iat`, `iss`, `sid`).
+   */
+  check(context: OidcUserContext, now = Date.now()): OidcRevocation | undefined {
+    if (this.entries.size === 0) return undefined;
+    const iss = issOf(context) ?? "";
+    const iatClaim = context.claims["iat"];
+    const iat = typeof iatClaim === "number" ? iatClaim : -Infinity;
+    const sidClaim = context.claims["sid"];
+    const sid = typeof sidClaim === "string" && sidClaim !== "" ? sidClaim : undefined;
+    return (
+      this.match(keyOf("subject", iss, context.sub, false), iat, now) ??
+      (sid === undefined ? this.match(keyOf("subject", iss, context.sub, true), iat, now) : undefined) ??
+      (sid === undefined ? undefined : this.match(keyOf("session", iss, sid, false), iat, now)) ??
+      this.match(keyOf("user", "", context.userId, false), iat, now)
+    );
+  }
+
+  /** Every entry still in force. */
+  list(now = Date.now()): OidcRevocation[] {
+    this.prune(now);
+    return [...this.entries.values()].map((entry) => ({ ...entry }));
+  }
+
+  private match(key: string, iat: number, now: number): OidcRevocation | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.until <= now) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return iat <= entry.at ? entry : undefined;
+  }
+
+  /** Drop expired entries; when still over the bound, those closest to their end. */
+  private prune(now: number): void {
+    for (const [key, entry] of this.entries) if (entry.until <= now) this.entries.delete(key);
+    if (this.entries.size <= DENY_LIST_MAX) return;
+    const byEnd = [...this.entries].sort(([, a], [, b]) => a.until - b.until);
+    for (const [key] of byEnd.slice(0, this.entries.size - DENY_LIST_MAX)) this.entries.delete(key);
+  }
+}
+
+const lists = new WeakMap<object, DenyList>();
+
+/** The deny-list of the app behind this `appHandle`. */
+export function denyListOf(appHandle: OidcAppHandle): DenyList {
+  let list = lists.get(appHandle);
+  if (list === undefined) lists.set(appHandle, (list = new DenyList()));
+  return list;
+}
