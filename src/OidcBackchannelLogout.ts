@@ -145,7 +145,7 @@ function readBody(stream: IncomingMessage, limit: number, timeoutMs: number): Pr
       else chunks.push(bytes);
     };
     const onEnd = () => finish();
-    const onError = (error: Error) => finish(new BadRequest(`body could not be read: ${error.message}`, true));
+    const onError = (error: Error) => finish(new BadRequest(`body could not be read: ${show(error.message)}`, true));
     const onClose = () => finish(new BadRequest("the client closed the request before its body ended", true));
     const timer = setTimeout(() => finish(new BadRequest(`body not received within ${timeoutMs} ms`, true)), timeoutMs);
     stream.on("data", onData);
@@ -335,7 +335,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
     try {
       token = await logoutTokenOf(request, settings);
     } catch (error) {
-      const bad = error instanceof BadRequest ? error : new BadRequest(describeError(error), true);
+      const bad = error instanceof BadRequest ? error : new BadRequest(show(describeError(error)), true);
       log(4, `refused the request: ${bad.detail}`);
       return answer(reply, 400, INVALID_REQUEST, bad.closeConnection ? { connection: "close" } : {});
     }
@@ -356,7 +356,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
         log(3, error.reason);
         return answer(reply, 503, UNAVAILABLE, { "retry-after": String(RETRY_AFTER_SECONDS) });
       }
-      log(4, isOidcAuthError(error) ? error.reason : `logout token refused: ${describeError(error)}`);
+      log(4, isOidcAuthError(error) ? error.reason : `logout token refused: ${show(describeError(error))}`);
       return answer(reply, 400, INVALID_TOKEN);
     }
     const who = `iss ${show(logout.iss)}${logout.sid === undefined ? "" : ` sid ${show(logout.sid)}`}${logout.sub === undefined ? "" : ` sub ${show(logout.sub)}`}`;

@@ -1,0 +1,179 @@
+/**
+ * Hardening against a hostile client or a hostile endpoint: log lines a token
+ * cannot forge. Real keys, real servers on 127.0.0.1, a real IOServer and a
+ * real Socket.IO client; every wait bounded.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import { createLocalJWKSet, errors, jwtVerify } from "jose";
+import { BACKCHANNEL_LOGOUT_EVENT } from "../../src/index.js";
+import { oidcLog } from "../../src/lib/log.js";
+import { explain } from "../../src/lib/verifyAccessToken.js";
+import type { OidcIssuerConfig } from "../../src/types.js";
+import { outcome, startApp, type LogLine, type TestApp } from "../helpers/app.js";
+import { b64url, makeKey, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
+import { startLogoutApp, type LogoutApp } from "../logout/app.js";
+
+const now = () => Math.floor(Date.now() / 1000);
+const TIMEOUT = 8_000;
+
+// --- logs ------------------------------------------------------------------
+
+/** What a hostile token tries to write as a log line of its own. */
+const FAKE_LINE = "[fake] admin logged in";
+const INJECTED = `\n${FAKE_LINE}`;
+/** Longest log line accepted: the attack made lines of over 12,000 characters. */
+const MAX_LINE = 1_000;
+
+/** A compact JWS with any header and claims and a signature that is not one: every check here runs before the signature's. */
+function forged(header: Record<string, unknown>, claims: Record<string, unknown>): string {
+  return `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}.${b64url("not a signature")}`;
+}
+
+/**
+ * Every line is one line (no raw line break of any kind), bounded, and the
+ * injected text only ever appears escaped (`\n` as two characters) inside a
+ * quoted string, never where it could start a line of its own.
+ */
+function assertSafeLines(lines: readonly LogLine[]): void {
+  for (const { text } of lines) {
+    const excerpt = JSON.stringify(text.slice(0, 300));
+    assert.doesNotMatch(text, /[\r\n\u000b\u000c\u0085\u2028\u2029]/, `a raw line break in the log line ${excerpt}`);
+    assert.ok(text.length <= MAX_LINE, `a log line of ${text.length} characters: ${excerpt}`);
+    for (let at = text.indexOf(FAKE_LINE); at !== -1; at = text.indexOf(FAKE_LINE, at + 1)) {
+      assert.equal(text.slice(at - 2, at), "\\n", `the injected text is not escaped in ${excerpt}`);
+      const quotes = text.slice(0, at).match(/(?<!\\)"/g)?.length ?? 0;
+      assert.equal(quotes % 2, 1, `the injected text is not inside a quoted string in ${excerpt}`);
+    }
+  }
+}
+
+describe("logs cannot be forged by a token", () => {
+  const ISSUER = "https://idp.hardening-logs.test";
+  const AUDIENCE = "logs-api";
+  const CLIENT = "logs-client";
+  let key: SigningKey;
+  let jwks: JwksServer;
+  let app: TestApp;
+  let logoutApp: LogoutApp;
+
+  const accessClaims = () => ({ iss: ISSUER, aud: AUDIENCE, sub: "mallory", iat: now(), exp: now() + 300 });
+  const logoutClaims = () => ({ iss: ISSUER, aud: CLIENT, sub: "victim", iat: now(), jti: randomUUID(), events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } });
+
+  /**
+   * The hostile tokens, each refused before any signature check: a `crit`
+   * member name (jose quotes it in its error message) and a `kid`, each a
+   * line break, a fake log line and 9,000 more characters; an untrusted `iss`
+   * doing the same.
+   */
+  function hostileTokens(claims: () => Record<string, unknown>, typ: string): Array<[string, string]> {
+    const padding = (c: string) => c.repeat(9_000);
+    return [
+      ["crit", forged({ alg: "RS256", kid: key.kid, typ, crit: [`x${INJECTED}${padding("A")}`] }, claims())],
+      ["kid", forged({ alg: "RS256", kid: `k${INJECTED}${padding("B")}`, typ }, claims())],
+      ["iss", forged({ alg: "RS256", kid: key.kid, typ }, { ...claims(), iss: `https://evil.test/${INJECTED}${padding("C")}` })],
+    ];
+  }
+
+  before(async () => {
+    key = await makeKey("RS256");
+    jwks = await startJwksServer([key.jwk]);
+    app = await startApp({ config: { issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.jwksUri } });
+    logoutApp = await startLogoutApp({ config: { issuer: ISSUER, audience: CLIENT, jwksUri: jwks.jwksUri } });
+  });
+  after(async () => {
+    await app?.close();
+    await logoutApp?.close();
+    await jwks?.close();
+  });
+
+  it("explain(): a jose error whose message holds a line break is quoted, escaped and shortened, on every branch", async () => {
+    const issuer = { issuer: ISSUER, clockTolerance: 5 } as unknown as OidcIssuerConfig;
+    const context = { issuer, audiences: [AUDIENCE], maxAge: undefined, maxAgeName: "maxTokenAge", kid: `k${INJECTED}` };
+    // A real jose refusal: the crit member name comes back inside jose's message.
+    const token = forged({ alg: "RS256", kid: key.kid, crit: [`x${INJECTED}${"A".repeat(9_000)}`] }, accessClaims());
+    const fromJose = await jwtVerify(token, createLocalJWKSet({ keys: [key.jwk] })).then(
+      () => assert.fail("jose accepted the token"),
+      (error: unknown) => error,
+    );
+    assert.ok(fromJose instanceof errors.JOSEError);
+    assert.ok(fromJose.message.includes(INJECTED), "jose's own message carries the raw line break");
+    const failures: unknown[] = [
+      fromJose,
+      new errors.JWTInvalid(`bad${INJECTED}`),
+      new errors.JWTClaimValidationFailed(`odd${INJECTED}`, {}, `claim${INJECTED}`, `reason${INJECTED}`),
+      Object.assign(new Error(`other${INJECTED}`), { code: `ERR_FAKE${INJECTED}` }),
+      `a thrown string${INJECTED}`,
+    ];
+    for (const failure of failures) {
+      const sentence = explain(failure, context);
+      assertSafeLines([{ level: 4, text: sentence }]);
+      assert.ok(sentence.length <= 300, `${sentence.length} characters: ${sentence}`);
+      assert.ok(sentence.includes(`\\n${FAKE_LINE}`), `the escaped text is kept for the reader: ${sentence}`);
+    }
+    assert.match(explain(fromJose, context), /^ERR_JOSE_NOT_SUPPORTED: "Extension Header Parameter \\"x\\n\[fake\] admin logged inA+\.\.\.$/);
+  });
+
+  it("over HTTP (Authorization: Bearer): every log line stays one bounded line", async () => {
+    const before = app.logs.length;
+    for (const [field, token] of hostileTokens(accessClaims, "JWT")) {
+      const response = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(TIMEOUT) });
+      assert.equal(response.status, 401, `${field}: ${await response.text()}`);
+    }
+    const lines = app.logs.slice(before);
+    assert.ok(lines.some((l) => /ERR_AUTH_TOKEN_INVALID: ERR_JOSE_NOT_SUPPORTED: "Extension Header Parameter/.test(l.text)), `the crit refusal is logged: ${JSON.stringify(lines).slice(0, 500)}`);
+    assert.equal(lines.filter((l) => l.text.includes("ERR_AUTH_TOKEN_INVALID")).length, 3, "one line per refusal");
+    assertSafeLines(lines);
+  });
+
+  it("over the Socket.IO handshake (auth.token): every log line stays one bounded line", async () => {
+    const before = app.logs.length;
+    for (const [field, token] of hostileTokens(accessClaims, "JWT")) {
+      const socket = app.connect("chat", { auth: { token } });
+      try {
+        const result = await outcome(socket, TIMEOUT);
+        assert.equal(result.connected, false, `${field}: the handshake was accepted`);
+        if (!result.connected) assert.equal(result.message, "ERR_AUTH_TOKEN_INVALID");
+      } finally {
+        socket.disconnect();
+      }
+    }
+    const lines = app.logs.slice(before);
+    assert.ok(lines.some((l) => /socket \/chat .*ERR_AUTH_TOKEN_INVALID: ERR_JOSE_NOT_SUPPORTED: "Extension Header Parameter/.test(l.text)), `the crit refusal is logged: ${JSON.stringify(lines).slice(0, 500)}`);
+    assertSafeLines(lines);
+  });
+
+  it("as a logout_token on the back-channel logout route (before any signature check): every log line stays one bounded line", async () => {
+    const before = logoutApp.logs.length;
+    const tokens = [...hostileTokens(logoutClaims, "logout+jwt"), ["typ", forged({ alg: "RS256", kid: key.kid, typ: `logout+jwt${INJECTED}` }, logoutClaims())] as [string, string]];
+    for (const [field, token] of tokens) {
+      const response = await logoutApp.logout(token);
+      assert.equal(response.status, 400, `${field}: ${response.text}`);
+    }
+    const lines = logoutApp.logs.slice(before);
+    assert.ok(lines.some((l) => l.level === 4 && /logout token refused: ERR_JOSE_NOT_SUPPORTED: "Extension Header Parameter/.test(l.text)), `the crit refusal is logged: ${JSON.stringify(lines).slice(0, 500)}`);
+    assert.equal(lines.filter((l) => l.text.includes("logout token refused")).length, tokens.length, "one line per refusal");
+    assertSafeLines(lines);
+  });
+
+  it("the back-channel logout route: a request's content type is quoted, a C1 line break (NEL) included", async () => {
+    const before = logoutApp.logs.length;
+    const response = await logoutApp.post("logout_token=x", { "content-type": `text/plain; x=${"\u0085".repeat(3)}${"D".repeat(2_000)}` });
+    assert.equal(response.status, 400);
+    assertSafeLines(logoutApp.logs.slice(before));
+    assert.ok(logoutApp.logs.slice(before).some((l) => /refused the request: content type "text\/plain/.test(l.text)));
+  });
+
+  it("the last guard: whatever text reaches the package's logger, the app's log gets one line of at most 2,000 characters", () => {
+    const lines: LogLine[] = [];
+    const appHandle = { log: (level: number, text: string) => void lines.push({ level, text }) };
+    oidcLog(appHandle, 4, `left unquoted${INJECTED}\r\u0085\u2028\u202e${"E".repeat(20_000)}`);
+    assert.equal(lines.length, 1);
+    const [line] = lines;
+    assert.ok(line !== undefined && line.text.length <= 2_000, `${line?.text.length} characters`);
+    assert.ok(line.text.startsWith("[ioserver-oidc] left unquoted\\u000a[fake] admin logged in\\u000d\\u0085\\u2028\\u202eEEE"), line.text.slice(0, 120));
+    assert.ok(line.text.endsWith("E..."));
+    assert.doesNotMatch(line.text, /[\r\n\u0085\u2028\u2029]/);
+  });
+});
