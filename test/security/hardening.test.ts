@@ -1,18 +1,26 @@
 /**
  * Hardening against a hostile client or a hostile endpoint: log lines a token
- * cannot forge. Real keys, real servers on 127.0.0.1, a real IOServer and a
- * real Socket.IO client; every wait bounded.
+ * cannot forge, and discovery that keeps an https issuer's keys off plain
+ * http. Real keys, real servers on 127.0.0.1, a real IOServer and a real
+ * Socket.IO client; every wait bounded.
  */
 import assert from "node:assert/strict";
+import { execFile, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createLocalJWKSet, errors, jwtVerify } from "jose";
 import { BACKCHANNEL_LOGOUT_EVENT } from "../../src/index.js";
+import { jwksUriOfDocument } from "../../src/lib/discovery.js";
 import { oidcLog } from "../../src/lib/log.js";
 import { explain } from "../../src/lib/verifyAccessToken.js";
 import type { OidcIssuerConfig } from "../../src/types.js";
 import { outcome, startApp, type LogLine, type TestApp } from "../helpers/app.js";
-import { b64url, makeKey, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
+import { b64url, makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 import { startLogoutApp, type LogoutApp } from "../logout/app.js";
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -177,3 +185,154 @@ describe("logs cannot be forged by a token", () => {
     assert.doesNotMatch(line.text, /[\r\n\u0085\u2028\u2029]/);
   });
 });
+
+// --- discovery: https issuer, http jwks_uri ----------------------------------
+
+describe("discovery: an https issuer's jwks_uri is https, or http on a loopback host", () => {
+  const URL_ = "https://idp.example.com/.well-known/openid-configuration";
+  const ISSUER = "https://idp.example.com";
+  const documentWith = (jwks_uri: unknown, issuer: unknown = ISSUER) => ({ issuer, jwks_uri });
+
+  it("accepts https, and http on localhost, 127.0.0.0/8 and [::1] (development)", () => {
+    for (const uri of [
+      "https://idp.example.com/jwks",
+      "https://keys.elsewhere.test/jwks",
+      "http://localhost:8080/jwks",
+      "http://LOCALHOST/jwks",
+      "http://127.0.0.1:9000/jwks",
+      "http://127.255.3.4/jwks",
+      "http://127.1/jwks",
+      "http://[::1]:8443/jwks",
+      "http://[0:0:0:0:0:0:0:1]/jwks",
+    ]) {
+      assert.equal(typeof jwksUriOfDocument(documentWith(uri), URL_, ISSUER), "string", uri);
+    }
+  });
+
+  it("refuses http on any other host for an https issuer", () => {
+    for (const uri of [
+      "http://idp.example.com/jwks",
+      "http://10.0.0.1/jwks",
+      "http://128.0.0.1/jwks",
+      "http://0.0.0.0/jwks",
+      "http://localhost.evil.test/jwks",
+      "http://127.0.0.1.evil.test/jwks",
+      "http://localhost./jwks",
+      "http://[::2]/jwks",
+      // Loopback in fact, but not one of the three spellings allowed: refused (fail closed).
+      "http://[::ffff:127.0.0.1]/jwks",
+    ]) {
+      assert.throws(() => jwksUriOfDocument(documentWith(uri), URL_, ISSUER), /jwks_uri .* is http: for an https issuer \(only a loopback host may be\)/, uri);
+    }
+  });
+
+  it("an http issuer may name an http jwks_uri (its keys are on plain http anyway)", () => {
+    const issuer = "http://idp.internal.test";
+    assert.equal(jwksUriOfDocument(documentWith("http://keys.internal.test/jwks", issuer), `${issuer}/.well-known/openid-configuration`, issuer), "http://keys.internal.test/jwks");
+  });
+
+  it("still refuses a document naming another issuer, and a jwks_uri that is not an http(s) URL", () => {
+    assert.throws(() => jwksUriOfDocument(documentWith("https://idp.example.com/jwks", "https://other.test"), URL_, ISSUER), /names issuer "https:\/\/other.test"/);
+    for (const uri of [undefined, 42, "", "ftp://idp.example.com/jwks", "/jwks", "javascript:alert(1)", "not a url"]) {
+      assert.throws(() => jwksUriOfDocument(documentWith(uri), URL_, ISSUER), /has no http\(s\) jwks_uri/, String(uri));
+    }
+  });
+
+  const openssl = spawnSync("openssl", ["version"], { stdio: "ignore" }).status === 0;
+
+  it(
+    "end to end over real TLS: the key set of an https issuer whose discovery names a non-loopback http jwks_uri is unavailable; http on 127.0.0.1 and https are used",
+    { skip: openssl ? false : "openssl is needed to make the test certificate" },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "ioserver-oidc-tls-"));
+      let https: HttpsServer | undefined;
+      let jwks: JwksServer | undefined;
+      try {
+        // A throwaway self-signed certificate for 127.0.0.1, trusted only by the child process below.
+        const made = spawnSync(
+          "openssl",
+          ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
+          { stdio: "ignore", timeout: 30_000 },
+        );
+        assert.equal(made.status, 0, "openssl made the certificate");
+        const key = await makeKey("ES256");
+        jwks = await startJwksServer([key.jwk]);
+        const jwksServer = jwks;
+        let origin = "";
+        const discoveryHits: Record<string, number> = {};
+        const server = createHttpsServer({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }, (req, res) => {
+          const path = req.url ?? "/";
+          discoveryHits[path] = (discoveryHits[path] ?? 0) + 1;
+          const jwksUris: Record<string, string> = {
+            "/plain": "http://idp.example.com/jwks",
+            "/loopback": jwksServer.jwksUri,
+            "/secure": `${origin}/jwks`,
+          };
+          const match = /^(\/[a-z]+)\/\.well-known\/openid-configuration$/.exec(path);
+          const json = (body: unknown) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+          if (path === "/jwks") return json({ keys: [key.jwk] });
+          if (match !== null && jwksUris[match[1]!] !== undefined) return json({ issuer: `${origin}${match[1]}`, jwks_uri: jwksUris[match[1]!] });
+          res.writeHead(404).end();
+        });
+        https = server;
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+        const cases = await Promise.all(
+          ["/plain", "/loopback", "/secure"].map(async (path) => {
+            const issuer = `${origin}${path}`;
+            return { issuer, audience: "tls-api", token: await sign(key, { iss: issuer, aud: "tls-api", sub: `user${path}`, iat: now(), exp: now() + 300 }) };
+          }),
+        );
+        const results = await runInChild(join(dir, "cert.pem"), cases);
+        assert.equal(results.length, 3, JSON.stringify(results));
+        const [plain, loopback, secure] = results;
+        assert.equal(plain?.ok, false, JSON.stringify(plain));
+        assert.equal(plain?.code, "ERR_AUTH_UNAVAILABLE");
+        assert.match(plain?.reason ?? "", /discovery of .*\/plain could not be obtained: .*jwks_uri "http:\/\/idp\.example\.com\/jwks" that is http: for an https issuer/);
+        assert.deepEqual(loopback, { ok: true, sub: "user/loopback" }, "http on 127.0.0.1 is the development exception");
+        assert.deepEqual(secure, { ok: true, sub: "user/secure" });
+        assert.equal(discoveryHits["/plain/.well-known/openid-configuration"], 1, "the document was served over TLS and read");
+      } finally {
+        if (https !== undefined) {
+          https.closeAllConnections();
+          await new Promise<void>((resolve) => https?.close(() => resolve()));
+        }
+        await jwks?.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
+interface ChildCase {
+  issuer: string;
+  audience: string;
+  token: string;
+}
+interface ChildResult {
+  ok: boolean;
+  sub?: string;
+  code?: string;
+  reason?: string;
+}
+
+/** Verify tokens in a child process that trusts `certPath` (Node reads NODE_EXTRA_CA_CERTS at start-up only). */
+function runInChild(certPath: string, cases: ChildCase[]): Promise<ChildResult[]> {
+  const script = join(import.meta.dirname, "verifyInChild.ts");
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", script],
+      { env: { ...process.env, NODE_EXTRA_CA_CERTS: certPath, CASES: JSON.stringify(cases) }, timeout: 60_000, killSignal: "SIGKILL", maxBuffer: 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error !== null) return reject(new Error(`the child failed: ${error.message}\n${stderr}`));
+        try {
+          resolve(JSON.parse(stdout) as ChildResult[]);
+        } catch {
+          reject(new Error(`the child printed no JSON: ${stdout}\n${stderr}`));
+        }
+      },
+    );
+  });
+}
