@@ -6,9 +6,12 @@
  */
 import type { OidcConfig, OidcIssuerConfig } from "../types.js";
 import { KeySetUnavailableError } from "./keySets.js";
+import { readBodyLimited } from "./readBodyLimited.js";
 
 const BACKOFF_START = 1_000;
 const BACKOFF_MAX = 60_000;
+/** The largest discovery document read (real ones are a few KiB); a larger one is cut off while it streams. */
+const MAX_DISCOVERY_BYTES = 256 * 1024;
 
 interface Entry {
   jwksUri?: string;
@@ -41,9 +44,13 @@ async function fetchDocument(url: string, timeout: number): Promise<Record<strin
     await response.body?.cancel();
     throw new Error(`${url} answered ${response.status}`);
   }
-  const body: unknown = await response.json().catch((cause: unknown) => {
+  const text = await readBodyLimited(response, MAX_DISCOVERY_BYTES, `the discovery document ${url}`);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (cause) {
     throw new Error(`${url} is not JSON`, { cause });
-  });
+  }
   if (body === null || typeof body !== "object" || Array.isArray(body)) throw new Error(`${url} is not a JSON object`);
   return body as Record<string, unknown>;
 }

@@ -1,26 +1,29 @@
 /**
  * Hardening against a hostile client or a hostile endpoint: log lines a token
- * cannot forge, and discovery that keeps an https issuer's keys off plain
- * http. Real keys, real servers on 127.0.0.1, a real IOServer and a real
- * Socket.IO client; every wait bounded.
+ * cannot forge, discovery that keeps an https issuer's keys off plain http,
+ * and JWKS and discovery bodies cut off while they stream. Real keys, real
+ * servers on 127.0.0.1, a real IOServer and a real Socket.IO client; every
+ * wait bounded.
  */
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createLocalJWKSet, errors, jwtVerify } from "jose";
-import { BACKCHANNEL_LOGOUT_EVENT } from "../../src/index.js";
+import { BACKCHANNEL_LOGOUT_EVENT, OidcAuthError, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
 import { jwksUriOfDocument } from "../../src/lib/discovery.js";
 import { oidcLog } from "../../src/lib/log.js";
 import { explain } from "../../src/lib/verifyAccessToken.js";
 import type { OidcIssuerConfig } from "../../src/types.js";
 import { outcome, startApp, type LogLine, type TestApp } from "../helpers/app.js";
 import { b64url, makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
+import { waitFor } from "../helpers/wait.js";
 import { startLogoutApp, type LogoutApp } from "../logout/app.js";
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -336,3 +339,161 @@ function runInChild(certPath: string, cases: ChildCase[]): Promise<ChildResult[]
     );
   });
 }
+
+// --- size limits while streaming --------------------------------------------
+
+/** A server that answers every request with a body that never ends, or with a `Content-Length` it never sends. */
+interface HostileServer {
+  url: string;
+  /** Requests received. */
+  readonly requests: number;
+  /** Bytes of body written so far. */
+  readonly bytesSent: number;
+  /** Connections a request came on that are still open. */
+  readonly answering: number;
+  /** TCP connections open now, idle ones included. */
+  readonly open: number;
+  close(): Promise<void>;
+}
+
+async function startHostileServer(mode: "endless" | "lying-length"): Promise<HostileServer> {
+  const state = { requests: 0, bytesSent: 0 };
+  const sockets = new Set<Socket>();
+  const answering = new Set<Socket>();
+  const chunk = Buffer.from(`{"kty":"oct","k":"${"A".repeat(16 * 1024)}"},`);
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    state.requests++;
+    answering.add(req.socket);
+    req.socket.once("close", () => answering.delete(req.socket));
+    if (mode === "lying-length") {
+      // Claims 64 MiB, sends a few bytes, then nothing: a client trusting the header would wait for the rest.
+      res.writeHead(200, { "content-type": "application/json", "content-length": String(64 * 1024 * 1024) });
+      res.write('{"keys":[');
+      state.bytesSent += 9;
+      return;
+    }
+    // Chunked, no Content-Length, never ending: written as fast as the client reads it.
+    res.writeHead(200, { "content-type": "application/json" });
+    res.write('{"keys":[');
+    const pump = () => {
+      while (!res.destroyed) {
+        state.bytesSent += chunk.length;
+        if (!res.write(chunk)) return void res.once("drain", pump);
+      }
+    };
+    req.socket.once("close", () => res.off("drain", pump));
+    pump();
+  });
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get requests() {
+      return state.requests;
+    },
+    get bytesSent() {
+      return state.bytesSent;
+    },
+    get answering() {
+      return answering.size;
+    },
+    get open() {
+      return sockets.size;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe("JWKS and discovery bodies are size-limited while they stream", () => {
+  const AUDIENCE = "limits-api";
+  /** Far longer than a failing fetch may take: the limit, not the timeout, must end it. */
+  const JWKS_TIMEOUT = 15_000;
+  const FAST = 3_000;
+  let key: SigningKey;
+  before(async () => {
+    key = await makeKey("RS256");
+  });
+
+  async function unavailable(token: string, config: OidcConfigInput): Promise<{ error: OidcAuthError; ms: number }> {
+    const started = Date.now();
+    const error = await verifyOidcToken(token, config).then(
+      () => assert.fail("accepted without a key set"),
+      (e: unknown) => e,
+    );
+    const ms = Date.now() - started;
+    assert.ok(error instanceof OidcAuthError, String(error));
+    assert.equal(error.code, "ERR_AUTH_UNAVAILABLE", error.reason);
+    assert.equal(error.statusCode, 503);
+    return { error, ms };
+  }
+
+  for (const [what, mode, reason] of [
+    ["an endless chunked JWKS body", "endless", /JWKS .* could not be obtained: the key set is over the 524288 byte limit \(\d+ bytes received\)/],
+    ["a JWKS Content-Length of 64 MiB (a lie)", "lying-length", /JWKS .* could not be obtained: the key set of 67108864 bytes \(Content-Length\) is over the 524288 byte limit/],
+  ] as const) {
+    it(`${what}: the fetch stops at the limit, the key set is unavailable (503), the server sees the connection closed`, async () => {
+      const hostile = await startHostileServer(mode);
+      try {
+        const issuer = "https://idp.limits.test";
+        const config = { issuer, audience: AUDIENCE, jwksUri: `${hostile.url}/jwks`, jwksTimeout: JWKS_TIMEOUT };
+        const { error, ms } = await unavailable(await sign(key, { iss: issuer, aud: AUDIENCE, sub: "u", exp: now() + 300 }), config);
+        assert.match(error.reason, reason);
+        assert.ok(ms < FAST, `failed after ${ms} ms, not at once`);
+        await waitFor(() => hostile.answering === 0, 2_000);
+        assert.equal(hostile.requests, 1);
+        assert.ok(hostile.bytesSent < 32 * 1024 * 1024, `${hostile.bytesSent} bytes were sent before the client gave up`);
+      } finally {
+        await hostile.close();
+      }
+    });
+  }
+
+  for (const [what, mode, reason] of [
+    ["an endless chunked discovery document", "endless", /discovery of .* could not be obtained: the discovery document .* is over the 262144 byte limit \(\d+ bytes received\)/],
+    ["a discovery Content-Length of 64 MiB (a lie)", "lying-length", /discovery of .* could not be obtained: the discovery document .* of 67108864 bytes \(Content-Length\) is over the 262144 byte limit/],
+  ] as const) {
+    it(`${what}: the fetch stops at the limit, the key set is unavailable (503), the server sees the connection closed`, async () => {
+      const hostile = await startHostileServer(mode);
+      try {
+        const issuer = hostile.url;
+        const config = { issuer, audience: AUDIENCE, jwksTimeout: JWKS_TIMEOUT };
+        const { error, ms } = await unavailable(await sign(key, { iss: issuer, aud: AUDIENCE, sub: "u", exp: now() + 300 }), config);
+        assert.match(error.reason, reason);
+        assert.ok(ms < FAST, `failed after ${ms} ms, not at once`);
+        await waitFor(() => hostile.answering === 0, 2_000);
+        assert.equal(hostile.requests, 1, "the first discovery URL failed: the fallback is not tried");
+        assert.ok(hostile.bytesSent < 32 * 1024 * 1024, `${hostile.bytesSent} bytes were sent before the client gave up`);
+      } finally {
+        await hostile.close();
+      }
+    });
+  }
+
+  it("through a real IOServer: an endless JWKS answers 503 with Retry-After on HTTP, and the log says why", async () => {
+    const hostile = await startHostileServer("endless");
+    const issuer = "https://idp.limits-app.test";
+    const app = await startApp({ config: { issuer, audience: AUDIENCE, jwksUri: `${hostile.url}/jwks`, jwksTimeout: JWKS_TIMEOUT } });
+    try {
+      const token = await sign(key, { iss: issuer, aud: AUDIENCE, sub: "u", exp: now() + 300 });
+      const started = Date.now();
+      const response = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(TIMEOUT) });
+      assert.equal(response.status, 503, await response.text());
+      assert.equal(response.headers.get("retry-after"), "5");
+      assert.ok(Date.now() - started < FAST, "answered at once");
+      await waitFor(() => app.logs.some((l) => /over the 524288 byte limit/.test(l.text)), 5_000);
+      await waitFor(() => hostile.answering === 0, 2_000);
+      // Node's fetch opens one spare connection after a response it gave up on; it is idle and closed
+      // on its keep-alive timeout: within a bounded time, nothing is left open.
+      await waitFor(() => hostile.open === 0, 10_000);
+    } finally {
+      await app.close();
+      await hostile.close();
+    }
+  });
+});
