@@ -1,9 +1,9 @@
 /**
  * Hardening against a hostile client or a hostile endpoint: log lines a token
  * cannot forge, discovery that keeps an https issuer's keys off plain http,
- * and JWKS and discovery bodies cut off while they stream. Real keys, real
- * servers on 127.0.0.1, a real IOServer and a real Socket.IO client; every
- * wait bounded.
+ * JWKS and discovery bodies cut off while they stream, and one logout replay
+ * store per app. Real keys, real servers on 127.0.0.1, a real IOServer and a
+ * real Socket.IO client; every wait bounded.
  */
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createLocalJWKSet, errors, jwtVerify } from "jose";
-import { BACKCHANNEL_LOGOUT_EVENT, OidcAuthError, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
+import { BACKCHANNEL_LOGOUT_EVENT, MemoryReplayStore, OidcAuthError, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
 import { jwksUriOfDocument } from "../../src/lib/discovery.js";
 import { oidcLog } from "../../src/lib/log.js";
 import { explain } from "../../src/lib/verifyAccessToken.js";
@@ -494,6 +494,69 @@ describe("JWKS and discovery bodies are size-limited while they stream", () => {
     } finally {
       await app.close();
       await hostile.close();
+    }
+  });
+});
+
+// --- one replay store per app ------------------------------------------------
+
+describe("one in-memory logout replay store per app", () => {
+  const ISSUER = "https://idp.hardening-replay.test";
+  const CLIENT = "replay-client";
+  let key: SigningKey;
+  let jwks: JwksServer;
+  before(async () => {
+    key = await makeKey("ES256");
+    jwks = await startJwksServer([key.jwk]);
+  });
+  after(async () => {
+    await jwks?.close();
+  });
+
+  const config = () => ({ issuer: ISSUER, audience: CLIENT, jwksUri: jwks.jwksUri });
+  const logoutToken = () => sign(key, { iss: ISSUER, aud: CLIENT, sub: `user-${randomUUID()}`, iat: now(), jti: randomUUID(), events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } }, { header: { typ: "logout+jwt" } });
+
+  it("a logout token accepted on one route is refused as a replay on the app's other logout routes (another controller instance, a handler)", async () => {
+    const app = await startLogoutApp({ config: config(), formParser: true });
+    try {
+      const token = await logoutToken();
+      const first = await app.logout(token);
+      assert.equal(first.status, 200, first.text);
+      for (const path of ["/parsed/backchannel-logout", "/custom/sso/logout", "/oidc/backchannel-logout"]) {
+        const replay = await app.logout(token, path);
+        assert.equal(replay.status, 400, `${path} accepted a replay`);
+        assert.deepEqual(JSON.parse(replay.text), { error: "invalid_request", error_description: "The logout token is invalid" });
+      }
+      assert.equal(app.logs.filter((l) => l.level === 4 && /jti .* was already received/.test(l.text)).length, 3);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("an explicit replayStore still wins over the app's default", async () => {
+    const own = new MemoryReplayStore();
+    const app = await startLogoutApp({ config: config(), custom: { replayStore: own } });
+    try {
+      const token = await logoutToken();
+      assert.equal((await app.logout(token)).status, 200, "the controller, on the app's store");
+      assert.equal((await app.logout(token, "/custom/sso/logout")).status, 200, "the handler, on its own store");
+      assert.equal(own.size, 1);
+      assert.equal((await app.logout(token, "/custom/sso/logout")).status, 400);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("two apps in one process keep one default store each", async () => {
+    const [one, two] = await Promise.all([startLogoutApp({ config: config() }), startLogoutApp({ config: config() })]);
+    try {
+      const token = await logoutToken();
+      assert.equal((await one.logout(token)).status, 200);
+      assert.equal((await two.logout(token)).status, 200);
+      assert.equal((await two.logout(token, "/custom/sso/logout")).status, 400);
+    } finally {
+      await one.close();
+      await two.close();
     }
   });
 });
