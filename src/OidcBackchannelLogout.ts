@@ -38,7 +38,7 @@ export interface OidcLogoutContext {
 }
 
 export interface OidcBackchannelLogoutOptions extends VerifyLogoutTokenOptions {
-  /** Where accepted `jti` are remembered. Default: a `MemoryReplayStore` per handler (one process). */
+  /** Where accepted `jti` are remembered. Default: one `MemoryReplayStore` per app (this process), shared by all its logout routes. */
   replayStore?: OidcReplayStore;
   /** Largest request body accepted, in bytes. Default 32768. */
   bodyLimit?: number;
@@ -66,7 +66,8 @@ const FORM = "application/x-www-form-urlencoded";
 interface Settings {
   verify: VerifyLogoutTokenOptions;
   maxAge: number;
-  replayStore: OidcReplayStore;
+  /** The explicit store; undefined for the app's default. */
+  replayStore: OidcReplayStore | undefined;
   bodyLimit: number;
   timeout: number;
   reason: string;
@@ -104,12 +105,26 @@ function settingsOf(options: OidcBackchannelLogoutOptions): Settings {
   return {
     verify: Object.freeze(verify),
     maxAge,
-    replayStore: replayStore ?? new MemoryReplayStore(),
+    replayStore,
     bodyLimit: positive(options.bodyLimit, "bodyLimit", DEFAULT_BODY_LIMIT, true),
     timeout: positive(options.timeout, "timeout", DEFAULT_TIMEOUT, true),
     reason: reason ?? DEFAULT_REASON,
     onLogout,
   };
+}
+
+/**
+ * The default replay stores, one per app. IOServer constructs a controller
+ * per registration, and an app may mount several logout routes: a store per
+ * handler would let a token accepted on one route be replayed on another.
+ */
+const appReplayStores = new WeakMap<object, MemoryReplayStore>();
+
+/** The app's default replay store, made on first use. */
+function defaultReplayStoreOf(appHandle: OidcAppHandle): MemoryReplayStore {
+  let store = appReplayStores.get(appHandle);
+  if (store === undefined) appReplayStores.set(appHandle, (store = new MemoryReplayStore()));
+  return store;
 }
 
 // --- the request --------------------------------------------------------
@@ -147,7 +162,7 @@ function readBody(stream: IncomingMessage, limit: number, timeoutMs: number): Pr
       else chunks.push(bytes);
     };
     const onEnd = () => finish();
-    const onError = (error: Error) => finish(new BadRequest(`body could not be read: ${error.message}`, true));
+    const onError = (error: Error) => finish(new BadRequest(`body could not be read: ${show(error.message)}`, true));
     const onClose = () => finish(new BadRequest("the client closed the request before its body ended", true));
     const timer = setTimeout(() => finish(new BadRequest(`body not received within ${timeoutMs} ms`, true)), timeoutMs);
     stream.on("data", onData);
@@ -331,6 +346,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
   if (appHandle === null || typeof appHandle !== "object") throw new TypeError("backchannelLogoutHandler: the appHandle is required");
   const app = appHandle as OidcAppHandle;
   const settings = settingsOf(options);
+  const replayStore = settings.replayStore ?? defaultReplayStoreOf(app);
   const log = (level: number, text: string) => oidcLog(app, level, `back-channel logout: ${text}`);
 
   return async function backchannelLogout(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -344,7 +360,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
     try {
       token = await logoutTokenOf(request, settings);
     } catch (error) {
-      const bad = error instanceof BadRequest ? error : new BadRequest(describeError(error), true);
+      const bad = error instanceof BadRequest ? error : new BadRequest(show(describeError(error)), true);
       log(4, `refused the request: ${bad.detail}`);
       return answer(reply, 400, INVALID_REQUEST, bad.closeConnection ? { connection: "close" } : {});
     }
@@ -365,7 +381,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
         log(3, error.reason);
         return answer(reply, 503, UNAVAILABLE, { "retry-after": String(RETRY_AFTER_SECONDS) });
       }
-      log(4, isOidcAuthError(error) ? error.reason : `logout token refused: ${describeError(error)}`);
+      log(4, isOidcAuthError(error) ? error.reason : `logout token refused: ${show(describeError(error))}`);
       return answer(reply, 400, INVALID_TOKEN);
     }
     const who = `iss ${show(logout.iss)}${logout.sid === undefined ? "" : ` sid ${show(logout.sid)}`}${logout.sub === undefined ? "" : ` sub ${show(logout.sub)}`}`;
@@ -373,8 +389,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
     // Section 2.6 step 8: a jti is accepted once. The store failing is not the token's fault: 503, nothing done.
     let first: boolean;
     try {
-      const store = settings.replayStore;
-      first = await withTimeout(() => store.claim(replayKey(logout), replayWindowMs(logout, config, settings.maxAge)), settings.timeout, "replayStore.claim");
+      first = await withTimeout(() => replayStore.claim(replayKey(logout), replayWindowMs(logout, config, settings.maxAge)), settings.timeout, "replayStore.claim");
     } catch (error) {
       log(3, `replay store failed, nothing disconnected (${who}): ${describeError(error)}`);
       return answer(reply, 503, UNAVAILABLE, { "retry-after": String(RETRY_AFTER_SECONDS) });

@@ -20,6 +20,7 @@
 import type { FlattenedJWSInput, JSONWebKeySet, JWK, JWTHeaderParameters } from "jose";
 import { createFastKey, type FastKey } from "./fastVerify.js";
 import { loadJose } from "./jose.js";
+import { readBodyLimited } from "./readBodyLimited.js";
 import type { OidcConfig } from "../types.js";
 
 /** The key set could not be obtained (timeout, network, HTTP status, bad JSON, empty set). */
@@ -53,6 +54,7 @@ export const BACKOFF_START = 1_000;
 export const BACKOFF_MAX = 60_000;
 /** The longest `Retry-After` honoured. */
 export const RETRY_AFTER_MAX = 600_000;
+/** The largest JWKS body read; a larger one is cut off while it streams. */
 const MAX_JWKS_BYTES = 512 * 1024;
 
 /** One published key: its JWK and, when node:crypto can import it as a public key, its `KeyObject`. */
@@ -126,12 +128,11 @@ async function fetchJwks(uri: string, timeout: number): Promise<JSONWebKeySet> {
   }
   let text: string;
   try {
-    text = await response.text();
+    text = await readBodyLimited(response, MAX_JWKS_BYTES, "the key set");
   } catch (error) {
     if (signal.aborted) throw new FetchTimeoutError(`body not received within ${timeout} ms`);
     throw error;
   }
-  if (text.length > MAX_JWKS_BYTES) throw new Error(`answered ${text.length} characters, over the ${MAX_JWKS_BYTES} limit`);
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -23,15 +23,22 @@ import { TokenCache } from "./tokenCache.js";
 import { notAnAccessToken } from "./tokenType.js";
 
 
-/** Attacker-controlled values go into logs quoted, escaped and short. */
-export function show(value: unknown): string {
+/**
+ * Attacker-controlled values go into logs quoted, escaped and short: at most
+ * `max` characters, an ellipsis marking the cut. JSON escapes only the C0
+ * controls; the other characters a log viewer may break a line at (NEL,
+ * U+2028, U+2029) or reorder text around (bidirectional overrides) are
+ * escaped the same way, and so is a value JSON cannot quote.
+ */
+export function show(value: unknown, max = 80): string {
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);
   } catch {
     text = String(value);
   }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  text = text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }
 
 function invalid(reason: string, cause?: unknown): OidcAuthError {
@@ -57,9 +64,15 @@ export interface ExplainContext {
   kid: unknown;
 }
 
-/** Turn a jose failure (access or logout token) into a sentence for the server log. */
+/**
+ * Turn a jose failure (access or logout token) into a sentence for the server
+ * log. jose's messages can carry header values of the token (a `crit` member
+ * name, checked before the signature), so every one of them is quoted with `show`.
+ */
 export function explain(error: unknown, { issuer, audiences, maxAge, maxAgeName, kid }: ExplainContext): string {
   const e = (error ?? {}) as JoseFailure;
+  // jose's own sentences run to about 90 characters: room for them, still bounded.
+  const message = () => show(typeof e.message === "string" ? e.message : String(error), 160);
   const now = Math.floor(Date.now() / 1000);
   const payload = e.payload ?? {};
   switch (e.code) {
@@ -67,15 +80,15 @@ export function explain(error: unknown, { issuer, audiences, maxAge, maxAgeName,
       if (e.claim === "iat") return `token issued ${now - Number(payload.iat)} s ago, over the ${maxAgeName} of ${String(maxAge)} s (clock tolerance ${issuer.clockTolerance} s)`;
       return `token expired ${now - Number(payload.exp)} s ago (clock tolerance ${issuer.clockTolerance} s)`;
     case "ERR_JWT_CLAIM_VALIDATION_FAILED":
-      if (e.reason === "missing") return `required claim "${String(e.claim)}" is missing`;
+      if (e.reason === "missing") return `required claim ${show(e.claim)} is missing`;
       if (e.claim === "iss") return `iss was ${show(payload.iss)}, expected ${show(issuer.issuer)}`;
       if (e.claim === "aud") return `aud was ${show(payload.aud)}, expected one of ${show(audiences)}`;
       if (e.claim === "iat") return `iat ${show(payload.iat)} is not a past NumericDate`;
       if (e.claim === "nbf" && e.reason === "check_failed") return `token not valid before nbf, ${Number(payload.nbf) - now} s from now`;
       if (e.claim === "typ") return `header typ is not at+jwt (strict mode)`;
-      return `claim "${String(e.claim)}" failed (${String(e.reason)}): ${String(e.message)}`;
+      return `claim ${show(e.claim)} failed (${show(e.reason)}): ${message()}`;
     case "ERR_JWT_INVALID":
-      return `not a valid JWT: ${String(e.message)}`;
+      return `not a valid JWT: ${message()}`;
     case "ERR_JWKS_NO_MATCHING_KEY":
       return `no key in the JWKS matches kid ${show(kid)}`;
     case "ERR_JWKS_MULTIPLE_MATCHING_KEYS":
@@ -83,7 +96,8 @@ export function explain(error: unknown, { issuer, audiences, maxAge, maxAgeName,
     case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
       return `signature verification failed (kid ${show(kid)})`;
     default:
-      return `${typeof e.code === "string" ? e.code : "verification failed"}: ${String(e.message ?? error)}`;
+      // A code is shown bare only when it looks like one (jose's and Node's `ERR_*`); anything else thrown is quoted.
+      return `${typeof e.code === "string" && /^[A-Z][A-Z0-9_]{0,63}$/.test(e.code) ? e.code : "verification failed"}: ${message()}`;
   }
 }
 
