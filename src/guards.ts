@@ -14,6 +14,7 @@ import type { AppHandle } from "ioserver";
 import type { Socket } from "socket.io";
 import { reportFailure } from "./authenticate.js";
 import { httpHook, socketHook } from "./lib/adapters.js";
+import { rememberHandshakeCheck } from "./lib/handshakeGuards.js";
 import { show } from "./lib/verifyAccessToken.js";
 import { OidcAuthError } from "./OidcAuthError.js";
 import type { OidcAppHandle, OidcUserContext } from "./types.js";
@@ -81,6 +82,10 @@ function makeGuard(name: string, test: (context: OidcUserContext) => void): Oidc
     test(context);
   };
 
+  // One function per guard class: the namespace's record of handshake checks
+  // holds it once however many sockets (or instances of the class) run it.
+  const socketCheck = (context: unknown): void => checkFor(context, "socket");
+
   const Guard = class extends BaseMiddleware {
     static check(context: OidcUserContext | null | undefined): void {
       checkFor(context, undefined);
@@ -89,7 +94,11 @@ function makeGuard(name: string, test: (context: OidcUserContext) => void): Oidc
     handle(appHandle: AppHandle): OidcGuardHook {
       const app = appHandle as OidcAppHandle;
       const http = httpHook(app, async (request) => checkFor((request as { auth?: unknown }).auth, "http"));
-      const socket = socketHook(app, async (target) => checkFor((target.data as { auth?: unknown } | undefined)?.auth, "socket"));
+      const socket = socketHook(app, async (target) => {
+        // An in-band refresh of this namespace runs the check again (src/lib/socketLifecycle.ts).
+        rememberHandshakeCheck(target.nsp, socketCheck);
+        socketCheck((target.data as { auth?: unknown } | undefined)?.auth);
+      });
       // Socket.IO calls a namespace middleware with (socket, next); Fastify a hook with (request, reply, done).
       return function oidcGuard(target: unknown, second: unknown, third?: unknown): void {
         if (third === undefined && typeof second === "function") {

@@ -35,9 +35,13 @@ export interface OidcExpiredPayload {
   code: "ERR_AUTH_TOKEN_EXPIRED";
 }
 
-/** Payload of `oidc:revoked`, sent just before the server disconnects the socket. */
+/**
+ * Payload of `oidc:revoked`, sent just before the server disconnects the socket:
+ * `ERR_AUTH_REVOKED` when the session was revoked (logout, an admin), `ERR_FORBIDDEN`
+ * when a refreshed token no longer passes the namespace's guards (a role was removed).
+ */
 export interface OidcRevokedPayload {
-  code: "ERR_AUTH_REVOKED";
+  code: "ERR_AUTH_REVOKED" | "ERR_FORBIDDEN";
   reason?: string;
 }
 
@@ -64,6 +68,8 @@ export type ConnectWithOidcOptions = Partial<ManagerOptions & SocketOptions> & {
   /**
    * Called when a refresh failed: the server's code (e.g. `ERR_AUTH_TOKEN_INVALID`),
    * `ERR_REFRESH_TIMEOUT` (no acknowledgement in time) or `ERR_TOKEN_UNAVAILABLE` (`getToken` failed).
+   * After `ERR_FORBIDDEN` (the new token no longer passes the namespace's guards) the server
+   * also sends `oidc:revoked` and disconnects; the socket does not reconnect by itself.
    */
   onRefreshFailed?: (code: string) => void;
 };

@@ -6,7 +6,7 @@
  * | `oidc:expiring` | server → client | `{ expiresAt }` (epoch ms) |
  * | `oidc:refresh` | client → server, with ack | `{ token }` → `{ ok: true, expiresAt }` or `{ ok: false, code }` |
  * | `oidc:expired` | server → client, then disconnect | `{ code: "ERR_AUTH_TOKEN_EXPIRED" }` |
- * | `oidc:revoked` | server → client, then disconnect | `{ code: "ERR_AUTH_REVOKED", reason? }` |
+ * | `oidc:revoked` | server → client, then disconnect | `{ code: "ERR_AUTH_REVOKED", reason? }`, or `{ code: "ERR_FORBIDDEN", reason }` after a refresh the namespace's guards refused |
  */
 import type { Socket } from "socket.io";
 import type { OidcAuthErrorCode } from "../OidcAuthError.js";

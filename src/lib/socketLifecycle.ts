@@ -27,6 +27,7 @@ import {
   type TrackedSocket,
 } from "./socketRegistry.js";
 import { registerSocketSession } from "./socketSession.js";
+import { handshakeChecksOf } from "./handshakeGuards.js";
 import { issOf, sameSubject } from "./identity.js";
 import { show } from "./verifyAccessToken.js";
 import { describeError, oidcLog } from "./log.js";
@@ -96,7 +97,16 @@ type Ack = (reply: { ok: true; expiresAt: number } | { ok: false; code: OidcAuth
 /** Times (ms) of each socket's recent refresh attempts, for the rate limit: only sockets that refreshed have an entry. */
 const refreshAttempts = new WeakMap<Socket, number[]>();
 
-async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknown): Promise<number> {
+/** A refresh whose new context the namespace's guards refused, with the guard's error. */
+interface GuardRefusal {
+  refused: unknown;
+}
+
+/** Sent with `oidc:revoked` when a refreshed token no longer passes the namespace's guards; says nothing about which guard. */
+const GUARD_REFUSAL_REASON = "the refreshed token is not allowed on this namespace";
+
+/** Resolves to the new expiry, or to the guards' refusal; rejects when the refresh itself fails (the connection keeps its context). */
+async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknown): Promise<number | GuardRefusal> {
   const config = resolveConfig(appHandle);
   const now = Date.now();
   const refreshes = (refreshAttempts.get(socket) ?? []).filter((at) => now - at < config.refreshWindow);
@@ -117,6 +127,17 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
       reason: `refresh token is for iss ${show(issOf(context))} sub ${show(context.sub)}, not the connection's iss ${show(issOf(current))} sub ${show(current.sub)}`,
     });
   }
+  // A refresh is a new handshake for authorization: the namespace's guards
+  // judge the new context before it becomes the socket's. Their refusal is
+  // returned, not thrown: the caller disconnects the socket.
+  const checks = handshakeChecksOf(socket.nsp);
+  if (checks !== undefined) {
+    try {
+      for (const check of checks) check(context);
+    } catch (error) {
+      return { refused: error };
+    }
+  }
   if (socket.disconnected) return context.expiresAt;
   trackSocket(appHandle, socket, context); // re-index, new rooms, socket.data.auth; the session tracker keeps its entry
   armExpiry(socket, appHandle, config, hasFlag(socket, EXPIRY)); // the namespace's setting, kept on the socket
@@ -130,7 +151,16 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
   const appHandle = registryOfSocket(socket)?.appHandle;
   if (appHandle === undefined) return reply({ ok: false, code: "ERR_AUTH_REVOKED" });
   refresh(socket, appHandle, payload).then(
-    (expiresAt) => reply({ ok: true, expiresAt }),
+    (outcome) => {
+      if (typeof outcome === "number") return reply({ ok: true, expiresAt: outcome });
+      // The connection's authorization no longer holds: it loses the namespace.
+      // Refusing the refresh alone would leave it connected with its old, more
+      // privileged context until that expires.
+      const where = `refresh ${socket.nsp.name} ${socket.id} (disconnected: the namespace's guards refuse the new token)`;
+      const failure = reportFailure(appHandle, where, outcome.refused);
+      reply({ ok: false, code: failure.code });
+      disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code, reason: GUARD_REFUSAL_REASON });
+    },
     (error: unknown) => reply({ ok: false, code: reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id}`, error).code }),
   );
 }
