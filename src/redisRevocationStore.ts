@@ -33,7 +33,7 @@ export interface RedisRevocationSubscriber {
   subscribe(channel: string): Promise<unknown>;
   on(event: "message", listener: (channel: string, message: string) => void): unknown;
   on(event: "ready", listener: () => void): unknown;
-  off?(event: string, listener: (...args: never[]) => void): unknown;
+  off?(event: string, listener: (...args: unknown[]) => void): unknown;
   unsubscribe?(channel: string): Promise<unknown>;
   quit?(): Promise<unknown>;
   disconnect?(): void;
@@ -152,8 +152,8 @@ export function redisRevocationStore(options: RedisRevocationStoreOptions): Redi
       );
       const stop = async () => {
         subscriptions.delete(stop);
-        subscriber.off?.("message", onMessage as (...args: never[]) => void);
-        subscriber.off?.("ready", onReady as (...args: never[]) => void);
+        subscriber.off?.("message", onMessage as (...args: unknown[]) => void);
+        subscriber.off?.("ready", onReady as (...args: unknown[]) => void);
         if (subscriber !== owned) await subscriber.unsubscribe?.(key).catch(() => undefined);
       };
       subscriptions.add(stop);

@@ -169,8 +169,8 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
  * A socket restored by connection-state recovery: its context comes back
  * from `socket.data.auth`. Recovery skips the middlewares, so what the
  * handshake would decide now is decided here: expiry, the deny-list (a
- * revocation issued while the socket was away) and the users manager (a user
- * disabled meanwhile). Refused: `oidc:revoked` (or `oidc:expired`) and a
+ * revocation issued while the socket was away), the users manager (a user
+ * disabled meanwhile) and the namespace's guards. Refused: `oidc:revoked` (or `oidc:expired`) and a
  * disconnect.
  */
 async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolean> {
@@ -188,6 +188,8 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
   let admitted: OidcUserContext;
   try {
     admitted = await admit(appHandle, context, config);
+    // And the namespace's guards, as at the handshake (known once a handshake here ran them).
+    for (const check of handshakeChecksOf(socket.nsp) ?? []) check(admitted);
   } catch (error) {
     const failure = reportFailure(appHandle, `recovered socket ${socket.nsp.name} ${socket.id}`, error);
     disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code });

@@ -21,6 +21,7 @@ import {
   OidcSessionManager,
   OidcSocketMiddleware,
   redisReplayStore,
+  redisRevocationStore,
   redisSessionStore,
   type OidcConfigInput,
 } from "../../src/index.js";
@@ -79,7 +80,9 @@ appHandle["log"] = (level: number, text: string) => {
 };
 const store = redisSessionStore({ client: pub, ttl: config.ttl, nodeId: config.name, prefix: config.prefix });
 server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(config.issuer) });
-server.addManager({ name: "session", manager: OidcSessionManager.configure({ store, storeTimeout: 1_000, clusterTimeout: 3_000 }) });
+// Revocations hold on every node: the adapter's subscriber connection also carries the revocation channel.
+const revocationStore = redisRevocationStore({ client: pub, subscriber: sub, prefix: config.prefix });
+server.addManager({ name: "session", manager: OidcSessionManager.configure({ store, revocationStore, storeTimeout: 1_000, clusterTimeout: 3_000 }) });
 server.addService({ name: "chat", service: ChatService, middlewares: [OidcSocketMiddleware] });
 // POST /oidc/backchannel-logout; a jti is accepted once across the cluster.
 const replayStore = redisReplayStore(pub, { prefix: `${config.prefix}logout-jti:`, timeout: 2_000 });
@@ -98,6 +101,7 @@ const commands: Record<string, (...args: never[]) => unknown> = {
   disconnectSessionId: (sid: string, reason?: string, iss?: string) => session.disconnectSessionId(sid, reason, iss),
   disconnectSubject: (sub: string, options?: { iss?: string; reason?: string; withoutSid?: boolean }) => session.disconnectSubject(sub, options),
   disconnectSocket: (socketId: string, reason?: string) => session.disconnectSocket(socketId, reason),
+  listBySubject: (sub: string, options?: { iss?: string }) => session.listBySubject(sub, options),
   logs: () => logs,
   /**
    * A cluster-wide `fetchSockets()` published by this node: every node answers
