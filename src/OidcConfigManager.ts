@@ -46,7 +46,13 @@ export class OidcConfigManager extends BaseManager {
   /**
    * A manager class with explicit options instead of the environment:
    * `server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure({ ... }) })`.
-   * The options are validated now, so a mistake surfaces at start-up.
+   * The options are validated now, so a mistake surfaces at start-up. Once
+   * valid, `options` is frozen — with the plain objects and arrays inside it
+   * (`issuers` and each entry, `audience`, `algorithms`, `requiredClaims`,
+   * `tokenCache`): the package keeps verifying with what it validated, so a
+   * later assignment throws a `TypeError` (in strict mode) instead of being
+   * ignored. To change the configuration, register a manager whose
+   * `getConfig()` returns the new object.
    */
   static configure(options: OidcConfigInput): typeof OidcConfigManager {
     const validated = normalizeConfig(options);

@@ -45,6 +45,104 @@ export class OidcConfigError extends TypeError {
 }
 
 const normalized = new WeakSet<object>();
+/** The default `names`, shared: a default `{}` would be allocated on every call, cached ones included. */
+const NO_NAMES: Names = Object.freeze({});
+
+/*
+ * Config objects are recognised, not re-validated. An object that passed
+ * validation is frozen (with the plain objects and arrays inside it), so what
+ * it says is always what is enforced: tightening it in place throws instead
+ * of being silently ignored. It is then known by identity; a plain object
+ * equal in content to one seen recently (a getConfig() building a new object
+ * per call) resolves to the same normalised config, hence the same token
+ * cache, without being validated again.
+ */
+
+/** Plain objects and arrays deeper than this are compared by identity and not frozen (a config nests four: itself, `issuers`, an entry, its `audience`; a cycle stops here). */
+const MAX_DEPTH = 6;
+/** How many distinct configurations are remembered by content, most recently used first. */
+export const CONFIG_CONTENT_CACHE_SIZE = 16;
+
+const byIdentity = new WeakMap<object, OidcConfig>();
+const byContent: Array<{ readonly input: object; readonly config: OidcConfig }> = [];
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function isPlain(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null || proto === Array.prototype;
+}
+
+/** Freeze `value` and the plain objects and arrays it holds; functions and class instances are left as they are. */
+function freezeData(value: object, depth: number): void {
+  Object.freeze(value);
+  if (depth >= MAX_DEPTH) return;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) freezeMember(value[i], depth);
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key in record) if (hasOwn.call(record, key)) freezeMember(record[key], depth);
+}
+
+function freezeMember(member: unknown, depth: number): void {
+  if (member !== null && typeof member === "object" && isPlain(member)) freezeData(member, depth + 1);
+}
+
+/**
+ * Equal content: the same enumerable own keys with equal values, recursing
+ * into plain objects and arrays; anything else (a `claimMapping` function, a
+ * class instance) must be the same object. Allocation-free: it runs whenever
+ * a new object arrives.
+ */
+function sameContent(a: unknown, b: unknown, depth: number): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
+  if (depth >= MAX_DEPTH || !isPlain(a) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  if (Array.isArray(a)) {
+    const other = b as unknown[];
+    if (a.length !== other.length) return false;
+    for (let i = 0; i < a.length; i++) {
+      if ((i in a) !== (i in other) || !sameContent(a[i], other[i], depth + 1)) return false;
+    }
+    return true;
+  }
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  let keys = 0;
+  for (const key in left) {
+    if (!hasOwn.call(left, key)) continue;
+    if (!hasOwn.call(right, key) || !sameContent(left[key], right[key], depth + 1)) return false;
+    keys++;
+  }
+  for (const key in right) if (hasOwn.call(right, key)) keys--;
+  return keys === 0;
+}
+
+/** The normalised config of an object seen before, by identity, else (plain objects) by content. */
+function knownConfig(input: object): OidcConfig | undefined {
+  const known = byIdentity.get(input);
+  if (known !== undefined || !isPlain(input)) return known;
+  for (let i = 0; i < byContent.length; i++) {
+    const entry = byContent[i]!;
+    if (!sameContent(input, entry.input, 0)) continue;
+    for (let j = i; j > 0; j--) byContent[j] = byContent[j - 1]!;
+    byContent[0] = entry;
+    // Frozen like the first one, so every object the package accepted is frozen; not
+    // remembered by identity: a new object per call would only fill the WeakMap.
+    freezeData(input, 0);
+    return entry.config;
+  }
+  return undefined;
+}
+
+/** Freeze a validated input and remember it by identity and, for a plain object, by content. */
+function remember(input: object, config: OidcConfig): void {
+  freezeData(input, 0);
+  byIdentity.set(input, config);
+  if (!isPlain(input)) return;
+  byContent.unshift({ input, config });
+  if (byContent.length > CONFIG_CONTENT_CACHE_SIZE) byContent.pop();
+}
 
 function label(key: keyof OidcConfigInput, names: Names): string {
   return names[key] ?? `"${key}"`;
@@ -173,10 +271,28 @@ function tokenCacheOptions(value: unknown, names: Names): TokenCacheOptions | fa
 /**
  * Validate, apply defaults, normalise and freeze. Throws `OidcConfigError`
  * naming the option (or the environment variable, through `names`).
+ *
+ * A valid `input` is frozen (see above) and the result is shared by every
+ * later call with the same object or, for a plain object, with an equal one
+ * among the last `CONFIG_CONTENT_CACHE_SIZE` configurations. An invalid input
+ * is not frozen: it may be corrected in place.
  */
-export function normalizeConfig(input: OidcConfigInput, names: Names = {}): OidcConfig {
+export function normalizeConfig(input: OidcConfigInput, names: Names = NO_NAMES): OidcConfig {
   if (input === null || typeof input !== "object") throw new OidcConfigError("config", "must be an object");
   if (normalized.has(input)) return input as unknown as OidcConfig;
+  const known = knownConfig(input);
+  if (known !== undefined) return known;
+  const config = normalizeNew(input, names);
+  remember(input, config);
+  return config;
+}
+
+/**
+ * The validation proper, for an object not recognised. Apart from
+ * `normalizeConfig` because its closures make every call allocate a context:
+ * the recognised path, taken on every request, allocates nothing.
+ */
+function normalizeNew(input: OidcConfigInput, names: Names): OidcConfig {
   const blank = (value: unknown) => value === undefined || value === "";
 
   let authServiceUrl: string | undefined;
@@ -279,8 +395,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OidcConfig 
 // The environment is read per request (tests and apps may change it), but only
 // re-validated when one of the five values changed.
 let envCache: { key: string; config: OidcConfig } | undefined;
-// A user-written manager may return a plain object: normalise it once.
-const managerCache = new WeakMap<object, OidcConfig>();
 
 function fromEnvCached(): OidcConfig {
   const key = ENV_NAMES.map((name) => process.env[name] ?? "\u0000").join("\u0001");
@@ -299,12 +413,8 @@ export function resolveConfig(appHandle: OidcAppHandle): OidcConfig {
     if (manager !== null && typeof manager === "object" && typeof manager.getConfig === "function") {
       const raw = (manager.getConfig as () => unknown)() as OidcConfigInput;
       if (raw === null || typeof raw !== "object") throw new OidcConfigError("oidcConfig.getConfig()", "must return a config object");
-      let config = managerCache.get(raw);
-      if (config === undefined) {
-        config = normalizeConfig(raw);
-        managerCache.set(raw, config);
-      }
-      return config;
+      // Recognised by identity or content: a new equal object per call is not validated again.
+      return normalizeConfig(raw);
     }
     return fromEnvCached();
   } catch (error) {
