@@ -206,7 +206,7 @@ export interface OidcSessionTracker {
  */
 export interface OidcAppHandle {
   log?: (level: number, text: string) => void;
-  oidcConfig?: { getConfig?: () => OidcConfigInput | OidcConfig } | unknown;
+  oidcConfig?: { getConfig?: () => OidcConfigInput | OidcConfig; getResolvedConfig?: () => OidcConfig } | unknown;
   users?: Partial<OidcUsersManager> | unknown;
   session?: Partial<OidcSessionTracker> | unknown;
   [manager: string]: unknown;

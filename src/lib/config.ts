@@ -380,16 +380,30 @@ const ENV_SOURCES: ReadonlyArray<[keyof OidcConfigInput, string[]]> = [
 /** Every variable read, for change detection. */
 export const ENV_NAMES: readonly string[] = Object.freeze(ENV_SOURCES.flatMap(([, vars]) => vars));
 
-/** Read the environment into a validated config; errors name the variable. */
-export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OidcConfig {
-  const input: Record<string, string | undefined> = {};
+/** What the environment configures, before validation, and the variable to name for each option. */
+export interface EnvConfig {
+  /** Only the options whose variable is set (non-empty), with the variable's value as it is. */
+  readonly input: OidcConfigInput;
+  /** The variable that supplied each option, or the ones that could have. */
+  readonly names: Partial<Record<keyof OidcConfigInput, string>>;
+}
+
+/** Read the environment, without validating it. */
+export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
+  const input: Record<string, string> = {};
   const names: Names = {};
   for (const [option, vars] of ENV_SOURCES) {
     const set = vars.find((name) => env[name] !== undefined && env[name] !== "");
-    input[option] = set === undefined ? undefined : env[set];
+    if (set !== undefined) input[option] = env[set]!;
     names[option] = set ?? vars.join(" or ");
   }
-  return normalizeConfig(input as OidcConfigInput, names);
+  return { input: input as OidcConfigInput, names };
+}
+
+/** Read the environment into a validated config; errors name the variable. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OidcConfig {
+  const { input, names } = readEnv(env);
+  return normalizeConfig(input, names);
 }
 
 // The environment is read per request (tests and apps may change it), but only
@@ -402,19 +416,26 @@ function fromEnvCached(): OidcConfig {
   return envCache.config;
 }
 
+/** What a manager returned, validated: a normalised config is returned as is, anything else is recognised or normalised once. */
+function fromManager(value: unknown, source: string): OidcConfig {
+  if (value === null || typeof value !== "object") throw new OidcConfigError(source, "must return a config object");
+  return normalizeConfig(value as OidcConfigInput);
+}
+
 /**
- * Resolve the configuration for one request: `appHandle.oidcConfig.getConfig()`
- * when that function exists, else the environment. Any problem becomes
- * `ERR_AUTH_MISCONFIGURED` whose reason names the option or variable.
+ * Resolve the configuration for one request: `appHandle.oidcConfig`'s
+ * resolved view (`getResolvedConfig()`, as `OidcConfigManager` has) when that
+ * function exists, else its `getConfig()`, else the environment. Any problem
+ * becomes `ERR_AUTH_MISCONFIGURED` whose reason names the option or variable.
  */
 export function resolveConfig(appHandle: OidcAppHandle): OidcConfig {
   try {
-    const manager = appHandle.oidcConfig as { getConfig?: unknown } | undefined;
-    if (manager !== null && typeof manager === "object" && typeof manager.getConfig === "function") {
-      const raw = (manager.getConfig as () => unknown)() as OidcConfigInput;
-      if (raw === null || typeof raw !== "object") throw new OidcConfigError("oidcConfig.getConfig()", "must return a config object");
-      // Recognised by identity or content: a new equal object per call is not validated again.
-      return normalizeConfig(raw);
+    const manager = appHandle.oidcConfig as { getConfig?: unknown; getResolvedConfig?: unknown } | undefined | null;
+    if (manager !== null && typeof manager === "object") {
+      if (typeof manager.getResolvedConfig === "function") {
+        return fromManager((manager as { getResolvedConfig(): unknown }).getResolvedConfig(), "oidcConfig.getResolvedConfig()");
+      }
+      if (typeof manager.getConfig === "function") return fromManager((manager as { getConfig(): unknown }).getConfig(), "oidcConfig.getConfig()");
     }
     return fromEnvCached();
   } catch (error) {
