@@ -118,7 +118,7 @@ function sameContent(a: unknown, b: unknown, depth: number): boolean {
   return keys === 0;
 }
 
-/** The normalised config of an object seen before, by identity, else (plain objects) by content. */
+/** The normalised config of an object seen before, by identity, else (plain objects) by content with a remembered one. */
 function knownConfig(input: object): OidcConfig | undefined {
   const known = byIdentity.get(input);
   if (known !== undefined || !isPlain(input)) return known;
@@ -135,11 +135,28 @@ function knownConfig(input: object): OidcConfig | undefined {
   return undefined;
 }
 
-/** Freeze a validated input and remember it by identity and, for a plain object, by content. */
+/**
+ * Plain objects and arrays whose own properties are all data properties, all
+ * the way down. Only such an input is remembered by content: comparing later
+ * objects with it reads it again, and a getter could by then return something
+ * other than what was validated.
+ */
+function isPlainData(value: object, depth: number): boolean {
+  if (!isPlain(value)) return false;
+  for (const key of Reflect.ownKeys(value)) {
+    const descriptor = Object.getOwnPropertyDescriptor(value, key);
+    if (descriptor === undefined || !("value" in descriptor)) return false;
+    const member: unknown = descriptor.value;
+    if (depth < MAX_DEPTH && member !== null && typeof member === "object" && isPlain(member) && !isPlainData(member, depth + 1)) return false;
+  }
+  return true;
+}
+
+/** Freeze a validated input and remember it by identity and, when it is plain data, by content. */
 function remember(input: object, config: OidcConfig): void {
   freezeData(input, 0);
   byIdentity.set(input, config);
-  if (!isPlain(input)) return;
+  if (!isPlainData(input, 0)) return;
   byContent.unshift({ input, config });
   if (byContent.length > CONFIG_CONTENT_CACHE_SIZE) byContent.pop();
 }

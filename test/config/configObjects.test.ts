@@ -200,4 +200,18 @@ describe("config objects are recognised by content", () => {
     for (let i = 0; i < CONFIG_CONTENT_CACHE_SIZE; i++) normalizeConfig({ ...input(), audience: [`filler-${i}`] });
     assert.notEqual(normalizeConfig(input()), first, "forgotten once more than CONFIG_CONTENT_CACHE_SIZE others were seen");
   });
+
+  it("an object with a getter is not a reference for content: a later plain object gets its own values, not what the getter now returns", () => {
+    let current = "getter-api-a";
+    const withGetter = {
+      issuer: ISS,
+      jwksUri: jwks.jwksUri,
+      get audience() {
+        return current;
+      },
+    };
+    assert.deepEqual(normalizeConfig(withGetter).audience, ["getter-api-a"]);
+    current = "getter-api-b";
+    assert.deepEqual(normalizeConfig({ issuer: ISS, jwksUri: jwks.jwksUri, audience: "getter-api-b" }).audience, ["getter-api-b"]);
+  });
 });
