@@ -8,6 +8,7 @@
  *   P5      authenticated ÷ open Socket.IO handshakes/s               bench/handshake.ts
  *   P6      heap per authenticated ÷ per open idle socket             bench/heap.ts
  *   P7–P10  JWKS fetch coalescing, back-off, fail-fast, stale-if-error bench/resilience.ts
+ *   C       resolveConfig: a stable vs a new equal config per call      bench/config.ts
  *   D       differential run, verifyOidcToken vs jose.jwtVerify        bench/differential.ts
  *
  * The server under load and the load generator are separate child processes.
@@ -28,6 +29,7 @@ import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runConfig } from "./config.js";
 import { runHandshake } from "./handshake.js";
 import { runHeap } from "./heap.js";
 import { runHttp } from "./http.js";
@@ -71,9 +73,9 @@ async function runDifferential(params: { mode?: unknown }): Promise<Row[]> {
   ];
 }
 
-const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "D"] as const;
+const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "C", "D"] as const;
 /** The order of the final table. */
-const ORDER = ["P1", "P2 ES256", "P2 EdDSA", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "D"];
+const ORDER = ["P1", "P2 ES256", "P2 EdDSA", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "C", "D"];
 
 function parseOnly(argv: readonly string[]): Set<string> {
   const index = argv.findIndex((arg) => arg === "--only" || arg.startsWith("--only="));
@@ -141,6 +143,7 @@ async function main(): Promise<number> {
     [["P5"], runHandshake],
     [["P6"], runHeap],
     [["P7", "P8", "P9", "P10"], runResilience],
+    [["C"], runConfig],
     [["D"], runDifferential],
   ];
   try {

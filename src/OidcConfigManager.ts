@@ -1,6 +1,6 @@
 import { BaseManager } from "ioserver";
 import type { AppHandle } from "ioserver";
-import { configFromEnv, normalizeConfig } from "./lib/config.js";
+import { normalizeConfig, readEnv } from "./lib/config.js";
 import { jwksUriOf, knownJwksUri } from "./lib/discovery.js";
 import { keySetFor, type KeySetHealth } from "./lib/keySets.js";
 import type { TokenCacheStats } from "./lib/tokenCache.js";
@@ -32,26 +32,36 @@ export interface OidcHealth {
  * Register as `oidcConfig`. Reads `AUTH_SERVICE_URL`, `AUTH_SERVICE_APP_SLUG`
  * (required), `AUTH_SERVICE_JWKS_URI`, `AUTH_SERVICE_ISSUER`,
  * `AUTH_SERVICE_AUDIENCE` (optional), or the options given to
- * `OidcConfigManager.configure({...})`; validates them once and freezes the
- * result. A missing or malformed value makes `start()` fail with an error
- * naming the variable, and every request fail closed with
- * `ERR_AUTH_MISCONFIGURED`.
+ * `OidcConfigManager.configure({...})`; validates them once. A missing or
+ * malformed value makes `start()` fail with an error naming the variable,
+ * and every request fail closed with `ERR_AUTH_MISCONFIGURED`.
+ *
+ * `getConfig()` returns the configuration as it was given;
+ * `getResolvedConfig()` the validated, normalised view the package verifies
+ * with.
  */
 export class OidcConfigManager extends BaseManager {
-  /** Options given through `configure()`; `undefined` reads the environment. */
+  /** Options given through `configure()` (frozen); `undefined` reads the environment. */
   protected static readonly options: OidcConfigInput | OidcConfig | undefined = undefined;
 
-  private config: OidcConfig | undefined;
+  private loaded: { readonly given: Readonly<OidcConfigInput>; readonly resolved: OidcConfig } | undefined;
 
   /**
    * A manager class with explicit options instead of the environment:
    * `server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure({ ... }) })`.
-   * The options are validated now, so a mistake surfaces at start-up.
+   *
+   * The options are validated now, so a mistake surfaces at start-up. Once
+   * valid, `options` is frozen — with the plain objects and arrays inside it
+   * (`issuers` and each entry, `audience`, `algorithms`, `requiredClaims`,
+   * `tokenCache`): the package keeps verifying with what it validated, so a
+   * later assignment throws a `TypeError` (in strict mode) instead of being
+   * ignored. To change the configuration, register a manager whose
+   * `getConfig()` returns the new object.
    */
   static configure(options: OidcConfigInput): typeof OidcConfigManager {
-    const validated = normalizeConfig(options);
+    normalizeConfig(options);
     return class ConfiguredOidcConfigManager extends OidcConfigManager {
-      protected static override readonly options = validated;
+      protected static override readonly options = options;
     };
   }
 
@@ -65,7 +75,7 @@ export class OidcConfigManager extends BaseManager {
    * the first request shares the fetch).
    */
   async start(): Promise<void> {
-    const config = this.getConfig();
+    const config = this.getResolvedConfig();
     const log = loggerOf(this.appHandle as OidcAppHandle) ?? (() => undefined);
     for (const issuer of config.issuers) {
       log(
@@ -84,7 +94,7 @@ export class OidcConfigManager extends BaseManager {
    * readiness probes and dashboards. Never fetches.
    */
   getHealth(): OidcHealth {
-    const config = this.getConfig();
+    const config = this.getResolvedConfig();
     const now = Date.now();
     const issuers = config.issuers.map((issuer): OidcIssuerHealth => {
       const jwksUri = knownJwksUri(issuer);
@@ -99,12 +109,43 @@ export class OidcConfigManager extends BaseManager {
     return { status, issuers, tokenCache: tokenCacheOf(config)?.stats() };
   }
 
-  /** The frozen, validated configuration. Throws `OidcConfigError` (naming the variable) when it is invalid. */
-  getConfig(): OidcConfig {
-    if (this.config === undefined) {
+  /**
+   * The configuration in the shape it was given, frozen: the options passed
+   * to `configure()` (that very object), or, from the environment, an object
+   * with one field per variable that is set, holding the variable's value as
+   * it is. A field left unset stays unset (no derived `jwksUri`), and a string
+   * `audience` stays a string. Validated first: throws `OidcConfigError`
+   * (naming the option or variable) when the configuration is invalid.
+   */
+  getConfig(): Readonly<OidcConfigInput> {
+    return this.load().given;
+  }
+
+  /**
+   * The validated, normalised configuration the package verifies with:
+   * defaults applied, `jwksUri` derived, `audience` a list, every issuer in
+   * `issuers`. Frozen, and the same object on every call. Throws
+   * `OidcConfigError` (naming the option or variable) when the configuration
+   * is invalid. When `getConfig()` is replaced (a subclass, or a function set
+   * on the instance), this resolves what it returns.
+   */
+  getResolvedConfig(): OidcConfig {
+    if (this.getConfig !== OidcConfigManager.prototype.getConfig) return normalizeConfig(this.getConfig());
+    return this.load().resolved;
+  }
+
+  /** Read and validate once; nothing is kept when invalid, so a corrected environment is read on the next call. */
+  private load(): { readonly given: Readonly<OidcConfigInput>; readonly resolved: OidcConfig } {
+    if (this.loaded === undefined) {
       const preset = (this.constructor as typeof OidcConfigManager).options;
-      this.config = preset === undefined ? configFromEnv() : normalizeConfig(preset as OidcConfigInput);
+      if (preset === undefined) {
+        const { input, names } = readEnv();
+        this.loaded = { resolved: normalizeConfig(input, names), given: input };
+      } else {
+        // An already normalised config given to configure() is returned as given, too.
+        this.loaded = { resolved: normalizeConfig(preset as OidcConfigInput), given: preset as Readonly<OidcConfigInput> };
+      }
     }
-    return this.config;
+    return this.loaded;
   }
 }

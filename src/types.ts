@@ -98,6 +98,14 @@ export interface OidcIssuerInput extends OidcVerificationOptions {
  * What you may pass to configure verification. Either one issuer
  * (`authServiceUrl` + `appSlug`, or `issuer` + `audience`) or several
  * (`issuers`); everything else has a default (see README).
+ *
+ * Give plain data. Once an object has been validated (by `verifyOidcToken`,
+ * `OidcConfigManager.configure` or a `getConfig()` the package resolves) it
+ * is frozen, with the plain objects and arrays inside it, so a later change
+ * throws a `TypeError` in strict mode instead of being silently ignored; to
+ * change the configuration, pass a new object. A new object equal in content
+ * to a recent one (functions such as a custom `claimMapping` compared by
+ * identity) shares that one's validated form and token cache.
  */
 export interface OidcConfigInput extends OidcVerificationOptions {
   /** Identity provider base URL (http or https): the default issuer, and `<authServiceUrl>/api/auth/jwks` the default JWKS. */
@@ -243,7 +251,7 @@ export interface OidcSessionTracker {
  */
 export interface OidcAppHandle {
   log?: (level: number, text: string) => void;
-  oidcConfig?: { getConfig?: () => OidcConfigInput | OidcConfig } | unknown;
+  oidcConfig?: { getConfig?: () => OidcConfigInput | OidcConfig; getResolvedConfig?: () => OidcConfig } | unknown;
   users?: Partial<OidcUsersManager> | unknown;
   session?: Partial<OidcSessionTracker> | unknown;
   [manager: string]: unknown;

@@ -47,6 +47,121 @@ export class OidcConfigError extends TypeError {
 }
 
 const normalized = new WeakSet<object>();
+/** The default `names`, shared: a default `{}` would be allocated on every call, cached ones included. */
+const NO_NAMES: Names = Object.freeze({});
+
+/*
+ * Config objects are recognised, not re-validated. An object that passed
+ * validation is frozen (with the plain objects and arrays inside it), so what
+ * it says is always what is enforced: tightening it in place throws instead
+ * of being silently ignored. It is then known by identity; a plain object
+ * equal in content to one seen recently (a getConfig() building a new object
+ * per call) resolves to the same normalised config, hence the same token
+ * cache, without being validated again.
+ */
+
+/** Plain objects and arrays deeper than this are compared by identity and not frozen (a config nests four: itself, `issuers`, an entry, its `audience`; a cycle stops here). */
+const MAX_DEPTH = 6;
+/** How many distinct configurations are remembered by content, most recently used first. */
+export const CONFIG_CONTENT_CACHE_SIZE = 16;
+
+const byIdentity = new WeakMap<object, OidcConfig>();
+const byContent: Array<{ readonly input: object; readonly config: OidcConfig }> = [];
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function isPlain(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null || proto === Array.prototype;
+}
+
+/** Freeze `value` and the plain objects and arrays it holds; functions and class instances are left as they are. */
+function freezeData(value: object, depth: number): void {
+  Object.freeze(value);
+  if (depth >= MAX_DEPTH) return;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) freezeMember(value[i], depth);
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key in record) if (hasOwn.call(record, key)) freezeMember(record[key], depth);
+}
+
+function freezeMember(member: unknown, depth: number): void {
+  if (member !== null && typeof member === "object" && isPlain(member)) freezeData(member, depth + 1);
+}
+
+/**
+ * Equal content: the same enumerable own keys with equal values, recursing
+ * into plain objects and arrays; anything else (a `claimMapping` function, a
+ * class instance) must be the same object. Allocation-free: it runs whenever
+ * a new object arrives.
+ */
+function sameContent(a: unknown, b: unknown, depth: number): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
+  if (depth >= MAX_DEPTH || !isPlain(a) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  if (Array.isArray(a)) {
+    const other = b as unknown[];
+    if (a.length !== other.length) return false;
+    for (let i = 0; i < a.length; i++) {
+      if ((i in a) !== (i in other) || !sameContent(a[i], other[i], depth + 1)) return false;
+    }
+    return true;
+  }
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  let keys = 0;
+  for (const key in left) {
+    if (!hasOwn.call(left, key)) continue;
+    if (!hasOwn.call(right, key) || !sameContent(left[key], right[key], depth + 1)) return false;
+    keys++;
+  }
+  for (const key in right) if (hasOwn.call(right, key)) keys--;
+  return keys === 0;
+}
+
+/** The normalised config of an object seen before, by identity, else (plain objects) by content with a remembered one. */
+function knownConfig(input: object): OidcConfig | undefined {
+  const known = byIdentity.get(input);
+  if (known !== undefined || !isPlain(input)) return known;
+  for (let i = 0; i < byContent.length; i++) {
+    const entry = byContent[i]!;
+    if (!sameContent(input, entry.input, 0)) continue;
+    for (let j = i; j > 0; j--) byContent[j] = byContent[j - 1]!;
+    byContent[0] = entry;
+    // Frozen like the first one, so every object the package accepted is frozen; not
+    // remembered by identity: a new object per call would only fill the WeakMap.
+    freezeData(input, 0);
+    return entry.config;
+  }
+  return undefined;
+}
+
+/**
+ * Plain objects and arrays whose own properties are all data properties, all
+ * the way down. Only such an input is remembered by content: comparing later
+ * objects with it reads it again, and a getter could by then return something
+ * other than what was validated.
+ */
+function isPlainData(value: object, depth: number): boolean {
+  if (!isPlain(value)) return false;
+  for (const key of Reflect.ownKeys(value)) {
+    const descriptor = Object.getOwnPropertyDescriptor(value, key);
+    if (descriptor === undefined || !("value" in descriptor)) return false;
+    const member: unknown = descriptor.value;
+    if (depth < MAX_DEPTH && member !== null && typeof member === "object" && isPlain(member) && !isPlainData(member, depth + 1)) return false;
+  }
+  return true;
+}
+
+/** Freeze a validated input and remember it by identity and, when it is plain data, by content. */
+function remember(input: object, config: OidcConfig): void {
+  freezeData(input, 0);
+  byIdentity.set(input, config);
+  if (!isPlainData(input, 0)) return;
+  byContent.unshift({ input, config });
+  if (byContent.length > CONFIG_CONTENT_CACHE_SIZE) byContent.pop();
+}
 
 function label(key: keyof OidcConfigInput, names: Names): string {
   return names[key] ?? `"${key}"`;
@@ -198,10 +313,28 @@ function tokenCacheOptions(value: unknown, names: Names): TokenCacheOptions | fa
 /**
  * Validate, apply defaults, normalise and freeze. Throws `OidcConfigError`
  * naming the option (or the environment variable, through `names`).
+ *
+ * A valid `input` is frozen (see above) and the result is shared by every
+ * later call with the same object or, for a plain object, with an equal one
+ * among the last `CONFIG_CONTENT_CACHE_SIZE` configurations. An invalid input
+ * is not frozen: it may be corrected in place.
  */
-export function normalizeConfig(input: OidcConfigInput, names: Names = {}): OidcConfig {
+export function normalizeConfig(input: OidcConfigInput, names: Names = NO_NAMES): OidcConfig {
   if (input === null || typeof input !== "object") throw new OidcConfigError("config", "must be an object");
   if (normalized.has(input)) return input as unknown as OidcConfig;
+  const known = knownConfig(input);
+  if (known !== undefined) return known;
+  const config = normalizeNew(input, names);
+  remember(input, config);
+  return config;
+}
+
+/**
+ * The validation proper, for an object not recognised. Apart from
+ * `normalizeConfig` because its closures make every call allocate a context:
+ * the recognised path, taken on every request, allocates nothing.
+ */
+function normalizeNew(input: OidcConfigInput, names: Names): OidcConfig {
   const blank = (value: unknown) => value === undefined || value === "";
 
   let authServiceUrl: string | undefined;
@@ -308,23 +441,35 @@ const ENV_SOURCES: ReadonlyArray<[keyof OidcConfigInput, string[]]> = [
 /** Every variable read, for change detection. */
 export const ENV_NAMES: readonly string[] = Object.freeze(ENV_SOURCES.flatMap(([, vars]) => vars));
 
-/** Read the environment into a validated config; errors name the variable. */
-export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OidcConfig {
-  const input: Record<string, string | undefined> = {};
+/** What the environment configures, before validation, and the variable to name for each option. */
+export interface EnvConfig {
+  /** Only the options whose variable is set (non-empty), with the variable's value as it is. */
+  readonly input: OidcConfigInput;
+  /** The variable that supplied each option, or the ones that could have. */
+  readonly names: Partial<Record<keyof OidcConfigInput, string>>;
+}
+
+/** Read the environment, without validating it. */
+export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
+  const input: Record<string, string> = {};
   const names: Names = {};
   for (const [option, vars] of ENV_SOURCES) {
     const set = vars.find((name) => env[name] !== undefined && env[name] !== "");
-    input[option] = set === undefined ? undefined : env[set];
+    if (set !== undefined) input[option] = env[set]!;
     names[option] = set ?? vars.join(" or ");
   }
-  return normalizeConfig(input as OidcConfigInput, names);
+  return { input: input as OidcConfigInput, names };
+}
+
+/** Read the environment into a validated config; errors name the variable. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OidcConfig {
+  const { input, names } = readEnv(env);
+  return normalizeConfig(input, names);
 }
 
 // The environment is read per request (tests and apps may change it), but only
 // re-validated when one of the five values changed.
 let envCache: { key: string; config: OidcConfig } | undefined;
-// A user-written manager may return a plain object: normalise it once.
-const managerCache = new WeakMap<object, OidcConfig>();
 
 function fromEnvCached(): OidcConfig {
   const key = ENV_NAMES.map((name) => process.env[name] ?? "\u0000").join("\u0001");
@@ -332,23 +477,26 @@ function fromEnvCached(): OidcConfig {
   return envCache.config;
 }
 
+/** What a manager returned, validated: a normalised config is returned as is, anything else is recognised or normalised once. */
+function fromManager(value: unknown, source: string): OidcConfig {
+  if (value === null || typeof value !== "object") throw new OidcConfigError(source, "must return a config object");
+  return normalizeConfig(value as OidcConfigInput);
+}
+
 /**
- * Resolve the configuration for one request: `appHandle.oidcConfig.getConfig()`
- * when that function exists, else the environment. Any problem becomes
- * `ERR_AUTH_MISCONFIGURED` whose reason names the option or variable.
+ * Resolve the configuration for one request: `appHandle.oidcConfig`'s
+ * resolved view (`getResolvedConfig()`, as `OidcConfigManager` has) when that
+ * function exists, else its `getConfig()`, else the environment. Any problem
+ * becomes `ERR_AUTH_MISCONFIGURED` whose reason names the option or variable.
  */
 export function resolveConfig(appHandle: OidcAppHandle): OidcConfig {
   try {
-    const manager = appHandle.oidcConfig as { getConfig?: unknown } | undefined;
-    if (manager !== null && typeof manager === "object" && typeof manager.getConfig === "function") {
-      const raw = (manager.getConfig as () => unknown)() as OidcConfigInput;
-      if (raw === null || typeof raw !== "object") throw new OidcConfigError("oidcConfig.getConfig()", "must return a config object");
-      let config = managerCache.get(raw);
-      if (config === undefined) {
-        config = normalizeConfig(raw);
-        managerCache.set(raw, config);
+    const manager = appHandle.oidcConfig as { getConfig?: unknown; getResolvedConfig?: unknown } | undefined | null;
+    if (manager !== null && typeof manager === "object") {
+      if (typeof manager.getResolvedConfig === "function") {
+        return fromManager((manager as { getResolvedConfig(): unknown }).getResolvedConfig(), "oidcConfig.getResolvedConfig()");
       }
-      return config;
+      if (typeof manager.getConfig === "function") return fromManager((manager as { getConfig(): unknown }).getConfig(), "oidcConfig.getConfig()");
     }
     return fromEnvCached();
   } catch (error) {

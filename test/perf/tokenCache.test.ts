@@ -10,7 +10,9 @@
  *   calls, while a verification parses the token again (a new object).
  *
  * Each test uses its own JWKS server (key sets are shared per JWKS URI and
- * policy) and its own config objects (one cache per config object).
+ * policy) and its own configurations (one cache per configuration: objects
+ * equal in content share one). The apps' configs differ from the ones given
+ * to `verifyOidcToken` by their `realm`, so an app's counters are its own.
  *
  * Admission: by default a token is kept at its second verification
  * (`admitAfter: 2`), tested under "token cache: admission". The other tests
@@ -39,7 +41,7 @@ async function jwksServer(keys: SigningKey[]): Promise<JwksServer> {
 }
 
 async function openApp(config: OidcConfigInput): Promise<TestApp> {
-  const app = await startApp({ config });
+  const app = await startApp({ config: { ...config, realm: "tokencache-app" } });
   opened.push(app);
   return app;
 }
@@ -148,7 +150,7 @@ describe("token cache: admission (default: a token is kept at its second verific
     const key = await makeKey("ES256");
     const server = await jwksServer([key]);
     const config: OidcConfigInput = { issuer: ISSUER, audience: AUDIENCE, jwksUri: server.jwksUri };
-    const app = await openApp({ ...config });
+    const app = await openApp(config);
     try {
       const t = await token(key);
       const first = await ctxOf(t, config);

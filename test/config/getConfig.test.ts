@@ -1,0 +1,103 @@
+/**
+ * OidcConfigManager#getConfig() returns the configuration as it was given;
+ * getResolvedConfig() the normalised view the package verifies with.
+ */
+import assert from "node:assert/strict";
+import { after, afterEach, before, describe, it } from "node:test";
+import { OidcConfigError, OidcConfigManager, type OidcConfigInput } from "../../src/index.js";
+import { resolveConfig } from "../../src/lib/config.js";
+import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { startApp, type TestApp } from "../helpers/app.js";
+
+const VARS = [
+  "AUTH_SERVICE_URL",
+  "AUTH_SERVICE_APP_SLUG",
+  "AUTH_SERVICE_JWKS_URI",
+  "AUTH_SERVICE_ISSUER",
+  "AUTH_SERVICE_AUDIENCE",
+  "OIDC_ISSUER",
+  "OIDC_AUDIENCE",
+  "OIDC_JWKS_URI",
+];
+
+let issuer: TestIssuer;
+let app: TestApp | undefined;
+before(async () => {
+  issuer = await createTestIssuer({ appSlug: "shape-app" });
+});
+after(async () => {
+  await issuer.close();
+});
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+  for (const name of VARS) delete process.env[name];
+});
+
+function setEnv(values: Record<string, string>) {
+  for (const name of VARS) delete process.env[name];
+  Object.assign(process.env, values);
+}
+
+async function status(token: string): Promise<number> {
+  const response = await fetch(`${app!.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(8_000) });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+const managerOf = (test: TestApp) => test.appHandle.oidcConfig as OidcConfigManager;
+
+describe("OidcConfigManager#getConfig(): the shape it was given", () => {
+  it("configure({...}): the very options, frozen; a string audience stays a string; unset fields stay unset", async () => {
+    const options: OidcConfigInput = { authServiceUrl: `${issuer.issuer}/`, appSlug: "shape-app", audience: "shape-api", clockTolerance: 10 };
+    app = await startApp({ config: options });
+    const given = managerOf(app).getConfig();
+    assert.equal(given, options);
+    assert.deepEqual({ ...given }, { authServiceUrl: `${issuer.issuer}/`, appSlug: "shape-app", audience: "shape-api", clockTolerance: 10 });
+    assert.equal(typeof given.audience, "string");
+    for (const unset of ["jwksUri", "issuer", "issuers", "algorithms", "tokenCache"]) assert.ok(!(unset in given), `${unset} stays unset`);
+    assert.ok(Object.isFrozen(given));
+    assert.equal(await status(await issuer.mint({ aud: "shape-api" })), 200);
+  });
+
+  it("configure({...}): getResolvedConfig() is the normalised view, the one requests use", async () => {
+    app = await startApp({ config: { authServiceUrl: `${issuer.issuer}/`, appSlug: "shape-app", audience: "shape-api" } });
+    const manager = managerOf(app);
+    const resolved = manager.getResolvedConfig();
+    assert.equal(manager.getResolvedConfig(), resolved, "the same object on every call");
+    assert.equal(resolveConfig(app.appHandle), resolved);
+    assert.deepEqual(resolved.audience, ["shape-api"]);
+    assert.equal(resolved.issuer, issuer.issuer, "trailing slash stripped");
+    assert.equal(resolved.jwksUri, `${issuer.issuer}/api/auth/jwks`, "derived from authServiceUrl");
+    assert.equal(resolved.clockTolerance, 5);
+    assert.equal(resolved.issuers.length, 1);
+    assert.ok(Object.isFrozen(resolved));
+  });
+
+  it("environment: one field per variable that is set, holding its value as it is", async () => {
+    setEnv({ AUTH_SERVICE_URL: `${issuer.issuer}/`, AUTH_SERVICE_APP_SLUG: "shape-app", OIDC_AUDIENCE: "env-api" });
+    app = await startApp({ config: "env" });
+    const manager = managerOf(app);
+    const given = manager.getConfig();
+    assert.deepEqual({ ...given }, { authServiceUrl: `${issuer.issuer}/`, appSlug: "shape-app", audience: "env-api" });
+    assert.ok(!("jwksUri" in given) && !("issuer" in given), "unset variables give no field");
+    assert.ok(Object.isFrozen(given));
+    assert.equal(manager.getConfig(), given, "read once");
+
+    const resolved = manager.getResolvedConfig();
+    assert.deepEqual(resolved.audience, ["env-api"]);
+    assert.equal(resolved.issuer, issuer.issuer);
+    assert.equal(resolved.jwksUri, `${issuer.issuer}/api/auth/jwks`);
+    assert.equal(resolveConfig(app.appHandle), resolved);
+    assert.equal(await status(await issuer.mint({ aud: "env-api" })), 200);
+  });
+
+  it("environment: both methods throw an OidcConfigError naming the variable when it is invalid", async () => {
+    setEnv({ AUTH_SERVICE_URL: issuer.issuer });
+    app = await startApp({ config: "env" });
+    const manager = managerOf(app);
+    for (const read of [() => manager.getConfig(), () => manager.getResolvedConfig()]) {
+      assert.throws(read, (error: Error) => error instanceof OidcConfigError && error.optionName.startsWith("AUTH_SERVICE_APP_SLUG"));
+    }
+  });
+});
