@@ -23,6 +23,7 @@ import { DEFAULT_LOGOUT_TOKEN_MAX_AGE, replayWindowMs, verifyLogoutToken, type O
 import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./lib/protocol.js";
 import { hasUsersManager } from "./lib/identity.js";
 import { recordRevocations, revocationNow } from "./lib/revocationStore.js";
+import type { OidcRevocation } from "./lib/denyList.js";
 import { MemoryReplayStore, type OidcReplayStore } from "./lib/replayStore.js";
 import { contextOf, registryOf } from "./lib/socketRegistry.js";
 import { show } from "./lib/verifyAccessToken.js";
@@ -238,12 +239,18 @@ function hasSid(claims: Claims): boolean {
   return typeof claims["sid"] === "string" && claims["sid"] !== "";
 }
 
-/** This node's sockets whose token came from `iss` and matches `test`; disconnected with `oidc:revoked`. */
-function revokeLocal(candidates: Socket[], iss: string, test: (claims: Claims, sub: string) => boolean, reason: string): number {
+/**
+ * This node's sockets whose token came from `iss` and matches `test`;
+ * disconnected with `oidc:revoked`. With `issuedBy` (epoch s), only those
+ * whose token was issued at or before it (or has no `iat`).
+ */
+function revokeLocal(candidates: Socket[], iss: string, test: (claims: Claims, sub: string) => boolean, reason: string, issuedBy?: number): number {
   let count = 0;
   for (const socket of candidates) {
     const context = contextOf(socket);
     if (context === undefined || context.claims["iss"] !== iss || !test(context.claims, context.sub)) continue;
+    const iat = context.claims["iat"];
+    if (issuedBy !== undefined && typeof iat === "number" && iat > issuedBy) continue;
     disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
     count++;
   }
@@ -251,19 +258,33 @@ function revokeLocal(candidates: Socket[], iss: string, test: (claims: Claims, s
 }
 
 /** This node's sockets of that user whose access token carries no `sid`: nothing tells their session apart. */
-function revokeSidless(appHandle: OidcAppHandle, logout: OidcLogoutToken, reason: string): number {
+function revokeSidless(appHandle: OidcAppHandle, logout: OidcLogoutToken, reason: string, issuedBy?: number): number {
   const sub = logout.sub;
   if (sub === undefined) return 0;
-  return revokeLocal(registryOf(appHandle).ofSubject(logout.iss, sub), logout.iss, (claims, socketSub) => socketSub === sub && !hasSid(claims), reason);
+  return revokeLocal(registryOf(appHandle).ofSubject(logout.iss, sub), logout.iss, (claims, socketSub) => socketSub === sub && !hasSid(claims), reason, issuedBy);
 }
 
-/** Everything a logout token designates, on this node only. */
-function revokeHere(appHandle: OidcAppHandle, logout: OidcLogoutToken, reason: string): number {
+/** Everything a logout token designates, on this node only (with `issuedBy`: only tokens issued by then). */
+function revokeHere(appHandle: OidcAppHandle, logout: OidcLogoutToken, reason: string, issuedBy?: number): number {
   const { iss, sid, sub } = logout;
   if (sid !== undefined) {
-    return revokeLocal(registryOf(appHandle).all(), iss, (claims) => claims["sid"] === sid, reason) + revokeSidless(appHandle, logout, reason);
+    return revokeLocal(registryOf(appHandle).all(), iss, (claims) => claims["sid"] === sid, reason, issuedBy) + revokeSidless(appHandle, logout, reason, issuedBy);
   }
-  return revokeLocal(registryOf(appHandle).ofSubject(iss, sub as string), iss, (_claims, socketSub) => socketSub === sub, reason);
+  return revokeLocal(registryOf(appHandle).ofSubject(iss, sub as string), iss, (_claims, socketSub) => socketSub === sub, reason, issuedBy);
+}
+
+/**
+ * The deny-list entries of a logout: its session (and the subject's sid-less
+ * tokens), or its subject. They cover the tokens issued up to the logout
+ * token's own `iat` (the provider's clock, like the access tokens' `iat`), so
+ * recording them again for the same logout token changes nothing.
+ */
+function logoutRevocations(config: OidcConfig, logout: OidcLogoutToken): OidcRevocation[] {
+  const { iss, sid, sub } = logout;
+  const at = (entry: OidcRevocation): OidcRevocation => ({ ...entry, at: logout.iat });
+  return sid !== undefined
+    ? [at(revocationNow("session", iss, sid, config)), ...(sub === undefined ? [] : [at(revocationNow("subject", iss, sub, config, true))])]
+    : [at(revocationNow("subject", iss, sub as string, config))];
 }
 
 interface Outcome {
@@ -289,12 +310,7 @@ async function disconnect(appHandle: OidcAppHandle, config: OidcConfig, logout: 
   const session = (appHandle.session ?? undefined) as SessionMethods | undefined;
   const { iss, sid, sub } = logout;
   // The tokens of the logged-out session stay refused until they expire, on this node at once, whatever the tracker does.
-  recordRevocations(
-    appHandle,
-    sid !== undefined
-      ? [revocationNow("session", iss, sid, config), ...(sub === undefined ? [] : [revocationNow("subject", iss, sub, config, true)])]
-      : [revocationNow("subject", iss, sub as string, config)],
-  );
+  recordRevocations(appHandle, logoutRevocations(config, logout));
   const reason = settings.reason;
   const counted = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : undefined);
   const guarded = async (what: string, work: () => unknown) => counted(await withTimeout(work, settings.timeout, what));
@@ -339,7 +355,7 @@ function replayKey(logout: OidcLogoutToken): string {
  * the route's `onRequest` hook (and handler) so it reads the form body
  * itself, or as the handler of a route whose app already parses forms.
  * Answers 200 (empty), 400 `{ error, error_description }`, 503 when the
- * keys or the replay store are unavailable, 500 when unconfigured; always
+ * keys are unavailable, 500 when unconfigured; always
  * with `Cache-Control: no-store`.
  */
 export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, options: OidcBackchannelLogoutOptions = {}): OidcBackchannelLogoutHandler {
@@ -386,16 +402,23 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
     }
     const who = `iss ${show(logout.iss)}${logout.sid === undefined ? "" : ` sid ${show(logout.sid)}`}${logout.sub === undefined ? "" : ` sub ${show(logout.sub)}`}`;
 
-    // Section 2.6 step 8: a jti is accepted once. The store failing is not the token's fault: 503, nothing done.
-    let first: boolean;
+    // Section 2.6 step 8: a jti is accepted once. The replay check decides only
+    // the answer: a verified logout is never lost. A claim that failed or timed
+    // out may still have been recorded (the provider's retry would then be a
+    // "replay"), so the logout is carried out anyway; a replay records the same
+    // deny-list entries again (idempotent: they end at the logout's own iat) and
+    // ends this node's sockets those entries cover, should an earlier attempt
+    // have stopped half-way.
+    let first: boolean | undefined;
     try {
       first = await withTimeout(() => replayStore.claim(replayKey(logout), replayWindowMs(logout, config, settings.maxAge)), settings.timeout, "replayStore.claim");
     } catch (error) {
-      log(3, `replay store failed, nothing disconnected (${who}): ${describeError(error)}`);
-      return answer(reply, 503, UNAVAILABLE, { "retry-after": String(RETRY_AFTER_SECONDS) });
+      log(4, `replay store failed (${who}): the logout is carried out anyway: ${describeError(error)}`);
     }
-    if (first !== true) {
-      log(4, `logout token refused: jti ${show(logout.jti)} was already received (${who})`);
+    if (first === false) {
+      recordRevocations(app, logoutRevocations(config, logout));
+      const late = revokeHere(app, logout, settings.reason, logout.iat);
+      log(4, `logout token refused: jti ${show(logout.jti)} was already received (${who})${late > 0 ? `; ${late} socket(s) it covers were still connected here and are disconnected` : ""}`);
       return answer(reply, 400, INVALID_TOKEN);
     }
 

@@ -137,28 +137,26 @@ describe("redisReplayStore (real redis-server)", { skip: !redisAvailable() && "r
       const replay = await app2.logout(token);
       assert.equal(replay.status, 400);
       assert.equal(JSON.parse(replay.text).error, "invalid_request");
-      assert.equal(await stillConnected(user2), true);
-      assert.deepEqual(user2.revoked, []);
+      // A replay still completes the logout where it had not happened: app2 (not in a cluster with app1)
+      // ends its socket whose token was issued before the logout.
+      await disconnectedWithin(user2);
 
       const keys = await nodeA.keys("ioserver-oidc:logout-jti:*");
       const ttls = await Promise.all(keys.map((k) => nodeA.pttl(k)));
       // 300 s max age + 2 × 5 s tolerance + 30 s margin.
       assert.ok(ttls.some((ttl) => ttl > 300_000 && ttl <= 340_000), `PTTLs ${ttls.join(", ")}`);
-      user2.socket.disconnect();
     });
 
-    test("Redis down: 503 with Retry-After and nothing disconnected; back up: accepted", async () => {
+    test("Redis down: the logout is carried out anyway (200); back up: the retry is accepted again (idempotent)", async () => {
       const user = await app1.connect(await accessToken("sam"));
       const token = await logoutToken("sam");
       await redis.stop();
       try {
         const response = await app1.logout(token);
-        assert.equal(response.status, 503);
-        assert.equal(response.headers.get("retry-after"), "5");
+        assert.equal(response.status, 200, response.text);
         assert.equal(response.headers.get("cache-control"), "no-store");
-        assert.equal(JSON.parse(response.text).error, "temporarily_unavailable");
-        assert.equal(await stillConnected(user), true);
-        assert.ok(app1.logs.some((l) => l.level === 3 && l.text.includes("replay store failed, nothing disconnected")));
+        await disconnectedWithin(user);
+        assert.ok(app1.logs.some((l) => l.level === 4 && l.text.includes("replay store failed") && l.text.includes("carried out anyway")));
       } finally {
         await redis.restart();
       }
@@ -170,7 +168,6 @@ describe("redisReplayStore (real redis-server)", { skip: !redisAvailable() && "r
       }
       const retried = await app1.logout(token);
       assert.equal(retried.status, 200, "the same token is accepted once the store is back: it was never recorded");
-      await disconnectedWithin(user);
     });
   });
 });
