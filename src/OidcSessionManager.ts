@@ -52,6 +52,8 @@ export interface OidcSessionStore {
    * Re-write this node's live sessions (refreshing their TTLs). The manager
    * calls it every `heartbeatInterval` ms and, after an outage, to heal the
    * store. Must reach the backend even with no records (it doubles as a probe).
+   * `records` are live when it is called; a session `remove`d while it runs
+   * must not be written afterwards (check before each batch that awaits).
    */
   touch?(records: OidcSessionRecord[]): void | Promise<void>;
   /** How often `touch` runs, in ms. */
@@ -533,11 +535,14 @@ export class OidcSessionManager extends BaseManager {
     this.beating = true;
     try {
       const wasDown = this.storeDown;
-      const records = this.snapshot();
+      let records: OidcSessionRecord[] = [];
       const touch = this.store.touch;
       const written = await this.attempt("touch", async () => {
+        // Taken as the store is called, not before: a session removed in between is not written back.
+        records = this.snapshot();
         if (typeof touch === "function") await touch.call(this.store, records);
-        else for (const record of records) await this.store.add(record);
+        // One add per record; one removed meanwhile (unregisterSocket) is skipped, not written back.
+        else for (const record of records) if (this.local.has(record.socketId)) await this.store.add(record);
       });
       if (!written.ok || !wasDown) return;
       for (const socketId of [...this.pendingRemovals]) {

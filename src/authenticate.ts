@@ -82,6 +82,10 @@ async function callFindOrCreate(users: object, findOrCreate: (...args: unknown[]
       reason: `${call} returned no record with a string or number id`,
     });
   }
+  // The id names a room and Redis keys: a lone surrogate cannot be encoded (String.prototype.isWellFormed, ES2024).
+  if (typeof id === "string" && !(id as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+    throw new OidcAuthError("ERR_USER_PROVISION_FAILED", { reason: `${call} returned an id that is not a well-formed string: ${show(id)}` });
+  }
   return user as OidcProvisionedUser;
 }
 

@@ -136,20 +136,22 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
     user: (userId: string) => `${prefix}user:${userId}`,
     subject: (iss: string | undefined, sub: string) => `${prefix}subject:${subjectKey(iss ?? "", sub)}`,
   };
-  /** This node's sessions' index entries, so `remove` needs no read. */
+  /**
+   * This node's live sessions' index entries, so `remove` needs no read. A
+   * session is written only while it is here: `remove` takes it out, so a
+   * heartbeat still writing its later batches never writes it back.
+   */
   const owned = new Map<string, { userId: string; sub: string; iss?: string }>();
   const indexOf = (record: OidcSessionRecord) => (record.iss === undefined ? { userId: record.userId, sub: record.sub } : { userId: record.userId, sub: record.sub, iss: record.iss });
 
   async function write(records: OidcSessionRecord[]): Promise<void> {
-    if (records.length === 0) {
-      // Nothing to refresh, but reach Redis anyway: a heartbeat doubles as the probe that notices an outage's end.
-      await run(client.multi().pexpire(keys.all, ttlMs));
-      return;
-    }
-    for (let start = 0; start < records.length; start += BATCH) {
+    // At least one transaction, even with nothing to refresh: a heartbeat doubles as the probe that notices an outage's end.
+    for (let start = 0; start === 0 || start < records.length; start += BATCH) {
       const multi = client.multi();
       const sets = new Set<string>([keys.all]);
       for (const record of records.slice(start, start + BATCH)) {
+        // Removed since this write began (checked as each batch is queued, after the previous one's await).
+        if (!owned.has(record.socketId)) continue;
         const stored: OidcSessionRecord = { ...record, node: record.node ?? nodeId };
         multi.set(keys.session(record.socketId), JSON.stringify(stored), "PX", ttlMs);
         multi.sadd(keys.all, record.socketId);
@@ -224,6 +226,7 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
     },
 
     async touch(records) {
+      // The caller's live sessions now (see OidcSessionStore.touch); a remove() from here on wins.
       owned.clear();
       for (const record of records) owned.set(record.socketId, indexOf(record));
       await write(records);

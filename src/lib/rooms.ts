@@ -48,7 +48,16 @@ function prefixOf(cache: Map<string, string>, kind: string, iss: string): string
   return prefix;
 }
 
-/** Room names, for apps that want to address sockets themselves (`io.of(ns).to(oidcRoom.issuerSub(iss, sub))`). */
+/**
+ * Room names, for apps that want to address sockets themselves (`io.of(ns).to(oidcRoom.issuerSub(iss, sub))`).
+ *
+ * The `oidc:` room prefix is reserved for this package: revocation reaches a
+ * socket only through these rooms. An authenticated socket taken out of one
+ * of its own `oidc:` rooms (`socket.leave`, `socketsLeave`) is put back, and
+ * one put in an `oidc:` room that is not its own (`socket.join`,
+ * `socketsJoin`) is taken out again; either is logged at level 4. Address
+ * these rooms; do not join or leave them.
+ */
 export const oidcRoom = Object.freeze({
   /**
    * Sockets whose `userId` is `userId`: every socket of an app with a users

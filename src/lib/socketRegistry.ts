@@ -7,7 +7,7 @@
  * than open. So a socket's state is four fields on the socket itself (no
  * object, closure or timer of its own): the app's registry keeps every
  * expiry in one deadline queue, going away is noticed through the rooms the
- * socket leaves (one listener per adapter, see `watchAdapter`), the refresh
+ * socket leaves (listeners per adapter, none per socket, see `watchAdapter`), the refresh
  * listener is one function shared by all sockets, and a socket of a user with
  * one connection is indexed directly, without a set of its own.
  */
@@ -18,6 +18,7 @@ import { describeError, oidcLog } from "./log.js";
 import { hasUsersManager, issOf } from "./identity.js";
 import { roomsOf } from "./rooms.js";
 import { decorateSocket } from "./socketDecorations.js";
+import { show } from "./verifyAccessToken.js";
 
 /** A session tracker that wants to hear when a socket goes away. */
 export interface ReleaseTracker {
@@ -36,6 +37,9 @@ export const WARNED = 8;
 export const REGISTERED = 16;
 /** A `leave-room` of one of its rooms is being looked into (see `watchAdapter`). */
 const LEAVING = 32;
+
+/** The room prefix reserved for this package: revocation reaches a socket only through these rooms. */
+const PREFIX = "oidc:";
 
 const CONTEXT = Symbol("ioserver-oidc.context");
 const FLAGS = Symbol("ioserver-oidc.flags");
@@ -122,7 +126,8 @@ export class SocketRegistry {
     const socket = tracked(plain);
     const previous = socket[CONTEXT];
     const localIds = hasUsersManager(this.appHandle);
-    const previousRooms = hasFlag(socket, TRACKED) && previous !== undefined ? roomsOf(previous, localIds) : [];
+    const wasTracked = hasFlag(socket, TRACKED) && previous !== undefined;
+    const previousRooms = wasTracked ? roomsOf(previous, localIds) : [];
     // Computed before any state changes, so a context that cannot be named in a room changes nothing.
     const rooms = roomsOf(context, localIds);
     this.unindexSocket(socket);
@@ -134,6 +139,8 @@ export class SocketRegistry {
     }
     if (!socket.connected) watchHandshake(socket);
     this.indexSocket(socket, context, localIds);
+    // Put in another socket's `oidc:` room before it was ours (an earlier middleware): nothing watched that join.
+    if (!wasTracked) leaveForeignRooms(socket, rooms);
     for (const room of previousRooms) if (!rooms.includes(room)) leave(socket, room);
     const added = previousRooms.length === 0 ? rooms : rooms.filter((room) => !previousRooms.includes(room));
     return added.length === 0 || join(socket, added);
@@ -142,11 +149,13 @@ export class SocketRegistry {
   untrack(plain: Socket): void {
     const socket = tracked(plain);
     const context = socket[CONTEXT];
-    // A disconnected socket has left every room already (Socket.IO leaves them before its disconnect event).
-    const rooms = hasFlag(socket, TRACKED) && context !== undefined && !socket.disconnected ? roomsOf(context, hasUsersManager(this.appHandle)) : [];
+    const wasTracked = hasFlag(socket, TRACKED) && context !== undefined;
+    // Out of the indexes before anything else: whatever the adapter does below, no entry is left behind.
     this.unindexSocket(socket);
     setFlag(socket, TRACKED, false);
-    for (const room of rooms) leave(socket, room);
+    // A disconnected socket has left every room already (Socket.IO leaves them before its disconnect event).
+    if (!wasTracked || socket.disconnected) return;
+    for (const room of roomsOf(context, hasUsersManager(this.appHandle))) leave(socket, room);
   }
 
   private unindexSocket(socket: TrackedSocket): void {
@@ -244,14 +253,27 @@ function settleQuietly(result: unknown): void {
   }
 }
 
-function join(socket: Socket, rooms: string[]): boolean {
+/** Above 0 while this package itself puts a socket in its own rooms (nothing to check, see `watchAdapter`). */
+let joiningOurselves = 0;
+
+/** `socket.join(rooms)`: undefined when it threw, else what it returned (a promise with some adapters). */
+function joinOurselves(socket: Socket, rooms: string[]): { result: unknown } | undefined {
+  joiningOurselves++;
   try {
-    settleQuietly(socket.join(rooms));
-    return true;
+    return { result: socket.join(rooms) };
   } catch {
     // a closed socket (nothing to join), or a failing adapter
-    return false;
+    return undefined;
+  } finally {
+    joiningOurselves--;
   }
+}
+
+function join(socket: Socket, rooms: string[]): boolean {
+  const joined = joinOurselves(socket, rooms);
+  if (joined === undefined) return false;
+  settleQuietly(joined.result);
+  return true;
 }
 
 /** Above 0 while this package itself takes a socket out of a room (not a sign that it is going away). */
@@ -330,30 +352,51 @@ function listenForDisconnect(socket: TrackedSocket): void {
 }
 
 /**
- * How a socket that goes away is noticed, without a listener per socket.
- * Every tracked socket is in at least one `oidc:*` room, and a socket that
- * disconnects, or whose handshake fails or is abandoned, leaves all its
- * rooms: its namespace's adapter then emits `leave-room` (a documented
- * adapter event, emitted by the in-memory adapter and the ones built on it,
- * Redis included). One listener per adapter hears it; once Socket.IO has
- * finished closing the socket (a microtask later), a socket no longer
- * connected is released. A socket that left one of our rooms while staying
- * connected (the app took it out) gets the per-socket `disconnect` listener
- * instead, as do sockets whose adapter cannot be listened to or whose rooms
- * could not be joined.
+ * How a socket that goes away is noticed, and how its rooms stay its own,
+ * without a listener per socket. Every tracked socket is in at least one
+ * `oidc:*` room, and a socket that disconnects, or whose handshake fails or
+ * is abandoned, leaves all its rooms: its namespace's adapter then emits
+ * `leave-room` (a documented adapter event, emitted by the in-memory adapter
+ * and the ones built on it, Redis included). One listener per adapter hears
+ * it; once Socket.IO has finished closing the socket (a microtask later), a
+ * socket no longer connected is released.
+ *
+ * The `oidc:` prefix is reserved: revocation finds sockets only through
+ * these rooms, so a socket out of its own is out of reach, and a socket in
+ * another's would be reached with it (and hear what is sent there). A socket
+ * still connected (or still in its handshake) that left one of its rooms
+ * any other way than through this package is put back, and a socket put in
+ * an `oidc:` room that is not one of its own (`join-room`, a second listener
+ * per adapter) is taken out again; both are logged at level 4. Sockets whose
+ * adapter cannot be listened to, or whose rooms could not be joined, get the
+ * per-socket `disconnect` listener instead.
  */
 const watchedAdapters = new WeakSet<object>();
+
+type RoomListener = (room: unknown, id: unknown) => void;
 
 function watchAdapter(nsp: Namespace | undefined): boolean {
   const adapter = nsp?.adapter as unknown as { on?: unknown } | undefined;
   if (nsp === undefined || adapter === null || typeof adapter !== "object") return false;
   if (watchedAdapters.has(adapter)) return true;
   if (typeof adapter.on !== "function") return false;
-  (adapter.on as (event: string, listener: (room: unknown, id: unknown) => void) => void).call(adapter, "leave-room", (room, id) => {
-    if (leavingOurselves === 0 && typeof room === "string" && room.startsWith("oidc:") && typeof id === "string") leftRoom(nsp, id);
+  const on = adapter.on as (event: string, listener: RoomListener) => void;
+  on.call(adapter, "leave-room", (room, id) => {
+    if (leavingOurselves === 0 && typeof room === "string" && room.startsWith(PREFIX) && typeof id === "string") leftRoom(nsp, id);
+  });
+  on.call(adapter, "join-room", (room, id) => {
+    if (joiningOurselves === 0 && typeof room === "string" && room.startsWith(PREFIX) && typeof id === "string") joinedRoom(nsp, room, id);
   });
   watchedAdapters.add(adapter);
   return true;
+}
+
+/** The rooms the socket's current context puts it in, when this package tracks it. */
+function ownRooms(socket: Socket): string[] | undefined {
+  const context = contextOf(socket);
+  const registry = registryOfSocket(socket);
+  if (!hasFlag(socket, TRACKED) || context === undefined || registry === undefined) return undefined;
+  return roomsOf(context, hasUsersManager(registry.appHandle));
 }
 
 function leftRoom(nsp: Namespace, id: string): void {
@@ -361,11 +404,97 @@ function leftRoom(nsp: Namespace, id: string): void {
   if (found === undefined || !hasFlag(found, TRACKED) || hasFlag(found, LEAVING)) return;
   const socket = tracked(found);
   setFlag(socket, LEAVING, true);
+  // One look per socket, however many rooms it left at once (all of them, when it disconnects).
   queueMicrotask(() => {
     setFlag(socket, LEAVING, false);
-    if (!socket.connected) releaseSocket(socket);
-    else if (hasFlag(socket, TRACKED)) listenForDisconnect(socket);
+    if (!hasFlag(socket, TRACKED)) return;
+    // A socket that disconnected is not in `handshaking` (it connected first): it is released, never put back.
+    if (socket.connected || handshaking.get(socket.id) === socket) putBack(socket);
+    else releaseSocket(socket);
   });
+}
+
+/**
+ * Put the socket back in the rooms of its own it is missing. Socket.IO makes
+ * `join` do nothing once it has cleaned a socket up (a handshake that failed
+ * or was abandoned): a socket that did not get back in is going away, and is
+ * released.
+ */
+function putBack(socket: TrackedSocket): void {
+  let missing: string[];
+  try {
+    const current = socket.rooms;
+    missing = (ownRooms(socket) ?? []).filter((room) => !current.has(room));
+  } catch {
+    missing = []; // a failing adapter: leave it to the release on disconnect
+  }
+  // Nothing missing: the room left was not (or no longer, after an in-band refresh) one of its own.
+  if (missing.length === 0) return;
+  const joined = joinOurselves(socket, missing);
+  const settle = (): void => {
+    if (!hasFlag(socket, TRACKED)) return;
+    if (isIn(socket, missing)) {
+      const registry = registryOfSocket(socket);
+      if (registry !== undefined) {
+        oidcLog(registry.appHandle, 4, `socket ${socket.nsp.name} ${socket.id} left ${show(missing.join(", "))}: put back (the "${PREFIX}" room prefix is reserved for ioserver-oidc)`);
+      }
+    } else if (!socket.connected) {
+      releaseSocket(socket);
+    } else {
+      listenForDisconnect(socket); // the adapter would not take it back: at least released when it goes
+    }
+  };
+  const result = joined?.result;
+  if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+    (result as PromiseLike<unknown>).then(settle, settle);
+  } else {
+    settle();
+  }
+}
+
+function isIn(socket: Socket, rooms: string[]): boolean {
+  try {
+    const current = socket.rooms;
+    return rooms.every((room) => current.has(room));
+  } catch {
+    return false;
+  }
+}
+
+/** A socket of this namespace was put in an `oidc:` room by someone other than this package. */
+function joinedRoom(nsp: Namespace, room: string, id: string): void {
+  const found = nsp.sockets.get(id) ?? handshaking.get(id);
+  // Not tracked (yet): `track` takes it out of foreign rooms when it first tracks it.
+  if (found === undefined || found.nsp !== nsp || !hasFlag(found, TRACKED)) return;
+  let own: string[] | undefined;
+  try {
+    own = ownRooms(found);
+  } catch {
+    own = undefined;
+  }
+  if (own?.includes(room) === true) return;
+  leave(found, room);
+  logForeign(found, room);
+}
+
+/** Take a socket being tracked for the first time out of `oidc:` rooms that are not in `rooms`. */
+function leaveForeignRooms(socket: Socket, rooms: string[]): void {
+  let foreign: string[];
+  try {
+    foreign = [...socket.rooms].filter((room) => room.startsWith(PREFIX) && !rooms.includes(room));
+  } catch {
+    return; // a failing adapter: nothing can be read, nothing can be left
+  }
+  for (const room of foreign) {
+    leave(socket, room);
+    logForeign(socket, room);
+  }
+}
+
+function logForeign(socket: Socket, room: string): void {
+  const registry = registryOfSocket(socket);
+  if (registry === undefined) return;
+  oidcLog(registry.appHandle, 4, `socket ${socket.nsp.name} ${socket.id} was put in ${show(room)}, not one of its rooms: taken out (the "${PREFIX}" room prefix is reserved for ioserver-oidc)`);
 }
 
 /**

@@ -210,13 +210,17 @@ type WellFormed = { isWellFormed(): boolean };
 /**
  * The subject keys users, rooms and stores: a non-empty string of whole
  * characters (a lone surrogate would turn into U+FFFD in UTF-8 keys and so
- * collide with another subject).
+ * collide with another subject). So does a string `sid` (rooms).
  */
 function checkSub(payload: JWTPayload): void {
   if (typeof payload.sub !== "string" || payload.sub === "") {
     throw invalid(`sub must be a non-empty string, got ${show(payload.sub)}`);
   }
   if (!(payload.sub as unknown as WellFormed).isWellFormed()) throw invalid(`sub ${show(payload.sub)} is not a well-formed string (lone surrogate)`);
+  // A string `sid` names a room (see rooms.ts): one that cannot be encoded refuses the token rather than counting as absent.
+  if (typeof payload["sid"] === "string" && !(payload["sid"] as unknown as WellFormed).isWellFormed()) {
+    throw invalid(`sid ${show(payload["sid"])} is not a well-formed string (lone surrogate)`);
+  }
 }
 
 /** A token's header, and the trusted issuer its (not yet verified) `iss` names. */
