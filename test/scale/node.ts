@@ -37,6 +37,8 @@ export interface NodeConfig {
   prefix: string;
   /** The back-channel logout route's `audience` (client id of the logout tokens), when not the issuers' own. */
   logoutAudience?: string | string[];
+  /** Register a users manager: local id `u-<sub>`, disabled when the test says so (`disable` command). */
+  users?: boolean;
 }
 
 export interface NodeStats {
@@ -84,6 +86,17 @@ server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(con
 const revocationStore = redisRevocationStore({ client: pub, subscriber: sub, prefix: config.prefix });
 server.addManager({ name: "session", manager: OidcSessionManager.configure({ store, revocationStore, storeTimeout: 1_000, clusterTimeout: 3_000 }) });
 server.addService({ name: "chat", service: ChatService, middlewares: [OidcSocketMiddleware] });
+const disabledSubs = new Set<string>();
+if (config.users === true) {
+  server.addManager({
+    name: "users",
+    manager: class Users {
+      findOrCreate(sub: string) {
+        return { id: `u-${sub}`, isDisabled: disabledSubs.has(sub) };
+      }
+    },
+  });
+}
 // POST /oidc/backchannel-logout; a jti is accepted once across the cluster.
 const replayStore = redisReplayStore(pub, { prefix: `${config.prefix}logout-jti:`, timeout: 2_000 });
 const logout = config.logoutAudience === undefined ? { replayStore } : { replayStore, audience: config.logoutAudience };
@@ -103,6 +116,7 @@ const commands: Record<string, (...args: never[]) => unknown> = {
   disconnectSocket: (socketId: string, reason?: string) => session.disconnectSocket(socketId, reason),
   listBySubject: (sub: string, options?: { iss?: string }) => session.listBySubject(sub, options),
   logs: () => logs,
+  disable: (sub: string) => void disabledSubs.add(sub),
   /**
    * A cluster-wide `fetchSockets()` published by this node: every node answers
    * after handling what this node published before (one publisher connection,

@@ -5,6 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import { randomUUID } from "node:crypto";
+import { BACKCHANNEL_LOGOUT_EVENT } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
 import { nextSecond } from "../helpers/wait.js";
@@ -78,5 +81,119 @@ describe("revocations across nodes (redisRevocationStore)", { skip, timeout: 120
     assert.equal(await handshake(a, token), "ERR_AUTH_REVOKED", "the revoking node refuses at once");
     await redis.restart();
     await waitFor("B hears of it once Redis is back", async () => (await handshake(b, token)) === "ERR_AUTH_REVOKED", 20_000, 200);
+  });
+});
+
+describe("revoking one user never touches another, and a disabled user is not broadcast per request (two nodes)", { skip, timeout: 120_000 }, () => {
+  let issuer: TestIssuer;
+  let redis: RedisServer;
+  let probe: Redis;
+  const prefix = runPrefix();
+  const nodes: ScaleNode[] = [];
+  let a: ScaleNode;
+  let b: ScaleNode;
+
+  before(async () => {
+    issuer = await createTestIssuer();
+    redis = await startRedis();
+    probe = new Redis(redis.url, { lazyConnect: true });
+    await probe.connect();
+    const started = await Promise.all(["A", "B"].map((name) => startNode({ name, redisUrl: redis.url, issuer: issuer.config, ttl: 5, prefix, users: true })));
+    nodes.push(...started);
+    [a, b] = started as [ScaleNode, ScaleNode];
+    await waitFor("two adapter subscribers", async () => (await a.call<number>("serverCount")) === 2);
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((node) => node.kill()));
+    probe?.disconnect();
+    await redis?.stop();
+    await issuer?.close();
+  });
+
+  /** Redis PUBLISH calls so far (INFO commandstats). */
+  const publishes = async () => Number(/cmdstat_publish:calls=(\d+)/.exec(await probe.info("commandstats"))?.[1] ?? 0);
+
+  it("disconnectUser(localId) on A reaches that user on A, never the socket on B whose sub equals the id", async () => {
+    const owner = await connected(a.connect(await issuer.mint({ sub: "7" }))); // local id u-7
+    const victim = await connected(b.connect(await issuer.mint({ sub: "u-7" }))); // local id u-u-7
+    const ownerGone = revokedThenGone(owner);
+    assert.equal(await a.call("disconnectUser", "u-7", "policy"), 1);
+    await ownerGone;
+    await a.call("barrier");
+    assert.ok(victim.connected, "the sub equal to the revoked id is someone else");
+    assert.equal(((await victim.timeout(5_000).emitWithAck("whoami", {})) as { sub: string }).sub, "u-7");
+    victim.disconnect();
+  });
+
+  it("40 handshakes of a disabled user's token on two nodes: refused, and revoked a bounded number of times (not once per handshake)", async (t) => {
+    const token = await issuer.mint({ sub: "zed" });
+    const live = await connected(b.connect(token));
+    const gone = revokedThenGone(live);
+    await Promise.all([a.call("disable", "zed"), b.call("disable", "zed")]);
+    const before = await publishes();
+    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => handshake(i % 2 === 0 ? a : b, token)));
+    await gone;
+    assert.ok(outcomes.every((outcome) => outcome === "ERR_USER_DISABLED"), JSON.stringify(outcomes.slice(0, 3)));
+    await Promise.all([a.call("barrier"), b.call("barrier")]);
+    const published = (await publishes()) - before;
+    const revocations = [...(await a.logs()), ...(await b.logs())].filter((line) => /disconnected \d+ socket\(s\) of user "u-zed"/.test(line.text));
+    t.diagnostic(`${revocations.length} revocation(s), ${published} Redis PUBLISH for 40 handshakes on two nodes`);
+    assert.ok(revocations.length <= 2, `${revocations.length} revocations: ${JSON.stringify(revocations)}`);
+    assert.ok(published <= 30, `${published} PUBLISH for 40 handshakes`);
+  });
+});
+
+describe("a back-channel logout is never lost when the replay store's write times out (two nodes, Redis paused)", { skip, timeout: 120_000 }, () => {
+  let issuer: TestIssuer;
+  let redis: RedisServer;
+  let probe: Redis;
+  const prefix = runPrefix();
+  const nodes: ScaleNode[] = [];
+  let a: ScaleNode;
+  let b: ScaleNode;
+
+  before(async () => {
+    issuer = await createTestIssuer();
+    redis = await startRedis();
+    probe = new Redis(redis.url, { lazyConnect: true });
+    await probe.connect();
+    const started = await Promise.all(["A", "B"].map((name) => startNode({ name, redisUrl: redis.url, issuer: issuer.config, ttl: 5, prefix })));
+    nodes.push(...started);
+    [a, b] = started as [ScaleNode, ScaleNode];
+    await waitFor("two adapter subscribers", async () => (await a.call<number>("serverCount")) === 2);
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((node) => node.kill()));
+    probe?.disconnect();
+    await redis?.stop();
+    await issuer?.close();
+  });
+
+  const post = async (node: ScaleNode, token: string) => {
+    const response = await fetch(`${node.url}/oidc/backchannel-logout`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ logout_token: token }).toString(),
+      signal: AbortSignal.timeout(15_000),
+    });
+    return response.status;
+  };
+
+  it("the jti write runs late (CLIENT PAUSE): the logout happens anyway on both nodes, the provider's retry is a replay, the tokens stay refused", async () => {
+    const access = await issuer.mint({ sub: "pam" });
+    const onA = await connected(a.connect(access));
+    const onB = await connected(b.connect(access));
+    const goneA = revokedThenGone(onA, 15_000);
+    const goneB = revokedThenGone(onB, 15_000);
+    const logout = await issuer.mint({ sub: "pam", jti: randomUUID(), events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } }, { header: { typ: "logout+jwt" } });
+    // Writes wait 3 s: the replay store's SET NX (2 s timeout on the nodes) runs, but its answer comes too late.
+    await probe.call("CLIENT", "PAUSE", "3000", "WRITE");
+    assert.equal(await post(a, logout), 200, "carried out although the claim timed out");
+    await Promise.all([goneA, goneB]);
+    assert.equal(await post(b, logout), 400, "the retry: its jti was recorded");
+    await waitFor("refused on both nodes", async () => (await handshake(a, access)) === "ERR_AUTH_REVOKED" && (await handshake(b, access)) === "ERR_AUTH_REVOKED", 10_000, 200);
+    assert.ok((await a.logs()).some((line) => /replay store failed .*carried out anyway/.test(line.text)));
   });
 });
