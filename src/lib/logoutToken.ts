@@ -12,6 +12,7 @@
 import type { JWTPayload } from "jose";
 import { OidcAuthError } from "../OidcAuthError.js";
 import type { OidcConfig, OidcIssuerConfig } from "../types.js";
+import { normalizeTyp } from "./tokenType.js";
 import { jwksUriOf } from "./discovery.js";
 import { COMPACT_JWS } from "./fastVerify.js";
 import { loadJose } from "./jose.js";
@@ -70,11 +71,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-/** RFC 8725 section 3.11 / RFC 7515 section 4.1.9: media types compare case-insensitively, `application/` may be omitted. */
-function normalizeTyp(typ: string): string {
-  const lower = typ.toLowerCase();
-  return lower.startsWith("application/") ? lower.slice("application/".length) : lower;
-}
 
 /** The audiences a Logout Token may be addressed to, for this issuer. */
 function audiencesFor(issuer: OidcIssuerConfig, config: OidcConfig, option: string | readonly string[] | undefined): string[] {
@@ -84,11 +80,15 @@ function audiencesFor(issuer: OidcIssuerConfig, config: OidcConfig, option: stri
   return list;
 }
 
-/** A claim that must be, when present, a non-empty string. */
+/**
+ * A claim that must be, when present, a non-empty string of whole
+ * characters: it keys rooms and the deny-list, as the access tokens' do.
+ */
 function optionalString(payload: JWTPayload, claim: "sub" | "sid"): string | undefined {
   if (!Object.hasOwn(payload, claim)) return undefined;
   const value = payload[claim];
   if (typeof value !== "string" || value === "") throw invalid(`${claim} must be a non-empty string, got ${show(value)}`);
+  if (!(value as unknown as { isWellFormed(): boolean }).isWellFormed()) throw invalid(`${claim} ${show(value)} is not a well-formed string (lone surrogate)`);
   return value;
 }
 

@@ -141,6 +141,7 @@ function schedule(appHandle: OidcAppHandle, link: Link): void {
         // Back: catch up with what other nodes revoked while this one could not hear.
         try {
           for (const entry of await link.store.list()) denyListOf(appHandle).add(entry);
+          clusterOf(appHandle).health.ok("revocation store");
         } catch (error) {
           clusterOf(appHandle).health.failed("revocation store", error, "list()");
           schedule(appHandle, link);
