@@ -195,17 +195,25 @@ export async function authenticate(token: string | undefined, appHandle: OidcApp
   const config = resolveConfig(appHandle);
   const { payload, issuer } = await verifyAccessToken(token, config, loggerOf(appHandle));
   const context = buildUserContext(payload, issuer.mapClaims, derivedUserId(issuer.issuer, payload.sub as string, config));
-  return { context: await admit(appHandle, context, config), config };
+  refuseRevoked(appHandle, context);
+  // Without a users manager nothing else is asked: no further wait.
+  if (!hasUsersManager(appHandle)) return { context, config };
+  return { context: await provisioned(appHandle, context, config), config };
 }
 
 /**
  * What follows verification, for a fresh token and for a socket restored by
- * connection-state recovery alike: the deny-list, provisioning, the disabled
- * check, the deny-list again for the local user id. Resolves to the context
- * with the users manager's id and role.
+ * connection-state recovery alike: the deny-list, then (with a users manager)
+ * provisioning, the disabled check and the deny-list again for the local
+ * user id. Resolves to the context with the users manager's id and role.
  */
 export async function admit(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): Promise<OidcUserContext> {
   refuseRevoked(appHandle, context);
+  return hasUsersManager(appHandle) ? provisioned(appHandle, context, config) : context;
+}
+
+/** The users manager's record applied to a verified context, or `ERR_USER_DISABLED` / `ERR_AUTH_REVOKED`. */
+async function provisioned(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): Promise<OidcUserContext> {
   const iss = issOf(context) ?? config.issuer;
   const user = await provision(appHandle, context, iss, config);
   if (user === undefined) return context;
