@@ -307,10 +307,19 @@ interface Outcome {
  * either method, on this node.
  */
 async function disconnect(appHandle: OidcAppHandle, config: OidcConfig, logout: OidcLogoutToken, settings: Settings): Promise<Outcome> {
+  // The tokens of the logged-out session stay refused until they expire, on this node at once, whatever the tracker does;
+  // the shared store hears of it after the broadcast.
+  const publish = recordRevocations(appHandle, logoutRevocations(config, logout));
+  try {
+    return await disconnectTracked(appHandle, config, logout, settings);
+  } finally {
+    publish();
+  }
+}
+
+async function disconnectTracked(appHandle: OidcAppHandle, config: OidcConfig, logout: OidcLogoutToken, settings: Settings): Promise<Outcome> {
   const session = (appHandle.session ?? undefined) as SessionMethods | undefined;
   const { iss, sid, sub } = logout;
-  // The tokens of the logged-out session stay refused until they expire, on this node at once, whatever the tracker does.
-  recordRevocations(appHandle, logoutRevocations(config, logout));
   const reason = settings.reason;
   const counted = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : undefined);
   const guarded = async (what: string, work: () => unknown) => counted(await withTimeout(work, settings.timeout, what));
@@ -416,7 +425,7 @@ export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, o
       log(4, `replay store failed (${who}): the logout is carried out anyway: ${describeError(error)}`);
     }
     if (first === false) {
-      recordRevocations(app, logoutRevocations(config, logout));
+      recordRevocations(app, logoutRevocations(config, logout))();
       const late = revokeHere(app, logout, settings.reason, logout.iat);
       log(4, `logout token refused: jti ${show(logout.jti)} was already received (${who})${late > 0 ? `; ${late} socket(s) it covers were still connected here and are disconnected` : ""}`);
       return answer(reply, 400, INVALID_TOKEN);

@@ -317,8 +317,9 @@ export class OidcSessionManager extends BaseManager {
     const config = this.config("disconnectUser");
     const subjects = subjectsOfDerivedUserId(this.app, userId, config);
     const rooms = [oidcRoom.user(userId), ...subjects.map(([iss, sub]) => oidcRoom.issuerSub(iss, sub))];
-    recordRevocations(this.app, [revocationNow("user", "", userId, config), ...subjects.map(([iss, sub]) => revocationNow("subject", iss, sub, config))]);
+    const publish = recordRevocations(this.app, [revocationNow("user", "", userId, config), ...subjects.map(([iss, sub]) => revocationNow("subject", iss, sub, config))]);
     const count = await this.revoke(rooms, reason, () => revokeUserSockets(this.app, userId, config, reason));
+    publish(); // after the broadcast: the other nodes hear it (with its reason) first
     this.log(6, `disconnected ${count} socket(s) of user ${show(userId)}${reason ? `: ${show(reason)}` : ""}`);
     return count;
   }
@@ -334,8 +335,9 @@ export class OidcSessionManager extends BaseManager {
     const issuers = iss !== undefined ? [iss] : this.issuers("disconnectSessionId", this.allContexts((context) => sidOf(context) === sid));
     const rooms = issuers.map((each) => oidcRoom.issuerSid(each, sid));
     const config = this.config("disconnectSessionId");
-    recordRevocations(this.app, issuers.map((each) => revocationNow("session", each, sid, config)));
+    const publish = recordRevocations(this.app, issuers.map((each) => revocationNow("session", each, sid, config)));
     const count = rooms.length === 0 ? 0 : await this.revoke(rooms, reason, () => 0);
+    publish(); // after the broadcast: the other nodes hear it (with its reason) first
     this.log(6, `disconnected ${count} socket(s) of session ${show(sid)}${iss === undefined ? "" : ` (${show(iss)})`}${reason ? `: ${show(reason)}` : ""}`);
     return count;
   }
@@ -360,8 +362,9 @@ export class OidcSessionManager extends BaseManager {
     const issuers = iss !== undefined ? [iss] : this.issuers("disconnectSubject", this.subjectContexts(sub));
     const rooms = iss !== undefined ? [oidcRoom.issuerSub(iss, sub)] : [subRoom(sub), ...issuers.map((each) => oidcRoom.issuerSub(each, sub))];
     const config = this.config("disconnectSubject");
-    recordRevocations(this.app, issuers.map((each) => revocationNow("subject", each, sub, config, withoutSid === true)));
+    const publish = recordRevocations(this.app, issuers.map((each) => revocationNow("subject", each, sub, config, withoutSid === true)));
     const count = await this.revoke(rooms, reason, () => 0, withoutSid === true ? [oidcRoom.withSid] : []);
+    publish(); // after the broadcast: the other nodes hear it (with its reason) first
     const scope = `${iss === undefined ? "" : ` (${show(iss)})`}${withoutSid === true ? " without sid" : ""}`;
     this.log(6, `disconnected ${count} socket(s) of subject ${show(sub)}${scope}${reason ? `: ${show(reason)}` : ""}`);
     return count;
@@ -403,10 +406,10 @@ export class OidcSessionManager extends BaseManager {
     this.timer = undefined;
     try {
       await this.store.close?.();
-      await this.disconnectRevocations?.();
     } catch (error) {
       this.log(4, `session store close() failed: ${describeError(error)}`);
     }
+    await this.disconnectRevocations?.(); // logs its own failures
   }
 
   // --- internals -----------------------------------------------------------

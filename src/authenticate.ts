@@ -142,7 +142,7 @@ const DISABLED_COOLDOWN_S = 5;
  */
 function disconnectDisabledUser(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): void {
   const userId = context.userId;
-  const known = denyListOf(appHandle).check(context);
+  const known = denyListOf(appHandle).check(context, { clockTolerance: config.clockTolerance });
   if (known !== undefined || recentlyRevoked(appHandle, userId)) return;
   const reason = "user disabled";
   const session = appHandle.session as { disconnectUser?: unknown } | null | undefined;
@@ -152,8 +152,9 @@ function disconnectDisabledUser(appHandle: OidcAppHandle, context: OidcUserConte
         oidcLog(appHandle, 3, `session.disconnectUser failed: ${String(error)}`),
       );
     } else {
-      recordRevocations(appHandle, [revocationNow("user", "", userId, config)]);
+      const publish = recordRevocations(appHandle, [revocationNow("user", "", userId, config)]);
       revokeUserSockets(appHandle, userId, config, reason);
+      publish();
     }
   } catch (error) {
     oidcLog(appHandle, 3, `disconnecting disabled user failed: ${String(error)}`);
@@ -174,9 +175,14 @@ function recentlyRevoked(appHandle: OidcAppHandle, userId: string): boolean {
   return false;
 }
 
-/** Refuse a token the app's deny-list covers (`ERR_AUTH_REVOKED`). */
-export function refuseRevoked(appHandle: OidcAppHandle, context: OidcUserContext): void {
-  const revoked: OidcRevocation | undefined = denyListOf(appHandle).check(context);
+/**
+ * Refuse a token the app's deny-list covers (`ERR_AUTH_REVOKED`).
+ * `userIds`: whether `context.userId` is already the users manager's id (see
+ * `DenyList.check`); by default, whether the app has no users manager (then
+ * every `userId` is derived and final).
+ */
+export function refuseRevoked(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig, userIds = !hasUsersManager(appHandle)): void {
+  const revoked: OidcRevocation | undefined = denyListOf(appHandle).check(context, { clockTolerance: config.clockTolerance, userIds });
   if (revoked === undefined) return;
   throw new OidcAuthError("ERR_AUTH_REVOKED", {
     reason: `token of iss ${show(issOf(context))} sub ${show(context.sub)} (iat ${show(context.claims["iat"])}) was revoked at ${revoked.at} (${revoked.kind} ${show(revoked.value)})`,
@@ -195,7 +201,7 @@ export async function authenticate(token: string | undefined, appHandle: OidcApp
   const config = resolveConfig(appHandle);
   const { payload, issuer } = await verifyAccessToken(token, config, loggerOf(appHandle));
   const context = buildUserContext(payload, issuer.mapClaims, derivedUserId(issuer.issuer, payload.sub as string, config));
-  refuseRevoked(appHandle, context);
+  refuseRevoked(appHandle, context, config);
   // Without a users manager nothing else is asked: no further wait.
   if (!hasUsersManager(appHandle)) return { context, config };
   return { context: await provisioned(appHandle, context, config), config };
@@ -208,7 +214,7 @@ export async function authenticate(token: string | undefined, appHandle: OidcApp
  * user id. Resolves to the context with the users manager's id and role.
  */
 export async function admit(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): Promise<OidcUserContext> {
-  refuseRevoked(appHandle, context);
+  refuseRevoked(appHandle, context, config);
   return hasUsersManager(appHandle) ? provisioned(appHandle, context, config) : context;
 }
 
@@ -222,6 +228,6 @@ async function provisioned(appHandle: OidcAppHandle, context: OidcUserContext, c
     disconnectDisabledUser(appHandle, provisioned, config);
     throw new OidcAuthError("ERR_USER_DISABLED", { reason: `user ${show(String(user.id))} (iss ${show(iss)}, sub ${show(context.sub)}) is disabled` });
   }
-  refuseRevoked(appHandle, provisioned);
+  refuseRevoked(appHandle, provisioned, config, true);
   return provisioned;
 }

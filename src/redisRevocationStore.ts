@@ -43,7 +43,7 @@ export interface RedisRevocationSubscriber {
 export interface RedisRevocationClient {
   multi(): RedisRevocationMulti;
   zrangebyscore(key: string, min: number | string, max: number | string): Promise<string[]>;
-  duplicate?(): RedisRevocationSubscriber;
+  duplicate?(options?: Record<string, unknown>): RedisRevocationSubscriber;
 }
 
 export interface RedisRevocationStoreOptions {
@@ -108,6 +108,12 @@ export function redisRevocationStore(options: RedisRevocationStoreOptions): Redi
   if (typeof prefix !== "string") throw new TypeError(`redisRevocationStore: "prefix" must be a string`);
   const key = `${prefix}revocations`;
   let owned: RedisRevocationSubscriber | undefined;
+  /** The store's own subscriber: it queues commands until connected, and its connection errors are the outage the manager already reports. */
+  const ownSubscriber = (): RedisRevocationSubscriber => {
+    const made = client.duplicate!({ enableOfflineQueue: true });
+    (made as unknown as { on(event: "error", listener: () => void): unknown }).on("error", () => undefined);
+    return made;
+  };
   const subscriptions = new Set<() => Promise<void>>();
 
   const store: RedisRevocationStore = {
@@ -130,26 +136,28 @@ export function redisRevocationStore(options: RedisRevocationStoreOptions): Redi
     },
 
     subscribe(listener) {
-      const subscriber = options.subscriber ?? (owned ??= client.duplicate!());
-      let ready = false;
+      // A connection of its own queues commands until it is connected (the app's may be made to fail fast).
+      const subscriber = options.subscriber ?? (owned ??= ownSubscriber());
+      let subscribed = false;
       const onMessage = (channel: string, message: string) => {
         if (channel !== key) return;
         const entry = parse(message);
         if (entry !== undefined) listener.added(entry);
       };
-      // The first "ready" is the connection's start; later ones follow a reconnection, when messages may have been missed.
-      const onReady = () => {
-        if (ready) listener.resync();
-        ready = true;
-      };
+      // Subscribe on every "ready" (a SUBSCRIBE that failed while the connection was down is not
+      // restored by the client), and after a reconnection catch up with what was missed meanwhile.
+      const subscribe = () =>
+        subscriber.subscribe(key).then(
+          () => {
+            if (subscribed) listener.resync();
+            subscribed = true;
+          },
+          () => undefined, // not connected: the next "ready" subscribes
+        );
+      const onReady = () => void subscribe();
       subscriber.on("message", onMessage);
       subscriber.on("ready", onReady);
-      subscriber.subscribe(key).then(
-        () => {
-          ready = true;
-        },
-        () => undefined, // Redis down: the next "ready" resyncs
-      );
+      void subscribe();
       const stop = async () => {
         subscriptions.delete(stop);
         subscriber.off?.("message", onMessage as (...args: unknown[]) => void);

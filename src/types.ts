@@ -64,7 +64,8 @@ export interface OidcVerificationOptions {
    * Loosen the rules that tell an access token from the issuer's other JWTs
    * (ID tokens, logout tokens). By default a token is refused when its header
    * `typ` is not absent, `JWT` or `at+jwt`, when its payload carries `events`
-   * (a logout or other security event token) or `nonce` (an ID token), and
+   * (a logout or other security event token) or `nonce`, `at_hash` or
+   * `c_hash` (an ID token), and
    * when the preset's marker says it is another kind (Keycloak: payload `typ`
    * must be `Bearer`). Each option widens what is accepted as an access token,
    * so that an ID token, say, could then open the API: set only what your
@@ -78,7 +79,7 @@ export interface OidcVerificationOptions {
 export interface OidcRelaxTokenType {
   /** More header `typ` values to accept (compared case-insensitively, `application/` optional). */
   typ?: readonly string[];
-  /** `true`: accept a payload `nonce` (tokens that may be ID tokens). */
+  /** `true`: accept the ID-token claims `nonce`, `at_hash` and `c_hash` (tokens that may be ID tokens). */
   nonce?: boolean;
   /** `false`: skip the preset's marker check. */
   presetMarker?: boolean;

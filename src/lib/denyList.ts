@@ -35,8 +35,27 @@ export interface OidcRevocation {
   withoutSid?: boolean;
 }
 
-/** Entries kept at most; beyond that the entry closest to its end goes first (logged). */
+/** Entries kept at most; beyond that a tenth of them, those closest to their end, go at once (the caller logs it). */
 export const DENY_LIST_MAX = 100_000;
+
+/** What `check` needs besides the context. */
+export interface CheckOptions {
+  /** Epoch ms. */
+  now?: number;
+  /**
+   * Seconds of clock skew tolerated: a token whose `iat` lies further in the
+   * future than this cannot tell when it was issued, so it counts as issued
+   * before (the provider's clock running ahead must not carry old tokens past
+   * a revocation).
+   */
+  clockTolerance?: number;
+  /**
+   * Whether `context.userId` is a local user id (the users manager's). Before
+   * provisioning it is derived from the `sub`, and a `user` entry (a local id)
+   * must not be matched against it: that would be another user.
+   */
+  userIds?: boolean;
+}
 
 function keyOf(kind: OidcRevocation["kind"], iss: string, value: string, withoutSid: boolean): string {
   return `${kind}${withoutSid ? "-" : ""}\n${subjectKey(iss, value)}`;
@@ -51,8 +70,11 @@ export class DenyList {
 
   /**
    * Remember a revocation. An entry for the same key keeps the later `at`
-   * and `until`. Returns whether anything changed.
+   * and `until`. Returns whether anything changed. `evicted` counts the
+   * entries dropped to stay within `DENY_LIST_MAX`, for the caller's log.
    */
+  evicted = 0;
+
   add(entry: OidcRevocation, now = Date.now()): boolean {
     if (entry.until <= now) return false;
     const key = keyOf(entry.kind, entry.iss, entry.value, entry.withoutSid === true);
@@ -69,25 +91,21 @@ export class DenyList {
    * The revocation that covers this context's token, if any. `context.claims`
    * are the verified claims (`iat`, `iss`, `sid`).
    */
-  check(context: OidcUserContext, now = Date.now()): OidcRevocation | undefined {
+  check(context: OidcUserContext, options: CheckOptions = {}): OidcRevocation | undefined {
     if (this.entries.size === 0) return undefined;
+    const now = options.now ?? Date.now();
     const iss = issOf(context) ?? "";
     const iatClaim = context.claims["iat"];
-    const iat = typeof iatClaim === "number" ? iatClaim : -Infinity;
+    const latest = now / 1000 + (options.clockTolerance ?? 0);
+    const iat = typeof iatClaim === "number" && iatClaim <= latest ? iatClaim : -Infinity;
     const sidClaim = context.claims["sid"];
     const sid = typeof sidClaim === "string" && sidClaim !== "" ? sidClaim : undefined;
     return (
       this.match(keyOf("subject", iss, context.sub, false), iat, now) ??
       (sid === undefined ? this.match(keyOf("subject", iss, context.sub, true), iat, now) : undefined) ??
       (sid === undefined ? undefined : this.match(keyOf("session", iss, sid, false), iat, now)) ??
-      this.match(keyOf("user", "", context.userId, false), iat, now)
+      (options.userIds === false ? undefined : this.match(keyOf("user", "", context.userId, false), iat, now))
     );
-  }
-
-  /** Every entry still in force. */
-  list(now = Date.now()): OidcRevocation[] {
-    this.prune(now);
-    return [...this.entries.values()].map((entry) => ({ ...entry }));
   }
 
   private match(key: string, iat: number, now: number): OidcRevocation | undefined {
@@ -100,12 +118,17 @@ export class DenyList {
     return iat <= entry.at ? entry : undefined;
   }
 
-  /** Drop expired entries; when still over the bound, those closest to their end. */
+  /**
+   * Drop expired entries; when still over the bound, a tenth of the bound at
+   * once (those closest to their end), so the sort runs once per many adds.
+   */
   private prune(now: number): void {
     for (const [key, entry] of this.entries) if (entry.until <= now) this.entries.delete(key);
     if (this.entries.size <= DENY_LIST_MAX) return;
     const byEnd = [...this.entries].sort(([, a], [, b]) => a.until - b.until);
-    for (const [key] of byEnd.slice(0, this.entries.size - DENY_LIST_MAX)) this.entries.delete(key);
+    const drop = this.entries.size - Math.floor(DENY_LIST_MAX * 0.9);
+    for (const [key] of byEnd.slice(0, drop)) this.entries.delete(key);
+    this.evicted += drop;
   }
 }
 

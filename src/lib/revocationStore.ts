@@ -10,10 +10,14 @@
  * revocation is made, read when a node starts (or reconnects), and tells the
  * other nodes through `subscribe`.
  */
+import type { Socket } from "socket.io";
 import type { OidcAppHandle } from "../types.js";
 import { clusterOf } from "./cluster.js";
+import { resolveConfig } from "./config.js";
 import { denyListOf, type OidcRevocation } from "./denyList.js";
 import { describeError, oidcLog } from "./log.js";
+import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./protocol.js";
+import { contextOf, registryOf } from "./socketRegistry.js";
 
 export interface OidcRevocationStore {
   /** Record a revocation (and tell the other nodes). */
@@ -30,7 +34,11 @@ export interface OidcRevocationStore {
   close?(): void | Promise<void>;
 }
 
-/** The default store: this process only (the app's deny-list is the store). */
+/**
+ * A store in this process only, of the shared store's shape: for tests, or to
+ * run the shared-store path on one node. Without any store, the app's
+ * in-memory deny-list alone holds its revocations.
+ */
 export class MemoryRevocationStore implements OidcRevocationStore {
   private readonly entries: OidcRevocation[] = [];
   add(entry: OidcRevocation): void {
@@ -48,11 +56,14 @@ export class MemoryRevocationStore implements OidcRevocationStore {
 const RETRY_MS = 1_000;
 /** Revocations kept for a store that is down, at most (the oldest go first; each still holds on this node). */
 const MAX_PENDING = 10_000;
+/** How far in the future an entry read from the store may start (s), at most: a clock a little ahead, no more. */
+const MAX_AT_AHEAD_S = 300;
 
 /** What ties an app's deny-list to its revocation store. */
 interface Link {
   store: OidcRevocationStore;
   pending: OidcRevocation[];
+  flushing: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
   unsubscribe: (() => void | Promise<void>) | undefined;
   closed: boolean;
@@ -61,16 +72,69 @@ interface Link {
 const links = new WeakMap<object, Link>();
 
 /**
+ * An entry read from a shared store is not trusted blindly (anyone who can
+ * write the key or publish on the channel could send one): it may start at
+ * most a little ahead of this clock and hold no longer than `revocationTtl`.
+ */
+function clamped(appHandle: OidcAppHandle, entry: OidcRevocation): OidcRevocation {
+  const now = Date.now();
+  let ttl = 86_400;
+  try {
+    ttl = resolveConfig(appHandle).revocationTtl;
+  } catch {
+    // no readable configuration: the default bound
+  }
+  return { ...entry, at: Math.min(entry.at, Math.floor(now / 1000) + MAX_AT_AHEAD_S), until: Math.min(entry.until, now + ttl * 1000) };
+}
+
+/** Add entries to the app's deny-list; log (once per call) any it had to drop to stay bounded. */
+function addAll(appHandle: OidcAppHandle, entries: readonly OidcRevocation[]): OidcRevocation[] {
+  const list = denyListOf(appHandle);
+  const before = list.evicted;
+  const changed = entries.filter((entry) => list.add(entry));
+  if (list.evicted > before) oidcLog(appHandle, 3, `deny-list full: ${list.evicted - before} revocation(s) closest to their end dropped`);
+  return changed;
+}
+
+/**
+ * This node's live sockets that an entry covers (a revocation made on another
+ * node, or while this one could not hear it), disconnected with
+ * `oidc:revoked`. Without an entry: every socket, against the whole list.
+ */
+function enforce(appHandle: OidcAppHandle, entry?: OidcRevocation): void {
+  const registry = registryOf(appHandle);
+  let candidates: Socket[];
+  if (entry === undefined || entry.kind === "session") candidates = registry.all();
+  else if (entry.kind === "subject") candidates = registry.ofSubject(entry.iss, entry.value);
+  else candidates = registry.ofUserId(entry.value);
+  if (candidates.length === 0) return;
+  let tolerance = 0;
+  try {
+    tolerance = resolveConfig(appHandle).clockTolerance;
+  } catch {
+    // no readable configuration: no tolerance
+  }
+  const list = denyListOf(appHandle);
+  for (const socket of candidates) {
+    const context = contextOf(socket);
+    if (context !== undefined && list.check(context, { clockTolerance: tolerance }) !== undefined) disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload());
+  }
+}
+
+/**
  * Connect the app's deny-list to a shared store: load what it holds, follow
- * what other nodes add. Returns how to disconnect. One store per app.
+ * what other nodes add (ending the live sockets it covers). Returns how to
+ * disconnect. One store per app: connecting another closes the first.
  */
 export function connectRevocationStore(appHandle: OidcAppHandle, store: OidcRevocationStore): () => Promise<void> {
-  const list = denyListOf(appHandle);
-  const link: Link = { store, pending: [], timer: undefined, unsubscribe: undefined, closed: false };
+  const previous = links.get(appHandle);
+  const link: Link = { store, pending: [], flushing: false, timer: undefined, unsubscribe: undefined, closed: false };
   links.set(appHandle, link);
+  if (previous !== undefined) void close(appHandle, previous);
   const load = async (): Promise<void> => {
     try {
-      for (const entry of await store.list()) list.add(entry);
+      addAll(appHandle, (await store.list()).map((entry) => clamped(appHandle, entry)));
+      enforce(appHandle);
       clusterOf(appHandle).health.ok("revocation store");
     } catch (error) {
       clusterOf(appHandle).health.failed("revocation store", error, "list()");
@@ -79,55 +143,76 @@ export function connectRevocationStore(appHandle: OidcAppHandle, store: OidcRevo
   };
   if (typeof store.subscribe === "function") {
     link.unsubscribe = store.subscribe({
-      added: (entry) => list.add(entry),
+      added: (entry) => {
+        const changed = addAll(appHandle, [clamped(appHandle, entry)]);
+        if (changed.length > 0) enforce(appHandle, changed[0]);
+      },
       resync: () => void load(),
     });
   }
   void load();
-  return async () => {
-    link.closed = true;
-    if (link.timer !== undefined) clearTimeout(link.timer);
-    if (links.get(appHandle) === link) links.delete(appHandle);
-    try {
-      await link.unsubscribe?.();
-      await store.close?.();
-    } catch (error) {
-      oidcLog(appHandle, 4, `revocation store close() failed: ${describeError(error)}`);
-    }
-  };
+  return () => close(appHandle, link);
+}
+
+async function close(appHandle: OidcAppHandle, link: Link): Promise<void> {
+  if (link.closed) return;
+  link.closed = true;
+  if (link.timer !== undefined) clearTimeout(link.timer);
+  if (links.get(appHandle) === link) links.delete(appHandle);
+  try {
+    await link.unsubscribe?.();
+  } catch (error) {
+    oidcLog(appHandle, 4, `revocation store unsubscribe failed: ${describeError(error)}`);
+  }
+  try {
+    await link.store.close?.();
+  } catch (error) {
+    oidcLog(appHandle, 4, `revocation store close() failed: ${describeError(error)}`);
+  }
 }
 
 /**
  * Record revocations: in this app's deny-list at once (so this node refuses
- * them from now on, whatever the store does), then in its store when it has
- * one. A store that fails keeps them pending and retries.
+ * them from now on, whatever the store does). Returns the function that
+ * writes them to the app's store, when it has one (a store that fails keeps
+ * them pending and retries): callers that broadcast the revocation through
+ * the adapter call it after the broadcast, so other nodes hear the broadcast
+ * (with its reason) first.
  */
-export function recordRevocations(appHandle: OidcAppHandle, entries: OidcRevocation[]): void {
-  const list = denyListOf(appHandle);
-  for (const entry of entries) list.add(entry);
-  const link = links.get(appHandle);
-  if (link === undefined || link.closed) return;
-  link.pending.push(...entries);
-  if (link.pending.length > MAX_PENDING) link.pending.splice(0, link.pending.length - MAX_PENDING);
-  void flush(appHandle, link);
+export function recordRevocations(appHandle: OidcAppHandle, entries: OidcRevocation[]): () => void {
+  addAll(appHandle, entries);
+  return () => {
+    const link = links.get(appHandle);
+    if (link === undefined || link.closed) return;
+    link.pending.push(...entries);
+    if (link.pending.length > MAX_PENDING) link.pending.splice(0, link.pending.length - MAX_PENDING);
+    void flush(appHandle, link);
+  };
 }
 
+/** Write the pending revocations, one writer per link. */
 async function flush(appHandle: OidcAppHandle, link: Link): Promise<void> {
-  while (link.pending.length > 0 && !link.closed) {
-    const entry = link.pending[0]!;
-    if (entry.until <= Date.now()) {
-      link.pending.shift();
-      continue;
+  if (link.flushing) return;
+  link.flushing = true;
+  try {
+    while (link.pending.length > 0 && !link.closed) {
+      const entry = link.pending[0]!;
+      if (entry.until <= Date.now()) {
+        link.pending.shift();
+        continue;
+      }
+      try {
+        await link.store.add(entry);
+        if (link.pending[0] === entry) link.pending.shift();
+        clusterOf(appHandle).health.ok("revocation store", "revocations made meanwhile were written");
+      } catch (error) {
+        clusterOf(appHandle).health.failed("revocation store", error, "add()");
+        schedule(appHandle, link);
+        return;
+      }
     }
-    try {
-      await link.store.add(entry);
-      if (link.pending[0] === entry) link.pending.shift();
-      clusterOf(appHandle).health.ok("revocation store", "revocations made meanwhile were written");
-    } catch (error) {
-      clusterOf(appHandle).health.failed("revocation store", error, "add()");
-      schedule(appHandle, link);
-      return;
-    }
+  } finally {
+    link.flushing = false;
   }
 }
 
@@ -140,7 +225,8 @@ function schedule(appHandle: OidcAppHandle, link: Link): void {
       if (link.pending.length === 0 && !link.closed) {
         // Back: catch up with what other nodes revoked while this one could not hear.
         try {
-          for (const entry of await link.store.list()) denyListOf(appHandle).add(entry);
+          addAll(appHandle, (await link.store.list()).map((entry) => clamped(appHandle, entry)));
+          enforce(appHandle);
           clusterOf(appHandle).health.ok("revocation store");
         } catch (error) {
           clusterOf(appHandle).health.failed("revocation store", error, "list()");

@@ -54,7 +54,7 @@ function expiryStep(registry: SocketRegistry, socket: TrackedSocket, now: number
     socket.emit(OIDC_EVENTS.expiring, { expiresAt });
   }
   if (now >= deadline) {
-    oidcLog(registry.appHandle, 6, `socket ${socket.nsp.name} ${socket.id} (user ${context.userId}) disconnected: token expired`);
+    oidcLog(registry.appHandle, 6, `socket ${socket.nsp.name} ${socket.id} (user ${show(context.userId)}) disconnected: token expired`);
     disconnectWith(socket, OIDC_EVENTS.expired, { code: "ERR_AUTH_TOKEN_EXPIRED" });
     return;
   }
@@ -162,7 +162,7 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
       disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code, reason: GUARD_REFUSAL_REASON });
     },
     (error: unknown) => reply({ ok: false, code: reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id}`, error).code }),
-  );
+  ).catch((error: unknown) => reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id} (answering)`, error)); // a throwing ack or listener
 }
 
 /**
@@ -214,16 +214,20 @@ export function ensureLifecycle(namespace: Namespace, appHandle: OidcAppHandle, 
       if (socket.recovered && !(await restore(socket, appHandle))) return;
       if (socket.data?.auth === undefined) return; // not authenticated by us
       // A revocation issued while the handshake was running (after our middleware) reaches the socket here.
-      refuseRevoked(appHandle, socket.data.auth as OidcUserContext);
       const config = resolveConfig(appHandle);
+      refuseRevoked(appHandle, socket.data.auth as OidcUserContext, config, true); // the context is final: its userId is the local one
       const enabled = options.expiry ?? config.socketExpiry;
       socket.on(OIDC_EVENTS.refresh, onRefresh);
       armExpiry(socket, appHandle, config, enabled);
     };
     run().catch((error: unknown) => {
       const failure = reportFailure(appHandle, `connection ${namespace.name} ${socket.id}`, error);
-      releaseSocket(socket);
-      disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code });
+      try {
+        releaseSocket(socket);
+        disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code });
+      } catch (closing) {
+        reportFailure(appHandle, `connection ${namespace.name} ${socket.id} (closing)`, closing); // a throwing adapter or listener
+      }
     });
   });
 }

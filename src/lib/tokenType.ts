@@ -10,7 +10,9 @@
  *   kind of token (`logout+jwt`, `secevent+jwt`, `dpop+jwt`, ...);
  * - a payload `events` claim: a security event token (RFC 8417), e.g. a
  *   back-channel logout token;
- * - a payload `nonce` claim: an ID token (OpenID Connect Core section 2);
+ * - a payload `nonce`, `at_hash` or `c_hash` claim: an ID token (OpenID
+ *   Connect Core sections 2, 3.1.3.6, 3.3.2.11; an ID token of the
+ *   authorization code flow often has no `nonce`, but carries `at_hash`);
  * - a provider's own marker, where it has one (Keycloak: payload `typ`
  *   `Bearer` for access tokens, `ID`, `Refresh`, `Logout` for the others).
  *
@@ -29,11 +31,14 @@ export function normalizeTyp(typ: string): string {
 export interface TokenTypeRules {
   /** Normalised header `typ` values accepted (an absent `typ` always is). */
   readonly typs: readonly string[];
-  /** Whether a payload `nonce` is accepted. */
+  /** Whether the ID-token claims `nonce`, `at_hash` and `c_hash` are accepted. */
   readonly nonce: boolean;
   /** The provider's marker: a reason when the claims name another kind of token. */
   readonly marker: ((claims: Readonly<Record<string, unknown>>) => string | undefined) | undefined;
 }
+
+/** Claims only ID tokens carry. */
+const ID_TOKEN_CLAIMS = ["nonce", "at_hash", "c_hash"] as const;
 
 /** Header `typ` values of access tokens, normalised. */
 export const ACCESS_TOKEN_TYPS: readonly string[] = Object.freeze(["jwt", "at+jwt"]);
@@ -64,6 +69,8 @@ export function notAnAccessToken(header: Readonly<Record<string, unknown>>, payl
     return `header typ ${describe(typ)} is not an access token type (${rules.typs.join(", ")})`;
   }
   if (Object.hasOwn(payload, "events")) return `payload carries "events": a security event token (e.g. a logout token), not an access token`;
-  if (!rules.nonce && Object.hasOwn(payload, "nonce")) return `payload carries "nonce": an ID token, not an access token`;
+  if (!rules.nonce) {
+    for (const claim of ID_TOKEN_CLAIMS) if (Object.hasOwn(payload, claim)) return `payload carries "${claim}": an ID token, not an access token`;
+  }
   return rules.marker?.(payload);
 }

@@ -1133,7 +1133,7 @@ export async function referenceVerify(fx: Reference, config: DiffConfig, token: 
 /**
  * The package's documented access-token rules, written independently of its
  * code: header typ absent, "JWT" or "at+jwt" (any case, "application/"
- * optional); no payload "events" or "nonce".
+ * optional); no payload "events", "nonce", "at_hash" or "c_hash".
  */
 function accessTokenRule(header: Record<string, unknown>, payload: Record<string, unknown>): string | undefined {
   const typ = header["typ"];
@@ -1142,7 +1142,7 @@ function accessTokenRule(header: Record<string, unknown>, payload: Record<string
     if (media !== "jwt" && media !== "at+jwt") return `typ ${JSON.stringify(typ)} is not an access token type`;
   }
   if (Object.hasOwn(payload, "events")) return "events claim";
-  if (Object.hasOwn(payload, "nonce")) return "nonce claim";
+  for (const claim of ["nonce", "at_hash", "c_hash"]) if (Object.hasOwn(payload, claim)) return `${claim} claim`;
   return undefined;
 }
 

@@ -556,7 +556,7 @@ export function oracle(payload: Record<string, unknown>, now: number, tokenLengt
   const sub = payload["sub"];
   if (typeof sub !== "string" || sub === "" || !(sub as unknown as { isWellFormed(): boolean }).isWellFormed()) return { valid: false, why: "sub" };
   if (has("events")) return { valid: false, why: "events" };
-  if (has("nonce")) return { valid: false, why: "nonce" };
+  if (has("nonce") || has("at_hash") || has("c_hash")) return { valid: false, why: "nonce" };
   return { valid: true, why: "valid" };
 }
 

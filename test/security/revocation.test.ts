@@ -256,20 +256,53 @@ describe("the deny-list (unit)", () => {
     const now = Date.now();
     assert.equal(list.check(context({ sub: "s", iss: "i", iat: 1 })), undefined);
     list.add({ kind: "subject", iss: "i", value: "s", at: 100, until: now + 1_000 }, now);
-    assert.ok(list.check(context({ sub: "s", iss: "i", iat: 100 }), now));
-    assert.equal(list.check(context({ sub: "s", iss: "i", iat: 101 }), now), undefined);
-    assert.equal(list.check(context({ sub: "s", iss: "j", iat: 1 }), now), undefined, "another issuer's subject");
+    assert.ok(list.check(context({ sub: "s", iss: "i", iat: 100 }), { now }));
+    assert.equal(list.check(context({ sub: "s", iss: "i", iat: 101 }), { now }), undefined);
+    assert.equal(list.check(context({ sub: "s", iss: "j", iat: 1 }), { now }), undefined, "another issuer's subject");
     list.add({ kind: "subject", iss: "i", value: "s", at: 200, until: now + 1_000 }, now);
-    assert.ok(list.check(context({ sub: "s", iss: "i", iat: 150 }), now));
-    assert.equal(list.check(context({ sub: "s", iss: "i", iat: 1 }), now + 1_000), undefined, "expired");
+    assert.ok(list.check(context({ sub: "s", iss: "i", iat: 150 }), { now }));
+    assert.equal(list.check(context({ sub: "s", iss: "i", iat: 1 }), { now: now + 1_000 }), undefined, "expired");
     assert.equal(list.size, 0, "an expired entry is dropped when met");
+  });
+
+  it("a token whose iat lies beyond the clock tolerance counts as issued before (a provider clock running ahead)", () => {
+    const list = new DenyList();
+    const now = Date.now();
+    list.add({ kind: "subject", iss: "i", value: "s", at: nowS(), until: now + 60_000 }, now);
+    assert.ok(list.check(context({ sub: "s", iss: "i", iat: nowS() + 3_600 }), { now, clockTolerance: 5 }));
+    assert.equal(list.check(context({ sub: "s", iss: "i", iat: nowS() + 3 }), { now, clockTolerance: 5 }), undefined, "issued after it, within the tolerance");
   });
 
   it("a user entry matches the local user id, never a sub", () => {
     const list = new DenyList();
     const now = Date.now();
     list.add({ kind: "user", iss: "", value: "1042", at: nowS(), until: now + 60_000 }, now);
-    assert.equal(list.check(context({ sub: "1042", iss: "i", iat: 1 }, "7"), now), undefined);
-    assert.ok(list.check(context({ sub: "x", iss: "i", iat: 1 }, "1042"), now));
+    assert.equal(list.check(context({ sub: "1042", iss: "i", iat: 1 }, "7"), { now }), undefined);
+    assert.ok(list.check(context({ sub: "x", iss: "i", iat: 1 }, "1042"), { now }));
+  });
+});
+
+describe("a revoked local user id never refuses the user whose sub equals it", () => {
+  /** Local ids crossed over subs: sub "42" is local user 17, sub "17" is local user 42. */
+  class Users {
+    constructor(_appHandle: AppHandle) {}
+    findOrCreate(sub: string) {
+      return { id: sub === "42" ? "17" : sub === "17" ? "42" : `u-${sub}` };
+    }
+  }
+  let app: TestApp;
+  before(async () => {
+    app = await startApp({ config: issuer.config, managers: { users: Users, session: OidcSessionManager } });
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  it("disconnectUser(\"17\") refuses local user 17 (sub 42), not sub 17 (local user 42)", async () => {
+    const local17 = await issuer.mint({ sub: "42" });
+    const sub17 = await issuer.mint({ sub: "17" });
+    await (app.appHandle["session"] as OidcSessionManager).disconnectUser("17", "locked");
+    assert.deepEqual(await both(app, local17), REVOKED);
+    assert.deepEqual(await both(app, sub17), ACCEPTED);
   });
 });

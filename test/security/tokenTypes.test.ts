@@ -58,6 +58,11 @@ describe("refused by default, on HTTP and Socket.IO", () => {
     assert.deepEqual(await bothTransports(await issuer.mint({ nonce: "n-0S6_WzA2Mj", auth_time: nowS() })), REFUSED);
   });
 
+  it("an ID token of the code flow: no nonce, but at_hash (or c_hash), aud the client id", async () => {
+    assert.deepEqual(await bothTransports(await issuer.mint({ at_hash: "77QmUPtjPfzWtF2AnpK9RQ", azp: "test-app", auth_time: nowS() })), REFUSED);
+    assert.deepEqual(await bothTransports(await issuer.mint({ c_hash: "LDktKdoQak3Pk0cnXxCltA" })), REFUSED);
+  });
+
   for (const typ of ["secevent+jwt", "dpop+jwt", "id_token+jwt", "application/logout+jwt", "jwt+at", ""]) {
     it(`header typ ${JSON.stringify(typ)}`, async () => {
       assert.deepEqual(await bothTransports(await issuer.mint({}, { header: { typ } })), REFUSED);
