@@ -181,8 +181,10 @@ function recentlyRevoked(appHandle: OidcAppHandle, userId: string): boolean {
  * `DenyList.check`); by default, whether the app has no users manager (then
  * every `userId` is derived and final).
  */
-export function refuseRevoked(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig, userIds = !hasUsersManager(appHandle)): void {
-  const revoked: OidcRevocation | undefined = denyListOf(appHandle).check(context, { clockTolerance: config.clockTolerance, userIds });
+export function refuseRevoked(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig, userIds?: boolean): void {
+  const list = denyListOf(appHandle);
+  if (list.size === 0) return; // the usual case: nothing is built or allocated
+  const revoked: OidcRevocation | undefined = list.check(context, { clockTolerance: config.clockTolerance, userIds: userIds ?? !hasUsersManager(appHandle) });
   if (revoked === undefined) return;
   throw new OidcAuthError("ERR_AUTH_REVOKED", {
     reason: `token of iss ${show(issOf(context))} sub ${show(context.sub)} (iat ${show(context.claims["iat"])}) was revoked at ${revoked.at} (${revoked.kind} ${show(revoked.value)})`,
