@@ -139,7 +139,7 @@ function positive(value: unknown, name: string): void {
 
 /**
  * Register as `session`. The socket middleware reports every authenticated
- * socket to it (`registerSocket` / `unregisterSocket`, the seed's contract);
+ * socket to it (`registerSocket` / `unregisterSocket`, the socket middleware's contract);
  * it lists them and disconnects them on demand, across every namespace of the
  * server — and, with `redisSessionStore` and `attachRedisAdapter`, across
  * every node. Disconnected clients receive `oidc:revoked` with

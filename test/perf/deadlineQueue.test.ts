@@ -1,5 +1,5 @@
 /**
- * The deadline queue behind socket expiry (issue 6, P6): one timer for any
+ * The deadline queue behind socket expiry: one timer for any
  * number of sockets. Real timers, short deadlines, every wait bounded.
  */
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 /**
- * Remote key sets (issue 6): state transitions of the shared JWKS cache,
+ * Remote key sets: state transitions of the shared JWKS cache,
  * observed only through the public API — `verifyOidcToken`, a real IOServer
  * app (HTTP route, Socket.IO handshake) and `OidcConfigManager#getHealth()` —
  * against real JWKS servers on 127.0.0.1 that misbehave on cue.

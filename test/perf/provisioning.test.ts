@@ -1,5 +1,5 @@
 /**
- * Provisioning (issue 6): `users.findOrCreate` is called once for any number
+ * Provisioning: `users.findOrCreate` is called once for any number
  * of concurrent authentications of one `sub` (HTTP and Socket.IO alike), a
  * failure is shared by those callers and never remembered, and
  * `provisionCacheTtl` (default 0) decides whether a result is reused for the

@@ -1,5 +1,5 @@
 /**
- * The verified-token cache (issue 6): correctness through `verifyOidcToken`
+ * The verified-token cache: correctness through `verifyOidcToken`
  * and through the HTTP and Socket.IO middlewares of a real IOServer app.
  *
  * Two ways to see a hit without looking inside:

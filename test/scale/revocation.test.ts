@@ -84,31 +84,45 @@ describe("revocations across nodes (redisRevocationStore)", { skip, timeout: 120
   });
 });
 
-describe("revoking one user never touches another, and a disabled user is not broadcast per request (two nodes)", { skip, timeout: 120_000 }, () => {
-  let issuer: TestIssuer;
-  let redis: RedisServer;
-  let probe: Redis;
-  const prefix = runPrefix();
+/**
+ * Two nodes on a private redis-server (some tests stop or pause it), a test
+ * issuer and a plain Redis client for the test's own commands, started before
+ * the suite's tests and stopped after them. Returns the suite's view of them.
+ */
+function twoNodes(options: { users?: boolean } = {}): () => { issuer: TestIssuer; redis: RedisServer; probe: Redis; a: ScaleNode; b: ScaleNode } {
+  let state: { issuer: TestIssuer; redis: RedisServer; probe: Redis; a: ScaleNode; b: ScaleNode } | undefined;
   const nodes: ScaleNode[] = [];
-  let a: ScaleNode;
-  let b: ScaleNode;
-
   before(async () => {
-    issuer = await createTestIssuer();
-    redis = await startRedis();
-    probe = new Redis(redis.url, { lazyConnect: true });
+    const issuer = await createTestIssuer();
+    const redis = await startRedis();
+    const probe = new Redis(redis.url, { lazyConnect: true });
     await probe.connect();
-    const started = await Promise.all(["A", "B"].map((name) => startNode({ name, redisUrl: redis.url, issuer: issuer.config, ttl: 5, prefix, users: true })));
-    nodes.push(...started);
-    [a, b] = started as [ScaleNode, ScaleNode];
+    const prefix = runPrefix();
+    nodes.push(...(await Promise.all(["A", "B"].map((name) => startNode({ name, redisUrl: redis.url, issuer: issuer.config, ttl: 5, prefix, ...options })))));
+    const [a, b] = nodes as [ScaleNode, ScaleNode];
     await waitFor("two adapter subscribers", async () => (await a.call<number>("serverCount")) === 2);
+    state = { issuer, redis, probe, a, b };
   });
-
   after(async () => {
     await Promise.all(nodes.map((node) => node.kill()));
-    probe?.disconnect();
-    await redis?.stop();
-    await issuer?.close();
+    state?.probe.disconnect();
+    await state?.redis.stop();
+    await state?.issuer.close();
+  });
+  return () => {
+    if (state === undefined) throw new Error("the cluster did not start");
+    return state;
+  };
+}
+
+describe("revoking one user never touches another, and a disabled user is not broadcast per request (two nodes)", { skip, timeout: 120_000 }, () => {
+  const cluster = twoNodes({ users: true });
+  let issuer: TestIssuer;
+  let probe: Redis;
+  let a: ScaleNode;
+  let b: ScaleNode;
+  before(() => {
+    ({ issuer, probe, a, b } = cluster());
   });
 
   /** Redis PUBLISH calls so far (INFO commandstats). */
@@ -145,30 +159,13 @@ describe("revoking one user never touches another, and a disabled user is not br
 });
 
 describe("a back-channel logout is never lost when the replay store's write times out (two nodes, Redis paused)", { skip, timeout: 120_000 }, () => {
+  const cluster = twoNodes();
   let issuer: TestIssuer;
-  let redis: RedisServer;
   let probe: Redis;
-  const prefix = runPrefix();
-  const nodes: ScaleNode[] = [];
   let a: ScaleNode;
   let b: ScaleNode;
-
-  before(async () => {
-    issuer = await createTestIssuer();
-    redis = await startRedis();
-    probe = new Redis(redis.url, { lazyConnect: true });
-    await probe.connect();
-    const started = await Promise.all(["A", "B"].map((name) => startNode({ name, redisUrl: redis.url, issuer: issuer.config, ttl: 5, prefix })));
-    nodes.push(...started);
-    [a, b] = started as [ScaleNode, ScaleNode];
-    await waitFor("two adapter subscribers", async () => (await a.call<number>("serverCount")) === 2);
-  });
-
-  after(async () => {
-    await Promise.all(nodes.map((node) => node.kill()));
-    probe?.disconnect();
-    await redis?.stop();
-    await issuer?.close();
+  before(() => {
+    ({ issuer, probe, a, b } = cluster());
   });
 
   const post = async (node: ScaleNode, token: string) => {

@@ -49,6 +49,18 @@ const REVOKED = {
 };
 const ACCEPTED = { http: 200, challenge: null, code: undefined, socket: "connected" };
 
+/** A users manager whose local ids are `u-<sub>` and whose `disabled` set the test fills. */
+function usersManager() {
+  const disabled = new Set<string>();
+  class Users {
+    constructor(_appHandle: AppHandle) {}
+    findOrCreate(sub: string) {
+      return { id: `u-${sub}`, isDisabled: disabled.has(sub) };
+    }
+  }
+  return { disabled, Users };
+}
+
 describe("revocations are sticky (one node)", () => {
   let app: TestApp;
   let session: OidcSessionManager;
@@ -147,13 +159,7 @@ describe("a revocation during a handshake reaches the socket when the handshake 
 });
 
 describe("a disabled user", () => {
-  const disabled = new Set<string>();
-  class Users {
-    constructor(_appHandle: AppHandle) {}
-    findOrCreate(sub: string) {
-      return { id: `u-${sub}`, isDisabled: disabled.has(sub) };
-    }
-  }
+  const { disabled, Users } = usersManager();
   let app: TestApp;
   before(async () => {
     app = await startApp({ config: issuer.config, managers: { users: Users, session: OidcSessionManager } });
@@ -181,13 +187,7 @@ describe("a disabled user", () => {
 });
 
 describe("connection-state recovery cannot bypass a revocation", () => {
-  const disabled = new Set<string>();
-  class Users {
-    constructor(_appHandle: AppHandle) {}
-    findOrCreate(sub: string) {
-      return { id: `u-${sub}`, isDisabled: disabled.has(sub) };
-    }
-  }
+  const { disabled, Users } = usersManager();
   let app: TestApp;
   before(async () => {
     app = await startApp({ config: issuer.config, managers: { users: Users, session: OidcSessionManager }, recovery: true });
