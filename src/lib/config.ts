@@ -347,11 +347,16 @@ function normalizeNew(input: OidcConfigInput, names: Names): OidcConfig {
     }
     appSlug = blank(input.appSlug) ? undefined : nonEmpty(input.appSlug, "appSlug", names);
     const seen = new Set<string>();
+    const several = input.issuers.length > 1;
     issuers = input.issuers.map((entry, index) => {
       const key = (option: keyof OidcIssuerInput) => `"issuers[${index}].${option}"`;
       if (entry === null || typeof entry !== "object") throw new OidcConfigError(`"issuers[${index}]"`, "must be an object");
       if (typeof entry.issuer !== "string" || entry.issuer.trim() === "") throw new OidcConfigError(key("issuer"), "is required (a non-empty string)");
       if (seen.has(entry.issuer)) throw new OidcConfigError(key("issuer"), `repeats ${JSON.stringify(entry.issuer)}`);
+      // The derived user id of several issuers is `<iss>#<sub>`: split at the first `#`, so an issuer must have none.
+      if (several && entry.issuer.includes("#")) {
+        throw new OidcConfigError(key("issuer"), `must not contain "#" (an issuer identifier has no fragment), got ${JSON.stringify(entry.issuer)}`);
+      }
       seen.add(entry.issuer);
       const audience = audienceList(entry.audience, key("audience"));
       const jwksUri = blank(entry.jwksUri) ? undefined : httpUrl(entry.jwksUri, "jwksUri", { jwksUri: key("jwksUri") });

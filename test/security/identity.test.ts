@@ -90,6 +90,21 @@ describe("without a users manager", () => {
   });
 });
 
+describe("the derived <iss>#<sub> cannot be ambiguous", () => {
+  it("with several issuers, an issuer containing # is refused by the configuration (naming the option)", async () => {
+    const { verifyOidcToken } = await import("../../src/index.js");
+    const config: OidcConfigInput = {
+      issuers: [
+        { issuer: `${a.issuer}#x`, audience: "test-app", jwksUri: a.config.jwksUri as string },
+        { issuer: b.issuer, audience: "test-app", jwksUri: b.config.jwksUri as string },
+      ],
+    };
+    await assert.rejects(verifyOidcToken(await a.mint({ sub: "y" }), config), (error: { code?: string; reason?: string }) =>
+      error.code === "ERR_AUTH_MISCONFIGURED" && /"issuers\[0\]\.issuer" must not contain "#"/.test(String(error.reason)),
+    );
+  });
+});
+
 describe("with one issuer and no users manager, userId stays the sub", () => {
   it("HTTP and Socket.IO", async () => {
     const app = await startApp({ config: a.config });
