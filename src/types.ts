@@ -1,11 +1,11 @@
 /**
  * Public types of ioserver-oidc.
  */
-import type { OidcClaimMapper, OidcClaimPreset } from "./lib/claimMapping.js";
-import type { TokenTypeRules } from "./lib/tokenType.js";
+import type { OidcClaimMapper, OidcClaimPreset } from "./claims/claimMapping.js";
+import type { TokenTypeRules } from "./claims/tokenType.js";
 
-export type { OidcClaimMapper, OidcClaimPreset, OidcMappedClaims } from "./lib/claimMapping.js";
-export type { TokenTypeRules } from "./lib/tokenType.js";
+export type { OidcClaimMapper, OidcClaimPreset, OidcMappedClaims } from "./claims/claimMapping.js";
+export type { TokenTypeRules } from "./claims/tokenType.js";
 
 /** Feature flags and limits carried by the token's `features` claim. */
 export type OidcFeatures = Record<string, unknown>;

@@ -17,7 +17,7 @@
  */
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 
-import { OIDC_EVENTS } from "../lib/events.js";
+import { OIDC_EVENTS } from "../events.js";
 
 /** Names of the protocol events exchanged with an `ioserver-oidc` server. */
 export { OIDC_EVENTS };

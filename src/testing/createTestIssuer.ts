@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { CryptoKey, JWK } from "jose";
-import { loadJose } from "../lib/jose.js";
+import { loadJose } from "../jwt/jose.js";
 import type { OidcConfigInput } from "../types.js";
 
 /** Signing algorithms of the test issuer: one RSA and one EC P-256 key. */

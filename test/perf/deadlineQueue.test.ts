@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DeadlineQueue, DUE, SLOT, type Deadline } from "../../src/lib/deadlineQueue.js";
+import { DeadlineQueue, DUE, SLOT, type Deadline } from "../../src/util/deadlineQueue.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 interface Entry extends Deadline {

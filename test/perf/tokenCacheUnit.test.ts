@@ -10,8 +10,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { RemoteKeySet, StoredKey } from "../../src/lib/keySets.js";
-import { keyOf, TokenCache } from "../../src/lib/tokenCache.js";
+import type { RemoteKeySet, StoredKey } from "../../src/keys/keySets.js";
+import { keyOf, TokenCache } from "../../src/verify/tokenCache.js";
 import type { OidcIssuerConfig } from "../../src/types.js";
 
 const NOW = 1_800_000_000_000;

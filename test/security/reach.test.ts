@@ -18,7 +18,7 @@ import { Adapter } from "socket.io-adapter";
 import type { Socket as ClientSocket } from "socket.io-client";
 import type { AppHandle } from "ioserver";
 import { OidcSessionManager, oidcRoom } from "../../src/index.js";
-import { registryOf } from "../../src/lib/socketRegistry.js";
+import { registryOf } from "../../src/sockets/registry.js";
 import type { OidcAppHandle } from "../../src/types.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { call, next, outcome, startApp, type TestApp } from "../helpers/app.js";

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { OidcSessionManager } from "../../src/index.js";
-import { DenyList } from "../../src/lib/denyList.js";
+import { DenyList } from "../../src/stores/denyList.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { call, next, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { nextSecond, sleep } from "../helpers/wait.js";

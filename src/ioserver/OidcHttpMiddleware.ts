@@ -1,0 +1,23 @@
+import { BaseMiddleware } from "ioserver";
+import type { AppHandle } from "ioserver";
+import { authenticate } from "../pipeline/authenticate.js";
+import { httpHook } from "../sockets/adapters.js";
+import { applyContext } from "../pipeline/applyContext.js";
+import { bearerToken } from "../pipeline/extractToken.js";
+import type { OidcAppHandle } from "../types.js";
+
+/**
+ * Guards every route of an IOServer controller: `Authorization: Bearer`
+ * token verified and provisioned, then `request.sub`, `request.userId`,
+ * `request.userRole`, `request.roles`, `request.permissions`,
+ * `request.features` and `request.auth` are set. Refusals are JSON
+ * `{ statusCode, error, code, message }` with an RFC 6750 challenge.
+ */
+export class OidcHttpMiddleware extends BaseMiddleware {
+  handle(appHandle: AppHandle) {
+    return httpHook(appHandle as OidcAppHandle, async (request, app) => {
+      const { context } = await authenticate(bearerToken(request.headers.authorization), app);
+      applyContext(request, context);
+    });
+  }
+}

@@ -1,0 +1,7 @@
+import { requireRoles } from "../guards/guards.js";
+
+/**
+ * Refuses the handshake (`ERR_FORBIDDEN`) unless the caller's `roles` include
+ * `admin`. List it after `OidcSocketMiddleware`. The same guard as `requireRoles("admin")`.
+ */
+export class OidcSocketAdminMiddleware extends requireRoles("admin") {}

@@ -1,0 +1,54 @@
+import { BaseMiddleware } from "ioserver";
+import type { AppHandle } from "ioserver";
+import { authenticate } from "../pipeline/authenticate.js";
+import { socketHook } from "../sockets/adapters.js";
+import { socketToken } from "../pipeline/extractToken.js";
+import { ensureLifecycle } from "../sockets/lifecycle.js";
+import { registerSocketSession } from "../sockets/session.js";
+import type { OidcAppHandle } from "../types.js";
+
+/** Per-middleware options, see `OidcSocketMiddleware.configure()`. */
+export interface OidcSocketMiddlewareOptions {
+  /** Disconnect the namespace's sockets when their token expires (overrides the config's `socketExpiry`). */
+  expiry?: boolean;
+}
+
+/**
+ * Guards a Socket.IO namespace at the handshake: `handshake.auth.token`, else
+ * an `Authorization: Bearer` header; verified, provisioned, registered with
+ * the session tracker, then `socket.sub`, `socket.userId`, `socket.userRole`,
+ * `socket.roles`, `socket.permissions`, `socket.features` and
+ * `socket.data.auth` are set and the connection is accepted.
+ *
+ * Once connected, the socket follows its token: `oidc:expiring` before `exp`,
+ * in-band `oidc:refresh`, and `oidc:expired` plus a disconnect when no fresh
+ * token came in time.
+ */
+export class OidcSocketMiddleware extends BaseMiddleware {
+  /** Options given through `configure()`. */
+  protected static readonly options: OidcSocketMiddlewareOptions = {};
+
+  /**
+   * A middleware class with options, e.g. `OidcSocketMiddleware.configure({ expiry: false })`
+   * for a namespace whose sockets may outlive their token.
+   */
+  static configure(options: OidcSocketMiddlewareOptions): typeof OidcSocketMiddleware {
+    if (options === null || typeof options !== "object") throw new TypeError("OidcSocketMiddleware.configure: options must be an object");
+    if (options.expiry !== undefined && typeof options.expiry !== "boolean") {
+      throw new TypeError(`OidcSocketMiddleware.configure: "expiry" must be a boolean, got ${String(options.expiry)}`);
+    }
+    const frozen = Object.freeze({ ...options });
+    return class ConfiguredOidcSocketMiddleware extends OidcSocketMiddleware {
+      protected static override readonly options = frozen;
+    };
+  }
+
+  handle(appHandle: AppHandle) {
+    const options = (this.constructor as typeof OidcSocketMiddleware).options;
+    return socketHook(appHandle as OidcAppHandle, async (socket, app) => {
+      const { context, config } = await authenticate(socketToken(socket.handshake), app);
+      ensureLifecycle(socket.nsp, app, options);
+      await registerSocketSession(app, socket, context, config); // tracks it: socket.data.auth and the decorations
+    });
+  }
+}

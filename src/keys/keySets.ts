@@ -1,0 +1,399 @@
+/**
+ * Remote key sets, one per JWKS URI and fetch policy, shared by every
+ * middleware in the process. Each set:
+ *
+ * - fetches once for any number of concurrent callers (single flight);
+ * - keeps the set for `jwksCacheMaxAge`, then re-fetches;
+ * - re-fetches on an unknown `kid` at most once per `jwksCooldown`;
+ * - after a failed fetch, asks again only after an exponential back-off
+ *   (1 s doubling to 60 s, or the provider's `Retry-After` when longer, up to
+ *   10 min); meanwhile requests fail fast with `KeySetUnavailableError`;
+ * - after a timed-out fetch opens its circuit: until a probe fetch succeeds,
+ *   requests that arrive while the probe runs fail fast instead of queueing;
+ * - when the provider fails after keys were cached, keeps using them for
+ *   `jwksStaleIfError` past their max age (logged once per outage).
+ *
+ * Keys are imported once as `KeyObject`s (for the synchronous verification
+ * path) and the same JSON is handed to jose's local key set (the reference
+ * path), so both see exactly the same keys.
+ */
+import type { FlattenedJWSInput, JSONWebKeySet, JWK, JWTHeaderParameters } from "jose";
+import { createFastKey, type FastKey } from "../jwt/fastVerify.js";
+import { loadJose } from "../jwt/jose.js";
+import { readBodyLimited } from "../util/readBodyLimited.js";
+import type { OidcConfig } from "../types.js";
+
+/** The key set could not be obtained (timeout, network, HTTP status, bad JSON, empty set). */
+export class KeySetUnavailableError extends Error {
+  override readonly name = "KeySetUnavailableError";
+  constructor(readonly source: string, cause: unknown, note?: string) {
+    super(`${source.startsWith("discovery") ? source : `JWKS ${source}`} could not be obtained: ${describe(cause)}${note ? ` (${note})` : ""}`, { cause });
+  }
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? ` (${error.cause.message})` : "";
+  return `${error.message}${cause}`;
+}
+
+/** A fetch that did not answer within `jwksTimeout`. */
+class FetchTimeoutError extends Error {
+  override readonly name = "FetchTimeoutError";
+}
+
+/** A fetch refused with an HTTP status, with the provider's `Retry-After` in ms when it sent one. */
+class FetchStatusError extends Error {
+  override readonly name = "FetchStatusError";
+  constructor(message: string, readonly retryAfter: number | undefined) {
+    super(message);
+  }
+}
+
+export const BACKOFF_START = 1_000;
+export const BACKOFF_MAX = 60_000;
+/** The longest `Retry-After` honoured. */
+export const RETRY_AFTER_MAX = 600_000;
+/** The largest JWKS body read; a larger one is cut off while it streams. */
+const MAX_JWKS_BYTES = 512 * 1024;
+
+/** One published key: its JWK and, when node:crypto can import it as a public key, its `KeyObject`. */
+export interface StoredKey {
+  readonly jwk: Readonly<JWK>;
+  readonly key: FastKey | undefined;
+}
+
+type LocalKeySet = (header: JWTHeaderParameters, token: FlattenedJWSInput) => Promise<unknown>;
+
+/** One fetched version of the set. */
+export interface KeySetSnapshot {
+  readonly keys: readonly StoredKey[];
+  /** Epoch ms of the fetch. */
+  readonly fetchedAt: number;
+  /** jose's local key set over the same JSON (the reference path). */
+  readonly local: LocalKeySet;
+}
+
+/** What `getHealth()` reports for one key set. */
+export interface KeySetHealth {
+  jwksUri: string;
+  /** `fresh`: within max age; `stale`: past it, still used (provider failing); `unavailable`: no usable keys; `cold`: never fetched. */
+  state: "fresh" | "stale" | "unavailable" | "cold";
+  keys: number;
+  /** Epoch ms of the last successful fetch. */
+  fetchedAt: number | undefined;
+  /** Consecutive failed fetches. */
+  failures: number;
+  /** Epoch ms before which no fetch is attempted (back-off), when failing. */
+  retryAt: number | undefined;
+  /** `open` after a timed-out fetch, until a fetch succeeds. */
+  circuit: "closed" | "open";
+  lastError: string | undefined;
+}
+
+export type KeySetLog = (level: number, text: string) => void;
+
+interface Policy {
+  timeout: number;
+  cooldown: number;
+  maxAge: number;
+  staleIfError: number;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 section 10.2.3), in ms from now. */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+async function fetchJwks(uri: string, timeout: number): Promise<JSONWebKeySet> {
+  const signal = AbortSignal.timeout(timeout);
+  let response: Response;
+  try {
+    response = await fetch(uri, { redirect: "manual", signal, headers: { accept: "application/json, application/jwk-set+json" } });
+  } catch (error) {
+    if (signal.aborted) throw new FetchTimeoutError(`no answer within ${timeout} ms`);
+    throw error;
+  }
+  if (response.status !== 200) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new FetchStatusError(`answered HTTP ${response.status}`, parseRetryAfter(response.headers.get("retry-after")));
+  }
+  let text: string;
+  try {
+    text = await readBodyLimited(response, MAX_JWKS_BYTES, "the key set");
+  } catch (error) {
+    if (signal.aborted) throw new FetchTimeoutError(`body not received within ${timeout} ms`);
+    throw error;
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error("answered a body that is not JSON");
+  }
+  if (!isObject(body) || !Array.isArray(body["keys"]) || !(body["keys"] as unknown[]).every(isObject)) {
+    throw new Error('answered JSON that is not a JWK Set (an object with a "keys" array of objects)');
+  }
+  // An empty set is the provider failing to publish keys (503 to clients, back-off, previous keys kept), not a rotation.
+  if ((body["keys"] as unknown[]).length === 0) throw new Error("answered an empty key set");
+  return body as unknown as JSONWebKeySet;
+}
+
+/** A remote JWKS with its fetch policy and failure state. */
+export class RemoteKeySet {
+  private snapshot: KeySetSnapshot | undefined;
+  private pending: Promise<KeySetSnapshot> | undefined;
+  private failures = 0;
+  private retryAt = 0;
+  private lastError: unknown;
+  private circuitOpen = false;
+  private lastFetchStart = 0;
+  private servingStale = false;
+  /** Imported keys by their JWK's JSON, reused across refreshes so cached verifications survive an unchanged key. */
+  private imported = new Map<string, StoredKey>();
+  /** Where events go: every app that used this set (one logger per app), so an outage is logged whoever meets it first. */
+  private readonly loggers = new Set<KeySetLog>();
+
+  constructor(readonly uri: string, private readonly policy: Policy) {}
+
+  /** Send this set's events (failures, stale keys, recovery) to `log` from now on. */
+  addLogger(log: KeySetLog | undefined): void {
+    if (log !== undefined && !this.loggers.has(log)) this.loggers.add(log);
+  }
+
+  private log(level: number, text: string): void {
+    for (const log of this.loggers) {
+      try {
+        log(level, text);
+      } catch {
+        // A broken logger must not change an auth decision.
+      }
+    }
+  }
+
+  /** The snapshot to use right now without waiting: fresh, or undefined. */
+  freshSnapshot(now: number = Date.now()): KeySetSnapshot | undefined {
+    const snapshot = this.snapshot;
+    return snapshot !== undefined && now - snapshot.fetchedAt < this.policy.maxAge ? snapshot : undefined;
+  }
+
+  /** Whether `key` is published in the snapshot that would be used now (fresh, or stale within the bound while failing). */
+  stillPublished(key: StoredKey, now: number = Date.now()): boolean {
+    const snapshot = this.snapshot;
+    if (snapshot === undefined) return false;
+    const age = now - snapshot.fetchedAt;
+    if (age >= this.policy.maxAge && !(this.servingStale && age < this.policy.maxAge + this.policy.staleIfError)) return false;
+    return snapshot.keys.includes(key);
+  }
+
+  /**
+   * The keys to verify with: the cached set while fresh; else a re-fetch
+   * (shared); on failure the cached set while within `jwksStaleIfError`.
+   * Rejects with `KeySetUnavailableError`.
+   */
+  async keys(log?: KeySetLog): Promise<KeySetSnapshot> {
+    this.addLogger(log);
+    const now = Date.now();
+    const fresh = this.freshSnapshot(now);
+    if (fresh !== undefined) return fresh;
+    try {
+      return await this.refresh(now);
+    } catch (error) {
+      const stale = this.staleSnapshot(Date.now());
+      if (stale !== undefined) return stale;
+      throw error;
+    }
+  }
+
+  /**
+   * A token named a `kid` the set does not have: re-fetch, at most once per
+   * cooldown, and never during a back-off. Resolves to the set to use; while
+   * the provider is failing the answer is unknown, so it rejects with
+   * `KeySetUnavailableError` (the token may be signed by a new key).
+   */
+  async refreshForUnknownKid(current: KeySetSnapshot, log?: KeySetLog): Promise<KeySetSnapshot> {
+    this.addLogger(log);
+    const now = Date.now();
+    if (this.pending !== undefined && !this.circuitOpen) return this.pending;
+    if (this.failures === 0 && now - this.lastFetchStart < this.policy.cooldown) return current;
+    return this.refresh(now);
+  }
+
+  /** Start fetching now if the set is cold or expired (used to prefetch at start-up). */
+  prefetch(log?: KeySetLog): Promise<void> {
+    return this.keys(log).then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  health(now: number = Date.now()): KeySetHealth {
+    const snapshot = this.snapshot;
+    let state: KeySetHealth["state"];
+    if (snapshot === undefined) state = this.failures > 0 ? "unavailable" : "cold";
+    // Past its max age but never failed: an idle set, re-fetched on the next request.
+    else if (now - snapshot.fetchedAt < this.policy.maxAge || this.failures === 0) state = "fresh";
+    else if (now - snapshot.fetchedAt < this.policy.maxAge + this.policy.staleIfError) state = "stale";
+    else state = "unavailable";
+    return {
+      jwksUri: this.uri,
+      state,
+      keys: snapshot?.keys.length ?? 0,
+      fetchedAt: snapshot?.fetchedAt,
+      failures: this.failures,
+      retryAt: this.failures > 0 ? this.retryAt : undefined,
+      circuit: this.circuitOpen ? "open" : "closed",
+      lastError: this.lastError === undefined ? undefined : describe(this.lastError),
+    };
+  }
+
+  private staleSnapshot(now: number): KeySetSnapshot | undefined {
+    const snapshot = this.snapshot;
+    if (snapshot === undefined || this.failures === 0) return undefined;
+    const age = now - snapshot.fetchedAt;
+    if (age >= this.policy.maxAge + this.policy.staleIfError) return undefined;
+    if (!this.servingStale) {
+      this.servingStale = true;
+      this.log(4, `[ioserver-oidc] JWKS ${this.uri} is failing (${describe(this.lastError)}): using the keys fetched ${Math.round(age / 1000)} s ago for up to ${Math.round((this.policy.maxAge + this.policy.staleIfError - age) / 1000)} s more (jwksStaleIfError)`);
+    }
+    return snapshot;
+  }
+
+  private refresh(now: number): Promise<KeySetSnapshot> {
+    if (this.pending !== undefined) {
+      // After a timeout, the probe runs alone: the others fail fast instead of queueing behind it.
+      if (this.circuitOpen) return Promise.reject(this.unavailable("circuit open after a timed-out fetch; a probe fetch is in flight"));
+      return this.pending;
+    }
+    if (now < this.retryAt) {
+      return Promise.reject(this.unavailable(`backing off for ${this.retryAt - now} ms after ${this.failures} failed fetch(es)`));
+    }
+    this.lastFetchStart = now;
+    const pending = fetchJwks(this.uri, this.policy.timeout).then(
+      (jwks) => this.succeeded(jwks),
+      (error: unknown) => {
+        throw this.failed(error);
+      },
+    );
+    this.pending = pending;
+    const clear = () => {
+      if (this.pending === pending) this.pending = undefined;
+    };
+    pending.then(clear, clear);
+    return pending;
+  }
+
+  private async succeeded(jwks: JSONWebKeySet): Promise<KeySetSnapshot> {
+    const { createLocalJWKSet } = await loadJose();
+    const local = createLocalJWKSet(jwks) as unknown as LocalKeySet;
+    const imported = new Map<string, StoredKey>();
+    const keys = jwks.keys.map((jwk) => {
+      const id = JSON.stringify(jwk);
+      const stored = imported.get(id) ?? this.imported.get(id) ?? { jwk: Object.freeze({ ...jwk }), key: createFastKey(jwk as Readonly<Record<string, unknown>>) };
+      imported.set(id, stored);
+      return stored;
+    });
+    this.imported = imported;
+    if (this.failures > 0) this.log(6, `[ioserver-oidc] JWKS ${this.uri} recovered after ${this.failures} failed fetch(es)`);
+    this.failures = 0;
+    this.retryAt = 0;
+    this.lastError = undefined;
+    this.circuitOpen = false;
+    this.servingStale = false;
+    const snapshot: KeySetSnapshot = Object.freeze({ keys: Object.freeze(keys), fetchedAt: Date.now(), local });
+    this.snapshot = snapshot;
+    return snapshot;
+  }
+
+  private failed(error: unknown): KeySetUnavailableError {
+    this.failures++;
+    const backoff = Math.min(BACKOFF_START * 2 ** (this.failures - 1), BACKOFF_MAX);
+    const retryAfter = error instanceof FetchStatusError && error.retryAfter !== undefined ? Math.min(error.retryAfter, RETRY_AFTER_MAX) : 0;
+    const delay = Math.max(backoff, retryAfter);
+    this.retryAt = Date.now() + delay;
+    this.lastError = error;
+    const timedOut = error instanceof FetchTimeoutError;
+    if (timedOut && !this.circuitOpen) this.log(4, `[ioserver-oidc] JWKS ${this.uri} timed out: failing fast until ${new Date(this.retryAt).toISOString()}`);
+    this.circuitOpen = timedOut || this.circuitOpen;
+    if (this.failures === 1) this.log(3, `[ioserver-oidc] JWKS ${this.uri} could not be fetched: ${describe(error)}; retrying in ${delay} ms`);
+    return new KeySetUnavailableError(this.uri, error, `retry in ${delay} ms`);
+  }
+
+  private unavailable(note: string): KeySetUnavailableError {
+    return new KeySetUnavailableError(this.uri, this.lastError ?? new Error("the key set is empty"), note);
+  }
+}
+
+const keySets = new Map<string, RemoteKeySet>();
+
+/** The shared key set for this JWKS URI and the config's fetch policy. */
+export function keySetFor(jwksUri: string, config: OidcConfig): RemoteKeySet {
+  const id = `${jwksUri}\n${config.jwksTimeout}\n${config.jwksCooldown}\n${config.jwksCacheMaxAge}\n${config.jwksStaleIfError}`;
+  let set = keySets.get(id);
+  if (set === undefined) {
+    set = new RemoteKeySet(jwksUri, {
+      timeout: config.jwksTimeout,
+      cooldown: config.jwksCooldown,
+      maxAge: config.jwksCacheMaxAge,
+      staleIfError: config.jwksStaleIfError,
+    });
+    keySets.set(id, set);
+  }
+  return set;
+}
+
+/** Errors from jose's key selection that mean "this token names no (single) published key". */
+const TOKEN_SIDE_CODES = new Set(["ERR_JWKS_NO_MATCHING_KEY", "ERR_JWKS_MULTIPLE_MATCHING_KEYS"]);
+
+/**
+ * A jose key function over a snapshot: an unknown `kid` triggers one
+ * cooldown-limited re-fetch; an empty set is "unavailable", not a bad token.
+ */
+export function keyFunction(set: RemoteKeySet, first: KeySetSnapshot, log?: KeySetLog) {
+  return async (header: JWTHeaderParameters, token: FlattenedJWSInput): Promise<never> => {
+    let snapshot = first;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await snapshot.local(header, token)) as never;
+      } catch (error) {
+        const code = (error as { code?: unknown } | null)?.code;
+        if (code === "ERR_JWKS_NO_MATCHING_KEY" && attempt === 0) {
+          const next = await set.refreshForUnknownKid(snapshot, log);
+          if (next !== snapshot) {
+            snapshot = next;
+            continue;
+          }
+        }
+        if (code === "ERR_JWKS_NO_MATCHING_KEY" && snapshot.keys.length === 0) {
+          throw new KeySetUnavailableError(set.uri, new Error("the key set is empty"));
+        }
+        if (typeof code === "string" && TOKEN_SIDE_CODES.has(code)) throw error;
+        throw new KeySetUnavailableError(set.uri, error);
+      }
+    }
+  };
+}
+
+/**
+ * A jose `jwtVerify` key function for this JWKS URI (kept for callers such
+ * as the back-channel logout route): fetch policy, back-off, stale-if-error
+ * and unknown-`kid` re-fetch included. Rejects with `KeySetUnavailableError`
+ * when the keys cannot be obtained.
+ */
+export async function getKeyResolver(jwksUri: string, config: OidcConfig, log?: KeySetLog) {
+  const set = keySetFor(jwksUri, config);
+  return async (header: JWTHeaderParameters, token: FlattenedJWSInput): Promise<never> => keyFunction(set, await set.keys(log), log)(header, token);
+}
+
+/** Health of every key set this process has used. */
+export function allKeySets(): RemoteKeySet[] {
+  return [...keySets.values()];
+}

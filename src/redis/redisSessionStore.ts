@@ -1,0 +1,239 @@
+/**
+ * A Redis-backed `OidcSessionStore`: every node writes its live sessions with
+ * a TTL, refreshed by the session manager's heartbeat, so `list()` and
+ * `listByUser()` see the sessions of every node and a crashed node's entries
+ * expire on their own.
+ *
+ * Keys (`prefix` defaults to `ioserver-oidc:`; `ttl` in seconds, default 60):
+ *
+ * | key | type | content | expiry |
+ * |---|---|---|---|
+ * | `<prefix>session:<socketId>` | string | the session record, JSON | `ttl`, re-set by every heartbeat (every `ttl / 3`) |
+ * | `<prefix>sessions` | set | every socket id | `ttl`, re-set by every write |
+ * | `<prefix>user:<userId>` | set | the user's socket ids | `ttl`, re-set by every write |
+ * | `<prefix>subject:<n>:<iss>:<sub>` | set | the subject's socket ids (`n`: the issuer's length) | `ttl`, re-set by every write |
+ *
+ * A set member whose `session:` key has expired (its node stopped
+ * heartbeating) is skipped and removed by the next read that meets it.
+ *
+ * The client is yours (ioredis is an optional peer dependency; this module
+ * never imports it): pass an `ioredis` instance, preferably created with
+ * `enableOfflineQueue: false` so commands fail at once while Redis is down
+ * (the manager then degrades to node-local sessions) instead of queueing.
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { OidcSessionRecord, OidcSessionStore } from "../ioserver/OidcSessionManager.js";
+import { subjectKey } from "../claims/identity.js";
+
+/** The commands the store queues in a transaction (`MULTI`), as ioredis names them. */
+export interface RedisSessionStoreMulti {
+  set(key: string, value: string, unit: "PX", milliseconds: number): RedisSessionStoreMulti;
+  sadd(key: string, member: string): RedisSessionStoreMulti;
+  srem(key: string, member: string): RedisSessionStoreMulti;
+  del(key: string): RedisSessionStoreMulti;
+  pexpire(key: string, milliseconds: number): RedisSessionStoreMulti;
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
+}
+
+/**
+ * The part of a Redis client the store uses — an `ioredis` `Redis` instance
+ * fits, without this package depending on ioredis.
+ */
+export interface RedisSessionStoreClient {
+  multi(): RedisSessionStoreMulti;
+  get(key: string): Promise<string | null>;
+  mget(keys: string[]): Promise<Array<string | null>>;
+  smembers(key: string): Promise<string[]>;
+}
+
+export interface RedisSessionStoreOptions {
+  /** An ioredis client (`new Redis(url, { enableOfflineQueue: false })`); it may be the adapter's publisher. */
+  client: RedisSessionStoreClient;
+  /** Key prefix. Default `"ioserver-oidc:"`. With Redis Cluster use a hash tag, e.g. `"{ioserver-oidc}:"`, so every key lives in one slot. */
+  prefix?: string;
+  /** Seconds a node's entries outlive its last heartbeat (heartbeat every `ttl / 3`). Default 60, at least 1. Use the same value on every node. */
+  ttl?: number;
+  /** This node's id, stored as each record's `node`. Default `<hostname>:<pid>:<random>`. */
+  nodeId?: string;
+}
+
+/** The store returned by {@link redisSessionStore}. */
+export interface RedisSessionStore extends OidcSessionStore {
+  readonly prefix: string;
+  /** Seconds. */
+  readonly ttl: number;
+  readonly nodeId: string;
+  /** Milliseconds: `ttl / 3`. */
+  readonly heartbeatInterval: number;
+  add(record: OidcSessionRecord): Promise<void>;
+  remove(socketId: string): Promise<void>;
+  list(): Promise<OidcSessionRecord[]>;
+  listByUser(userId: string): Promise<OidcSessionRecord[]>;
+  listBySubject(iss: string, sub: string): Promise<OidcSessionRecord[]>;
+  get(socketId: string): Promise<OidcSessionRecord | undefined>;
+  touch(records: OidcSessionRecord[]): Promise<void>;
+  close(): void;
+}
+
+/** Records per transaction, so a large heartbeat does not become one huge reply. */
+const BATCH = 500;
+
+function isRecord(value: unknown): value is OidcSessionRecord {
+  if (value === null || typeof value !== "object") return false;
+  const r = value as Record<string, unknown>;
+  return (
+    typeof r["socketId"] === "string" &&
+    typeof r["userId"] === "string" &&
+    typeof r["sub"] === "string" &&
+    typeof r["namespace"] === "string" &&
+    typeof r["connectedAt"] === "number" &&
+    typeof r["expiresAt"] === "number"
+  );
+}
+
+function parse(json: string | null): OidcSessionRecord | undefined {
+  if (json === null) return undefined;
+  try {
+    const value: unknown = JSON.parse(json);
+    return isRecord(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function run(multi: RedisSessionStoreMulti): Promise<void> {
+  const replies = await multi.exec();
+  if (replies === null) throw new Error("Redis transaction aborted");
+  for (const [error] of replies) if (error) throw error;
+}
+
+/**
+ * Session records in Redis, shared by every node:
+ * `OidcSessionManager.configure({ store: redisSessionStore({ client }) })`.
+ */
+export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessionStore {
+  if (options === null || typeof options !== "object") throw new TypeError("redisSessionStore: options must be an object");
+  const { client } = options;
+  for (const method of ["multi", "get", "mget", "smembers"] as const) {
+    if (typeof (client as unknown as Record<string, unknown> | undefined)?.[method] !== "function") {
+      throw new TypeError(`redisSessionStore: "client" must be a Redis client (ioredis) with ${method}()`);
+    }
+  }
+  const prefix = options.prefix ?? "ioserver-oidc:";
+  if (typeof prefix !== "string") throw new TypeError(`redisSessionStore: "prefix" must be a string`);
+  const ttl = options.ttl ?? 60;
+  if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 1) {
+    throw new TypeError(`redisSessionStore: "ttl" must be a number of seconds >= 1, got ${String(ttl)}`);
+  }
+  const nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+  if (typeof nodeId !== "string" || nodeId === "") throw new TypeError(`redisSessionStore: "nodeId" must be a non-empty string`);
+  const ttlMs = Math.round(ttl * 1000);
+
+  const keys = {
+    session: (socketId: string) => `${prefix}session:${socketId}`,
+    all: `${prefix}sessions`,
+    user: (userId: string) => `${prefix}user:${userId}`,
+    subject: (iss: string | undefined, sub: string) => `${prefix}subject:${subjectKey(iss ?? "", sub)}`,
+  };
+  /**
+   * This node's live sessions' index entries, so `remove` needs no read. A
+   * session is written only while it is here: `remove` takes it out, so a
+   * heartbeat still writing its later batches never writes it back.
+   */
+  const owned = new Map<string, { userId: string; sub: string; iss?: string }>();
+  const indexOf = (record: OidcSessionRecord) => (record.iss === undefined ? { userId: record.userId, sub: record.sub } : { userId: record.userId, sub: record.sub, iss: record.iss });
+
+  async function write(records: OidcSessionRecord[]): Promise<void> {
+    // At least one transaction, even with nothing to refresh: a heartbeat doubles as the probe that notices an outage's end.
+    for (let start = 0; start === 0 || start < records.length; start += BATCH) {
+      const multi = client.multi();
+      const sets = new Set<string>([keys.all]);
+      for (const record of records.slice(start, start + BATCH)) {
+        // Removed since this write began (checked as each batch is queued, after the previous one's await).
+        if (!owned.has(record.socketId)) continue;
+        const stored: OidcSessionRecord = { ...record, node: record.node ?? nodeId };
+        multi.set(keys.session(record.socketId), JSON.stringify(stored), "PX", ttlMs);
+        multi.sadd(keys.all, record.socketId);
+        multi.sadd(keys.user(record.userId), record.socketId);
+        multi.sadd(keys.subject(record.iss, record.sub), record.socketId);
+        sets.add(keys.user(record.userId)).add(keys.subject(record.iss, record.sub));
+      }
+      for (const key of sets) multi.pexpire(key, ttlMs);
+      await run(multi);
+    }
+  }
+
+  /** The live records of these ids; ids whose record expired are removed from `indexes`. */
+  async function load(ids: string[], indexes: string[]): Promise<OidcSessionRecord[]> {
+    const records: OidcSessionRecord[] = [];
+    const stale: string[] = [];
+    for (let start = 0; start < ids.length; start += BATCH) {
+      const batch = ids.slice(start, start + BATCH);
+      const values = await client.mget(batch.map(keys.session));
+      batch.forEach((id, i) => {
+        const record = parse(values[i] ?? null);
+        if (record === undefined) stale.push(id);
+        else records.push(record);
+      });
+    }
+    if (stale.length > 0) {
+      const multi = client.multi();
+      for (const id of stale) for (const key of indexes) multi.srem(key, id);
+      await run(multi);
+    }
+    return records;
+  }
+
+  return {
+    prefix,
+    ttl,
+    nodeId,
+    heartbeatInterval: Math.max(250, Math.floor(ttlMs / 3)),
+
+    async add(record) {
+      owned.set(record.socketId, indexOf(record));
+      await write([record]);
+    },
+
+    async remove(socketId) {
+      let known = owned.get(socketId);
+      owned.delete(socketId);
+      if (known === undefined) known = parse(await client.get(keys.session(socketId)));
+      const multi = client.multi().del(keys.session(socketId)).srem(keys.all, socketId);
+      if (known !== undefined) multi.srem(keys.user(known.userId), socketId).srem(keys.subject(known.iss, known.sub), socketId);
+      await run(multi);
+    },
+
+    async list() {
+      return load(await client.smembers(keys.all), [keys.all]);
+    },
+
+    async listByUser(userId) {
+      const userKey = keys.user(userId);
+      const records = await load(await client.smembers(userKey), [userKey]);
+      return records.filter((record) => record.userId === userId);
+    },
+
+    async listBySubject(iss, sub) {
+      const indexKey = keys.subject(iss, sub);
+      const records = await load(await client.smembers(indexKey), [indexKey]);
+      return records.filter((record) => record.sub === sub && record.iss === iss);
+    },
+
+    async get(socketId) {
+      return parse(await client.get(keys.session(socketId)));
+    },
+
+    async touch(records) {
+      // The caller's live sessions now (see OidcSessionStore.touch); a remove() from here on wins.
+      owned.clear();
+      for (const record of records) owned.set(record.socketId, indexOf(record));
+      await write(records);
+    },
+
+    close() {
+      owned.clear();
+    },
+  };
+}

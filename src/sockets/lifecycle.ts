@@ -1,0 +1,233 @@
+/**
+ * Live sockets after the handshake: expiry (`oidc:expiring`, then
+ * `oidc:expired` and a disconnect), in-band refresh (`oidc:refresh`),
+ * revocation (`oidc:revoked`), and re-arming sockets restored by Socket.IO's
+ * connection-state recovery (which skips middlewares).
+ */
+import type { Namespace, Socket } from "socket.io";
+import { admit, authenticate, refuseRevoked, reportFailure } from "../pipeline/authenticate.js";
+import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
+import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
+import { resolveConfig } from "../config/config.js";
+import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
+import { DeadlineQueue } from "../util/deadlineQueue.js";
+import {
+  connectedSocket,
+  contextOf,
+  EXPIRY,
+  hasFlag,
+  registryOf,
+  registryOfSocket,
+  releaseSocket,
+  setFlag,
+  tracked,
+  trackSocket,
+  WARNED,
+  type SocketRegistry,
+  type TrackedSocket,
+} from "./registry.js";
+import { registerSocketSession } from "./session.js";
+import { handshakeChecksOf } from "./handshakeGuards.js";
+import { issOf, sameSubject } from "../claims/identity.js";
+import { show } from "../verify/verifyAccessToken.js";
+import { describeError, oidcLog } from "../util/log.js";
+
+export interface LifecycleOptions {
+  /** Per-middleware override of `config.socketExpiry`. */
+  expiry?: boolean;
+}
+
+/**
+ * One expiry step of a due socket: `oidc:expiring` once the warning time has
+ * come, then `oidc:expired` and a disconnect at `exp` (plus the clock
+ * tolerance). A socket warned but not yet expired goes back in the queue.
+ */
+function expiryStep(registry: SocketRegistry, socket: TrackedSocket, now: number): void {
+  const context = contextOf(socket);
+  if (context === undefined) return;
+  // Gone without being released (normally it is, when it leaves its rooms): release it now.
+  if (socket.disconnected) return releaseSocket(socket);
+  const expiresAt = context.expiresAt;
+  const deadline = expiresAt + resolveConfig(registry.appHandle).clockTolerance * 1000;
+  if (!hasFlag(socket, WARNED)) {
+    setFlag(socket, WARNED, true);
+    socket.emit(OIDC_EVENTS.expiring, { expiresAt });
+  }
+  if (now >= deadline) {
+    oidcLog(registry.appHandle, 6, `socket ${socket.nsp.name} ${socket.id} (user ${show(context.userId)}) disconnected: token expired`);
+    disconnectWith(socket, OIDC_EVENTS.expired, { code: "ERR_AUTH_TOKEN_EXPIRED" });
+    return;
+  }
+  expiriesOf(registry).schedule(socket, deadline);
+}
+
+function expiriesOf(registry: SocketRegistry): DeadlineQueue<TrackedSocket> {
+  return (registry.expiries ??= new DeadlineQueue<TrackedSocket>(
+    (socket, now) => expiryStep(registry, socket, now),
+    (error) => oidcLog(registry.appHandle, 3, `socket expiry step failed: ${describeError(error)}`),
+  ));
+}
+
+/**
+ * Schedule `oidc:expiring` and then the expiry disconnect for the socket's
+ * current context (`socket.data.auth`, tracked by the registry); replaces
+ * any earlier schedule. All of an app's sockets share one timer (see
+ * `deadlineQueue.ts`).
+ */
+export function armExpiry(plain: Socket, appHandle: OidcAppHandle, config: OidcConfig, enabled: boolean): void {
+  const socket = tracked(plain);
+  const registry = registryOfSocket(socket) ?? registryOf(appHandle);
+  const queue = expiriesOf(registry);
+  queue.cancel(socket);
+  setFlag(socket, EXPIRY, enabled);
+  setFlag(socket, WARNED, false);
+  const context = contextOf(socket);
+  if (!enabled || context === undefined || socket.disconnected) return;
+  const now = Date.now();
+  const expiresAt = context.expiresAt;
+  // Warn expiryLeadTime before exp, or a third of the remaining lifetime for a short-lived token.
+  const lead = Math.min(config.expiryLeadTime * 1000, Math.max(0, expiresAt - now) / 3);
+  const warnAt = expiresAt - lead;
+  if (now < warnAt) queue.schedule(socket, warnAt);
+  else expiryStep(registry, socket, now);
+}
+
+type Ack = (reply: { ok: true; expiresAt: number } | { ok: false; code: OidcAuthErrorCode }) => void;
+
+/** Times (ms) of each socket's recent refresh attempts, for the rate limit: only sockets that refreshed have an entry. */
+const refreshAttempts = new WeakMap<Socket, number[]>();
+
+/** A refresh whose new context the namespace's guards refused, with the guard's error. */
+interface GuardRefusal {
+  refused: unknown;
+}
+
+/** Sent with `oidc:revoked` when a refreshed token no longer passes the namespace's guards; says nothing about which guard. */
+const GUARD_REFUSAL_REASON = "the refreshed token is not allowed on this namespace";
+
+/** Resolves to the new expiry, or to the guards' refusal; rejects when the refresh itself fails (the connection keeps its context). */
+async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknown): Promise<number | GuardRefusal> {
+  const config = resolveConfig(appHandle);
+  const now = Date.now();
+  const refreshes = (refreshAttempts.get(socket) ?? []).filter((at) => now - at < config.refreshWindow);
+  refreshAttempts.set(socket, refreshes);
+  if (refreshes.length >= config.refreshLimit) {
+    throw new OidcAuthError("ERR_AUTH_RATE_LIMITED", {
+      reason: `more than ${config.refreshLimit} refresh attempts in ${config.refreshWindow} ms`,
+    });
+  }
+  refreshes.push(now);
+
+  const token = (payload as { token?: unknown } | null)?.token;
+  const current = socket.data.auth as OidcUserContext;
+  const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle);
+  // The same user is the same issuer and the same sub: another issuer's equal sub is someone else.
+  if (!sameSubject(context, current)) {
+    throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", {
+      reason: `refresh token is for iss ${show(issOf(context))} sub ${show(context.sub)}, not the connection's iss ${show(issOf(current))} sub ${show(current.sub)}`,
+    });
+  }
+  // A refresh is a new handshake for authorization: the namespace's guards
+  // judge the new context before it becomes the socket's. Their refusal is
+  // returned, not thrown: the caller disconnects the socket.
+  const checks = handshakeChecksOf(socket.nsp);
+  if (checks !== undefined) {
+    try {
+      for (const check of checks) check(context);
+    } catch (error) {
+      return { refused: error };
+    }
+  }
+  if (socket.disconnected) return context.expiresAt;
+  trackSocket(appHandle, socket, context); // re-index, new rooms, socket.data.auth; the session tracker keeps its entry
+  armExpiry(socket, appHandle, config, hasFlag(socket, EXPIRY)); // the namespace's setting, kept on the socket
+  return context.expiresAt;
+}
+
+/** The `oidc:refresh` listener, shared by every socket (Socket.IO calls it with the socket as `this`). */
+function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
+  const socket = this;
+  const reply: Ack = typeof ack === "function" ? (ack as Ack) : () => undefined;
+  const appHandle = registryOfSocket(socket)?.appHandle;
+  if (appHandle === undefined) return reply({ ok: false, code: "ERR_AUTH_REVOKED" });
+  refresh(socket, appHandle, payload).then(
+    (outcome) => {
+      if (typeof outcome === "number") return reply({ ok: true, expiresAt: outcome });
+      // The connection's authorization no longer holds: it loses the namespace.
+      // Refusing the refresh alone would leave it connected with its old, more
+      // privileged context until that expires.
+      const where = `refresh ${socket.nsp.name} ${socket.id} (disconnected: the namespace's guards refuse the new token)`;
+      const failure = reportFailure(appHandle, where, outcome.refused);
+      reply({ ok: false, code: failure.code });
+      disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code, reason: GUARD_REFUSAL_REASON });
+    },
+    (error: unknown) => reply({ ok: false, code: reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id}`, error).code }),
+  ).catch((error: unknown) => reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id} (answering)`, error)); // a throwing ack or listener
+}
+
+/**
+ * A socket restored by connection-state recovery: its context comes back
+ * from `socket.data.auth`. Recovery skips the middlewares, so what the
+ * handshake would decide now is decided here: expiry, the deny-list (a
+ * revocation issued while the socket was away), the users manager (a user
+ * disabled meanwhile) and the namespace's guards. Refused: `oidc:revoked` (or `oidc:expired`) and a
+ * disconnect.
+ */
+async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolean> {
+  const context = socket.data?.auth as OidcUserContext | undefined;
+  if (context === undefined || context === null || typeof context.sub !== "string" || context.claims === null || typeof context.claims !== "object") {
+    oidcLog(appHandle, 4, `recovered socket ${socket.id} has no authenticated context: disconnected`);
+    disconnectWith(socket, OIDC_EVENTS.revoked, { code: "ERR_AUTH_REVOKED" });
+    return false;
+  }
+  const config = resolveConfig(appHandle);
+  if (Date.now() >= context.expiresAt + config.clockTolerance * 1000) {
+    disconnectWith(socket, OIDC_EVENTS.expired, { code: "ERR_AUTH_TOKEN_EXPIRED" });
+    return false;
+  }
+  let admitted: OidcUserContext;
+  try {
+    admitted = await admit(appHandle, context, config);
+    // And the namespace's guards, as at the handshake (known once a handshake here ran them).
+    for (const check of handshakeChecksOf(socket.nsp) ?? []) check(admitted);
+  } catch (error) {
+    const failure = reportFailure(appHandle, `recovered socket ${socket.nsp.name} ${socket.id}`, error);
+    disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code });
+    return false;
+  }
+  await registerSocketSession(appHandle, socket, admitted, config);
+  return true;
+}
+
+const wired = new WeakSet<Namespace>();
+
+/**
+ * Once per namespace: arm expiry and listen for refreshes on every socket
+ * that connects (after all middlewares passed, or restored by recovery).
+ */
+export function ensureLifecycle(namespace: Namespace, appHandle: OidcAppHandle, options: LifecycleOptions): void {
+  if (wired.has(namespace)) return;
+  wired.add(namespace);
+  namespace.on("connection", (socket: Socket) => {
+    connectedSocket(socket);
+    const run = async () => {
+      if (socket.recovered && !(await restore(socket, appHandle))) return;
+      if (socket.data?.auth === undefined) return; // not authenticated by us
+      // A revocation issued while the handshake was running (after our middleware) reaches the socket here.
+      const config = resolveConfig(appHandle);
+      refuseRevoked(appHandle, socket.data.auth as OidcUserContext, config, true); // the context is final: its userId is the local one
+      const enabled = options.expiry ?? config.socketExpiry;
+      socket.on(OIDC_EVENTS.refresh, onRefresh);
+      armExpiry(socket, appHandle, config, enabled);
+    };
+    run().catch((error: unknown) => {
+      const failure = reportFailure(appHandle, `connection ${namespace.name} ${socket.id}`, error);
+      try {
+        releaseSocket(socket);
+        disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code });
+      } catch (closing) {
+        reportFailure(appHandle, `connection ${namespace.name} ${socket.id} (closing)`, closing); // a throwing adapter or listener
+      }
+    });
+  });
+}

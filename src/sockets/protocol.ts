@@ -1,0 +1,26 @@
+/**
+ * The live-connection protocol between the server and `ioserver-oidc/client`.
+ *
+ * | event | direction | payload |
+ * |---|---|---|
+ * | `oidc:expiring` | server → client | `{ expiresAt }` (epoch ms) |
+ * | `oidc:refresh` | client → server, with ack | `{ token }` → `{ ok: true, expiresAt }` or `{ ok: false, code }` |
+ * | `oidc:expired` | server → client, then disconnect | `{ code: "ERR_AUTH_TOKEN_EXPIRED" }` |
+ * | `oidc:revoked` | server → client, then disconnect | `{ code: "ERR_AUTH_REVOKED", reason? }`, or `{ code: "ERR_FORBIDDEN", reason }` after a refresh the namespace's guards refused |
+ */
+import type { Socket } from "socket.io";
+import type { OidcAuthErrorCode } from "../errors.js";
+
+export { OIDC_EVENTS } from "../events.js";
+
+/** Tell the client why, then close its connection. */
+export function disconnectWith(socket: Socket, event: string, payload: { code: OidcAuthErrorCode; reason?: string }): void {
+  if (socket.disconnected) return;
+  socket.emit(event, payload);
+  socket.disconnect(true);
+}
+
+/** The `oidc:revoked` payload: the code, and the reason when one was given. */
+export function revokedPayload(reason?: string): { code: "ERR_AUTH_REVOKED"; reason?: string } {
+  return reason === undefined ? { code: "ERR_AUTH_REVOKED" } : { code: "ERR_AUTH_REVOKED", reason };
+}

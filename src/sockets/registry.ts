@@ -1,0 +1,541 @@
+/**
+ * The live authenticated sockets of one IOServer app (every namespace), their
+ * per-socket state, and the single release path run when a socket goes away
+ * or a later guard refuses it.
+ *
+ * Memory matters here: an idle socket should cost little more authenticated
+ * than open. So a socket's state is four fields on the socket itself (no
+ * object, closure or timer of its own): the app's registry keeps every
+ * expiry in one deadline queue, going away is noticed through the rooms the
+ * socket leaves (listeners per adapter, none per socket, see `watchAdapter`), the refresh
+ * listener is one function shared by all sockets, and a socket of a user with
+ * one connection is indexed directly, without a set of its own.
+ */
+import type { Namespace, Socket } from "socket.io";
+import type { OidcAppHandle, OidcUserContext } from "../types.js";
+import { DUE, SLOT, type DeadlineQueue } from "../util/deadlineQueue.js";
+import { describeError, oidcLog } from "../util/log.js";
+import { hasUsersManager, issOf } from "../claims/identity.js";
+import { roomsOf } from "./rooms.js";
+import { decorateSocket } from "./decorations.js";
+import { show } from "../verify/verifyAccessToken.js";
+
+/** A session tracker that wants to hear when a socket goes away. */
+export interface ReleaseTracker {
+  unregisterSocket(socketId: string): unknown;
+}
+
+/** Per-socket booleans, packed into one number. */
+export const TRACKED = 1;
+/** The shared disconnect listener is attached (only where leaving the rooms cannot tell, see `watchAdapter`). */
+export const LISTENING = 2;
+/** Expiry is enforced for this socket (kept for re-arming after a refresh). */
+export const EXPIRY = 4;
+/** `oidc:expiring` was sent for the current token. */
+export const WARNED = 8;
+/** The app's session tracker registered it (and wants `unregisterSocket` on release). */
+export const REGISTERED = 16;
+/** A `leave-room` of one of its rooms is being looked into (see `watchAdapter`). */
+const LEAVING = 32;
+
+/** The room prefix reserved for this package: revocation reaches a socket only through these rooms. */
+const PREFIX = "oidc:";
+
+const CONTEXT = Symbol("ioserver-oidc.context");
+const FLAGS = Symbol("ioserver-oidc.flags");
+
+/**
+ * What the package keeps for one socket: four fields on the socket itself
+ * (symbol-keyed, so invisible to the app and to serialisation) rather than
+ * an object of its own, since every idle socket carries them: the context
+ * it was last tracked with, the booleans above, and its place in the app's
+ * expiry queue (`DUE`, `SLOT`). Its registry is its namespace's.
+ */
+export type TrackedSocket = Socket & {
+  [CONTEXT]: OidcUserContext | undefined;
+  [FLAGS]: number;
+  [DUE]: number;
+  [SLOT]: number;
+};
+
+/** The socket with its fields, added on first use (always in this order, so every socket shares one shape). */
+export function tracked(socket: Socket): TrackedSocket {
+  const carrier = socket as TrackedSocket;
+  if (carrier[FLAGS] === undefined) {
+    carrier[CONTEXT] = undefined;
+    carrier[FLAGS] = 0;
+    carrier[DUE] = 0;
+    carrier[SLOT] = -1;
+  }
+  return carrier;
+}
+
+export function hasFlag(socket: Socket, bit: number): boolean {
+  return (((socket as unknown as Partial<TrackedSocket>)[FLAGS] ?? 0) & bit) !== 0;
+}
+
+export function setFlag(socket: TrackedSocket, bit: number, value: boolean): void {
+  socket[FLAGS] = value ? socket[FLAGS] | bit : socket[FLAGS] & ~bit;
+}
+
+/** The context the socket was last tracked with (what `socket.userId` and the other decorations read). */
+export function contextOf(socket: Socket): OidcUserContext | undefined {
+  return (socket as unknown as Partial<TrackedSocket>)[CONTEXT];
+}
+
+/** The registry of the app whose namespace the socket is in, once one tracked a socket there. */
+const byNamespace = new WeakMap<Namespace, SocketRegistry>();
+
+export function registryOfSocket(socket: Socket): SocketRegistry | undefined {
+  return socket.nsp === undefined ? undefined : byNamespace.get(socket.nsp);
+}
+
+/** One socket, or the set of them when a user has several. */
+type Indexed = Socket | Set<Socket>;
+
+/**
+ * Sockets tracked while their handshake is still running (our middleware
+ * passed, later ones may not have): not yet in their namespace's `sockets`.
+ * Every app's, by socket id (ids are unique across namespaces).
+ */
+const handshaking = new Map<string, Socket>();
+
+/**
+ * One app's sockets, by subject (issuer, then `sub`) and by user id, and
+ * their expiry deadlines. By id, they are found in their namespaces. The two
+ * indexes never share keys: a local user id is never taken for a subject.
+ */
+export class SocketRegistry {
+  /** Every tracked socket, by its token's issuer, then its `sub` (the token's own string). */
+  private readonly bySubject = new Map<string, Map<string, Indexed>>();
+  /** The sockets in a user room (see `roomsOf`), by `userId`. */
+  private readonly byUserId = new Map<string, Indexed>();
+  /** The namespaces this app's sockets were tracked in. */
+  private readonly namespaces = new Set<Namespace>();
+  /** Every tracked socket's next expiry step; created by `socketLifecycle.ts` when it first arms one. */
+  expiries: DeadlineQueue<TrackedSocket> | undefined;
+
+  constructor(readonly appHandle: OidcAppHandle) {}
+
+  /**
+   * Index the socket under its ids and put it in its `oidc:*` rooms. Called
+   * again on an in-band refresh: the rooms follow the new context (the `sid`
+   * may change), and rooms that stay are not left in between.
+   */
+  track(plain: Socket, context: OidcUserContext): boolean {
+    const socket = tracked(plain);
+    const previous = socket[CONTEXT];
+    const localIds = hasUsersManager(this.appHandle);
+    const wasTracked = hasFlag(socket, TRACKED) && previous !== undefined;
+    const previousRooms = wasTracked ? roomsOf(previous, localIds) : [];
+    // Computed before any state changes, so a context that cannot be named in a room changes nothing.
+    const rooms = roomsOf(context, localIds);
+    this.unindexSocket(socket);
+    socket[CONTEXT] = context;
+    setFlag(socket, TRACKED, true);
+    if (socket.nsp !== undefined && !this.namespaces.has(socket.nsp)) {
+      this.namespaces.add(socket.nsp);
+      byNamespace.set(socket.nsp, this);
+    }
+    if (!socket.connected) watchHandshake(socket);
+    this.indexSocket(socket, context, localIds);
+    // Put in another socket's `oidc:` room before it was ours (an earlier middleware): nothing watched that join.
+    if (!wasTracked) leaveForeignRooms(socket, rooms);
+    for (const room of previousRooms) if (!rooms.includes(room)) leave(socket, room);
+    const added = previousRooms.length === 0 ? rooms : rooms.filter((room) => !previousRooms.includes(room));
+    return added.length === 0 || join(socket, added);
+  }
+
+  untrack(plain: Socket): void {
+    const socket = tracked(plain);
+    const context = socket[CONTEXT];
+    const wasTracked = hasFlag(socket, TRACKED) && context !== undefined;
+    // Out of the indexes before anything else: whatever the adapter does below, no entry is left behind.
+    this.unindexSocket(socket);
+    setFlag(socket, TRACKED, false);
+    // A disconnected socket has left every room already (Socket.IO leaves them before its disconnect event).
+    if (!wasTracked || socket.disconnected) return;
+    for (const room of roomsOf(context, hasUsersManager(this.appHandle))) leave(socket, room);
+  }
+
+  private unindexSocket(socket: TrackedSocket): void {
+    if (handshaking.get(socket.id) === socket) handshaking.delete(socket.id);
+    const context = socket[CONTEXT];
+    if (!hasFlag(socket, TRACKED) || context === undefined) return;
+    const iss = issOf(context) ?? "";
+    const subjects = this.bySubject.get(iss);
+    if (subjects !== undefined) {
+      unindex(subjects, context.sub, socket);
+      if (subjects.size === 0) this.bySubject.delete(iss);
+    }
+    unindex(this.byUserId, context.userId, socket);
+  }
+
+  private indexSocket(socket: Socket, context: OidcUserContext, localIds: boolean): void {
+    const iss = issOf(context) ?? "";
+    let subjects = this.bySubject.get(iss);
+    if (subjects === undefined) this.bySubject.set(iss, (subjects = new Map()));
+    index(subjects, context.sub, socket);
+    if (localIds || context.userId !== context.sub) index(this.byUserId, context.userId, socket);
+  }
+
+  /** Whether this registry tracks the socket now. */
+  private owns(socket: Socket): boolean {
+    return hasFlag(socket, TRACKED) && registryOfSocket(socket) === this;
+  }
+
+  get(socketId: string): Socket | undefined {
+    const early = handshaking.get(socketId);
+    if (early !== undefined && this.owns(early)) return early;
+    for (const nsp of this.namespaces) {
+      const socket = nsp.sockets.get(socketId);
+      if (socket !== undefined && this.owns(socket)) return socket;
+    }
+    return undefined;
+  }
+
+  /** Sockets in the user room of `userId` (see `roomsOf`). */
+  ofUserId(userId: string): Socket[] {
+    return listed(this.byUserId.get(userId));
+  }
+
+  /** Sockets whose token's issuer is `iss` and `sub` is `sub`. */
+  ofSubject(iss: string, sub: string): Socket[] {
+    return listed(this.bySubject.get(iss)?.get(sub));
+  }
+
+  /** Sockets whose token's `sub` is `sub`, from any issuer. */
+  ofSubjectAnyIssuer(sub: string): Socket[] {
+    const sockets: Socket[] = [];
+    for (const subjects of this.bySubject.values()) sockets.push(...listed(subjects.get(sub)));
+    return sockets;
+  }
+
+  all(): Socket[] {
+    const sockets: Socket[] = [];
+    for (const socket of handshaking.values()) if (this.owns(socket)) sockets.push(socket);
+    for (const nsp of this.namespaces) for (const socket of nsp.sockets.values()) if (this.owns(socket)) sockets.push(socket);
+    return sockets;
+  }
+
+}
+
+function listed(found: Indexed | undefined): Socket[] {
+  if (found === undefined) return [];
+  return found instanceof Set ? [...found] : [found];
+}
+
+function index(map: Map<string, Indexed>, key: string, socket: Socket): void {
+  const found = map.get(key);
+  if (found === undefined) map.set(key, socket);
+  else if (found instanceof Set) found.add(socket);
+  else if (found !== socket) map.set(key, new Set([found, socket]));
+}
+
+function unindex(map: Map<string, Indexed>, key: string, socket: Socket): void {
+  const found = map.get(key);
+  if (found === undefined) return;
+  if (found instanceof Set) {
+    found.delete(socket);
+    if (found.size === 1) map.set(key, found.values().next().value as Socket);
+    else if (found.size === 0) map.delete(key);
+  } else if (found === socket) {
+    map.delete(key);
+  }
+}
+
+const ignore = (): void => undefined;
+
+/** `socket.join` / `socket.leave` return a promise with some adapters: never let it reject unhandled. */
+function settleQuietly(result: unknown): void {
+  if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+    (result as PromiseLike<unknown>).then(undefined, ignore);
+  }
+}
+
+/** Above 0 while this package itself puts a socket in its own rooms (nothing to check, see `watchAdapter`). */
+let joiningOurselves = 0;
+
+/** `socket.join(rooms)`: undefined when it threw, else what it returned (a promise with some adapters). */
+function joinOurselves(socket: Socket, rooms: string[]): { result: unknown } | undefined {
+  joiningOurselves++;
+  try {
+    return { result: socket.join(rooms) };
+  } catch {
+    // a closed socket (nothing to join), or a failing adapter
+    return undefined;
+  } finally {
+    joiningOurselves--;
+  }
+}
+
+function join(socket: Socket, rooms: string[]): boolean {
+  const joined = joinOurselves(socket, rooms);
+  if (joined === undefined) return false;
+  settleQuietly(joined.result);
+  return true;
+}
+
+/** Above 0 while this package itself takes a socket out of a room (not a sign that it is going away). */
+let leavingOurselves = 0;
+
+function leave(socket: Socket, room: string): void {
+  leavingOurselves++;
+  try {
+    settleQuietly(socket.leave(room));
+  } catch {
+    // a closed socket has left every room already
+  } finally {
+    leavingOurselves--;
+  }
+}
+
+const registries = new WeakMap<object, SocketRegistry>();
+
+/** The registry of the app behind this `appHandle`. */
+export function registryOf(appHandle: OidcAppHandle): SocketRegistry {
+  let registry = registries.get(appHandle);
+  if (registry === undefined) registries.set(appHandle, (registry = new SocketRegistry(appHandle)));
+  return registry;
+}
+
+/**
+ * A socket tracked during its handshake normally connects (then the
+ * lifecycle's connection handler calls `connectedSocket`), or is refused by a
+ * later guard (then released). When the client goes away meanwhile,
+ * Socket.IO drops the socket without a `disconnect` event once the
+ * middlewares have finished, taking it out of its rooms (see `watchAdapter`).
+ * A sweep, once a second while handshakes are pending, releases those whose
+ * connection closed before that happens (and tells the session tracker), so
+ * nothing is left behind.
+ */
+let sweeper: ReturnType<typeof setInterval> | undefined;
+const SWEEP_MS = 1_000;
+
+function watchHandshake(socket: Socket): void {
+  handshaking.set(socket.id, socket);
+  if (sweeper === undefined) {
+    sweeper = setInterval(sweepHandshakes, SWEEP_MS);
+    sweeper.unref();
+  }
+}
+
+function sweepHandshakes(): void {
+  for (const [id, socket] of handshaking) {
+    if (socket.connected) {
+      handshaking.delete(id);
+    } else if (socket.client?.conn?.readyState !== "open") {
+      handshaking.delete(id);
+      releaseSocket(socket);
+    }
+  }
+  if (handshaking.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+/** The socket finished its handshake: it is found in its namespace from now on. */
+export function connectedSocket(socket: Socket): void {
+  if (handshaking.get(socket.id) === socket) handshaking.delete(socket.id);
+}
+
+/** Shared by every socket (Socket.IO calls listeners with the socket as `this`): no closure per socket. */
+function releaseOnDisconnect(this: Socket): void {
+  releaseSocket(this);
+}
+
+function listenForDisconnect(socket: TrackedSocket): void {
+  if (hasFlag(socket, LISTENING)) return;
+  setFlag(socket, LISTENING, true);
+  socket.on("disconnect", releaseOnDisconnect);
+}
+
+/**
+ * How a socket that goes away is noticed, and how its rooms stay its own,
+ * without a listener per socket. Every tracked socket is in at least one
+ * `oidc:*` room, and a socket that disconnects, or whose handshake fails or
+ * is abandoned, leaves all its rooms: its namespace's adapter then emits
+ * `leave-room` (a documented adapter event, emitted by the in-memory adapter
+ * and the ones built on it, Redis included). One listener per adapter hears
+ * it; once Socket.IO has finished closing the socket (a microtask later), a
+ * socket no longer connected is released.
+ *
+ * The `oidc:` prefix is reserved: revocation finds sockets only through
+ * these rooms, so a socket out of its own is out of reach, and a socket in
+ * another's would be reached with it (and hear what is sent there). A socket
+ * still connected (or still in its handshake) that left one of its rooms
+ * any other way than through this package is put back, and a socket put in
+ * an `oidc:` room that is not one of its own (`join-room`, a second listener
+ * per adapter) is taken out again; both are logged at level 4. Sockets whose
+ * adapter cannot be listened to, or whose rooms could not be joined, get the
+ * per-socket `disconnect` listener instead.
+ */
+const watchedAdapters = new WeakSet<object>();
+
+type RoomListener = (room: unknown, id: unknown) => void;
+
+function watchAdapter(nsp: Namespace | undefined): boolean {
+  const adapter = nsp?.adapter as unknown as { on?: unknown } | undefined;
+  if (nsp === undefined || adapter === null || typeof adapter !== "object") return false;
+  if (watchedAdapters.has(adapter)) return true;
+  if (typeof adapter.on !== "function") return false;
+  const on = adapter.on as (event: string, listener: RoomListener) => void;
+  on.call(adapter, "leave-room", (room, id) => {
+    if (leavingOurselves === 0 && typeof room === "string" && room.startsWith(PREFIX) && typeof id === "string") leftRoom(nsp, id);
+  });
+  on.call(adapter, "join-room", (room, id) => {
+    if (joiningOurselves === 0 && typeof room === "string" && room.startsWith(PREFIX) && typeof id === "string") joinedRoom(nsp, room, id);
+  });
+  watchedAdapters.add(adapter);
+  return true;
+}
+
+/** The rooms the socket's current context puts it in, when this package tracks it. */
+function ownRooms(socket: Socket): string[] | undefined {
+  const context = contextOf(socket);
+  const registry = registryOfSocket(socket);
+  if (!hasFlag(socket, TRACKED) || context === undefined || registry === undefined) return undefined;
+  return roomsOf(context, hasUsersManager(registry.appHandle));
+}
+
+function leftRoom(nsp: Namespace, id: string): void {
+  const found = nsp.sockets.get(id) ?? handshaking.get(id);
+  if (found === undefined || !hasFlag(found, TRACKED) || hasFlag(found, LEAVING)) return;
+  const socket = tracked(found);
+  setFlag(socket, LEAVING, true);
+  // One look per socket, however many rooms it left at once (all of them, when it disconnects).
+  queueMicrotask(() => {
+    setFlag(socket, LEAVING, false);
+    if (!hasFlag(socket, TRACKED)) return;
+    // A socket that disconnected is not in `handshaking` (it connected first): it is released, never put back.
+    if (socket.connected || handshaking.get(socket.id) === socket) putBack(socket);
+    else releaseSocket(socket);
+  });
+}
+
+/**
+ * Put the socket back in the rooms of its own it is missing. Socket.IO makes
+ * `join` do nothing once it has cleaned a socket up (a handshake that failed
+ * or was abandoned): a socket that did not get back in is going away, and is
+ * released.
+ */
+function putBack(socket: TrackedSocket): void {
+  let missing: string[];
+  try {
+    const current = socket.rooms;
+    missing = (ownRooms(socket) ?? []).filter((room) => !current.has(room));
+  } catch {
+    missing = []; // a failing adapter: leave it to the release on disconnect
+  }
+  // Nothing missing: the room left was not (or no longer, after an in-band refresh) one of its own.
+  if (missing.length === 0) return;
+  const joined = joinOurselves(socket, missing);
+  const settle = (): void => {
+    if (!hasFlag(socket, TRACKED)) return;
+    if (isIn(socket, missing)) {
+      const registry = registryOfSocket(socket);
+      if (registry !== undefined) {
+        oidcLog(registry.appHandle, 4, `socket ${socket.nsp.name} ${socket.id} left ${show(missing.join(", "))}: put back (the "${PREFIX}" room prefix is reserved for ioserver-oidc)`);
+      }
+    } else if (!socket.connected) {
+      releaseSocket(socket);
+    } else {
+      listenForDisconnect(socket); // the adapter would not take it back: at least released when it goes
+    }
+  };
+  const result = joined?.result;
+  if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+    (result as PromiseLike<unknown>).then(settle, settle);
+  } else {
+    settle();
+  }
+}
+
+function isIn(socket: Socket, rooms: string[]): boolean {
+  try {
+    const current = socket.rooms;
+    return rooms.every((room) => current.has(room));
+  } catch {
+    return false;
+  }
+}
+
+/** A socket of this namespace was put in an `oidc:` room by someone other than this package. */
+function joinedRoom(nsp: Namespace, room: string, id: string): void {
+  const found = nsp.sockets.get(id) ?? handshaking.get(id);
+  // Not tracked (yet): `track` takes it out of foreign rooms when it first tracks it.
+  if (found === undefined || found.nsp !== nsp || !hasFlag(found, TRACKED)) return;
+  let own: string[] | undefined;
+  try {
+    own = ownRooms(found);
+  } catch {
+    own = undefined;
+  }
+  if (own?.includes(room) === true) return;
+  leave(found, room);
+  logForeign(found, room);
+}
+
+/** Take a socket being tracked for the first time out of `oidc:` rooms that are not in `rooms`. */
+function leaveForeignRooms(socket: Socket, rooms: string[]): void {
+  let foreign: string[];
+  try {
+    foreign = [...socket.rooms].filter((room) => room.startsWith(PREFIX) && !rooms.includes(room));
+  } catch {
+    return; // a failing adapter: nothing can be read, nothing can be left
+  }
+  for (const room of foreign) {
+    leave(socket, room);
+    logForeign(socket, room);
+  }
+}
+
+function logForeign(socket: Socket, room: string): void {
+  const registry = registryOfSocket(socket);
+  if (registry === undefined) return;
+  oidcLog(registry.appHandle, 4, `socket ${socket.nsp.name} ${socket.id} was put in ${show(room)}, not one of its rooms: taken out (the "${PREFIX}" room prefix is reserved for ioserver-oidc)`);
+}
+
+/**
+ * Make `context` the socket's authenticated context: tracked in the app's
+ * registry (and its rooms), readable as `socket.data.auth` and the socket
+ * decorations, and released when the socket goes away. At the handshake, on
+ * an in-band refresh, and for a socket restored by connection-state recovery.
+ */
+export function trackSocket(appHandle: OidcAppHandle, plain: Socket, context: OidcUserContext): TrackedSocket {
+  const socket = tracked(plain);
+  const inRooms = registryOf(appHandle).track(socket, context);
+  if (!inRooms || !watchAdapter(socket.nsp)) listenForDisconnect(socket);
+  decorateSocket(socket, context, contextOf);
+  socket.data.auth = context;
+  return socket;
+}
+
+/**
+ * Undo everything done for this socket: cancel its expiry, leave the
+ * registry and the rooms, tell the session tracker (asynchronously; a
+ * failure is logged). Idempotent.
+ */
+export function releaseSocket(plain: Socket): void {
+  const registry = registryOfSocket(plain);
+  if (registry === undefined || (plain as unknown as Partial<TrackedSocket>)[FLAGS] === undefined) return;
+  const socket = tracked(plain);
+  registry.expiries?.cancel(socket);
+  try {
+    registry.untrack(socket);
+  } catch {
+    // a failing adapter must not stop the rest of the release
+  }
+  if (!hasFlag(socket, REGISTERED)) return;
+  setFlag(socket, REGISTERED, false);
+  // The app's session tracker (one per app), which registered the socket.
+  const tracker = registry.appHandle.session as ReleaseTracker | null | undefined;
+  if (tracker === null || typeof tracker !== "object" || typeof tracker.unregisterSocket !== "function") return;
+  const id = socket.id;
+  Promise.resolve()
+    .then(() => tracker.unregisterSocket(id))
+    .catch((error: unknown) => {
+      oidcLog(registry.appHandle, 3, `session.unregisterSocket(${id}) failed: ${describeError(error)}`);
+    });
+}

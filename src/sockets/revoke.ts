@@ -1,0 +1,90 @@
+import type { Server } from "socket.io";
+import type { OidcAuthErrorCode } from "../errors.js";
+import type { OidcAppHandle, OidcConfig } from "../types.js";
+import { subjectsOfDerivedUserId } from "../claims/identity.js";
+import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./protocol.js";
+import { registryOf } from "./registry.js";
+import { withTimeout } from "../util/withTimeout.js";
+
+/**
+ * Disconnect this app's sockets whose `userId` is `userId` with
+ * `oidc:revoked` (on this node). Returns how many. `config` tells whether a
+ * derived id is a `sub` (see `identity.ts`).
+ */
+export function revokeUserSockets(appHandle: OidcAppHandle, userId: string, config: OidcConfig | undefined, reason?: string): number {
+  const registry = registryOf(appHandle);
+  const sockets = new Set(registry.ofUserId(userId));
+  for (const [iss, sub] of subjectsOfDerivedUserId(appHandle, userId, config)) for (const socket of registry.ofSubject(iss, sub)) sockets.add(socket);
+  for (const socket of sockets) disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
+  return sockets.size;
+}
+
+/** Disconnect one socket of this app with `oidc:revoked`. Returns whether it was found. */
+export function revokeSocket(appHandle: OidcAppHandle, socketId: string, reason?: string): boolean {
+  const socket = registryOf(appHandle).get(socketId);
+  if (socket === undefined) return false;
+  disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
+  return true;
+}
+
+/** What `revokeInRooms` did. */
+export interface RoomRevocation {
+  /** Distinct sockets found in the rooms: this node's, plus those the other nodes reported in time. */
+  count: number;
+  /** Why the other nodes could not be counted (Redis down, a node too slow); the broadcast was sent anyway. */
+  clusterError?: unknown;
+}
+
+/**
+ * Revoke every socket in any of `rooms` and in none of `except`, on every
+ * namespace of `io`, through
+ * the namespaces' adapters — Socket.IO's own path, so with
+ * `@socket.io/redis-adapter` it reaches every node:
+ *
+ * 1. this node's sockets at once (`.local`: no Redis round trip, so it works
+ *    while Redis is down): `oidc:revoked`, then disconnect;
+ * 2. the other nodes' sockets are counted with `fetchSockets()`, bounded by
+ *    `clusterTimeout`;
+ * 3. `oidc:revoked` and `disconnectSockets(true)` are broadcast to the rooms
+ *    (published in this order on one connection, so every node emits before
+ *    it disconnects).
+ */
+export async function revokeInRooms(
+  io: Server,
+  rooms: string[],
+  payload: { code: OidcAuthErrorCode; reason?: string },
+  clusterTimeout: number,
+  except: string[] = [],
+): Promise<RoomRevocation> {
+  const namespaces = [...io._nsps.values()];
+  let clusterError: unknown;
+  const counts = await Promise.all(
+    namespaces.map(async (nsp) => {
+      const found = new Set<string>();
+      try {
+        for (const socket of await nsp.local.in(rooms).except(except).fetchSockets()) found.add(socket.id);
+        if (found.size > 0) {
+          nsp.local.to(rooms).except(except).emit(OIDC_EVENTS.revoked, payload);
+          nsp.local.to(rooms).except(except).disconnectSockets(true);
+        }
+      } catch (error) {
+        clusterError ??= error;
+      }
+      try {
+        const everywhere = await withTimeout(() => nsp.in(rooms).except(except).fetchSockets(), clusterTimeout, `fetchSockets on ${nsp.name}`);
+        for (const socket of everywhere) found.add(socket.id);
+      } catch (error) {
+        clusterError ??= error;
+      }
+      try {
+        nsp.to(rooms).except(except).emit(OIDC_EVENTS.revoked, payload);
+        nsp.to(rooms).except(except).disconnectSockets(true);
+      } catch (error) {
+        clusterError ??= error;
+      }
+      return found.size;
+    }),
+  );
+  const count = counts.reduce((sum, n) => sum + n, 0);
+  return clusterError === undefined ? { count } : { count, clusterError };
+}
