@@ -19,13 +19,9 @@
  * `relaxTokenType` loosens the rules a provider breaks; `events` is never
  * loosened (nothing that carries it is an access token).
  */
+import { normalizeTyp } from "../jwt/typ.js";
+import { show } from "../util/text.js";
 import type { OidcClaimPreset } from "./claimMapping.js";
-
-/** RFC 7515 section 4.1.9: media types compare case-insensitively, and `application/` may be omitted. */
-export function normalizeTyp(typ: string): string {
-  const lower = typ.toLowerCase();
-  return lower.startsWith("application/") ? lower.slice("application/".length) : lower;
-}
 
 /** What an issuer accepts as an access token, resolved from its options. */
 export interface TokenTypeRules {
@@ -41,22 +37,16 @@ export interface TokenTypeRules {
 const ID_TOKEN_CLAIMS = ["nonce", "at_hash", "c_hash"] as const;
 
 /** Header `typ` values of access tokens, normalised. */
-export const ACCESS_TOKEN_TYPS: readonly string[] = Object.freeze(["jwt", "at+jwt"]);
+export const ACCESS_TOKEN_TYPS: readonly string[] = Object.freeze(["application/jwt", "application/at+jwt"]);
 
 /** Markers of the presets whose provider has one. */
 const PRESET_MARKERS: Partial<Record<OidcClaimPreset, (claims: Readonly<Record<string, unknown>>) => string | undefined>> = {
-  keycloak: (claims) => (claims["typ"] === "Bearer" ? undefined : `payload typ ${describe(claims["typ"])} is not "Bearer" (keycloak: only Bearer tokens are access tokens)`),
+  keycloak: (claims) => (claims["typ"] === "Bearer" ? undefined : `payload typ ${show(claims["typ"], 40)} is not "Bearer" (keycloak: only Bearer tokens are access tokens)`),
 };
 
 /** The marker of a preset, when its provider has one. */
 export function presetMarker(preset: OidcClaimPreset | "custom"): TokenTypeRules["marker"] {
   return preset === "custom" ? undefined : PRESET_MARKERS[preset];
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return "(absent)";
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
 /**
@@ -66,7 +56,7 @@ function describe(value: unknown): string {
 export function notAnAccessToken(header: Readonly<Record<string, unknown>>, payload: Readonly<Record<string, unknown>>, rules: TokenTypeRules): string | undefined {
   const typ = header["typ"];
   if (typ !== undefined && (typeof typ !== "string" || !rules.typs.includes(normalizeTyp(typ)))) {
-    return `header typ ${describe(typ)} is not an access token type (${rules.typs.join(", ")})`;
+    return `header typ ${show(typ, 40)} is not an access token type (${rules.typs.join(", ")})`;
   }
   if (Object.hasOwn(payload, "events")) return `payload carries "events": a security event token (e.g. a logout token), not an access token`;
   if (!rules.nonce) {

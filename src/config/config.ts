@@ -5,7 +5,8 @@
 import { OidcAuthError } from "../errors.js";
 import type { OidcAppHandle, OidcConfig, OidcConfigInput, OidcIssuerConfig, OidcIssuerInput, OidcVerificationOptions } from "../types.js";
 import { CLAIM_PRESETS, presetMapper, type OidcClaimMapper, type OidcClaimPreset } from "../claims/claimMapping.js";
-import { ACCESS_TOKEN_TYPS, normalizeTyp, presetMarker, type TokenTypeRules } from "../claims/tokenType.js";
+import { ACCESS_TOKEN_TYPS, presetMarker, type TokenTypeRules } from "../claims/tokenType.js";
+import { normalizeTyp } from "../jwt/typ.js";
 import { TOKEN_CACHE_DEFAULTS, type TokenCacheOptions } from "../verify/tokenCache.js";
 
 /** Asymmetric JWS algorithms only: `none` and HS* can never be enabled. */

@@ -15,9 +15,9 @@ import type { Socket } from "socket.io";
 import { reportFailure } from "../pipeline/authenticate.js";
 import { httpHook, socketHook } from "../sockets/adapters.js";
 import { rememberHandshakeCheck } from "../sockets/handshakeGuards.js";
-import { show } from "../verify/verifyAccessToken.js";
 import { OidcAuthError } from "../errors.js";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
+import { show } from "../util/text.js";
 
 /**
  * What a guard's `handle()` returns: a Fastify `preValidation` hook when

@@ -26,10 +26,10 @@ import { recordRevocations, revocationNow } from "../stores/revocationStore.js";
 import type { OidcRevocation } from "../stores/denyList.js";
 import { MemoryReplayStore, type OidcReplayStore } from "../stores/replayStore.js";
 import { contextOf, registryOf } from "../sockets/registry.js";
-import { show } from "../verify/verifyAccessToken.js";
 import { withTimeout } from "../util/withTimeout.js";
 import type { OidcAppHandle, OidcConfig } from "../types.js";
-import { describeError, oidcLog } from "../util/log.js";
+import { oidcLog } from "../util/log.js";
+import { show, describeError } from "../util/text.js";
 
 /** What `onLogout` receives besides the token. */
 export interface OidcLogoutContext {

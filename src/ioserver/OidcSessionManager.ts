@@ -10,8 +10,8 @@ import { connectRevocationStore, recordRevocations, revocationNow, type OidcRevo
 import { contextOf, registryOf } from "../sockets/registry.js";
 import { withTimeout } from "../util/withTimeout.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
-import { describeError, oidcLog } from "../util/log.js";
-import { show } from "../verify/verifyAccessToken.js";
+import { oidcLog } from "../util/log.js";
+import { show, describeError } from "../util/text.js";
 
 /** One live authenticated socket. */
 export interface OidcSessionRecord {

@@ -23,6 +23,7 @@
  */
 import { isUtf8 } from "node:buffer";
 import { constants, verify as cryptoVerify, createPublicKey, type KeyObject } from "node:crypto";
+import { normalizeTyp } from "./typ.js";
 
 /** A compact JWS split and decoded once. */
 export interface DecodedJws {
@@ -423,12 +424,6 @@ export function createFastKey(jwk: Readonly<Record<string, unknown>>): FastKey |
 // ---------------------------------------------------------------------------
 // Claims (jose lib/jwt_claims_set.js validateClaimsSet, accept direction)
 // ---------------------------------------------------------------------------
-
-/** jose's normalizeTyp. */
-function normalizeTyp(value: string): string {
-  const normalized = value.toLowerCase();
-  return value.includes("/") ? normalized : `application/${normalized}`;
-}
 
 const hasOwn = Object.hasOwn;
 

@@ -22,20 +22,16 @@ import { createFastKey, type FastKey } from "../jwt/fastVerify.js";
 import { loadJose } from "../jwt/jose.js";
 import { readBodyLimited } from "../util/readBodyLimited.js";
 import type { OidcConfig } from "../types.js";
+import { describeError, isObject } from "../util/text.js";
 
 /** The key set could not be obtained (timeout, network, HTTP status, bad JSON, empty set). */
 export class KeySetUnavailableError extends Error {
   override readonly name = "KeySetUnavailableError";
   constructor(readonly source: string, cause: unknown, note?: string) {
-    super(`${source.startsWith("discovery") ? source : `JWKS ${source}`} could not be obtained: ${describe(cause)}${note ? ` (${note})` : ""}`, { cause });
+    super(`${source.startsWith("discovery") ? source : `JWKS ${source}`} could not be obtained: ${describeError(cause)}${note ? ` (${note})` : ""}`, { cause });
   }
 }
 
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause instanceof Error ? ` (${error.cause.message})` : "";
-  return `${error.message}${cause}`;
-}
 
 /** A fetch that did not answer within `jwksTimeout`. */
 class FetchTimeoutError extends Error {
@@ -100,9 +96,6 @@ interface Policy {
   staleIfError: number;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
 
 /** `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 section 10.2.3), in ms from now. */
 export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
@@ -251,7 +244,7 @@ export class RemoteKeySet {
       failures: this.failures,
       retryAt: this.failures > 0 ? this.retryAt : undefined,
       circuit: this.circuitOpen ? "open" : "closed",
-      lastError: this.lastError === undefined ? undefined : describe(this.lastError),
+      lastError: this.lastError === undefined ? undefined : describeError(this.lastError),
     };
   }
 
@@ -262,7 +255,7 @@ export class RemoteKeySet {
     if (age >= this.policy.maxAge + this.policy.staleIfError) return undefined;
     if (!this.servingStale) {
       this.servingStale = true;
-      this.log(4, `[ioserver-oidc] JWKS ${this.uri} is failing (${describe(this.lastError)}): using the keys fetched ${Math.round(age / 1000)} s ago for up to ${Math.round((this.policy.maxAge + this.policy.staleIfError - age) / 1000)} s more (jwksStaleIfError)`);
+      this.log(4, `[ioserver-oidc] JWKS ${this.uri} is failing (${describeError(this.lastError)}): using the keys fetched ${Math.round(age / 1000)} s ago for up to ${Math.round((this.policy.maxAge + this.policy.staleIfError - age) / 1000)} s more (jwksStaleIfError)`);
     }
     return snapshot;
   }
@@ -323,7 +316,7 @@ export class RemoteKeySet {
     const timedOut = error instanceof FetchTimeoutError;
     if (timedOut && !this.circuitOpen) this.log(4, `[ioserver-oidc] JWKS ${this.uri} timed out: failing fast until ${new Date(this.retryAt).toISOString()}`);
     this.circuitOpen = timedOut || this.circuitOpen;
-    if (this.failures === 1) this.log(3, `[ioserver-oidc] JWKS ${this.uri} could not be fetched: ${describe(error)}; retrying in ${delay} ms`);
+    if (this.failures === 1) this.log(3, `[ioserver-oidc] JWKS ${this.uri} could not be fetched: ${describeError(error)}; retrying in ${delay} ms`);
     return new KeySetUnavailableError(this.uri, error, `retry in ${delay} ms`);
   }
 

@@ -12,12 +12,14 @@
 import type { JWTPayload } from "jose";
 import { OidcAuthError } from "../errors.js";
 import type { OidcConfig, OidcIssuerConfig } from "../types.js";
-import { normalizeTyp } from "../claims/tokenType.js";
+import { normalizeTyp } from "../jwt/typ.js";
 import { jwksUriOf } from "../keys/discovery.js";
 import { COMPACT_JWS } from "../jwt/fastVerify.js";
 import { loadJose } from "../jwt/jose.js";
 import { getKeyResolver, KeySetUnavailableError } from "../keys/keySets.js";
-import { explain, routeToken, show } from "../verify/verifyAccessToken.js";
+import { explain, routeToken } from "../verify/verifyAccessToken.js";
+import { show } from "../util/text.js";
+import { isObject } from "../util/text.js";
 
 /** The member of `events` that makes a JWT a Logout Token (section 2.4). */
 export const BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout";
@@ -67,9 +69,6 @@ function invalid(reason: string, cause?: unknown): OidcAuthError {
   return new OidcAuthError("ERR_AUTH_TOKEN_INVALID", { reason: `logout token refused: ${reason}`, cause });
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
 
 
 /** The audiences a Logout Token may be addressed to, for this issuer. */
@@ -117,7 +116,7 @@ export async function verifyLogoutToken(token: unknown, config: OidcConfig, opti
   // 2.4 and 4.1 (explicit typing, RFC 8725 section 3.11): a typed token must say it is a Logout Token.
   if (typ !== undefined) {
     const normalized = typeof typ === "string" ? normalizeTyp(typ) : undefined;
-    if (normalized !== "logout+jwt" && !(options.allowJwtTyp === true && normalized === "jwt")) {
+    if (normalized !== "application/logout+jwt" && !(options.allowJwtTyp === true && normalized === "application/jwt")) {
       throw invalid(`header typ ${show(typ)} is not logout+jwt`);
     }
   }

@@ -10,10 +10,11 @@ import { revokeUserSockets } from "../sockets/revoke.js";
 import { derivedUserId, hasUsersManager, issOf, subjectKey } from "../claims/identity.js";
 import { denyListOf, type OidcRevocation } from "../stores/denyList.js";
 import { recordRevocations, revocationNow } from "../stores/revocationStore.js";
-import { show, verifyAccessToken } from "../verify/verifyAccessToken.js";
+import { verifyAccessToken } from "../verify/verifyAccessToken.js";
 import { TimeoutError, withTimeout } from "../util/withTimeout.js";
 import type { OidcAppHandle, OidcConfig, OidcProvisionedUser, OidcUserContext } from "../types.js";
 import { oidcLog, safeLog } from "../util/log.js";
+import { show } from "../util/text.js";
 
 /** Syslog level used to log each failure. */
 const LOG_LEVEL: Readonly<Record<OidcAuthError["code"], number>> = {

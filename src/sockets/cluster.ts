@@ -7,7 +7,8 @@
  */
 import type { Server } from "socket.io";
 import type { OidcAppHandle } from "../types.js";
-import { describeError, oidcLog } from "../util/log.js";
+import { oidcLog } from "../util/log.js";
+import { describeError } from "../util/text.js";
 
 export interface RedisHealth {
   /** Whether some source's last outcome was a failure. */

@@ -29,8 +29,8 @@ import {
 import { registerSocketSession } from "./session.js";
 import { handshakeChecksOf } from "./handshakeGuards.js";
 import { issOf, sameSubject } from "../claims/identity.js";
-import { show } from "../verify/verifyAccessToken.js";
-import { describeError, oidcLog } from "../util/log.js";
+import { oidcLog } from "../util/log.js";
+import { show, describeError } from "../util/text.js";
 
 export interface LifecycleOptions {
   /** Per-middleware override of `config.socketExpiry`. */

@@ -14,11 +14,11 @@
 import type { Namespace, Socket } from "socket.io";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
 import { DUE, SLOT, type DeadlineQueue } from "../util/deadlineQueue.js";
-import { describeError, oidcLog } from "../util/log.js";
+import { oidcLog } from "../util/log.js";
 import { hasUsersManager, issOf } from "../claims/identity.js";
 import { roomsOf } from "./rooms.js";
 import { decorateSocket } from "./decorations.js";
-import { show } from "../verify/verifyAccessToken.js";
+import { show, describeError } from "../util/text.js";
 
 /** A session tracker that wants to hear when a socket goes away. */
 export interface ReleaseTracker {

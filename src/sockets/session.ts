@@ -12,7 +12,7 @@ import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { rememberServer } from "./cluster.js";
 import { REGISTERED, setFlag, trackSocket } from "./registry.js";
 import { withTimeout } from "../util/withTimeout.js";
-import { describeError } from "../util/log.js";
+import { describeError } from "../util/text.js";
 
 /**
  * A tracker that throws refuses the connection (`ERR_USER_PROVISION_FAILED`):

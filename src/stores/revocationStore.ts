@@ -15,9 +15,10 @@ import type { OidcAppHandle } from "../types.js";
 import { clusterOf } from "../sockets/cluster.js";
 import { resolveConfig } from "../config/config.js";
 import { denyListOf, type OidcRevocation } from "./denyList.js";
-import { describeError, oidcLog } from "../util/log.js";
+import { oidcLog } from "../util/log.js";
 import { disconnectWith, OIDC_EVENTS, revokedPayload } from "../sockets/protocol.js";
 import { contextOf, registryOf } from "../sockets/registry.js";
+import { describeError } from "../util/text.js";
 
 export interface OidcRevocationStore {
   /** Record a revocation (and tell the other nodes). */

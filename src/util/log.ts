@@ -3,12 +3,10 @@
  * missing or broken: a log line must never change an auth decision.
  */
 import type { OidcAppHandle } from "../types.js";
+import { escapeUnsafe, shorten } from "./text.js";
 
 /** The longest line handed to the app's logger. */
 const MAX_LINE = 2_000;
-
-/** Characters that could end a log line or disguise one: C0 and C1 controls, line and paragraph separators, bidirectional marks and overrides. */
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * The text as one bounded line: the unsafe characters escaped as in JSON
@@ -17,8 +15,7 @@ const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e
  * unquoted can neither start a forged line nor flood the log.
  */
 export function oneLine(text: string): string {
-  const escaped = text.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-  return escaped.length > MAX_LINE ? `${escaped.slice(0, MAX_LINE - 3)}...` : escaped;
+  return shorten(escapeUnsafe(text), MAX_LINE);
 }
 
 /** `appHandle.log(level, text)`, or nothing; a throwing logger is ignored. */
@@ -35,7 +32,3 @@ export function oidcLog(appHandle: OidcAppHandle, level: number, text: string): 
   safeLog(appHandle, level, `[ioserver-oidc] ${text}`);
 }
 
-/** An error's message (or the value as text) for a log line. */
-export function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -21,25 +21,8 @@ import { COMPACT_JWS, decodeJws, fastAlgorithm, fastVerify, isUsableJwk, type De
 import { keyFunction, keySetFor, KeySetUnavailableError, type KeySetLog, type KeySetSnapshot, type RemoteKeySet, type StoredKey } from "../keys/keySets.js";
 import { TokenCache } from "./tokenCache.js";
 import { notAnAccessToken } from "../claims/tokenType.js";
+import { show } from "../util/text.js";
 
-
-/**
- * Attacker-controlled values go into logs quoted, escaped and short: at most
- * `max` characters, an ellipsis marking the cut. JSON escapes only the C0
- * controls; the other characters a log viewer may break a line at (NEL,
- * U+2028, U+2029) or reorder text around (bidirectional overrides) are
- * escaped the same way, and so is a value JSON cannot quote.
- */
-export function show(value: unknown, max = 80): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  text = text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
-}
 
 function invalid(reason: string, cause?: unknown): OidcAuthError {
   return new OidcAuthError("ERR_AUTH_TOKEN_INVALID", { reason, cause });
