@@ -25,11 +25,13 @@ import { hasUsersManager } from "../claims/identity.js";
 import { recordRevocations, revocationNow } from "../stores/revocationStore.js";
 import type { OidcRevocation } from "../stores/denyList.js";
 import { MemoryReplayStore, type OidcReplayStore } from "../stores/replayStore.js";
-import { contextOf, registryOf } from "../sockets/registry.js";
+import { registryOf } from "../sockets/registry.js";
 import { withTimeout } from "../util/withTimeout.js";
 import type { OidcAppHandle, OidcConfig } from "../types.js";
 import { oidcLog } from "../util/log.js";
 import { show, describeError } from "../util/text.js";
+import { contextOf } from "../sockets/socketState.js";
+import { appPart } from "../util/appState.js";
 
 /** What `onLogout` receives besides the token. */
 export interface OidcLogoutContext {
@@ -119,13 +121,11 @@ function settingsOf(options: OidcBackchannelLogoutOptions): Settings {
  * per registration, and an app may mount several logout routes: a store per
  * handler would let a token accepted on one route be replayed on another.
  */
-const appReplayStores = new WeakMap<object, MemoryReplayStore>();
+const defaultReplayStore = appPart("logout replay store", () => new MemoryReplayStore());
 
 /** The app's default replay store, made on first use. */
 function defaultReplayStoreOf(appHandle: OidcAppHandle): MemoryReplayStore {
-  let store = appReplayStores.get(appHandle);
-  if (store === undefined) appReplayStores.set(appHandle, (store = new MemoryReplayStore()));
-  return store;
+  return defaultReplayStore.of(appHandle);
 }
 
 // --- the request --------------------------------------------------------

@@ -1,91 +1,20 @@
 import { BaseManager } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { clusterOf } from "../sockets/cluster.js";
-import { resolveConfig } from "../config/config.js";
+import { healthOf } from "../stores/health.js";
 import { OIDC_EVENTS, revokedPayload } from "../sockets/protocol.js";
-import { revokeInRooms, revokeSocket, revokeUserSockets } from "../sockets/revoke.js";
-import { oidcRoom, sidOf, subRoom } from "../sockets/rooms.js";
-import { issOf, subjectsOfDerivedUserId } from "../claims/identity.js";
-import { connectRevocationStore, recordRevocations, revocationNow, type OidcRevocationStore } from "../stores/revocationStore.js";
-import { contextOf, registryOf } from "../sockets/registry.js";
+import { endRevokedSockets, revokeSocket } from "../sockets/revoke.js";
+import { sidOf } from "../sockets/rooms.js";
+import { issOf } from "../claims/identity.js";
+import { connectRevocationStore, type OidcRevocationStore } from "../stores/revocationStore.js";
+import { registryOf } from "../sockets/registry.js";
 import { withTimeout } from "../util/withTimeout.js";
-import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
+import type { OidcAppHandle } from "../types.js";
 import { oidcLog } from "../util/log.js";
-import { show, describeError } from "../util/text.js";
-
-/** One live authenticated socket. */
-export interface OidcSessionRecord {
-  socketId: string;
-  userId: string;
-  sub: string;
-  /** Socket.IO namespace, e.g. `/chat`. */
-  namespace: string;
-  /** Epoch ms. */
-  connectedAt: number;
-  /** The current token's expiry, epoch ms (moves forward on refresh). */
-  expiresAt: number;
-  /** The token's `sid` claim (the session at the identity provider), when it carries one. */
-  sid?: string;
-  /** The token's `iss` claim. */
-  iss?: string;
-  /** The node holding the socket (the store's `nodeId`), with a shared store such as `redisSessionStore`. */
-  node?: string;
-}
-
-/**
- * Where session records live. The default keeps them in memory, which is
- * right for one process; `redisSessionStore()` shares them between nodes.
- * `add`, `remove` and `list` are required, the rest optional.
- */
-export interface OidcSessionStore {
-  add(record: OidcSessionRecord): void | Promise<void>;
-  remove(socketId: string): void | Promise<void>;
-  /** Every session (of every node, for a shared store). */
-  list(): OidcSessionRecord[] | Promise<OidcSessionRecord[]>;
-  /** The sessions whose `userId` is the given value; default: `list()` filtered. */
-  listByUser?(userId: string): OidcSessionRecord[] | Promise<OidcSessionRecord[]>;
-  /** The sessions whose token's issuer is `iss` and `sub` is `sub`; default: `list()` filtered. */
-  listBySubject?(iss: string, sub: string): OidcSessionRecord[] | Promise<OidcSessionRecord[]>;
-  /** One session by socket id. */
-  get?(socketId: string): OidcSessionRecord | undefined | Promise<OidcSessionRecord | undefined>;
-  /**
-   * Re-write this node's live sessions (refreshing their TTLs). The manager
-   * calls it every `heartbeatInterval` ms and, after an outage, to heal the
-   * store. Must reach the backend even with no records (it doubles as a probe).
-   * `records` are live when it is called; a session `remove`d while it runs
-   * must not be written afterwards (check before each batch that awaits).
-   */
-  touch?(records: OidcSessionRecord[]): void | Promise<void>;
-  /** How often `touch` runs, in ms. */
-  readonly heartbeatInterval?: number;
-  /** This node's id, stamped on its records as `node`. */
-  readonly nodeId?: string;
-  /** Release what the store holds (not the Redis client: the app owns it). */
-  close?(): void | Promise<void>;
-}
-
-/** The default store: a Map in this process. */
-export class MemorySessionStore implements OidcSessionStore {
-  private readonly records = new Map<string, OidcSessionRecord>();
-  add(record: OidcSessionRecord): void {
-    this.records.set(record.socketId, record);
-  }
-  remove(socketId: string): void {
-    this.records.delete(socketId);
-  }
-  list(): OidcSessionRecord[] {
-    return [...this.records.values()];
-  }
-  listByUser(userId: string): OidcSessionRecord[] {
-    return this.list().filter((record) => record.userId === userId);
-  }
-  listBySubject(iss: string, sub: string): OidcSessionRecord[] {
-    return this.list().filter((record) => record.sub === sub && record.iss === iss);
-  }
-  get(socketId: string): OidcSessionRecord | undefined {
-    return this.records.get(socketId);
-  }
-}
+import { describeError } from "../util/text.js";
+import { contextOf } from "../sockets/socketState.js";
+import { MemorySessionStore, type OidcSessionRecord, type OidcSessionStore } from "../stores/sessionStore.js";
+import { issuersFor, revokeSessionId, revokeSubject, revokeUser, subjectContexts } from "../sockets/revocations.js";
 
 /** Options of `OidcSessionManager#disconnectSubject`. */
 export interface OidcDisconnectSubjectOptions {
@@ -204,7 +133,7 @@ export class OidcSessionManager extends BaseManager {
     this.store = options.store ?? new MemorySessionStore();
     this.storeTimeout = options.storeTimeout ?? 2_000;
     this.clusterTimeout = options.clusterTimeout ?? 5_000;
-    this.disconnectRevocations = options.revocationStore === undefined ? undefined : connectRevocationStore(this.app, options.revocationStore);
+    this.disconnectRevocations = options.revocationStore === undefined ? undefined : connectRevocationStore(this.app, options.revocationStore, (entry) => endRevokedSockets(this.app, entry));
     clusterOf(this.app).closers.add(this.closer);
     this.schedule();
   }
@@ -290,7 +219,7 @@ export class OidcSessionManager extends BaseManager {
     if (options === null || typeof options !== "object") throw new TypeError("listBySubject: options must be an object");
     const { iss } = options;
     if (iss !== undefined && (typeof iss !== "string" || iss === "")) throw new TypeError("listBySubject: iss must be a non-empty string");
-    const issuers = iss !== undefined ? [iss] : this.issuers("listBySubject", this.subjectContexts(sub));
+    const issuers = iss !== undefined ? [iss] : issuersFor(this.app, "listBySubject", subjectContexts(this.app, sub));
     const matches = (record: OidcSessionRecord) => record.sub === sub && record.iss !== undefined && issuers.includes(record.iss);
     let stored: Attempt<OidcSessionRecord[]> | undefined;
     if (!this.storeDown) {
@@ -314,14 +243,7 @@ export class OidcSessionManager extends BaseManager {
    */
   async disconnectUser(userId: string, reason?: string): Promise<number> {
     if (typeof userId !== "string" || userId === "") throw new TypeError("disconnectUser: a user id is required");
-    const config = this.config("disconnectUser");
-    const subjects = subjectsOfDerivedUserId(this.app, userId, config);
-    const rooms = [oidcRoom.user(userId), ...subjects.map(([iss, sub]) => oidcRoom.issuerSub(iss, sub))];
-    const publish = recordRevocations(this.app, [revocationNow("user", "", userId, config), ...subjects.map(([iss, sub]) => revocationNow("subject", iss, sub, config))]);
-    const count = await this.revoke(rooms, reason, () => revokeUserSockets(this.app, userId, config, reason));
-    publish(); // after the broadcast: the other nodes hear it (with its reason) first
-    this.log(6, `disconnected ${count} socket(s) of user ${show(userId)}${reason ? `: ${show(reason)}` : ""}`);
-    return count;
+    return revokeUser(this.app, userId, { reason, clusterTimeout: this.clusterTimeout });
   }
 
   /**
@@ -332,14 +254,7 @@ export class OidcSessionManager extends BaseManager {
   async disconnectSessionId(sid: string, reason?: string, iss?: string): Promise<number> {
     if (typeof sid !== "string" || sid === "") throw new TypeError("disconnectSessionId: a sid is required");
     if (iss !== undefined && (typeof iss !== "string" || iss === "")) throw new TypeError("disconnectSessionId: iss must be a non-empty string");
-    const issuers = iss !== undefined ? [iss] : this.issuers("disconnectSessionId", this.allContexts((context) => sidOf(context) === sid));
-    const rooms = issuers.map((each) => oidcRoom.issuerSid(each, sid));
-    const config = this.config("disconnectSessionId");
-    const publish = recordRevocations(this.app, issuers.map((each) => revocationNow("session", each, sid, config)));
-    const count = rooms.length === 0 ? 0 : await this.revoke(rooms, reason, () => 0);
-    publish(); // after the broadcast: the other nodes hear it (with its reason) first
-    this.log(6, `disconnected ${count} socket(s) of session ${show(sid)}${iss === undefined ? "" : ` (${show(iss)})`}${reason ? `: ${show(reason)}` : ""}`);
-    return count;
+    return revokeSessionId(this.app, sid, iss, { reason, clusterTimeout: this.clusterTimeout });
   }
 
   /**
@@ -359,15 +274,7 @@ export class OidcSessionManager extends BaseManager {
     if (reason !== undefined && typeof reason !== "string") throw new TypeError("disconnectSubject: reason must be a string");
     if (withoutSid !== undefined && typeof withoutSid !== "boolean") throw new TypeError("disconnectSubject: withoutSid must be a boolean");
     if (withoutSid === true && iss === undefined) throw new TypeError("disconnectSubject: withoutSid needs iss (a sid only means something at its issuer)");
-    const issuers = iss !== undefined ? [iss] : this.issuers("disconnectSubject", this.subjectContexts(sub));
-    const rooms = iss !== undefined ? [oidcRoom.issuerSub(iss, sub)] : [subRoom(sub), ...issuers.map((each) => oidcRoom.issuerSub(each, sub))];
-    const config = this.config("disconnectSubject");
-    const publish = recordRevocations(this.app, issuers.map((each) => revocationNow("subject", each, sub, config, withoutSid === true)));
-    const count = await this.revoke(rooms, reason, () => 0, withoutSid === true ? [oidcRoom.withSid] : []);
-    publish(); // after the broadcast: the other nodes hear it (with its reason) first
-    const scope = `${iss === undefined ? "" : ` (${show(iss)})`}${withoutSid === true ? " without sid" : ""}`;
-    this.log(6, `disconnected ${count} socket(s) of subject ${show(sub)}${scope}${reason ? `: ${show(reason)}` : ""}`);
-    return count;
+    return revokeSubject(this.app, sub, iss, withoutSid === true, { reason, clusterTimeout: this.clusterTimeout });
   }
 
   /**
@@ -418,63 +325,6 @@ export class OidcSessionManager extends BaseManager {
     oidcLog(this.app, level, text);
   }
 
-  /**
-   * The issuers a query by `sub` or `sid` alone must address: every configured
-   * one, plus those of this node's matching sockets (a socket may outlive a
-   * configuration change). When the configuration cannot be read, logged at
-   * level 4: other nodes' sockets from issuers absent here are missed.
-   */
-  private issuers(what: string, local: Iterable<OidcUserContext>): string[] {
-    const issuers = new Set<string>();
-    const config = this.config(what);
-    if (config !== undefined) for (const entry of config.issuers) issuers.add(entry.issuer);
-    for (const context of local) {
-      const iss = issOf(context);
-      if (iss !== undefined) issuers.add(iss);
-    }
-    return [...issuers];
-  }
-
-  /** The app's configuration, or undefined (logged at level 4) when it cannot be read. */
-  private config(what: string): OidcConfig | undefined {
-    try {
-      return resolveConfig(this.app);
-    } catch (error) {
-      this.log(4, `${what}: the configuration could not be read (${describeError(error)}); only this node's sockets tell which issuers to address`);
-      return undefined;
-    }
-  }
-
-  /** The contexts of this node's sockets whose token's `sub` is `sub`, from any issuer. */
-  private *subjectContexts(sub: string): Generator<OidcUserContext> {
-    for (const socket of registryOf(this.app).ofSubjectAnyIssuer(sub)) {
-      const context = contextOf(socket);
-      if (context !== undefined) yield context;
-    }
-  }
-
-  /** The contexts of every socket of this node that pass `keep`. */
-  private *allContexts(keep: (context: OidcUserContext) => boolean): Generator<OidcUserContext> {
-    for (const socket of registryOf(this.app).all()) {
-      const context = contextOf(socket);
-      if (context !== undefined && keep(context)) yield context;
-    }
-  }
-
-  private async revoke(rooms: string[], reason: string | undefined, fallback: () => number, except: string[] = []): Promise<number> {
-    const io = clusterOf(this.app).io;
-    // No Socket.IO server known yet: no socket ever authenticated here and no adapter was attached.
-    if (io === undefined) return fallback();
-    const payload = revokedPayload(reason);
-    const { count, clusterError } = await revokeInRooms(io, rooms, payload, this.clusterTimeout, except);
-    if (clusterError !== undefined) {
-      const why = describeError(clusterError);
-      if (clusterOf(this.app).health.down) this.log(6, `revocation reached this node only: Redis is unavailable (${why})`);
-      else this.log(4, `revocation broadcast, but the other nodes' sockets could not all be counted (${why})`);
-    }
-    return count;
-  }
-
   /** The store's records plus this node's (fresher, and present even when the store is not), live fields applied. */
   private merge(stored: OidcSessionRecord[], keep: (record: OidcSessionRecord) => boolean): OidcSessionRecord[] {
     const byId = new Map<string, OidcSessionRecord>();
@@ -509,7 +359,7 @@ export class OidcSessionManager extends BaseManager {
   }
 
   private markDown(what: string, error: unknown): void {
-    clusterOf(this.app).health.failed("session store", error, `${what}()`);
+    healthOf(this.app).failed("session store", error, `${what}()`);
     if (this.storeDown) return;
     this.storeDown = true;
     // Probe soon rather than at the next heartbeat.
@@ -559,7 +409,7 @@ export class OidcSessionManager extends BaseManager {
       }
       this.storeDown = false;
       // One line per outage: logged by the shared health once nothing is down any more.
-      clusterOf(this.app).health.ok("session store", `${records.length} session(s) of this node written back to the session store`);
+      healthOf(this.app).ok("session store", `${records.length} session(s) of this node written back to the session store`);
     } finally {
       this.beating = false;
     }

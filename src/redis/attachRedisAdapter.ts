@@ -34,7 +34,8 @@
  */
 import type { IOServer } from "ioserver";
 import type { Server } from "socket.io";
-import { clusterOf, rememberServer, type RedisHealth } from "../sockets/cluster.js";
+import { clusterOf, rememberServer } from "../sockets/cluster.js";
+import { healthOf, type RedisHealth } from "../stores/health.js";
 import type { OidcAppHandle } from "../types.js";
 
 /** `createAdapter` of `@socket.io/redis-adapter` (typed loosely: that package is an optional peer). */
@@ -214,8 +215,10 @@ export function attachRedisAdapter(server: IOServer, options: AttachRedisAdapter
   const webapp = server.getApp() as WithIo;
   // IOServer keeps `appHandle` private in its typings; it is a plain property.
   const appHandle = (server as unknown as { appHandle?: OidcAppHandle }).appHandle;
-  const cluster = appHandle !== null && typeof appHandle === "object" ? clusterOf(appHandle) : undefined;
-  const report = publishReport(pubClient, cluster?.health);
+  const known = appHandle !== null && typeof appHandle === "object";
+  const health = known ? healthOf(appHandle) : undefined;
+  const cluster = known ? clusterOf(appHandle) : undefined;
+  const report = publishReport(pubClient, health);
   const pub = guardClient(pubClient, report);
   const sub = guardClient(subClient, undefined);
 

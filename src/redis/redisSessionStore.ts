@@ -23,7 +23,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { OidcSessionRecord, OidcSessionStore } from "../ioserver/OidcSessionManager.js";
+import type { OidcSessionRecord, OidcSessionStore } from "../stores/sessionStore.js";
 import { subjectKey } from "../claims/identity.js";
 
 /** The commands the store queues in a transaction (`MULTI`), as ioredis names them. */

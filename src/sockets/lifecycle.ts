@@ -11,26 +11,13 @@ import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { resolveConfig } from "../config/config.js";
 import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
 import { DeadlineQueue } from "../util/deadlineQueue.js";
-import {
-  connectedSocket,
-  contextOf,
-  EXPIRY,
-  hasFlag,
-  registryOf,
-  registryOfSocket,
-  releaseSocket,
-  setFlag,
-  tracked,
-  trackSocket,
-  WARNED,
-  type SocketRegistry,
-  type TrackedSocket,
-} from "./registry.js";
+import { connectedSocket, registryOf, registryOfSocket, releaseSocket, trackSocket, type SocketRegistry } from "./registry.js";
 import { registerSocketSession } from "./session.js";
 import { handshakeChecksOf } from "./handshakeGuards.js";
 import { issOf, sameSubject } from "../claims/identity.js";
 import { oidcLog } from "../util/log.js";
 import { show, describeError } from "../util/text.js";
+import { contextOf, EXPIRY, hasFlag, recentRefreshes, setFlag, tracked, WARNED, type TrackedSocket } from "./socketState.js";
 
 export interface LifecycleOptions {
   /** Per-middleware override of `config.socketExpiry`. */
@@ -94,9 +81,6 @@ export function armExpiry(plain: Socket, appHandle: OidcAppHandle, config: OidcC
 
 type Ack = (reply: { ok: true; expiresAt: number } | { ok: false; code: OidcAuthErrorCode }) => void;
 
-/** Times (ms) of each socket's recent refresh attempts, for the rate limit: only sockets that refreshed have an entry. */
-const refreshAttempts = new WeakMap<Socket, number[]>();
-
 /** A refresh whose new context the namespace's guards refused, with the guard's error. */
 interface GuardRefusal {
   refused: unknown;
@@ -109,8 +93,7 @@ const GUARD_REFUSAL_REASON = "the refreshed token is not allowed on this namespa
 async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknown): Promise<number | GuardRefusal> {
   const config = resolveConfig(appHandle);
   const now = Date.now();
-  const refreshes = (refreshAttempts.get(socket) ?? []).filter((at) => now - at < config.refreshWindow);
-  refreshAttempts.set(socket, refreshes);
+  const refreshes = recentRefreshes(socket, now, config.refreshWindow);
   if (refreshes.length >= config.refreshLimit) {
     throw new OidcAuthError("ERR_AUTH_RATE_LIMITED", {
       reason: `more than ${config.refreshLimit} refresh attempts in ${config.refreshWindow} ms`,
@@ -119,7 +102,7 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
   refreshes.push(now);
 
   const token = (payload as { token?: unknown } | null)?.token;
-  const current = socket.data.auth as OidcUserContext;
+  const current = contextOf(socket) as OidcUserContext;
   const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle);
   // The same user is the same issuer and the same sub: another issuer's equal sub is someone else.
   if (!sameSubject(context, current)) {
@@ -174,7 +157,7 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
  * disconnect.
  */
 async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolean> {
-  const context = socket.data?.auth as OidcUserContext | undefined;
+  const context = contextOf(socket);
   if (context === undefined || context === null || typeof context.sub !== "string" || context.claims === null || typeof context.claims !== "object") {
     oidcLog(appHandle, 4, `recovered socket ${socket.id} has no authenticated context: disconnected`);
     disconnectWith(socket, OIDC_EVENTS.revoked, { code: "ERR_AUTH_REVOKED" });
@@ -215,7 +198,7 @@ export function ensureLifecycle(namespace: Namespace, appHandle: OidcAppHandle, 
       if (socket.data?.auth === undefined) return; // not authenticated by us
       // A revocation issued while the handshake was running (after our middleware) reaches the socket here.
       const config = resolveConfig(appHandle);
-      refuseRevoked(appHandle, socket.data.auth as OidcUserContext, config, true); // the context is final: its userId is the local one
+      refuseRevoked(appHandle, contextOf(socket) as OidcUserContext, config, true); // the context is final: its userId is the local one
       const enabled = options.expiry ?? config.socketExpiry;
       socket.on(OIDC_EVENTS.refresh, onRefresh);
       armExpiry(socket, appHandle, config, enabled);

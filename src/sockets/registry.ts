@@ -13,75 +13,22 @@
  */
 import type { Namespace, Socket } from "socket.io";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
-import { DUE, SLOT, type DeadlineQueue } from "../util/deadlineQueue.js";
+import type { DeadlineQueue } from "../util/deadlineQueue.js";
+import { contextOf, hasFlag, isKnown, LEAVING, LISTENING, REGISTERED, setContext, setFlag, TRACKED, tracked, type TrackedSocket } from "./socketState.js";
 import { oidcLog } from "../util/log.js";
 import { hasUsersManager, issOf } from "../claims/identity.js";
 import { roomsOf } from "./rooms.js";
 import { decorateSocket } from "./decorations.js";
 import { show, describeError } from "../util/text.js";
+import { appPart } from "../util/appState.js";
 
 /** A session tracker that wants to hear when a socket goes away. */
 export interface ReleaseTracker {
   unregisterSocket(socketId: string): unknown;
 }
 
-/** Per-socket booleans, packed into one number. */
-export const TRACKED = 1;
-/** The shared disconnect listener is attached (only where leaving the rooms cannot tell, see `watchAdapter`). */
-export const LISTENING = 2;
-/** Expiry is enforced for this socket (kept for re-arming after a refresh). */
-export const EXPIRY = 4;
-/** `oidc:expiring` was sent for the current token. */
-export const WARNED = 8;
-/** The app's session tracker registered it (and wants `unregisterSocket` on release). */
-export const REGISTERED = 16;
-/** A `leave-room` of one of its rooms is being looked into (see `watchAdapter`). */
-const LEAVING = 32;
-
 /** The room prefix reserved for this package: revocation reaches a socket only through these rooms. */
 const PREFIX = "oidc:";
-
-const CONTEXT = Symbol("ioserver-oidc.context");
-const FLAGS = Symbol("ioserver-oidc.flags");
-
-/**
- * What the package keeps for one socket: four fields on the socket itself
- * (symbol-keyed, so invisible to the app and to serialisation) rather than
- * an object of its own, since every idle socket carries them: the context
- * it was last tracked with, the booleans above, and its place in the app's
- * expiry queue (`DUE`, `SLOT`). Its registry is its namespace's.
- */
-export type TrackedSocket = Socket & {
-  [CONTEXT]: OidcUserContext | undefined;
-  [FLAGS]: number;
-  [DUE]: number;
-  [SLOT]: number;
-};
-
-/** The socket with its fields, added on first use (always in this order, so every socket shares one shape). */
-export function tracked(socket: Socket): TrackedSocket {
-  const carrier = socket as TrackedSocket;
-  if (carrier[FLAGS] === undefined) {
-    carrier[CONTEXT] = undefined;
-    carrier[FLAGS] = 0;
-    carrier[DUE] = 0;
-    carrier[SLOT] = -1;
-  }
-  return carrier;
-}
-
-export function hasFlag(socket: Socket, bit: number): boolean {
-  return (((socket as unknown as Partial<TrackedSocket>)[FLAGS] ?? 0) & bit) !== 0;
-}
-
-export function setFlag(socket: TrackedSocket, bit: number, value: boolean): void {
-  socket[FLAGS] = value ? socket[FLAGS] | bit : socket[FLAGS] & ~bit;
-}
-
-/** The context the socket was last tracked with (what `socket.userId` and the other decorations read). */
-export function contextOf(socket: Socket): OidcUserContext | undefined {
-  return (socket as unknown as Partial<TrackedSocket>)[CONTEXT];
-}
 
 /** The registry of the app whose namespace the socket is in, once one tracked a socket there. */
 const byNamespace = new WeakMap<Namespace, SocketRegistry>();
@@ -124,14 +71,14 @@ export class SocketRegistry {
    */
   track(plain: Socket, context: OidcUserContext): boolean {
     const socket = tracked(plain);
-    const previous = socket[CONTEXT];
+    const previous = contextOf(socket);
     const localIds = hasUsersManager(this.appHandle);
     const wasTracked = hasFlag(socket, TRACKED) && previous !== undefined;
     const previousRooms = wasTracked ? roomsOf(previous, localIds) : [];
     // Computed before any state changes, so a context that cannot be named in a room changes nothing.
     const rooms = roomsOf(context, localIds);
     this.unindexSocket(socket);
-    socket[CONTEXT] = context;
+    setContext(socket, context);
     setFlag(socket, TRACKED, true);
     if (socket.nsp !== undefined && !this.namespaces.has(socket.nsp)) {
       this.namespaces.add(socket.nsp);
@@ -148,7 +95,7 @@ export class SocketRegistry {
 
   untrack(plain: Socket): void {
     const socket = tracked(plain);
-    const context = socket[CONTEXT];
+    const context = contextOf(socket);
     const wasTracked = hasFlag(socket, TRACKED) && context !== undefined;
     // Out of the indexes before anything else: whatever the adapter does below, no entry is left behind.
     this.unindexSocket(socket);
@@ -160,7 +107,7 @@ export class SocketRegistry {
 
   private unindexSocket(socket: TrackedSocket): void {
     if (handshaking.get(socket.id) === socket) handshaking.delete(socket.id);
-    const context = socket[CONTEXT];
+    const context = contextOf(socket);
     if (!hasFlag(socket, TRACKED) || context === undefined) return;
     const iss = issOf(context) ?? "";
     const subjects = this.bySubject.get(iss);
@@ -290,13 +237,11 @@ function leave(socket: Socket, room: string): void {
   }
 }
 
-const registries = new WeakMap<object, SocketRegistry>();
+const registry = appPart("socket registry", (appHandle) => new SocketRegistry(appHandle));
 
 /** The registry of the app behind this `appHandle`. */
 export function registryOf(appHandle: OidcAppHandle): SocketRegistry {
-  let registry = registries.get(appHandle);
-  if (registry === undefined) registries.set(appHandle, (registry = new SocketRegistry(appHandle)));
-  return registry;
+  return registry.of(appHandle);
 }
 
 /**
@@ -508,7 +453,6 @@ export function trackSocket(appHandle: OidcAppHandle, plain: Socket, context: Oi
   const inRooms = registryOf(appHandle).track(socket, context);
   if (!inRooms || !watchAdapter(socket.nsp)) listenForDisconnect(socket);
   decorateSocket(socket, context, contextOf);
-  socket.data.auth = context;
   return socket;
 }
 
@@ -519,7 +463,7 @@ export function trackSocket(appHandle: OidcAppHandle, plain: Socket, context: Oi
  */
 export function releaseSocket(plain: Socket): void {
   const registry = registryOfSocket(plain);
-  if (registry === undefined || (plain as unknown as Partial<TrackedSocket>)[FLAGS] === undefined) return;
+  if (registry === undefined || !isKnown(plain)) return;
   const socket = tracked(plain);
   registry.expiries?.cancel(socket);
   try {

@@ -1,9 +1,12 @@
-import type { Server } from "socket.io";
+import type { Server, Socket } from "socket.io";
 import type { OidcAuthErrorCode } from "../errors.js";
 import type { OidcAppHandle, OidcConfig } from "../types.js";
 import { subjectsOfDerivedUserId } from "../claims/identity.js";
 import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./protocol.js";
 import { registryOf } from "./registry.js";
+import { contextOf } from "./socketState.js";
+import { resolveConfig } from "../config/config.js";
+import { denyListOf, type OidcRevocation } from "../stores/denyList.js";
 import { withTimeout } from "../util/withTimeout.js";
 
 /**
@@ -25,6 +28,31 @@ export function revokeSocket(appHandle: OidcAppHandle, socketId: string, reason?
   if (socket === undefined) return false;
   disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
   return true;
+}
+
+/**
+ * This node's live sockets that an entry covers (a revocation made on another
+ * node, or while this one could not hear it), disconnected with
+ * `oidc:revoked`. Without an entry: every socket, against the whole list.
+ */
+export function endRevokedSockets(appHandle: OidcAppHandle, entry?: OidcRevocation): void {
+  const registry = registryOf(appHandle);
+  let candidates: Socket[];
+  if (entry === undefined || entry.kind === "session") candidates = registry.all();
+  else if (entry.kind === "subject") candidates = registry.ofSubject(entry.iss, entry.value);
+  else candidates = registry.ofUserId(entry.value);
+  if (candidates.length === 0) return;
+  let tolerance = 0;
+  try {
+    tolerance = resolveConfig(appHandle).clockTolerance;
+  } catch {
+    // no readable configuration: no tolerance
+  }
+  const list = denyListOf(appHandle);
+  for (const socket of candidates) {
+    const context = contextOf(socket);
+    if (context !== undefined && list.check(context, { clockTolerance: tolerance }) !== undefined) disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload());
+  }
 }
 
 /** What `revokeInRooms` did. */

@@ -10,9 +10,10 @@ import type { Socket } from "socket.io";
 import { OidcAuthError } from "../errors.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { rememberServer } from "./cluster.js";
-import { REGISTERED, setFlag, trackSocket } from "./registry.js";
+import { trackSocket } from "./registry.js";
 import { withTimeout } from "../util/withTimeout.js";
 import { describeError } from "../util/text.js";
+import { REGISTERED, setFlag } from "./socketState.js";
 
 /**
  * A tracker that throws refuses the connection (`ERR_USER_PROVISION_FAILED`):

@@ -16,6 +16,7 @@
  */
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
 import { issOf, subjectKey } from "../claims/identity.js";
+import { appPart } from "../util/appState.js";
 
 /** One revocation, as kept in memory and in a revocation store. */
 export interface OidcRevocation {
@@ -132,11 +133,9 @@ export class DenyList {
   }
 }
 
-const lists = new WeakMap<object, DenyList>();
+const denyList = appPart("deny-list", () => new DenyList());
 
 /** The deny-list of the app behind this `appHandle`. */
 export function denyListOf(appHandle: OidcAppHandle): DenyList {
-  let list = lists.get(appHandle);
-  if (list === undefined) lists.set(appHandle, (list = new DenyList()));
-  return list;
+  return denyList.of(appHandle);
 }

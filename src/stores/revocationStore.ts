@@ -10,15 +10,13 @@
  * revocation is made, read when a node starts (or reconnects), and tells the
  * other nodes through `subscribe`.
  */
-import type { Socket } from "socket.io";
 import type { OidcAppHandle } from "../types.js";
-import { clusterOf } from "../sockets/cluster.js";
+import { healthOf } from "./health.js";
 import { resolveConfig } from "../config/config.js";
 import { denyListOf, type OidcRevocation } from "./denyList.js";
 import { oidcLog } from "../util/log.js";
-import { disconnectWith, OIDC_EVENTS, revokedPayload } from "../sockets/protocol.js";
-import { contextOf, registryOf } from "../sockets/registry.js";
 import { describeError } from "../util/text.js";
+import { appPart } from "../util/appState.js";
 
 export interface OidcRevocationStore {
   /** Record a revocation (and tell the other nodes). */
@@ -63,6 +61,7 @@ const MAX_AT_AHEAD_S = 300;
 /** What ties an app's deny-list to its revocation store. */
 interface Link {
   store: OidcRevocationStore;
+  onRevoked: OnRevoked;
   pending: OidcRevocation[];
   flushing: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -70,7 +69,8 @@ interface Link {
   closed: boolean;
 }
 
-const links = new WeakMap<object, Link>();
+/** The app's link to its revocation store, when it has one. */
+const links = appPart<{ current?: Link }>("revocation store link", () => ({}));
 
 /**
  * An entry read from a shared store is not trusted blindly (anyone who can
@@ -98,47 +98,30 @@ function addAll(appHandle: OidcAppHandle, entries: readonly OidcRevocation[]): O
 }
 
 /**
- * This node's live sockets that an entry covers (a revocation made on another
- * node, or while this one could not hear it), disconnected with
- * `oidc:revoked`. Without an entry: every socket, against the whole list.
+ * What to do with entries heard from the store: end this node's live
+ * connections they cover (`entry`), or those the whole list covers (no
+ * entry: after loading it). Given by the layer that holds the connections.
  */
-function enforce(appHandle: OidcAppHandle, entry?: OidcRevocation): void {
-  const registry = registryOf(appHandle);
-  let candidates: Socket[];
-  if (entry === undefined || entry.kind === "session") candidates = registry.all();
-  else if (entry.kind === "subject") candidates = registry.ofSubject(entry.iss, entry.value);
-  else candidates = registry.ofUserId(entry.value);
-  if (candidates.length === 0) return;
-  let tolerance = 0;
-  try {
-    tolerance = resolveConfig(appHandle).clockTolerance;
-  } catch {
-    // no readable configuration: no tolerance
-  }
-  const list = denyListOf(appHandle);
-  for (const socket of candidates) {
-    const context = contextOf(socket);
-    if (context !== undefined && list.check(context, { clockTolerance: tolerance }) !== undefined) disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload());
-  }
-}
+export type OnRevoked = (entry?: OidcRevocation) => void;
 
 /**
  * Connect the app's deny-list to a shared store: load what it holds, follow
- * what other nodes add (ending the live sockets it covers). Returns how to
- * disconnect. One store per app: connecting another closes the first.
+ * what other nodes add (`onRevoked` ends the live connections it covers).
+ * Returns how to disconnect. One store per app: connecting another closes
+ * the first.
  */
-export function connectRevocationStore(appHandle: OidcAppHandle, store: OidcRevocationStore): () => Promise<void> {
-  const previous = links.get(appHandle);
-  const link: Link = { store, pending: [], flushing: false, timer: undefined, unsubscribe: undefined, closed: false };
-  links.set(appHandle, link);
+export function connectRevocationStore(appHandle: OidcAppHandle, store: OidcRevocationStore, onRevoked: OnRevoked): () => Promise<void> {
+  const previous = links.of(appHandle).current;
+  const link: Link = { store, onRevoked, pending: [], flushing: false, timer: undefined, unsubscribe: undefined, closed: false };
+  links.of(appHandle).current = link;
   if (previous !== undefined) void close(appHandle, previous);
   const load = async (): Promise<void> => {
     try {
       addAll(appHandle, (await store.list()).map((entry) => clamped(appHandle, entry)));
-      enforce(appHandle);
-      clusterOf(appHandle).health.ok("revocation store");
+      onRevoked();
+      healthOf(appHandle).ok("revocation store");
     } catch (error) {
-      clusterOf(appHandle).health.failed("revocation store", error, "list()");
+      healthOf(appHandle).failed("revocation store", error, "list()");
       schedule(appHandle, link);
     }
   };
@@ -146,7 +129,7 @@ export function connectRevocationStore(appHandle: OidcAppHandle, store: OidcRevo
     link.unsubscribe = store.subscribe({
       added: (entry) => {
         const changed = addAll(appHandle, [clamped(appHandle, entry)]);
-        if (changed.length > 0) enforce(appHandle, changed[0]);
+        if (changed.length > 0) onRevoked(changed[0]);
       },
       resync: () => void load(),
     });
@@ -159,7 +142,7 @@ async function close(appHandle: OidcAppHandle, link: Link): Promise<void> {
   if (link.closed) return;
   link.closed = true;
   if (link.timer !== undefined) clearTimeout(link.timer);
-  if (links.get(appHandle) === link) links.delete(appHandle);
+  if (links.of(appHandle).current === link) links.of(appHandle).current = undefined;
   try {
     await link.unsubscribe?.();
   } catch (error) {
@@ -183,7 +166,7 @@ async function close(appHandle: OidcAppHandle, link: Link): Promise<void> {
 export function recordRevocations(appHandle: OidcAppHandle, entries: OidcRevocation[]): () => void {
   addAll(appHandle, entries);
   return () => {
-    const link = links.get(appHandle);
+    const link = links.of(appHandle).current;
     if (link === undefined || link.closed) return;
     link.pending.push(...entries);
     if (link.pending.length > MAX_PENDING) link.pending.splice(0, link.pending.length - MAX_PENDING);
@@ -205,9 +188,9 @@ async function flush(appHandle: OidcAppHandle, link: Link): Promise<void> {
       try {
         await link.store.add(entry);
         if (link.pending[0] === entry) link.pending.shift();
-        clusterOf(appHandle).health.ok("revocation store", "revocations made meanwhile were written");
+        healthOf(appHandle).ok("revocation store", "revocations made meanwhile were written");
       } catch (error) {
-        clusterOf(appHandle).health.failed("revocation store", error, "add()");
+        healthOf(appHandle).failed("revocation store", error, "add()");
         schedule(appHandle, link);
         return;
       }
@@ -227,10 +210,10 @@ function schedule(appHandle: OidcAppHandle, link: Link): void {
         // Back: catch up with what other nodes revoked while this one could not hear.
         try {
           addAll(appHandle, (await link.store.list()).map((entry) => clamped(appHandle, entry)));
-          enforce(appHandle);
-          clusterOf(appHandle).health.ok("revocation store");
+          link.onRevoked();
+          healthOf(appHandle).ok("revocation store");
         } catch (error) {
-          clusterOf(appHandle).health.failed("revocation store", error, "list()");
+          healthOf(appHandle).failed("revocation store", error, "list()");
           schedule(appHandle, link);
         }
       }
