@@ -52,13 +52,7 @@ export type {
   OidcClaimPreset,
   OidcMappedClaims,
 } from "./types.js";
-export { requireRoles, requirePermissions, requireScopes, requireClaims, guardEvent, guarded } from "./guards/guards.js";
-export type {
-  OidcGuard,
-  OidcGuardFactory,
-  OidcGuardMiddleware,
-  OidcGuardHook,
-  OidcClaimsPredicate,
-  OidcGuardedEvent,
-  OidcGuardedEventRefusal,
-} from "./guards/guards.js";
+export { requireRoles, requirePermissions, requireScopes, requireClaims, guardEvent, guarded } from "./ioserver/guards.js";
+export type { OidcGuard, OidcGuardFactory, OidcGuardMiddleware, OidcGuardHook } from "./ioserver/guards.js";
+export type { OidcClaimsPredicate } from "./guards/checks.js";
+export type { OidcGuardedEvent, OidcGuardedEventRefusal } from "./guards/guardEvent.js";

@@ -1,4 +1,4 @@
-import { requireRoles } from "../guards/guards.js";
+import { requireRoles } from "./guards.js";
 
 /**
  * Refuses the handshake (`ERR_FORBIDDEN`) unless the caller's `roles` include
