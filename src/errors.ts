@@ -17,30 +17,50 @@ export type OidcAuthErrorCode =
   | "ERR_AUTH_RATE_LIMITED"
   | "ERR_AUTH_REVOKED";
 
+/** RFC 6750 section 3: the challenge a refusal carries on HTTP. */
+type Challenge =
+  /** `Bearer` alone: no credentials were presented. */
+  | "bare"
+  /** `error="invalid_token"`: the token itself is refused. */
+  | "invalid_token"
+  /** `error="insufficient_scope"`: the caller is authenticated, not allowed. */
+  | "insufficient_scope"
+  /** No challenge: the failure is the server's (`Retry-After` on 503). */
+  | "none";
+
 interface CodeInfo {
   readonly status: number;
   /** HTTP reason phrase for the JSON body's `error`. */
   readonly error: string;
   /** What the client is told. Never says why a check failed. */
   readonly message: string;
+  readonly challenge: Challenge;
+  /** Syslog level at which a refusal with this code is logged. */
+  readonly logLevel: number;
 }
 
+/** One row per code: everything the transports and the log need to know about it. */
 const CODES: Readonly<Record<OidcAuthErrorCode, CodeInfo>> = Object.freeze({
-  ERR_AUTH_TOKEN_REQUIRED: { status: 401, error: "Unauthorized", message: "An access token is required" },
-  ERR_AUTH_TOKEN_INVALID: { status: 401, error: "Unauthorized", message: "The access token is invalid" },
-  ERR_USER_DISABLED: { status: 403, error: "Forbidden", message: "The user account is disabled" },
-  ERR_USER_PROVISION_FAILED: { status: 500, error: "Internal Server Error", message: "The user could not be provisioned" },
-  ERR_FORBIDDEN: { status: 403, error: "Forbidden", message: "Access is forbidden" },
-  ERR_AUTH_MISCONFIGURED: { status: 500, error: "Internal Server Error", message: "Authentication is not configured" },
-  ERR_AUTH_UNAVAILABLE: { status: 503, error: "Service Unavailable", message: "Authentication is temporarily unavailable" },
-  ERR_AUTH_TOKEN_EXPIRED: { status: 401, error: "Unauthorized", message: "The access token has expired" },
-  ERR_AUTH_SUBJECT_MISMATCH: { status: 403, error: "Forbidden", message: "The new token is for another user" },
-  ERR_AUTH_RATE_LIMITED: { status: 429, error: "Too Many Requests", message: "Too many refresh attempts" },
-  ERR_AUTH_REVOKED: { status: 401, error: "Unauthorized", message: "The session was revoked" },
+  ERR_AUTH_TOKEN_REQUIRED: { status: 401, error: "Unauthorized", message: "An access token is required", challenge: "bare", logLevel: 7 },
+  ERR_AUTH_TOKEN_INVALID: { status: 401, error: "Unauthorized", message: "The access token is invalid", challenge: "invalid_token", logLevel: 4 },
+  ERR_USER_DISABLED: { status: 403, error: "Forbidden", message: "The user account is disabled", challenge: "insufficient_scope", logLevel: 4 },
+  ERR_USER_PROVISION_FAILED: { status: 500, error: "Internal Server Error", message: "The user could not be provisioned", challenge: "none", logLevel: 3 },
+  ERR_FORBIDDEN: { status: 403, error: "Forbidden", message: "Access is forbidden", challenge: "insufficient_scope", logLevel: 4 },
+  ERR_AUTH_MISCONFIGURED: { status: 500, error: "Internal Server Error", message: "Authentication is not configured", challenge: "none", logLevel: 3 },
+  ERR_AUTH_UNAVAILABLE: { status: 503, error: "Service Unavailable", message: "Authentication is temporarily unavailable", challenge: "none", logLevel: 3 },
+  ERR_AUTH_TOKEN_EXPIRED: { status: 401, error: "Unauthorized", message: "The access token has expired", challenge: "invalid_token", logLevel: 6 },
+  ERR_AUTH_SUBJECT_MISMATCH: { status: 403, error: "Forbidden", message: "The new token is for another user", challenge: "insufficient_scope", logLevel: 4 },
+  ERR_AUTH_RATE_LIMITED: { status: 429, error: "Too Many Requests", message: "Too many refresh attempts", challenge: "none", logLevel: 4 },
+  ERR_AUTH_REVOKED: { status: 401, error: "Unauthorized", message: "The session was revoked", challenge: "invalid_token", logLevel: 6 },
 });
 
-/** Seconds a client should wait before retrying after `ERR_AUTH_UNAVAILABLE`. */
-const RETRY_AFTER_SECONDS = 5;
+/** Syslog level at which a refusal with this code is logged (3 for anything unknown). */
+export function logLevelOf(code: OidcAuthErrorCode): number {
+  return CODES[code]?.logLevel ?? 3;
+}
+
+/** Seconds a client should wait before retrying after a temporary failure (`ERR_AUTH_UNAVAILABLE`, a logout that could not be processed). */
+export const RETRY_AFTER_SECONDS = 5;
 
 /** The JSON body sent to HTTP clients, and `err.data` for Socket.IO clients (without `statusCode`/`error`). */
 export interface OidcAuthErrorBody {
@@ -118,24 +138,11 @@ function quote(value: string): string {
  */
 function buildHeaders(code: OidcAuthErrorCode, realm: string | undefined, scope: string | undefined): Record<string, string> {
   if (code === "ERR_AUTH_UNAVAILABLE") return { "retry-after": String(RETRY_AFTER_SECONDS) };
+  const { challenge, message } = CODES[code];
+  if (challenge === "none") return {};
   const params: string[] = [];
   if (realm !== undefined) params.push(`realm=${quote(realm)}`);
-  switch (code) {
-    case "ERR_AUTH_TOKEN_REQUIRED":
-      break;
-    case "ERR_AUTH_TOKEN_INVALID":
-    case "ERR_AUTH_TOKEN_EXPIRED":
-    case "ERR_AUTH_REVOKED":
-      params.push('error="invalid_token"', `error_description=${quote(CODES[code].message)}`);
-      break;
-    case "ERR_USER_DISABLED":
-    case "ERR_FORBIDDEN":
-    case "ERR_AUTH_SUBJECT_MISMATCH":
-      params.push('error="insufficient_scope"', `error_description=${quote(CODES[code].message)}`);
-      if (scope !== undefined) params.push(`scope=${quote(scope)}`);
-      break;
-    default:
-      return {};
-  }
+  if (challenge !== "bare") params.push(`error="${challenge}"`, `error_description=${quote(message)}`);
+  if (challenge === "insufficient_scope" && scope !== undefined) params.push(`scope=${quote(scope)}`);
   return { "www-authenticate": params.length === 0 ? "Bearer" : `Bearer ${params.join(", ")}` };
 }

@@ -1,11 +1,31 @@
 /**
  * Public types of ioserver-oidc.
  */
-import type { OidcClaimMapper, OidcClaimPreset } from "./claims/claimMapping.js";
-import type { TokenTypeRules } from "./claims/tokenType.js";
+/** The fields a claim mapping produces. */
+export interface OidcMappedClaims {
+  roles?: string[];
+  permissions?: string[];
+  scopes?: string[];
+  features?: OidcFeatures;
+  email?: string | null;
+  name?: string | null;
+}
 
-export type { OidcClaimMapper, OidcClaimPreset, OidcMappedClaims } from "./claims/claimMapping.js";
-export type { TokenTypeRules } from "./claims/tokenType.js";
+/** A custom mapping: from the verified claims to (some of) the context's fields. */
+export type OidcClaimMapper = (claims: Readonly<Record<string, unknown>>) => OidcMappedClaims;
+
+export type OidcClaimPreset = "auth-service" | "keycloak" | "auth0" | "entra" | "okta" | "google";
+
+/** What an issuer accepts as an access token, resolved from its options. */
+export interface TokenTypeRules {
+  /** Normalised header `typ` values accepted (an absent `typ` always is). */
+  readonly typs: readonly string[];
+  /** Whether the ID-token claims `nonce`, `at_hash` and `c_hash` are accepted. */
+  readonly nonce: boolean;
+  /** The provider's marker: a reason when the claims name another kind of token. */
+  readonly marker: ((claims: Readonly<Record<string, unknown>>) => string | undefined) | undefined;
+}
+
 
 /** Feature flags and limits carried by the token's `features` claim. */
 export type OidcFeatures = Record<string, unknown>;

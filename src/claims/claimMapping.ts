@@ -3,22 +3,9 @@
  * features. A preset name or a custom function picks the fields; the result
  * is sanitised the same way whatever produced it.
  */
-import type { OidcFeatures } from "../types.js";
+import type { OidcClaimMapper, OidcClaimPreset, OidcMappedClaims } from "../types.js";
 
-/** The fields a mapping produces. */
-export interface OidcMappedClaims {
-  roles?: string[];
-  permissions?: string[];
-  scopes?: string[];
-  features?: OidcFeatures;
-  email?: string | null;
-  name?: string | null;
-}
-
-/** A custom mapping: from the verified claims to (some of) the context's fields. */
-export type OidcClaimMapper = (claims: Readonly<Record<string, unknown>>) => OidcMappedClaims;
-
-export type OidcClaimPreset = "auth-service" | "keycloak" | "auth0" | "entra" | "okta" | "google";
+export type { OidcClaimMapper, OidcClaimPreset, OidcMappedClaims };
 
 export const CLAIM_PRESETS: readonly OidcClaimPreset[] = Object.freeze(["auth-service", "keycloak", "auth0", "entra", "okta", "google"]);
 

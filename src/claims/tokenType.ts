@@ -21,17 +21,9 @@
  */
 import { normalizeTyp } from "../jwt/typ.js";
 import { show } from "../util/text.js";
-import type { OidcClaimPreset } from "./claimMapping.js";
+import type { OidcClaimPreset, TokenTypeRules } from "../types.js";
 
-/** What an issuer accepts as an access token, resolved from its options. */
-export interface TokenTypeRules {
-  /** Normalised header `typ` values accepted (an absent `typ` always is). */
-  readonly typs: readonly string[];
-  /** Whether the ID-token claims `nonce`, `at_hash` and `c_hash` are accepted. */
-  readonly nonce: boolean;
-  /** The provider's marker: a reason when the claims name another kind of token. */
-  readonly marker: ((claims: Readonly<Record<string, unknown>>) => string | undefined) | undefined;
-}
+export type { TokenTypeRules };
 
 /** Claims only ID tokens carry. */
 const ID_TOKEN_CLAIMS = ["nonce", "at_hash", "c_hash"] as const;

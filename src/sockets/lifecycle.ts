@@ -18,6 +18,8 @@ import { issOf, sameSubject } from "../claims/identity.js";
 import { oidcLog } from "../util/log.js";
 import { show, describeError } from "../util/text.js";
 import { contextOf, EXPIRY, hasFlag, recentRefreshes, setFlag, tracked, WARNED, type TrackedSocket } from "./socketState.js";
+import { disabledUserRevoker } from "../pipeline/provision.js";
+import { revokeUser } from "./revocations.js";
 
 export interface LifecycleOptions {
   /** Per-middleware override of `config.socketExpiry`. */
@@ -191,11 +193,15 @@ const wired = new WeakSet<Namespace>();
 export function ensureLifecycle(namespace: Namespace, appHandle: OidcAppHandle, options: LifecycleOptions): void {
   if (wired.has(namespace)) return;
   wired.add(namespace);
+  // A user found disabled ends their sockets through the one revocation path.
+  disabledUserRevoker.of(appHandle).revoke ??= (userId, reason) => {
+    revokeUser(appHandle, userId, { reason }).catch((error: unknown) => oidcLog(appHandle, 3, `disconnecting disabled user failed: ${describeError(error)}`));
+  };
   namespace.on("connection", (socket: Socket) => {
     connectedSocket(socket);
     const run = async () => {
       if (socket.recovered && !(await restore(socket, appHandle))) return;
-      if (socket.data?.auth === undefined) return; // not authenticated by us
+      if (contextOf(socket) === undefined) return; // not authenticated by us
       // A revocation issued while the handshake was running (after our middleware) reaches the socket here.
       const config = resolveConfig(appHandle);
       refuseRevoked(appHandle, contextOf(socket) as OidcUserContext, config, true); // the context is final: its userId is the local one
