@@ -29,7 +29,7 @@ export type { OidcSocketMiddlewareOptions } from "./ioserver/OidcSocketMiddlewar
 export type { OidcHealth, OidcIssuerHealth } from "./ioserver/OidcConfigManager.js";
 export type { TokenCacheStats as OidcTokenCacheStats } from "./verify/tokenCache.js";
 export { OidcBackchannelLogoutController, backchannelLogoutHandler } from "./ioserver/OidcBackchannelLogout.js";
-export type { OidcBackchannelLogoutOptions, OidcBackchannelLogoutHandler, OidcLogoutContext } from "./ioserver/OidcBackchannelLogout.js";
+export type { OidcBackchannelLogoutOptions, OidcBackchannelLogoutHandler, OidcLogoutContext } from "./logout/options.js";
 export { verifyLogoutToken, BACKCHANNEL_LOGOUT_EVENT } from "./logout/logoutToken.js";
 export type { OidcLogoutToken, VerifyLogoutTokenOptions } from "./logout/logoutToken.js";
 export { MemoryReplayStore, redisReplayStore } from "./stores/replayStore.js";

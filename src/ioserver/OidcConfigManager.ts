@@ -7,6 +7,7 @@ import type { TokenCacheStats } from "../verify/tokenCache.js";
 import { tokenCacheOf } from "../verify/verifyAccessToken.js";
 import type { OidcAppHandle, OidcConfig, OidcConfigInput } from "../types.js";
 import { loggerOf } from "../pipeline/authenticate.js";
+import { configuredClass } from "./configure.js";
 
 /** One trusted issuer's key set, as `getHealth()` reports it. */
 export interface OidcIssuerHealth extends Omit<KeySetHealth, "jwksUri"> {
@@ -60,9 +61,7 @@ export class OidcConfigManager extends BaseManager {
    */
   static configure(options: OidcConfigInput): typeof OidcConfigManager {
     normalizeConfig(options);
-    return class ConfiguredOidcConfigManager extends OidcConfigManager {
-      protected static override readonly options = options;
-    };
+    return configuredClass(OidcConfigManager, options);
   }
 
   constructor(appHandle: AppHandle) {

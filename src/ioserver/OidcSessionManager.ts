@@ -15,6 +15,8 @@ import { describeError } from "../util/text.js";
 import { contextOf } from "../sockets/socketState.js";
 import { MemorySessionStore, type OidcSessionRecord, type OidcSessionStore } from "../stores/sessionStore.js";
 import { issuersFor, revokeSessionId, revokeSubject, revokeUser, subjectContexts } from "../sockets/revocations.js";
+import { configuredClass } from "./configure.js";
+import { isPositive } from "../util/validate.js";
 
 /** Options of `OidcSessionManager#disconnectSubject`. */
 export interface OidcDisconnectSubjectOptions {
@@ -61,7 +63,7 @@ const MAX_PENDING_REMOVALS = 10_000;
 type Attempt<T> = { ok: true; value: T } | { ok: false };
 
 function positive(value: unknown, name: string): void {
-  if (value !== undefined && (typeof value !== "number" || !Number.isFinite(value) || value <= 0)) {
+  if (value !== undefined && !isPositive(value)) {
     throw new TypeError(`OidcSessionManager.configure: "${name}" must be a positive number of ms, got ${String(value)}`);
   }
 }
@@ -121,10 +123,7 @@ export class OidcSessionManager extends BaseManager {
         }
       }
     }
-    const frozen = Object.freeze({ ...options });
-    return class ConfiguredOidcSessionManager extends OidcSessionManager {
-      protected static override readonly options = frozen;
-    };
+    return configuredClass(OidcSessionManager, options);
   }
 
   constructor(appHandle: AppHandle) {

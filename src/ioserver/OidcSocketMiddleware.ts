@@ -6,6 +6,7 @@ import { socketToken } from "../pipeline/extractToken.js";
 import { ensureLifecycle } from "../sockets/lifecycle.js";
 import { registerSocketSession } from "../sockets/session.js";
 import type { OidcAppHandle } from "../types.js";
+import { configuredClass } from "./configure.js";
 
 /** Per-middleware options, see `OidcSocketMiddleware.configure()`. */
 export interface OidcSocketMiddlewareOptions {
@@ -37,10 +38,7 @@ export class OidcSocketMiddleware extends BaseMiddleware {
     if (options.expiry !== undefined && typeof options.expiry !== "boolean") {
       throw new TypeError(`OidcSocketMiddleware.configure: "expiry" must be a boolean, got ${String(options.expiry)}`);
     }
-    const frozen = Object.freeze({ ...options });
-    return class ConfiguredOidcSocketMiddleware extends OidcSocketMiddleware {
-      protected static override readonly options = frozen;
-    };
+    return configuredClass(OidcSocketMiddleware, options);
   }
 
   handle(appHandle: AppHandle) {

@@ -13,6 +13,7 @@
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { issOf, subjectsOfDerivedUserId } from "../claims/identity.js";
 import { resolveConfig } from "../config/config.js";
+import type { OidcRevocation } from "../stores/denyList.js";
 import { healthOf } from "../stores/health.js";
 import { recordRevocations, revocationNow } from "../stores/revocationStore.js";
 import { oidcLog } from "../util/log.js";
@@ -32,6 +33,17 @@ export interface RevokeOptions {
   reason?: string | undefined;
   /** Longest wait for the other nodes' counts (ms). */
   clusterTimeout?: number | undefined;
+  /**
+   * The tokens the revocation covers were issued at or before this time
+   * (epoch s); default now. A back-channel logout passes its own `iat`, so
+   * that recording it again changes nothing.
+   */
+  issuedBy?: number | undefined;
+}
+
+function stamped(options: RevokeOptions, entries: OidcRevocation[]): OidcRevocation[] {
+  const at = options.issuedBy;
+  return at === undefined ? entries : entries.map((entry) => ({ ...entry, at }));
 }
 
 /**
@@ -43,7 +55,7 @@ export async function revokeUser(app: OidcAppHandle, userId: string, options: Re
   const config = configOf(app, "disconnectUser");
   const subjects = subjectsOfDerivedUserId(app, userId, config);
   const rooms = [oidcRoom.user(userId), ...subjects.map(([iss, sub]) => oidcRoom.issuerSub(iss, sub))];
-  const publish = recordRevocations(app, [revocationNow("user", "", userId, config), ...subjects.map(([iss, sub]) => revocationNow("subject", iss, sub, config))]);
+  const publish = recordRevocations(app, stamped(options, [revocationNow("user", "", userId, config), ...subjects.map(([iss, sub]) => revocationNow("subject", iss, sub, config))]));
   const count = await broadcast(app, rooms, options, () => revokeUserSockets(app, userId, config, options.reason));
   publish();
   log(app, count, `user ${show(userId)}`, options.reason);
@@ -54,7 +66,7 @@ export async function revokeUser(app: OidcAppHandle, userId: string, options: Re
 export async function revokeSessionId(app: OidcAppHandle, sid: string, iss: string | undefined, options: RevokeOptions = {}): Promise<number> {
   const issuers = iss !== undefined ? [iss] : issuersFor(app, "disconnectSessionId", allContexts(app, (context) => sidOf(context) === sid));
   const config = configOf(app, "disconnectSessionId");
-  const publish = recordRevocations(app, issuers.map((each) => revocationNow("session", each, sid, config)));
+  const publish = recordRevocations(app, stamped(options, issuers.map((each) => revocationNow("session", each, sid, config))));
   const rooms = issuers.map((each) => oidcRoom.issuerSid(each, sid));
   const count = rooms.length === 0 ? 0 : await broadcast(app, rooms, options, () => 0);
   publish();
@@ -70,7 +82,7 @@ export async function revokeSubject(app: OidcAppHandle, sub: string, iss: string
   const issuers = iss !== undefined ? [iss] : issuersFor(app, "disconnectSubject", subjectContexts(app, sub));
   const rooms = iss !== undefined ? [oidcRoom.issuerSub(iss, sub)] : [subRoom(sub), ...issuers.map((each) => oidcRoom.issuerSub(each, sub))];
   const config = configOf(app, "disconnectSubject");
-  const publish = recordRevocations(app, issuers.map((each) => revocationNow("subject", each, sub, config, withoutSid)));
+  const publish = recordRevocations(app, stamped(options, issuers.map((each) => revocationNow("subject", each, sub, config, withoutSid))));
   const count = await broadcast(app, rooms, options, () => 0, withoutSid ? [oidcRoom.withSid] : []);
   publish();
   log(app, count, `subject ${show(sub)}${iss === undefined ? "" : ` (${show(iss)})`}${withoutSid ? " without sid" : ""}`, options.reason);

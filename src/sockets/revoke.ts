@@ -34,14 +34,15 @@ export function revokeSocket(appHandle: OidcAppHandle, socketId: string, reason?
  * This node's live sockets that an entry covers (a revocation made on another
  * node, or while this one could not hear it), disconnected with
  * `oidc:revoked`. Without an entry: every socket, against the whole list.
+ * Returns how many were ended.
  */
-export function endRevokedSockets(appHandle: OidcAppHandle, entry?: OidcRevocation): void {
+export function endRevokedSockets(appHandle: OidcAppHandle, entry?: OidcRevocation, reason?: string): number {
   const registry = registryOf(appHandle);
   let candidates: Socket[];
   if (entry === undefined || entry.kind === "session") candidates = registry.all();
   else if (entry.kind === "subject") candidates = registry.ofSubject(entry.iss, entry.value);
   else candidates = registry.ofUserId(entry.value);
-  if (candidates.length === 0) return;
+  if (candidates.length === 0) return 0;
   let tolerance = 0;
   try {
     tolerance = resolveConfig(appHandle).clockTolerance;
@@ -49,10 +50,14 @@ export function endRevokedSockets(appHandle: OidcAppHandle, entry?: OidcRevocati
     // no readable configuration: no tolerance
   }
   const list = denyListOf(appHandle);
+  let ended = 0;
   for (const socket of candidates) {
     const context = contextOf(socket);
-    if (context !== undefined && list.check(context, { clockTolerance: tolerance }) !== undefined) disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload());
+    if (context === undefined || list.check(context, { clockTolerance: tolerance }) === undefined) continue;
+    disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
+    ended++;
   }
+  return ended;
 }
 
 /** What `revokeInRooms` did. */

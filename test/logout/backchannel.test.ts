@@ -93,7 +93,7 @@ describe("back-channel logout: one issuer, memory replay store", () => {
     await assertRevoked(a1);
     await assertRevoked(a2);
     await assertUntouched(bob);
-    assert.ok(app.logs.some((l) => l.level === 6 && l.text.includes('sub "alice"') && l.text.includes("2 socket(s) disconnected via this node")));
+    assert.ok(app.logs.some((l) => l.level === 6 && l.text.includes('sub "alice"') && l.text.includes("2 socket(s) disconnected via the package's revocation")));
     bob.socket.disconnect();
   });
 
