@@ -1,22 +1,17 @@
 import { BaseManager } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { clusterOf } from "../sockets/cluster.js";
-import { healthOf } from "../stores/health.js";
 import { OIDC_EVENTS, revokedPayload } from "../sockets/protocol.js";
 import { endRevokedSockets, revokeSocket } from "../sockets/revoke.js";
-import { sidOf } from "../sockets/rooms.js";
-import { issOf } from "../claims/identity.js";
+import { DEFAULT_CLUSTER_TIMEOUT, issuersFor, revokeSessionId, revokeSubject, revokeUser, subjectContexts } from "../sockets/revocations.js";
+import { SessionBook } from "../sockets/sessionBook.js";
 import { connectRevocationStore, type OidcRevocationStore } from "../stores/revocationStore.js";
-import { registryOf } from "../sockets/registry.js";
-import { withTimeout } from "../util/withTimeout.js";
+import { MemorySessionStore, type OidcSessionRecord, type OidcSessionStore } from "../stores/sessionStore.js";
 import type { OidcAppHandle } from "../types.js";
 import { oidcLog } from "../util/log.js";
 import { describeError } from "../util/text.js";
-import { contextOf } from "../sockets/socketState.js";
-import { MemorySessionStore, type OidcSessionRecord, type OidcSessionStore } from "../stores/sessionStore.js";
-import { issuersFor, revokeSessionId, revokeSubject, revokeUser, subjectContexts } from "../sockets/revocations.js";
-import { configuredClass } from "./configure.js";
 import { isPositive } from "../util/validate.js";
+import { configuredClass } from "./configure.js";
 
 /** Options of `OidcSessionManager#disconnectSubject`. */
 export interface OidcDisconnectSubjectOptions {
@@ -51,17 +46,6 @@ export interface OidcSessionManagerOptions {
   clusterTimeout?: number;
 }
 
-/** While the store is unavailable, it is probed this often (ms) to notice its return. */
-const PROBE_INTERVAL = 1_000;
-/**
- * Removals remembered during an outage, at most. Beyond that they are
- * dropped: the records expire with their TTL anyway, since no heartbeat
- * writes them again.
- */
-const MAX_PENDING_REMOVALS = 10_000;
-
-type Attempt<T> = { ok: true; value: T } | { ok: false };
-
 function positive(value: unknown, name: string): void {
   if (value !== undefined && !isPositive(value)) {
     throw new TypeError(`OidcSessionManager.configure: "${name}" must be a positive number of ms, got ${String(value)}`);
@@ -83,22 +67,13 @@ function positive(value: unknown, name: string): void {
  * a revocation is a broadcast to a union of those rooms (by `sub` or `sid`
  * alone: one room per configured issuer).
  *
- * When the store fails (Redis down), sessions degrade to this node's (logged
- * once at level 4), handshakes go on, and when the store answers again this
- * node's live sessions are written back (logged at level 6).
+ * When the store fails (Redis down), sessions degrade to this node's (see
+ * `sockets/sessionBook.ts`); handshakes go on.
  */
 export class OidcSessionManager extends BaseManager {
   protected static readonly options: OidcSessionManagerOptions = {};
-  private readonly store: OidcSessionStore;
-  private readonly storeTimeout: number;
+  private readonly sessions: SessionBook;
   private readonly clusterTimeout: number;
-  /** This node's sessions (the store may hold other nodes' too). */
-  private readonly local = new Map<string, OidcSessionRecord>();
-  /** Sessions that ended while the store was unavailable: removed from it when it returns. */
-  private readonly pendingRemovals = new Set<string>();
-  private storeDown = false;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private beating = false;
   private stopped = false;
   private readonly closer = () => this.stop();
   /** Disconnects the app's deny-list from the shared revocation store, when one was given. */
@@ -129,12 +104,11 @@ export class OidcSessionManager extends BaseManager {
   constructor(appHandle: AppHandle) {
     super(appHandle);
     const options = (this.constructor as typeof OidcSessionManager).options;
-    this.store = options.store ?? new MemorySessionStore();
-    this.storeTimeout = options.storeTimeout ?? 2_000;
-    this.clusterTimeout = options.clusterTimeout ?? 5_000;
-    this.disconnectRevocations = options.revocationStore === undefined ? undefined : connectRevocationStore(this.app, options.revocationStore, (entry) => endRevokedSockets(this.app, entry));
+    this.sessions = new SessionBook(this.app, options.store ?? new MemorySessionStore(), options.storeTimeout ?? 2_000);
+    this.clusterTimeout = options.clusterTimeout ?? DEFAULT_CLUSTER_TIMEOUT;
+    this.disconnectRevocations =
+      options.revocationStore === undefined ? undefined : connectRevocationStore(this.app, options.revocationStore, (entry) => endRevokedSockets(this.app, entry));
     clusterOf(this.app).closers.add(this.closer);
-    this.schedule();
   }
 
   private get app(): OidcAppHandle {
@@ -143,50 +117,22 @@ export class OidcSessionManager extends BaseManager {
 
   /** Whether the store is currently unavailable (sessions are this node's only). */
   get degraded(): boolean {
-    return this.storeDown;
+    return this.sessions.degraded;
   }
 
   /** Called by `OidcSocketMiddleware` after a successful handshake. Never fails because of the store. */
   async registerSocket(userId: string, socketId: string, sub: string): Promise<void> {
-    const socket = registryOf(this.app).get(socketId);
-    const context = socket === undefined ? undefined : contextOf(socket);
-    const record: OidcSessionRecord = {
-      socketId,
-      userId,
-      sub,
-      namespace: socket?.nsp.name ?? "/",
-      connectedAt: Date.now(),
-      expiresAt: context?.expiresAt ?? 0,
-    };
-    const sid = context === undefined ? undefined : sidOf(context);
-    const iss = context === undefined ? undefined : issOf(context);
-    if (sid !== undefined) record.sid = sid;
-    if (iss !== undefined) record.iss = iss;
-    if (typeof this.store.nodeId === "string") record.node = this.store.nodeId;
-    this.local.set(socketId, record);
-    if (this.storeDown) return; // written back when the store returns
-    await this.attempt("add", () => this.store.add(record));
+    await this.sessions.register(userId, socketId, sub);
   }
 
   /** Called by `OidcSocketMiddleware` when the socket goes away. */
   async unregisterSocket(socketId: string): Promise<void> {
-    this.local.delete(socketId);
-    if (this.storeDown) {
-      this.rememberRemoval(socketId);
-      return;
-    }
-    const done = await this.attempt("remove", () => this.store.remove(socketId));
-    if (!done.ok) this.rememberRemoval(socketId);
-  }
-
-  private rememberRemoval(socketId: string): void {
-    if (this.pendingRemovals.size < MAX_PENDING_REMOVALS) this.pendingRemovals.add(socketId);
+    await this.sessions.unregister(socketId);
   }
 
   /** Every live session: of every node with a shared store; this node's only while the store is unavailable. */
   async list(): Promise<OidcSessionRecord[]> {
-    const stored = this.storeDown ? undefined : await this.attempt("list", () => this.store.list());
-    return this.merge(stored?.ok ? stored.value : [], () => true);
+    return this.sessions.list();
   }
 
   /**
@@ -197,15 +143,7 @@ export class OidcSessionManager extends BaseManager {
    */
   async listByUser(userId: string): Promise<OidcSessionRecord[]> {
     if (typeof userId !== "string" || userId === "") throw new TypeError("listByUser: a user id is required");
-    const matches = (record: OidcSessionRecord) => record.userId === userId;
-    let stored: Attempt<OidcSessionRecord[]> | undefined;
-    if (!this.storeDown) {
-      const byUser = this.store.listByUser;
-      stored = await this.attempt("listByUser", async () =>
-        typeof byUser === "function" ? byUser.call(this.store, userId) : (await this.store.list()).filter(matches),
-      );
-    }
-    return this.merge(stored?.ok ? stored.value.filter(matches) : [], matches);
+    return this.sessions.listByUser(userId);
   }
 
   /**
@@ -219,17 +157,7 @@ export class OidcSessionManager extends BaseManager {
     const { iss } = options;
     if (iss !== undefined && (typeof iss !== "string" || iss === "")) throw new TypeError("listBySubject: iss must be a non-empty string");
     const issuers = iss !== undefined ? [iss] : issuersFor(this.app, "listBySubject", subjectContexts(this.app, sub));
-    const matches = (record: OidcSessionRecord) => record.sub === sub && record.iss !== undefined && issuers.includes(record.iss);
-    let stored: Attempt<OidcSessionRecord[]> | undefined;
-    if (!this.storeDown) {
-      const bySubject = this.store.listBySubject;
-      stored = await this.attempt("listBySubject", async () =>
-        typeof bySubject === "function"
-          ? (await Promise.all(issuers.map((each) => bySubject.call(this.store, each, sub)))).flat()
-          : (await this.store.list()).filter(matches),
-      );
-    }
-    return this.merge(stored?.ok ? stored.value.filter(matches) : [], matches);
+    return this.sessions.listBySubject(sub, issuers);
   }
 
   /**
@@ -285,20 +213,15 @@ export class OidcSessionManager extends BaseManager {
     if (typeof socketId !== "string" || socketId === "") throw new TypeError("disconnectSocket: a socket id is required");
     if (revokeSocket(this.app, socketId, reason)) return true;
     const io = clusterOf(this.app).io;
-    if (io === undefined || this.storeDown) return false;
-    const get = this.store.get;
-    const found = await this.attempt("get", async () =>
-      typeof get === "function" ? get.call(this.store, socketId) : (await this.store.list()).find((record) => record.socketId === socketId),
-    );
-    if (!found.ok || found.value === undefined) return false;
-    const nsp = io._nsps.get(found.value.namespace);
+    if (io === undefined) return false;
+    const found = await this.sessions.get(socketId);
+    const nsp = found === undefined ? undefined : io._nsps.get(found.namespace);
     if (nsp === undefined) return false;
-    const payload = revokedPayload(reason);
     try {
-      nsp.to(socketId).emit(OIDC_EVENTS.revoked, payload);
+      nsp.to(socketId).emit(OIDC_EVENTS.revoked, revokedPayload(reason));
       nsp.to(socketId).disconnectSockets(true);
     } catch (error) {
-      this.log(4, `disconnectSocket(${socketId}) broadcast failed: ${describeError(error)}`);
+      oidcLog(this.app, 4, `disconnectSocket(${socketId}) broadcast failed: ${describeError(error)}`);
     }
     return true;
   }
@@ -308,109 +231,11 @@ export class OidcSessionManager extends BaseManager {
     if (this.stopped) return;
     this.stopped = true;
     clusterOf(this.app).closers.delete(this.closer);
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
     try {
-      await this.store.close?.();
+      await this.sessions.stop();
     } catch (error) {
-      this.log(4, `session store close() failed: ${describeError(error)}`);
+      oidcLog(this.app, 4, `session store close() failed: ${describeError(error)}`);
     }
     await this.disconnectRevocations?.(); // logs its own failures
-  }
-
-  // --- internals -----------------------------------------------------------
-
-  private log(level: number, text: string): void {
-    oidcLog(this.app, level, text);
-  }
-
-  /** The store's records plus this node's (fresher, and present even when the store is not), live fields applied. */
-  private merge(stored: OidcSessionRecord[], keep: (record: OidcSessionRecord) => boolean): OidcSessionRecord[] {
-    const byId = new Map<string, OidcSessionRecord>();
-    for (const record of stored) if (!this.pendingRemovals.has(record.socketId)) byId.set(record.socketId, { ...record });
-    for (const record of this.snapshot()) if (keep(record)) byId.set(record.socketId, record);
-    return [...byId.values()];
-  }
-
-  /** This node's sessions with the live context's fields (a refresh moves `expiresAt`, may change `sid`). */
-  private snapshot(): OidcSessionRecord[] {
-    const registry = registryOf(this.app);
-    return [...this.local.values()].map((record) => {
-      const socket = registry.get(record.socketId);
-      const live = socket === undefined ? undefined : contextOf(socket);
-      if (live === undefined) return { ...record };
-      const next: OidcSessionRecord = { ...record, expiresAt: live.expiresAt };
-      const sid = sidOf(live);
-      if (sid === undefined) delete next.sid;
-      else next.sid = sid;
-      return next;
-    });
-  }
-
-  /** One bounded store call; a failure marks the store down (logged once per outage). */
-  private async attempt<T>(what: string, work: () => T | Promise<T>): Promise<Attempt<T>> {
-    try {
-      return { ok: true, value: await withTimeout(work, this.storeTimeout, `session store ${what}()`) };
-    } catch (error) {
-      this.markDown(what, error);
-      return { ok: false };
-    }
-  }
-
-  private markDown(what: string, error: unknown): void {
-    healthOf(this.app).failed("session store", error, `${what}()`);
-    if (this.storeDown) return;
-    this.storeDown = true;
-    // Probe soon rather than at the next heartbeat.
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.schedule();
-  }
-
-  /** The next heartbeat (every `heartbeatInterval`) or, while the store is down, the next probe. */
-  private schedule(): void {
-    if (this.stopped || this.timer !== undefined) return;
-    const every = this.store.heartbeatInterval;
-    const periodic = typeof this.store.touch === "function" && typeof every === "number" && every > 0;
-    if (!this.storeDown && !periodic) return;
-    const delay = this.storeDown ? Math.min(PROBE_INTERVAL, periodic ? every : PROBE_INTERVAL) : (every as number);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.beat().finally(() => this.schedule());
-    }, delay);
-    this.timer.unref?.();
-  }
-
-  /** Heartbeat: re-write this node's sessions. After an outage this heals the store. */
-  private async beat(): Promise<void> {
-    if (this.beating || this.stopped) return;
-    this.beating = true;
-    try {
-      const wasDown = this.storeDown;
-      let records: OidcSessionRecord[] = [];
-      const touch = this.store.touch;
-      const written = await this.attempt("touch", async () => {
-        // Taken as the store is called, not before: a session removed in between is not written back.
-        records = this.snapshot();
-        if (typeof touch === "function") await touch.call(this.store, records);
-        // One add per record; one removed meanwhile (unregisterSocket) is skipped, not written back.
-        else for (const record of records) if (this.local.has(record.socketId)) await this.store.add(record);
-      });
-      if (!written.ok || !wasDown) return;
-      for (const socketId of [...this.pendingRemovals]) {
-        if (this.local.has(socketId)) {
-          this.pendingRemovals.delete(socketId);
-          continue;
-        }
-        const removed = await this.attempt("remove", () => this.store.remove(socketId));
-        if (!removed.ok) return;
-        this.pendingRemovals.delete(socketId);
-      }
-      this.storeDown = false;
-      // One line per outage: logged by the shared health once nothing is down any more.
-      healthOf(this.app).ok("session store", `${records.length} session(s) of this node written back to the session store`);
-    } finally {
-      this.beating = false;
-    }
   }
 }

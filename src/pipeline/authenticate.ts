@@ -7,15 +7,10 @@ import { isOidcAuthError, logLevelOf, OidcAuthError } from "../errors.js";
 import { resolveConfig } from "../config/config.js";
 import { buildUserContext } from "./userContext.js";
 import { derivedUserId, hasUsersManager } from "../claims/identity.js";
-import { denyListOf, type OidcRevocation } from "../stores/denyList.js";
 import { appPart } from "../util/appState.js";
 import { provisioned } from "./provision.js";
 import { refuseRevoked } from "./refuseRevoked.js";
-
-export { refuseRevoked };
-import { recordRevocations, revocationNow } from "../stores/revocationStore.js";
 import { verifyAccessToken } from "../verify/verifyAccessToken.js";
-import { TimeoutError, withTimeout } from "../util/withTimeout.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { oidcLog, safeLog } from "../util/log.js";
 

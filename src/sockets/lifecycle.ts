@@ -5,7 +5,7 @@
  * connection-state recovery (which skips middlewares).
  */
 import type { Namespace, Socket } from "socket.io";
-import { admit, authenticate, refuseRevoked, reportFailure } from "../pipeline/authenticate.js";
+import { admit, authenticate, reportFailure } from "../pipeline/authenticate.js";
 import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { resolveConfig } from "../config/config.js";
@@ -20,6 +20,7 @@ import { show, describeError } from "../util/text.js";
 import { contextOf, EXPIRY, hasFlag, recentRefreshes, setFlag, tracked, WARNED, type TrackedSocket } from "./socketState.js";
 import { disabledUserRevoker } from "../pipeline/provision.js";
 import { revokeUser } from "./revocations.js";
+import { refuseRevoked } from "../pipeline/refuseRevoked.js";
 
 export interface LifecycleOptions {
   /** Per-middleware override of `config.socketExpiry`. */
