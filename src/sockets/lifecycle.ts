@@ -38,7 +38,7 @@ function expiryStep(registry: SocketRegistry, socket: TrackedSocket, now: number
   // Gone without being released (normally it is, when it leaves its rooms): release it now.
   if (socket.disconnected) return releaseSocket(socket);
   const expiresAt = context.expiresAt;
-  const deadline = expiresAt + resolveConfig(registry.appHandle).clockTolerance * 1000;
+  const deadline = expiresAt + toleranceMs(registry, now);
   if (!hasFlag(socket, WARNED)) {
     setFlag(socket, WARNED, true);
     socket.emit(OIDC_EVENTS.expiring, { expiresAt });
@@ -49,6 +49,15 @@ function expiryStep(registry: SocketRegistry, socket: TrackedSocket, now: number
     return;
   }
   expiriesOf(registry).schedule(socket, deadline);
+}
+
+/** The clock tolerance in ms, read once per run of the expiry queue (every due socket of a run shares `now`). */
+function toleranceMs(registry: SocketRegistry, now: number): number {
+  const cached = registry.expiryTolerance;
+  if (cached !== undefined && cached.at === now) return cached.ms;
+  const ms = resolveConfig(registry.appHandle).clockTolerance * 1000;
+  registry.expiryTolerance = { at: now, ms };
+  return ms;
 }
 
 function expiriesOf(registry: SocketRegistry): DeadlineQueue<TrackedSocket> {

@@ -1,15 +1,21 @@
 /**
- * The live authenticated sockets of one IOServer app (every namespace), their
- * per-socket state, and the single release path run when a socket goes away
- * or a later guard refuses it.
+ * The live authenticated sockets of one IOServer app (every namespace), the
+ * `oidc:*` rooms they are in, and the single release path run when a socket
+ * goes away or a later guard refuses it.
+ *
+ * One file, over the usual size, because these three hold one invariant
+ * together: a tracked socket is indexed, is in exactly its own `oidc:*`
+ * rooms, and is released exactly once. Indexing, room watching and release
+ * call each other; split apart they would import each other in a cycle.
  *
  * Memory matters here: an idle socket should cost little more authenticated
- * than open. So a socket's state is four fields on the socket itself (no
- * object, closure or timer of its own): the app's registry keeps every
- * expiry in one deadline queue, going away is noticed through the rooms the
- * socket leaves (listeners per adapter, none per socket, see `watchAdapter`), the refresh
- * listener is one function shared by all sockets, and a socket of a user with
- * one connection is indexed directly, without a set of its own.
+ * than open. So the package keeps nothing per socket but its context
+ * (`socket.data.auth`) and the three numbers of `socketState.ts`: the app's
+ * registry keeps every expiry in one deadline queue, going away is noticed
+ * through the rooms the socket leaves (listeners per adapter, none per
+ * socket, see `watchAdapter`), the refresh listener is one function shared by
+ * all sockets, and a socket of a user with one connection is indexed
+ * directly, without a set of its own.
  */
 import type { Namespace, Socket } from "socket.io";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
@@ -59,8 +65,10 @@ export class SocketRegistry {
   private readonly byUserId = new Map<string, Indexed>();
   /** The namespaces this app's sockets were tracked in. */
   private readonly namespaces = new Set<Namespace>();
-  /** Every tracked socket's next expiry step; created by `socketLifecycle.ts` when it first arms one. */
+  /** Every tracked socket's next expiry step; created by `lifecycle.ts` when it first arms one. */
   expiries: DeadlineQueue<TrackedSocket> | undefined;
+  /** The clock tolerance the expiry queue's current run uses (see `lifecycle.ts`). */
+  expiryTolerance: { at: number; ms: number } | undefined;
 
   constructor(readonly appHandle: OidcAppHandle) {}
 
