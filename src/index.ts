@@ -22,7 +22,7 @@ export { OIDC_EVENTS } from "./sockets/protocol.js";
 export { OidcAuthError, isOidcAuthError } from "./errors.js";
 export { OidcConfigError } from "./config/config.js";
 export type { OidcAuthErrorCode, OidcAuthErrorBody, OidcAuthErrorOptions } from "./errors.js";
-export type { OidcConnectError } from "./sockets/adapters.js";
+export type { OidcConnectError } from "./sockets/socketHook.js";
 export type { OidcSessionManagerOptions, OidcDisconnectSubjectOptions } from "./ioserver/OidcSessionManager.js";
 export type { OidcSessionRecord, OidcSessionStore } from "./stores/sessionStore.js";
 export type { OidcSocketMiddlewareOptions } from "./ioserver/OidcSocketMiddleware.js";

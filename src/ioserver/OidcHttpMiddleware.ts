@@ -1,7 +1,7 @@
 import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { authenticate } from "../pipeline/authenticate.js";
-import { httpHook } from "../sockets/adapters.js";
+import { httpHook } from "../pipeline/httpHook.js";
 import { applyContext } from "../pipeline/applyContext.js";
 import { bearerToken } from "../pipeline/extractToken.js";
 import type { OidcAppHandle } from "../types.js";

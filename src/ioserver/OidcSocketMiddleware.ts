@@ -1,7 +1,7 @@
 import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { authenticate } from "../pipeline/authenticate.js";
-import { socketHook } from "../sockets/adapters.js";
+import { socketHook } from "../sockets/socketHook.js";
 import { socketToken } from "../pipeline/extractToken.js";
 import { ensureLifecycle } from "../sockets/lifecycle.js";
 import { registerSocketSession } from "../sockets/session.js";

@@ -15,7 +15,8 @@ import { guardFactories, runCheck } from "../guards/checks.js";
 import type { GuardCheck, OidcClaimsPredicate } from "../guards/checks.js";
 import { guardEvent as guardEventWith, guarded as guardedWith } from "../guards/guardEvent.js";
 import type { EventHandler, GuardedDecorator, OidcGuardedEvent } from "../guards/guardEvent.js";
-import { httpHook, socketHook } from "../sockets/adapters.js";
+import { httpHook } from "../pipeline/httpHook.js";
+import { socketHook } from "../sockets/socketHook.js";
 import { rememberHandshakeCheck } from "../sockets/handshakeGuards.js";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
 

@@ -1,0 +1,28 @@
+/** The HTTP front-end of the pipeline: a Fastify `preValidation` hook. */
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
+import { resolveConfig } from "../config/config.js";
+import type { OidcAppHandle } from "../types.js";
+import { runStep, type Step } from "./step.js";
+
+function realmOf(appHandle: OidcAppHandle): string | undefined {
+  try {
+    return resolveConfig(appHandle).realm;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Fastify `preValidation` hook. IOServer's error handler drops an error's
+ * `code` and headers, so a refusal is sent here, not thrown.
+ */
+export function httpHook(appHandle: OidcAppHandle, step: Step<FastifyRequest>) {
+  return function oidcPreValidation(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const where = () => `HTTP ${request.method} ${request.routeOptions?.url ?? "(unknown route)"}`;
+    runStep(step, request, appHandle, where, (failure) => {
+      if (failure === undefined) return done();
+      const error = failure.withRealm(realmOf(appHandle));
+      reply.code(error.statusCode).headers(error.headers).send(error.toJSON());
+    });
+  };
+}
