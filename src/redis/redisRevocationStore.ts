@@ -19,6 +19,7 @@
  */
 import type { OidcRevocation } from "../stores/denyList.js";
 import type { OidcRevocationStore } from "../stores/revocationStore.js";
+import { execAll, keyPrefix, requireClient } from "./client.js";
 
 /** The commands the store queues in a transaction (`MULTI`), as ioredis names them. */
 export interface RedisRevocationMulti {
@@ -83,11 +84,6 @@ function parse(text: string): OidcRevocation | undefined {
   return entry;
 }
 
-async function run(multi: RedisRevocationMulti): Promise<void> {
-  const replies = await multi.exec();
-  if (replies === null) throw new Error("Redis transaction aborted");
-  for (const [error] of replies) if (error) throw error;
-}
 
 /**
  * Revocations in Redis, shared by every node:
@@ -96,16 +92,11 @@ async function run(multi: RedisRevocationMulti): Promise<void> {
 export function redisRevocationStore(options: RedisRevocationStoreOptions): RedisRevocationStore {
   if (options === null || typeof options !== "object") throw new TypeError("redisRevocationStore: options must be an object");
   const { client } = options;
-  for (const method of ["multi", "zrangebyscore"] as const) {
-    if (typeof (client as unknown as Record<string, unknown> | undefined)?.[method] !== "function") {
-      throw new TypeError(`redisRevocationStore: "client" must be a Redis client (ioredis) with ${method}()`);
-    }
-  }
+  requireClient("redisRevocationStore", client, ["multi", "zrangebyscore"]);
   if (options.subscriber === undefined && typeof client.duplicate !== "function") {
     throw new TypeError(`redisRevocationStore: pass "subscriber", or a "client" with duplicate()`);
   }
-  const prefix = options.prefix ?? "ioserver-oidc:";
-  if (typeof prefix !== "string") throw new TypeError(`redisRevocationStore: "prefix" must be a string`);
+  const prefix = keyPrefix("redisRevocationStore", options.prefix);
   const key = `${prefix}revocations`;
   let owned: RedisRevocationSubscriber | undefined;
   /** The store's own subscriber: it queues commands until connected, and its connection errors are the outage the manager already reports. */
@@ -121,7 +112,7 @@ export function redisRevocationStore(options: RedisRevocationStoreOptions): Redi
 
     async add(entry) {
       const member = JSON.stringify(entry);
-      await run(client.multi().zremrangebyscore(key, "-inf", Date.now()).zadd(key, entry.until, member).publish(key, member));
+      await execAll(client.multi().zremrangebyscore(key, "-inf", Date.now()).zadd(key, entry.until, member).publish(key, member));
     },
 
     async list() {

@@ -25,6 +25,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { OidcSessionRecord, OidcSessionStore } from "../stores/sessionStore.js";
 import { subjectKey } from "../claims/identity.js";
+import { execAll, keyPrefix, requireClient } from "./client.js";
 
 /** The commands the store queues in a transaction (`MULTI`), as ioredis names them. */
 export interface RedisSessionStoreMulti {
@@ -102,11 +103,6 @@ function parse(json: string | null): OidcSessionRecord | undefined {
   }
 }
 
-async function run(multi: RedisSessionStoreMulti): Promise<void> {
-  const replies = await multi.exec();
-  if (replies === null) throw new Error("Redis transaction aborted");
-  for (const [error] of replies) if (error) throw error;
-}
 
 /**
  * Session records in Redis, shared by every node:
@@ -115,13 +111,8 @@ async function run(multi: RedisSessionStoreMulti): Promise<void> {
 export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessionStore {
   if (options === null || typeof options !== "object") throw new TypeError("redisSessionStore: options must be an object");
   const { client } = options;
-  for (const method of ["multi", "get", "mget", "smembers"] as const) {
-    if (typeof (client as unknown as Record<string, unknown> | undefined)?.[method] !== "function") {
-      throw new TypeError(`redisSessionStore: "client" must be a Redis client (ioredis) with ${method}()`);
-    }
-  }
-  const prefix = options.prefix ?? "ioserver-oidc:";
-  if (typeof prefix !== "string") throw new TypeError(`redisSessionStore: "prefix" must be a string`);
+  requireClient("redisSessionStore", client, ["multi", "get", "mget", "smembers"]);
+  const prefix = keyPrefix("redisSessionStore", options.prefix);
   const ttl = options.ttl ?? 60;
   if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 1) {
     throw new TypeError(`redisSessionStore: "ttl" must be a number of seconds >= 1, got ${String(ttl)}`);
@@ -160,7 +151,7 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
         sets.add(keys.user(record.userId)).add(keys.subject(record.iss, record.sub));
       }
       for (const key of sets) multi.pexpire(key, ttlMs);
-      await run(multi);
+      await execAll(multi);
     }
   }
 
@@ -180,7 +171,7 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
     if (stale.length > 0) {
       const multi = client.multi();
       for (const id of stale) for (const key of indexes) multi.srem(key, id);
-      await run(multi);
+      await execAll(multi);
     }
     return records;
   }
@@ -202,7 +193,7 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
       if (known === undefined) known = parse(await client.get(keys.session(socketId)));
       const multi = client.multi().del(keys.session(socketId)).srem(keys.all, socketId);
       if (known !== undefined) multi.srem(keys.user(known.userId), socketId).srem(keys.subject(known.iss, known.sub), socketId);
-      await run(multi);
+      await execAll(multi);
     },
 
     async list() {
