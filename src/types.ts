@@ -1,5 +1,6 @@
 /**
- * Public types of ioserver-oidc.
+ * Public types of ioserver-oidc, kept in one file (over the usual size) so
+ * that the API's shapes read in one place; they import nothing of the package.
  */
 /** The fields a claim mapping produces. */
 export interface OidcMappedClaims {
