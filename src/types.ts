@@ -281,7 +281,7 @@ export interface OidcAppHandle {
 
 /**
  * What the middlewares set on a Fastify request or a Socket.IO socket: the
- * seed's six properties and the whole context as `auth`.
+ * identity and authorization fields, and the whole context as `auth`.
  */
 export interface OidcDecorations {
   /** The token's `sub`. */

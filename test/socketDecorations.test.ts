@@ -9,7 +9,6 @@ import { describe, it } from "node:test";
 import type { Socket } from "socket.io";
 import { decorateSocket } from "../src/sockets/decorations.js";
 import type { OidcUserContext } from "../src/types.js";
-import { contextOf } from "../src/sockets/socketState.js";
 
 const context: OidcUserContext = Object.freeze({
   sub: "s-1",
@@ -29,10 +28,13 @@ describe("socket decorations", () => {
   it("a prototype free of the names gets accessors (not own properties); a socket this package does not track reads undefined; assigning makes an own property", () => {
     class FakeSocket {}
     const socket = new FakeSocket() as unknown as Socket & Record<string, unknown>;
-    decorateSocket(socket, context, contextOf);
+    decorateSocket(socket, context);
     assert.equal(typeof Object.getOwnPropertyDescriptor(FakeSocket.prototype, "userId")?.get, "function");
     assert.deepEqual(Object.keys(socket), [], "nothing copied onto the socket");
-    assert.equal(socket.userId, undefined, "not tracked by a registry: no context");
+    assert.equal(socket.userId, undefined, "no socket.data.auth: no context");
+    (socket as unknown as { data: unknown }).data = { auth: context };
+    assert.equal(socket.userId, "u-1", "the accessors read socket.data.auth, the one place the context is kept");
+    assert.equal(socket.auth, context);
     socket.userId = "mine";
     assert.equal(socket.userId, "mine");
     assert.deepEqual(Object.keys(socket), ["userId"]);
@@ -42,7 +44,7 @@ describe("socket decorations", () => {
   it("a prototype that already has one of the names (another library's) is left alone: the values are copied onto each socket", () => {
     const prototype = { roles: "someone else's" };
     const socket = Object.create(prototype) as Socket & Record<string, unknown>;
-    decorateSocket(socket, context, contextOf);
+    decorateSocket(socket, context);
     assert.equal(prototype.roles, "someone else's");
     assert.equal(Object.getOwnPropertyDescriptor(prototype, "userId"), undefined);
     assert.deepEqual(
@@ -55,12 +57,12 @@ describe("socket decorations", () => {
     class OtherSocket {}
     const socket = new OtherSocket() as unknown as Socket & Record<string, unknown>;
     socket.userId = "set-before";
-    decorateSocket(socket, context, contextOf);
+    decorateSocket(socket, context);
     assert.equal(socket.userId, "u-1");
     assert.deepEqual(socket.roles, ["admin"]);
     assert.equal(socket.auth, context);
     const plain = new OtherSocket() as unknown as Socket & Record<string, unknown>;
-    decorateSocket(plain, context, contextOf);
+    decorateSocket(plain, context);
     assert.deepEqual(Object.keys(plain), [], "a socket without such a property gets nothing copied");
   });
 });

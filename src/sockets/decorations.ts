@@ -6,10 +6,10 @@
  * Copying eight properties onto every socket (as requests get them) would
  * give each idle socket an out-of-object property store of its own, about
  * 90 bytes. Instead they are accessors, defined once on the sockets'
- * prototype, that read the context the registry keeps for the socket: the
- * same values, always the current context (an in-band refresh changes them
- * with it), nothing per socket. Reading them on a socket this package did not
- * authenticate gives `undefined`, as before; assigning one (an app that sets
+ * prototype, that read the socket's context (`socket.data.auth`, see
+ * `socketState.ts`): the same values, always the current context (an in-band
+ * refresh changes them with it), nothing per socket. On a socket this package
+ * did not authenticate they read `undefined`; assigning one (an app that sets
  * `socket.userId` itself) makes it a plain property of that socket.
  *
  * Should a prototype already have one of these names (another library's
@@ -20,17 +20,15 @@
 import type { Socket } from "socket.io";
 import type { OidcUserContext } from "../types.js";
 import { applyContext } from "../pipeline/applyContext.js";
+import { contextOf } from "./socketState.js";
 
 type Field = "sub" | "userId" | "userRole" | "roles" | "permissions" | "features" | "scopes";
 const FIELDS: readonly Field[] = ["sub", "userId", "userRole", "roles", "permissions", "features", "scopes"];
 
-/** Where a socket's current context is kept (the registry's `contextOf`). */
-type ContextReader = (socket: Socket) => OidcUserContext | undefined;
-
 /** Prototypes seen: true when the accessors are on them, false when a name was taken (copy instead). */
 const prototypes = new WeakMap<object, boolean>();
 
-function accessor(contextOf: ContextReader, read: (context: OidcUserContext) => unknown, name: string): PropertyDescriptor {
+function accessor(read: (context: OidcUserContext) => unknown, name: string): PropertyDescriptor {
   return {
     configurable: true,
     enumerable: false,
@@ -44,27 +42,26 @@ function accessor(contextOf: ContextReader, read: (context: OidcUserContext) => 
   };
 }
 
-function install(prototype: object, contextOf: ContextReader): boolean {
+function install(prototype: object): boolean {
   for (const name of [...FIELDS, "auth"]) if (name in prototype) return false;
-  for (const field of FIELDS) Object.defineProperty(prototype, field, accessor(contextOf, (context) => context[field], field));
-  Object.defineProperty(prototype, "auth", accessor(contextOf, (context) => context, "auth"));
+  for (const field of FIELDS) Object.defineProperty(prototype, field, accessor((context) => context[field], field));
+  Object.defineProperty(prototype, "auth", accessor((context) => context, "auth"));
   return true;
 }
 
 /**
  * Make the context readable on the socket: nothing to do once its prototype
- * has the accessors (they read the context through `contextOf`, where the
- * caller keeps it); a copy of the values when it could not get them.
+ * has the accessors; a copy of the values when it could not get them.
  */
-export function decorateSocket(socket: Socket, context: OidcUserContext, contextOf: ContextReader): void {
+export function decorateSocket(socket: Socket, context: OidcUserContext): void {
   const prototype = Object.getPrototypeOf(socket) as object | null;
   if (prototype === null) return applyContext(socket, context);
   let installed = prototypes.get(prototype);
-  if (installed === undefined) prototypes.set(prototype, (installed = install(prototype, contextOf)));
+  if (installed === undefined) prototypes.set(prototype, (installed = install(prototype)));
   if (!installed || hasOwnDecoration(socket)) applyContext(socket, context);
 }
 
-/** Whether something set one of the names on this socket itself (an earlier middleware, say): the authenticated values replace them, as they always did. */
+/** Whether something set one of the names on this socket itself (an earlier middleware, say): the authenticated values replace them. */
 function hasOwnDecoration(socket: Socket): boolean {
   for (const field of FIELDS) if (Object.prototype.hasOwnProperty.call(socket, field)) return true;
   return Object.prototype.hasOwnProperty.call(socket, "auth");

@@ -460,7 +460,7 @@ export function trackSocket(appHandle: OidcAppHandle, plain: Socket, context: Oi
   const socket = tracked(plain);
   const inRooms = registryOf(appHandle).track(socket, context);
   if (!inRooms || !watchAdapter(socket.nsp)) listenForDisconnect(socket);
-  decorateSocket(socket, context, contextOf);
+  decorateSocket(socket, context);
   return socket;
 }
 
