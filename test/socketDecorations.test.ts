@@ -37,7 +37,7 @@ describe("socket decorations", () => {
     assert.equal(socket.auth, context);
     socket.userId = "mine";
     assert.equal(socket.userId, "mine");
-    assert.deepEqual(Object.keys(socket), ["userId"]);
+    assert.deepEqual(Object.keys(socket), ["data", "userId"]);
     assert.equal((new FakeSocket() as Record<string, unknown>).userId, undefined, "other sockets unaffected");
   });
 
