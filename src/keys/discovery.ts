@@ -6,10 +6,9 @@
  */
 import type { OidcConfig, OidcIssuerConfig } from "../types.js";
 import { KeySetUnavailableError } from "./keySets.js";
+import { backoffDelay } from "../util/backoff.js";
 import { readBodyLimited } from "../util/readBodyLimited.js";
 
-const BACKOFF_START = 1_000;
-const BACKOFF_MAX = 60_000;
 /** The largest discovery document read (real ones are a few KiB); a larger one is cut off while it streams. */
 const MAX_DISCOVERY_BYTES = 256 * 1024;
 
@@ -116,7 +115,7 @@ export async function jwksUriOf(issuer: OidcIssuerConfig, config: OidcConfig): P
     },
     (error: unknown) => {
       current.failures++;
-      current.retryAt = Date.now() + Math.min(BACKOFF_START * 2 ** (current.failures - 1), BACKOFF_MAX);
+      current.retryAt = Date.now() + backoffDelay(current.failures);
       current.lastError = error;
       current.pending = undefined;
       throw new KeySetUnavailableError(`discovery of ${issuer.issuer}`, error);

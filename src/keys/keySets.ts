@@ -20,6 +20,7 @@
 import type { FlattenedJWSInput, JSONWebKeySet, JWK, JWTHeaderParameters } from "jose";
 import { createFastKey, type FastKey } from "../jwt/fastVerify.js";
 import { loadJose } from "../jwt/jose.js";
+import { backoffDelay } from "../util/backoff.js";
 import { readBodyLimited } from "../util/readBodyLimited.js";
 import type { OidcConfig } from "../types.js";
 import { describeError, isObject } from "../util/text.js";
@@ -46,8 +47,6 @@ class FetchStatusError extends Error {
   }
 }
 
-export const BACKOFF_START = 1_000;
-export const BACKOFF_MAX = 60_000;
 /** The longest `Retry-After` honoured. */
 export const RETRY_AFTER_MAX = 600_000;
 /** The largest JWKS body read; a larger one is cut off while it streams. */
@@ -308,7 +307,7 @@ export class RemoteKeySet {
 
   private failed(error: unknown): KeySetUnavailableError {
     this.failures++;
-    const backoff = Math.min(BACKOFF_START * 2 ** (this.failures - 1), BACKOFF_MAX);
+    const backoff = backoffDelay(this.failures);
     const retryAfter = error instanceof FetchStatusError && error.retryAfter !== undefined ? Math.min(error.retryAfter, RETRY_AFTER_MAX) : 0;
     const delay = Math.max(backoff, retryAfter);
     this.retryAt = Date.now() + delay;
