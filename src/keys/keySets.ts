@@ -18,7 +18,7 @@
  * path), so both see exactly the same keys.
  */
 import type { FlattenedJWSInput, JSONWebKeySet, JWK, JWTHeaderParameters } from "jose";
-import { createFastKey, type FastKey } from "../jwt/fastVerify.js";
+import { createFastKey, type FastKey } from "../jwt/fastKey.js";
 import { loadJose } from "../jwt/jose.js";
 import { backoffDelay } from "../util/backoff.js";
 import { readBodyLimited } from "../util/readBodyLimited.js";
