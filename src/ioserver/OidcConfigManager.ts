@@ -2,9 +2,10 @@ import { BaseManager } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { normalizeConfig, readEnv } from "../config/config.js";
 import { jwksUriOf, knownJwksUri } from "../keys/discovery.js";
-import { keySetFor, type KeySetHealth } from "../keys/keySets.js";
+import { keySetFor } from "../keys/keySetRegistry.js";
+import type { KeySetHealth } from "../keys/remoteKeySet.js";
 import type { TokenCacheStats } from "../verify/tokenCache.js";
-import { tokenCacheOf } from "../verify/verifyAccessToken.js";
+import { tokenCacheOf } from "../verify/issuerState.js";
 import type { OidcAppHandle, OidcConfig, OidcConfigInput } from "../types.js";
 import { loggerOf } from "../pipeline/authenticate.js";
 

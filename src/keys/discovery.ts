@@ -5,7 +5,8 @@
  * (1 s doubling to 60 s) so a down provider is not asked on every request.
  */
 import type { OidcConfig, OidcIssuerConfig } from "../types.js";
-import { KeySetUnavailableError } from "./keySets.js";
+import { KeySetUnavailableError } from "./keySetUnavailableError.js";
+import { LruMap } from "./lruMap.js";
 import { backoffDelay } from "../util/backoff.js";
 import { readBodyLimited } from "../util/readBodyLimited.js";
 
@@ -20,7 +21,16 @@ interface Entry {
   lastError?: unknown;
 }
 
-const entries = new Map<string, Entry>();
+/** Most issuers whose discovery is remembered. */
+export const DISCOVERY_CACHE_SIZE = 256;
+
+/**
+ * Process-wide cache: discovery state by issuer, at most
+ * DISCOVERY_CACHE_SIZE, least recently used dropped. A dropped issuer is
+ * discovered again on its next use (a fetch in flight still settles for
+ * those already waiting on it).
+ */
+const entries = new LruMap<string, Entry>(DISCOVERY_CACHE_SIZE);
 
 /** The discovery URLs to try, in order. */
 export function discoveryUrls(issuer: string): string[] {

@@ -17,7 +17,7 @@
  * that token's admission, and never affects what a hit proves.
  */
 import type { OidcIssuerConfig } from "../types.js";
-import type { RemoteKeySet, StoredKey } from "../keys/keySets.js";
+import type { RemoteKeySet, StoredKey } from "../keys/remoteKeySet.js";
 
 export interface TokenCacheOptions {
   /** Most tokens kept. Default 10000. */
