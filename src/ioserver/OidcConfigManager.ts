@@ -1,6 +1,7 @@
 import { BaseManager } from "ioserver";
 import type { AppHandle } from "ioserver";
-import { normalizeConfig, readEnv } from "../config/config.js";
+import { readEnv } from "../config/fromEnv.js";
+import { normalizeConfig } from "../config/normalize.js";
 import { jwksUriOf, knownJwksUri } from "../keys/discovery.js";
 import { keySetFor } from "../keys/keySetRegistry.js";
 import type { KeySetHealth } from "../keys/remoteKeySet.js";

@@ -1,7 +1,7 @@
 import { BaseManager } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { clusterOf } from "../sockets/cluster.js";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig } from "../config/resolve.js";
 import { OIDC_EVENTS, revokedPayload } from "../sockets/protocol.js";
 import { revokeInRooms, revokeSocket, revokeUserSockets } from "../sockets/revoke.js";
 import { oidcRoom, sidOf, subRoom } from "../sockets/rooms.js";

@@ -4,7 +4,7 @@
  * disabled check, claim mapping, logging) happens here.
  */
 import { isOidcAuthError, OidcAuthError } from "../errors.js";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig } from "../config/resolve.js";
 import { buildUserContext, withProvisionedUser } from "./userContext.js";
 import { revokeUserSockets } from "../sockets/revoke.js";
 import { derivedUserId, hasUsersManager, issOf, subjectKey } from "../claims/identity.js";

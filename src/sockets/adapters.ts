@@ -8,7 +8,7 @@ import type { Socket } from "socket.io";
 import { reportFailure } from "../pipeline/authenticate.js";
 import type { OidcAuthError } from "../errors.js";
 import type { OidcAppHandle } from "../types.js";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig } from "../config/resolve.js";
 import { releaseSocket } from "./registry.js";
 
 export type Step<T> = (target: T, appHandle: OidcAppHandle) => Promise<void>;

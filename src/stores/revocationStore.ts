@@ -13,7 +13,7 @@
 import type { Socket } from "socket.io";
 import type { OidcAppHandle } from "../types.js";
 import { clusterOf } from "../sockets/cluster.js";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig } from "../config/resolve.js";
 import { denyListOf, type OidcRevocation } from "./denyList.js";
 import { oidcLog } from "../util/log.js";
 import { disconnectWith, OIDC_EVENTS, revokedPayload } from "../sockets/protocol.js";
