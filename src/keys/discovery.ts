@@ -1,8 +1,8 @@
 /**
  * OpenID Connect Discovery 1.0 (falling back to RFC 8414): find an issuer's
  * `jwks_uri`. One document per issuer, fetched once and cached; concurrent
- * callers share one fetch; failures are remembered with exponential back-off
- * (1 s doubling to 60 s) so a down provider is not asked on every request.
+ * callers share one fetch; failures are remembered with the back-off of
+ * util/backoff.ts so a down provider is not asked on every request.
  */
 import type { OidcConfig, OidcIssuerConfig } from "../types.js";
 import { KeySetUnavailableError } from "./keySetUnavailableError.js";

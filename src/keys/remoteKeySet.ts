@@ -60,6 +60,7 @@ export interface KeySetHealth {
 
 export type KeySetLog = (level: number, text: string) => void;
 
+/** The config's `jwksTimeout`, `jwksCooldown`, `jwksCacheMaxAge` and `jwksStaleIfError`, in ms. */
 export interface KeySetPolicy {
   timeout: number;
   cooldown: number;
