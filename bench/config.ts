@@ -45,12 +45,12 @@ function fresh(): OidcConfigInput {
 
 /** The package's internals, loaded in the children only (the suite's own process uses the built package). */
 interface Internals {
-  resolveConfig: typeof import("../src/config/config.js").resolveConfig;
+  resolveConfig: typeof import("../src/config/resolve.js").resolveConfig;
   OidcConfigManager: typeof import("../src/ioserver/OidcConfigManager.js").OidcConfigManager;
 }
 
 async function internals(): Promise<Internals> {
-  const [{ resolveConfig }, { OidcConfigManager }] = await Promise.all([import("../src/config/config.js"), import("../src/ioserver/OidcConfigManager.js")]);
+  const [{ resolveConfig }, { OidcConfigManager }] = await Promise.all([import("../src/config/resolve.js"), import("../src/ioserver/OidcConfigManager.js")]);
   return { resolveConfig, OidcConfigManager };
 }
 

@@ -20,7 +20,7 @@ export type { AttachRedisAdapterOptions, RedisAdapterOptions, RedisAdapterFactor
 export { oidcRoom } from "./sockets/rooms.js";
 export { OIDC_EVENTS } from "./sockets/protocol.js";
 export { OidcAuthError, isOidcAuthError } from "./errors.js";
-export { OidcConfigError } from "./config/config.js";
+export { OidcConfigError } from "./config/errors.js";
 export type { OidcAuthErrorCode, OidcAuthErrorBody, OidcAuthErrorOptions } from "./errors.js";
 export type { OidcConnectError } from "./sockets/socketHook.js";
 export type { OidcSessionManagerOptions, OidcDisconnectSubjectOptions } from "./ioserver/OidcSessionManager.js";

@@ -1,10 +1,12 @@
 import { BaseManager } from "ioserver";
 import type { AppHandle } from "ioserver";
-import { normalizeConfig, readEnv } from "../config/config.js";
+import { readEnv } from "../config/fromEnv.js";
+import { normalizeConfig } from "../config/normalize.js";
 import { jwksUriOf, knownJwksUri } from "../keys/discovery.js";
-import { keySetFor, type KeySetHealth } from "../keys/keySets.js";
+import { keySetFor } from "../keys/keySetRegistry.js";
+import type { KeySetHealth } from "../keys/remoteKeySet.js";
 import type { TokenCacheStats } from "../verify/tokenCache.js";
-import { tokenCacheOf } from "../verify/verifyAccessToken.js";
+import { tokenCacheOf } from "../verify/issuerState.js";
 import type { OidcAppHandle, OidcConfig, OidcConfigInput } from "../types.js";
 import { loggerOf } from "../pipeline/authenticate.js";
 import { configuredClass } from "./configure.js";

@@ -1,15 +1,15 @@
 /**
  * OpenID Connect Discovery 1.0 (falling back to RFC 8414): find an issuer's
  * `jwks_uri`. One document per issuer, fetched once and cached; concurrent
- * callers share one fetch; failures are remembered with exponential back-off
- * (1 s doubling to 60 s) so a down provider is not asked on every request.
+ * callers share one fetch; failures are remembered with the back-off of
+ * util/backoff.ts so a down provider is not asked on every request.
  */
 import type { OidcConfig, OidcIssuerConfig } from "../types.js";
-import { KeySetUnavailableError } from "./keySets.js";
+import { KeySetUnavailableError } from "./keySetUnavailableError.js";
+import { LruMap } from "./lruMap.js";
+import { backoffDelay } from "../util/backoff.js";
 import { readBodyLimited } from "../util/readBodyLimited.js";
 
-const BACKOFF_START = 1_000;
-const BACKOFF_MAX = 60_000;
 /** The largest discovery document read (real ones are a few KiB); a larger one is cut off while it streams. */
 const MAX_DISCOVERY_BYTES = 256 * 1024;
 
@@ -21,7 +21,16 @@ interface Entry {
   lastError?: unknown;
 }
 
-const entries = new Map<string, Entry>();
+/** Most issuers whose discovery is remembered. */
+export const DISCOVERY_CACHE_SIZE = 256;
+
+/**
+ * Process-wide cache: discovery state by issuer, at most
+ * DISCOVERY_CACHE_SIZE, least recently used dropped. A dropped issuer is
+ * discovered again on its next use (a fetch in flight still settles for
+ * those already waiting on it).
+ */
+const entries = new LruMap<string, Entry>(DISCOVERY_CACHE_SIZE);
 
 /** The discovery URLs to try, in order. */
 export function discoveryUrls(issuer: string): string[] {
@@ -116,7 +125,7 @@ export async function jwksUriOf(issuer: OidcIssuerConfig, config: OidcConfig): P
     },
     (error: unknown) => {
       current.failures++;
-      current.retryAt = Date.now() + Math.min(BACKOFF_START * 2 ** (current.failures - 1), BACKOFF_MAX);
+      current.retryAt = Date.now() + backoffDelay(current.failures);
       current.lastError = error;
       current.pending = undefined;
       throw new KeySetUnavailableError(`discovery of ${issuer.issuer}`, error);

@@ -11,7 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig } from "../config/resolve.js";
 import { isOidcAuthError, RETRY_AFTER_SECONDS } from "../errors.js";
 import { MemoryReplayStore } from "../stores/replayStore.js";
 import type { OidcAppHandle, OidcConfig } from "../types.js";

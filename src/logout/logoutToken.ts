@@ -14,10 +14,12 @@ import { OidcAuthError } from "../errors.js";
 import type { OidcConfig, OidcIssuerConfig } from "../types.js";
 import { normalizeTyp } from "../jwt/typ.js";
 import { jwksUriOf } from "../keys/discovery.js";
-import { COMPACT_JWS } from "../jwt/fastVerify.js";
+import { COMPACT_JWS } from "../jwt/decode.js";
 import { loadJose } from "../jwt/jose.js";
-import { getKeyResolver, KeySetUnavailableError } from "../keys/keySets.js";
-import { explain, routeToken } from "../verify/verifyAccessToken.js";
+import { getKeyResolver } from "../keys/keyFunction.js";
+import { KeySetUnavailableError } from "../keys/keySetUnavailableError.js";
+import { explain } from "../verify/explain.js";
+import { routeToken } from "../verify/route.js";
 import { show } from "../util/text.js";
 import { isObject } from "../util/text.js";
 

@@ -1,6 +1,6 @@
 /** The back-channel logout's options, validated once when its handler is made. */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { OidcConfigError } from "../config/config.js";
+import { OidcConfigError } from "../config/errors.js";
 import type { OidcReplayStore } from "../stores/replayStore.js";
 import type { OidcAppHandle } from "../types.js";
 import { isPositive } from "../util/validate.js";

@@ -4,7 +4,7 @@
  * disabled check, claim mapping, logging) happens here.
  */
 import { isOidcAuthError, logLevelOf, OidcAuthError } from "../errors.js";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig } from "../config/resolve.js";
 import { buildUserContext } from "./userContext.js";
 import { derivedUserId, hasUsersManager } from "../claims/identity.js";
 import { appPart } from "../util/appState.js";

@@ -1,6 +1,6 @@
 /** The HTTP front-end of the pipeline: a Fastify `preValidation` hook. */
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig } from "../config/resolve.js";
 import type { OidcAppHandle } from "../types.js";
 import { runStep, type Step } from "./step.js";
 

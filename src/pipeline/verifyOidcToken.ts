@@ -1,5 +1,5 @@
 import { OidcAuthError } from "../errors.js";
-import { normalizeConfig } from "../config/config.js";
+import { normalizeConfig } from "../config/normalize.js";
 import { derivedUserId } from "../claims/identity.js";
 import { buildUserContext } from "./userContext.js";
 import { verifyAccessTokenNow, type VerifiedToken } from "../verify/verifyAccessToken.js";

@@ -8,7 +8,7 @@ import type { Namespace, Socket } from "socket.io";
 import { admit, authenticate, reportFailure } from "../pipeline/authenticate.js";
 import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig } from "../config/resolve.js";
 import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
 import { DeadlineQueue } from "../util/deadlineQueue.js";
 import { connectedSocket, registryOf, registryOfSocket, releaseSocket, trackSocket, type SocketRegistry } from "./registry.js";

@@ -12,7 +12,7 @@
  */
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { issOf, subjectsOfDerivedUserId } from "../claims/identity.js";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig } from "../config/resolve.js";
 import type { OidcRevocation } from "../stores/denyList.js";
 import { healthOf } from "../stores/health.js";
 import { recordRevocations, revocationNow } from "../stores/revocationStore.js";

@@ -5,7 +5,7 @@ import { subjectsOfDerivedUserId } from "../claims/identity.js";
 import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./protocol.js";
 import { registryOf } from "./registry.js";
 import { contextOf } from "./socketState.js";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig } from "../config/resolve.js";
 import { denyListOf, type OidcRevocation } from "../stores/denyList.js";
 import { withTimeout } from "../util/withTimeout.js";
 

@@ -12,7 +12,7 @@
  */
 import type { OidcAppHandle } from "../types.js";
 import { healthOf } from "./health.js";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig } from "../config/resolve.js";
 import { denyListOf, type OidcRevocation } from "./denyList.js";
 import { oidcLog } from "../util/log.js";
 import { describeError } from "../util/text.js";

@@ -17,20 +17,8 @@
  * that token's admission, and never affects what a hit proves.
  */
 import type { OidcIssuerConfig } from "../types.js";
-import type { RemoteKeySet, StoredKey } from "../keys/keySets.js";
-
-export interface TokenCacheOptions {
-  /** Most tokens kept. Default 10000. */
-  maxEntries: number;
-  /** Most bytes kept (tokens plus decoded claims, estimated). Default 8 MiB. */
-  maxBytes: number;
-  /** Longest time, in ms, a verification is reused. Default 300000 (5 min). */
-  maxTtl: number;
-  /** Verifications of the same token before it is kept: 2 (default, the second one) or 1 (every verified token). */
-  admitAfter: 1 | 2;
-}
-
-export const TOKEN_CACHE_DEFAULTS: Readonly<TokenCacheOptions> = Object.freeze({ maxEntries: 10_000, maxBytes: 8 * 1024 * 1024, maxTtl: 300_000, admitAfter: 2 });
+import type { TokenCacheOptions } from "../config/tokenCacheOptions.js";
+import type { RemoteKeySet, StoredKey } from "../keys/remoteKeySet.js";
 
 /** Slots in the table of first verifications: twice `maxEntries`, a power of two, between 1 Ki and 1 Mi (4 MiB). */
 function sightingSlots(maxEntries: number): number {

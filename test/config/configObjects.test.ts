@@ -6,8 +6,10 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import { OidcAuthError, OidcConfigManager, verifyOidcToken, type OidcClaimMapper, type OidcConfigInput } from "../../src/index.js";
-import { CONFIG_CONTENT_CACHE_SIZE, normalizeConfig, resolveConfig } from "../../src/config/config.js";
-import { tokenCacheOf } from "../../src/verify/verifyAccessToken.js";
+import { CONFIG_CONTENT_CACHE_SIZE } from "../../src/config/knownConfigs.js";
+import { normalizeConfig } from "../../src/config/normalize.js";
+import { resolveConfig } from "../../src/config/resolve.js";
+import { tokenCacheOf } from "../../src/verify/issuerState.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";

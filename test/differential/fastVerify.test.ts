@@ -13,7 +13,12 @@ import { constants, generateKeyPair, generateKeyPairSync, sign as nodeSign, type
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { base64url, createLocalJWKSet, jwtVerify, SignJWT, type JWK, type JWTVerifyOptions } from "jose";
-import { COMPACT_JWS, createFastKey, decodeJws, fastAlgorithm, fastVerify, isUsableJwk, type FastKey, type FastPolicy } from "../../src/jwt/fastVerify.js";
+import { fastAlgorithm } from "../../src/jwt/algorithms.js";
+import type { FastPolicy } from "../../src/jwt/claims.js";
+import { COMPACT_JWS, decodeJws } from "../../src/jwt/decode.js";
+import { createFastKey, type FastKey } from "../../src/jwt/fastKey.js";
+import { fastVerify } from "../../src/jwt/fastVerify.js";
+import { isUsableJwk } from "../../src/jwt/usableKey.js";
 import { b64url, buildToken, createFixture, createKeys, referenceOptions, referenceVerify, TokenGenerator, type Fixture } from "./generate.js";
 
 const generateKeyPairAsync = promisify(generateKeyPair);

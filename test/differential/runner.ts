@@ -15,7 +15,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import { OidcAuthError, verifyOidcToken, type OidcConfig } from "../../src/index.js";
-import { normalizeConfig } from "../../src/config/config.js";
+import { normalizeConfig } from "../../src/config/normalize.js";
 import { startJwksServer, type JwksServer } from "../helpers/keys.js";
 import { createKeys, createReference, describeToken, jwksOf, referenceVerify, type Decision, type Reference } from "./generate.js";
 import { inProcessSource, pool, workerSource, type CaseSource, type DecidedCase } from "./source.js";

@@ -19,7 +19,7 @@ import {
   type OidcLogoutToken,
   type OidcReplayStore,
 } from "../../src/index.js";
-import { normalizeConfig } from "../../src/config/config.js";
+import { normalizeConfig } from "../../src/config/normalize.js";
 import { b64url, makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 import { disconnectedWithin, startLogoutApp, stillConnected, type LogoutApp, type Watched } from "./app.js";
 import { nextSecond } from "../helpers/wait.js";

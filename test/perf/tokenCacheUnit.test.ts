@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { RemoteKeySet, StoredKey } from "../../src/keys/keySets.js";
+import type { RemoteKeySet, StoredKey } from "../../src/keys/remoteKeySet.js";
 import { keyOf, TokenCache } from "../../src/verify/tokenCache.js";
 import type { OidcIssuerConfig } from "../../src/types.js";
 

@@ -19,7 +19,7 @@ import { createLocalJWKSet, errors, jwtVerify } from "jose";
 import { BACKCHANNEL_LOGOUT_EVENT, MemoryReplayStore, OidcAuthError, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
 import { jwksUriOfDocument } from "../../src/keys/discovery.js";
 import { oidcLog } from "../../src/util/log.js";
-import { explain } from "../../src/verify/verifyAccessToken.js";
+import { explain } from "../../src/verify/explain.js";
 import type { OidcIssuerConfig } from "../../src/types.js";
 import { outcome, startApp, type LogLine, type TestApp } from "../helpers/app.js";
 import { b64url, makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";

@@ -1,6 +1,6 @@
 /**
- * Remote key sets, one per JWKS URI and fetch policy, shared by every
- * middleware in the process. Each set:
+ * A remote key set: one JWKS URI with its fetch policy (keySetRegistry.ts
+ * shares one per URI and policy across the process). Each set:
  *
  * - fetches once for any number of concurrent callers (single flight);
  * - keeps the set for `jwksCacheMaxAge`, then re-fetches;
@@ -18,40 +18,11 @@
  * path), so both see exactly the same keys.
  */
 import type { FlattenedJWSInput, JSONWebKeySet, JWK, JWTHeaderParameters } from "jose";
-import { createFastKey, type FastKey } from "../jwt/fastVerify.js";
+import { createFastKey, type FastKey } from "../jwt/fastKey.js";
 import { loadJose } from "../jwt/jose.js";
-import { readBodyLimited } from "../util/readBodyLimited.js";
-import type { OidcConfig } from "../types.js";
-import { describeError, isObject } from "../util/text.js";
-
-/** The key set could not be obtained (timeout, network, HTTP status, bad JSON, empty set). */
-export class KeySetUnavailableError extends Error {
-  override readonly name = "KeySetUnavailableError";
-  constructor(readonly source: string, cause: unknown, note?: string) {
-    super(`${source.startsWith("discovery") ? source : `JWKS ${source}`} could not be obtained: ${describeError(cause)}${note ? ` (${note})` : ""}`, { cause });
-  }
-}
-
-
-/** A fetch that did not answer within `jwksTimeout`. */
-class FetchTimeoutError extends Error {
-  override readonly name = "FetchTimeoutError";
-}
-
-/** A fetch refused with an HTTP status, with the provider's `Retry-After` in ms when it sent one. */
-class FetchStatusError extends Error {
-  override readonly name = "FetchStatusError";
-  constructor(message: string, readonly retryAfter: number | undefined) {
-    super(message);
-  }
-}
-
-export const BACKOFF_START = 1_000;
-export const BACKOFF_MAX = 60_000;
-/** The longest `Retry-After` honoured. */
-export const RETRY_AFTER_MAX = 600_000;
-/** The largest JWKS body read; a larger one is cut off while it streams. */
-const MAX_JWKS_BYTES = 512 * 1024;
+import { describeError } from "../util/text.js";
+import { fetchJwks, FetchTimeoutError, retryDelay } from "./fetchJwks.js";
+import { KeySetUnavailableError } from "./keySetUnavailableError.js";
 
 /** One published key: its JWK and, when node:crypto can import it as a public key, its `KeyObject`. */
 export interface StoredKey {
@@ -89,55 +60,12 @@ export interface KeySetHealth {
 
 export type KeySetLog = (level: number, text: string) => void;
 
-interface Policy {
+/** The config's `jwksTimeout`, `jwksCooldown`, `jwksCacheMaxAge` and `jwksStaleIfError`, in ms. */
+export interface KeySetPolicy {
   timeout: number;
   cooldown: number;
   maxAge: number;
   staleIfError: number;
-}
-
-
-/** `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 section 10.2.3), in ms from now. */
-export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
-  if (value === null) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-async function fetchJwks(uri: string, timeout: number): Promise<JSONWebKeySet> {
-  const signal = AbortSignal.timeout(timeout);
-  let response: Response;
-  try {
-    response = await fetch(uri, { redirect: "manual", signal, headers: { accept: "application/json, application/jwk-set+json" } });
-  } catch (error) {
-    if (signal.aborted) throw new FetchTimeoutError(`no answer within ${timeout} ms`);
-    throw error;
-  }
-  if (response.status !== 200) {
-    await response.body?.cancel().catch(() => undefined);
-    throw new FetchStatusError(`answered HTTP ${response.status}`, parseRetryAfter(response.headers.get("retry-after")));
-  }
-  let text: string;
-  try {
-    text = await readBodyLimited(response, MAX_JWKS_BYTES, "the key set");
-  } catch (error) {
-    if (signal.aborted) throw new FetchTimeoutError(`body not received within ${timeout} ms`);
-    throw error;
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new Error("answered a body that is not JSON");
-  }
-  if (!isObject(body) || !Array.isArray(body["keys"]) || !(body["keys"] as unknown[]).every(isObject)) {
-    throw new Error('answered JSON that is not a JWK Set (an object with a "keys" array of objects)');
-  }
-  // An empty set is the provider failing to publish keys (503 to clients, back-off, previous keys kept), not a rotation.
-  if ((body["keys"] as unknown[]).length === 0) throw new Error("answered an empty key set");
-  return body as unknown as JSONWebKeySet;
 }
 
 /** A remote JWKS with its fetch policy and failure state. */
@@ -155,7 +83,7 @@ export class RemoteKeySet {
   /** Where events go: every app that used this set (one logger per app), so an outage is logged whoever meets it first. */
   private readonly loggers = new Set<KeySetLog>();
 
-  constructor(readonly uri: string, private readonly policy: Policy) {}
+  constructor(readonly uri: string, private readonly policy: KeySetPolicy) {}
 
   /** Send this set's events (failures, stale keys, recovery) to `log` from now on. */
   addLogger(log: KeySetLog | undefined): void {
@@ -308,9 +236,7 @@ export class RemoteKeySet {
 
   private failed(error: unknown): KeySetUnavailableError {
     this.failures++;
-    const backoff = Math.min(BACKOFF_START * 2 ** (this.failures - 1), BACKOFF_MAX);
-    const retryAfter = error instanceof FetchStatusError && error.retryAfter !== undefined ? Math.min(error.retryAfter, RETRY_AFTER_MAX) : 0;
-    const delay = Math.max(backoff, retryAfter);
+    const delay = retryDelay(this.failures, error);
     this.retryAt = Date.now() + delay;
     this.lastError = error;
     const timedOut = error instanceof FetchTimeoutError;
@@ -323,70 +249,4 @@ export class RemoteKeySet {
   private unavailable(note: string): KeySetUnavailableError {
     return new KeySetUnavailableError(this.uri, this.lastError ?? new Error("the key set is empty"), note);
   }
-}
-
-const keySets = new Map<string, RemoteKeySet>();
-
-/** The shared key set for this JWKS URI and the config's fetch policy. */
-export function keySetFor(jwksUri: string, config: OidcConfig): RemoteKeySet {
-  const id = `${jwksUri}\n${config.jwksTimeout}\n${config.jwksCooldown}\n${config.jwksCacheMaxAge}\n${config.jwksStaleIfError}`;
-  let set = keySets.get(id);
-  if (set === undefined) {
-    set = new RemoteKeySet(jwksUri, {
-      timeout: config.jwksTimeout,
-      cooldown: config.jwksCooldown,
-      maxAge: config.jwksCacheMaxAge,
-      staleIfError: config.jwksStaleIfError,
-    });
-    keySets.set(id, set);
-  }
-  return set;
-}
-
-/** Errors from jose's key selection that mean "this token names no (single) published key". */
-const TOKEN_SIDE_CODES = new Set(["ERR_JWKS_NO_MATCHING_KEY", "ERR_JWKS_MULTIPLE_MATCHING_KEYS"]);
-
-/**
- * A jose key function over a snapshot: an unknown `kid` triggers one
- * cooldown-limited re-fetch; an empty set is "unavailable", not a bad token.
- */
-export function keyFunction(set: RemoteKeySet, first: KeySetSnapshot, log?: KeySetLog) {
-  return async (header: JWTHeaderParameters, token: FlattenedJWSInput): Promise<never> => {
-    let snapshot = first;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return (await snapshot.local(header, token)) as never;
-      } catch (error) {
-        const code = (error as { code?: unknown } | null)?.code;
-        if (code === "ERR_JWKS_NO_MATCHING_KEY" && attempt === 0) {
-          const next = await set.refreshForUnknownKid(snapshot, log);
-          if (next !== snapshot) {
-            snapshot = next;
-            continue;
-          }
-        }
-        if (code === "ERR_JWKS_NO_MATCHING_KEY" && snapshot.keys.length === 0) {
-          throw new KeySetUnavailableError(set.uri, new Error("the key set is empty"));
-        }
-        if (typeof code === "string" && TOKEN_SIDE_CODES.has(code)) throw error;
-        throw new KeySetUnavailableError(set.uri, error);
-      }
-    }
-  };
-}
-
-/**
- * A jose `jwtVerify` key function for this JWKS URI (kept for callers such
- * as the back-channel logout route): fetch policy, back-off, stale-if-error
- * and unknown-`kid` re-fetch included. Rejects with `KeySetUnavailableError`
- * when the keys cannot be obtained.
- */
-export async function getKeyResolver(jwksUri: string, config: OidcConfig, log?: KeySetLog) {
-  const set = keySetFor(jwksUri, config);
-  return async (header: JWTHeaderParameters, token: FlattenedJWSInput): Promise<never> => keyFunction(set, await set.keys(log), log)(header, token);
-}
-
-/** Health of every key set this process has used. */
-export function allKeySets(): RemoteKeySet[] {
-  return [...keySets.values()];
 }

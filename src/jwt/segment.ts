@@ -1,0 +1,66 @@
+/**
+ * Base64url segments of a compact JWS, decoded the way jose decodes them, or
+ * not at all: every function here answers undefined where jose's decoder
+ * might read the segment differently, so the caller defers to jose.
+ */
+import { isUtf8 } from "node:buffer";
+
+/**
+ * How many bytes a base64url segment of `chars` characters decodes to, or -1
+ * for a length ≡ 1 (mod 4): jose decodes with `atob` (or
+ * `Uint8Array.fromBase64`, loose), which throws on it where Buffer silently
+ * drops the last character, so such a segment defers.
+ *
+ * Decoding a segment must produce exactly this many bytes, which proves its
+ * alphabet: the caller has made sure it is ASCII without "+" or "/" (the two
+ * standard-base64 characters Buffer also decodes), and Buffer skips every
+ * other character outside the alphabet (and stops at "="), which yields
+ * fewer bytes. Otherwise Buffer and jose produce the same bytes, ignoring the
+ * unused low bits of the last character (so a signature whose last character
+ * differs only in those bits decodes, and verifies, the same in both: jose
+ * accepts it, and so does this path).
+ */
+function decodedSize(chars: number): number {
+  return (chars & 3) === 1 ? -1 : (chars * 3) >>> 2;
+}
+
+/** Bytes of one base64url segment, or undefined when jose's decoder might read it differently or it holds a character outside the alphabet (see decodedSize). */
+export function segmentBytes(segment: string): Buffer | undefined {
+  const size = decodedSize(segment.length);
+  if (size < 0) return undefined;
+  const bytes = Buffer.from(segment, "base64url");
+  return bytes.length === size ? bytes : undefined;
+}
+
+/** Where header and payload segments are decoded: each is turned into a string at once, before anything else can use it. */
+const textScratch = Buffer.allocUnsafe(12 * 1024);
+
+/**
+ * The text of a base64url segment read the way jose reads it (the bytes as
+ * strict UTF-8), or undefined when that fails or jose might read it
+ * differently. Buffer's UTF-8 decoding replaces every invalid sequence with
+ * U+FFFD (documented for `buf.toString`), so a text without U+FFFD came from
+ * valid UTF-8; one with it may still be valid (an encoded U+FFFD), and the
+ * bytes themselves are checked. (jose's decoder also strips a leading BOM,
+ * which Buffer keeps: JSON.parse then fails and we defer, which is safe.)
+ */
+function segmentText(segment: string): string | undefined {
+  const size = decodedSize(segment.length);
+  if (size < 0) return undefined;
+  if (size > textScratch.length) {
+    const bytes = segmentBytes(segment);
+    return bytes !== undefined && isUtf8(bytes) ? bytes.toString() : undefined;
+  }
+  if (textScratch.write(segment, 0, "base64url") !== size) return undefined;
+  const text = textScratch.toString("utf8", 0, size);
+  return !text.includes("\uFFFD") || isUtf8(textScratch.subarray(0, size)) ? text : undefined;
+}
+
+/** JSON object from a base64url segment, read the way jose does (fatal UTF-8, plain object), or undefined. Throws when the text is not JSON. */
+export function segmentObject(segment: string): Record<string, unknown> | undefined {
+  const text = segmentText(segment);
+  if (text === undefined) return undefined;
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,17 @@
+import { isUsableJwk } from "../jwt/usableKey.js";
+import type { KeySetSnapshot, StoredKey } from "./remoteKeySet.js";
+
+/**
+ * The one published key jose would consider for this token (jose verifies
+ * only when there is exactly one, and only then may the fast path run):
+ * undefined when there is none, null when there are several.
+ */
+export function onlyCandidate(snapshot: KeySetSnapshot, alg: string, kid: unknown): StoredKey | null | undefined {
+  let found: StoredKey | undefined;
+  for (const stored of snapshot.keys) {
+    if (!isUsableJwk(stored.jwk as Readonly<Record<string, unknown>>, alg, kid)) continue;
+    if (found !== undefined) return null;
+    found = stored;
+  }
+  return found;
+}

@@ -1,0 +1,66 @@
+/**
+ * What verification derives once from a normalised config and keeps for as
+ * long as that config lives: per issuer, its key set and its fast-path
+ * policy; per config, its verified-token cache. Keyed by the config objects
+ * themselves (normalizeConfig hands out one object per configuration), so
+ * the hot path makes no string keys and nothing outlives its config.
+ */
+import type { FastPolicy } from "../jwt/claims.js";
+import { keySetFor } from "../keys/keySetRegistry.js";
+import type { RemoteKeySet } from "../keys/remoteKeySet.js";
+import type { OidcConfig, OidcIssuerConfig } from "../types.js";
+import { TokenCache } from "./tokenCache.js";
+
+export interface IssuerState {
+  /**
+   * The rules a token of this issuer must satisfy besides its signature.
+   * Its members are jose's `JWTVerifyOptions`: the reference path passes
+   * the same object to `jwtVerify`, so both paths check the same rules.
+   */
+  readonly policy: FastPolicy;
+  /** The issuer's key set when its JWKS URI is configured; undefined when it is discovered. */
+  readonly keySet: RemoteKeySet | undefined;
+}
+
+/** Process-wide cache, bounded by the configs: weak, an entry goes with its issuer config. */
+const issuerStates = new WeakMap<OidcIssuerConfig, IssuerState>();
+
+function policyOf(issuer: OidcIssuerConfig): FastPolicy {
+  return Object.freeze({
+    issuer: issuer.issuer,
+    audience: issuer.audience,
+    algorithms: issuer.algorithms,
+    clockTolerance: issuer.clockTolerance,
+    requiredClaims: Object.freeze(["exp", "sub", ...issuer.requiredClaims]),
+    ...(issuer.maxTokenAge === undefined ? {} : { maxTokenAge: issuer.maxTokenAge }),
+    ...(issuer.strict ? { typ: "at+jwt" } : {}),
+  });
+}
+
+/**
+ * The state of `issuer`, one of `config.issuers`. The key set is looked up
+ * once: it stays in use by this issuer while the config lives, even when the
+ * registry has since dropped it.
+ */
+export function issuerStateOf(issuer: OidcIssuerConfig, config: OidcConfig): IssuerState {
+  let state = issuerStates.get(issuer);
+  if (state === undefined) {
+    state = Object.freeze({
+      policy: policyOf(issuer),
+      keySet: issuer.jwksUri === undefined ? undefined : keySetFor(issuer.jwksUri, config),
+    });
+    issuerStates.set(issuer, state);
+  }
+  return state;
+}
+
+/** Process-wide cache, bounded by the configs: weak, a token cache goes with its config. */
+const tokenCaches = new WeakMap<OidcConfig, TokenCache>();
+
+/** The verified-token cache of this config (one per config object), or undefined when turned off. */
+export function tokenCacheOf(config: OidcConfig): TokenCache | undefined {
+  if (config.tokenCache === false) return undefined;
+  let cache = tokenCaches.get(config);
+  if (cache === undefined) tokenCaches.set(config, (cache = new TokenCache(config.tokenCache)));
+  return cache;
+}

@@ -1,0 +1,78 @@
+/**
+ * What a verified access-token payload must be before it is handed out, and
+ * how it is made safe to share between requests, the token cache and live
+ * sockets.
+ */
+import type { JWTPayload } from "jose";
+import type { OidcIssuerConfig } from "../types.js";
+import { show } from "../util/text.js";
+import { invalid } from "./invalid.js";
+
+/**
+ * `iss` (and a string `aud`) equal the configured issuer (and one of its
+ * audiences): point them at the config's strings, so the payloads kept by
+ * the token cache and by live sockets share one copy instead of one per token.
+ */
+function shareIssuerStrings(payload: JWTPayload, issuer: OidcIssuerConfig): void {
+  if (payload.iss === issuer.issuer) payload.iss = issuer.issuer;
+  const aud = payload.aud;
+  if (typeof aud === "string") {
+    const audiences = issuer.audience;
+    for (let i = 0; i < audiences.length; i++) {
+      if (audiences[i] === aud) {
+        payload.aud = audiences[i];
+        break;
+      }
+    }
+  }
+}
+
+/**
+ * Cached payloads are shared by every request that presents the token:
+ * nothing may change them. A payload comes from JSON.parse (plain objects and
+ * arrays, no cycles); arrays are walked by index, not by for-in.
+ */
+function deepFreeze(value: object): void {
+  if (Object.isFrozen(value)) return;
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const member: unknown = value[i];
+      if (member !== null && typeof member === "object") deepFreeze(member);
+    }
+  } else {
+    const record = value as Record<string, unknown>;
+    for (const name in record) {
+      const member = record[name];
+      if (member !== null && typeof member === "object") deepFreeze(member);
+    }
+  }
+}
+
+/**
+ * Make a verified payload shareable: its `iss` and `aud` strings point at the
+ * config's, and it is frozen all the way down.
+ */
+export function sharePayload(payload: JWTPayload, issuer: OidcIssuerConfig): void {
+  shareIssuerStrings(payload, issuer);
+  deepFreeze(payload);
+}
+
+/** ES2024 `String.prototype.isWellFormed` (Node 20+), not yet in the compiler's lib. */
+type WellFormed = { isWellFormed(): boolean };
+
+/**
+ * The subject keys users, rooms and stores: a non-empty string of whole
+ * characters (a lone surrogate would turn into U+FFFD in UTF-8 keys and so
+ * collide with another subject). So does a string `sid` (rooms).
+ */
+export function checkSub(payload: JWTPayload): void {
+  if (typeof payload.sub !== "string" || payload.sub === "") {
+    throw invalid(`sub must be a non-empty string, got ${show(payload.sub)}`);
+  }
+  if (!(payload.sub as unknown as WellFormed).isWellFormed()) throw invalid(`sub ${show(payload.sub)} is not a well-formed string (lone surrogate)`);
+  // A string `sid` names a room (see rooms.ts): one that cannot be encoded refuses the token rather than counting as absent.
+  if (typeof payload["sid"] === "string" && !(payload["sid"] as unknown as WellFormed).isWellFormed()) {
+    throw invalid(`sid ${show(payload["sid"])} is not a well-formed string (lone surrogate)`);
+  }
+}
