@@ -49,3 +49,16 @@ export function resolveConfig(appHandle: OidcAppHandle): OidcConfig {
     throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason, cause: error });
   }
 }
+
+/**
+ * The app's configuration, or undefined when it cannot be read: for work
+ * that goes on without it (a revocation's bounds, a challenge's realm) and
+ * says so where it matters.
+ */
+export function tryResolveConfig(appHandle: OidcAppHandle): OidcConfig | undefined {
+  try {
+    return resolveConfig(appHandle);
+  } catch {
+    return undefined;
+  }
+}

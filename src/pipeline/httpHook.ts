@@ -1,16 +1,8 @@
 /** The HTTP front-end of the pipeline: a Fastify `preValidation` hook. */
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
-import { resolveConfig } from "../config/resolve.js";
+import { tryResolveConfig } from "../config/resolve.js";
 import type { OidcAppHandle } from "../types.js";
 import { runStep, type Step } from "./step.js";
-
-function realmOf(appHandle: OidcAppHandle): string | undefined {
-  try {
-    return resolveConfig(appHandle).realm;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Fastify `preValidation` hook. IOServer's error handler drops an error's
@@ -21,7 +13,7 @@ export function httpHook(appHandle: OidcAppHandle, step: Step<FastifyRequest>) {
     const where = () => `HTTP ${request.method} ${request.routeOptions?.url ?? "(unknown route)"}`;
     runStep(step, request, appHandle, where, (failure) => {
       if (failure === undefined) return done();
-      const error = failure.withRealm(realmOf(appHandle));
+      const error = failure.withRealm(tryResolveConfig(appHandle)?.realm);
       reply.code(error.statusCode).headers(error.headers).send(error.toJSON());
     });
   };

@@ -4,13 +4,12 @@
  * PING probe that notices Redis's return without app traffic).
  */
 import type { RedisHealth } from "../stores/health.js";
+import { PROBE_INTERVAL } from "../util/backoff.js";
 
 function isThenable(value: unknown): value is Promise<unknown> {
   return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as { then?: unknown }).then === "function";
 }
 
-/** Ms between two PINGs of the publisher while its publishes fail. */
-const PROBE_INTERVAL = 1_000;
 
 /** Where publishing outcomes go: the shared outage log, plus a PING probe that notices Redis's return without app traffic. */
 export interface PublishReport {

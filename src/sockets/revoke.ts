@@ -5,7 +5,7 @@ import { subjectsOfDerivedUserId } from "../claims/identity.js";
 import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./protocol.js";
 import { registryOf } from "./registry.js";
 import { contextOf } from "./socketState.js";
-import { resolveConfig } from "../config/resolve.js";
+import { tryResolveConfig } from "../config/resolve.js";
 import { denyListOf, type OidcRevocation } from "../stores/denyList.js";
 import { withTimeout } from "../util/withTimeout.js";
 
@@ -43,12 +43,7 @@ export function endRevokedSockets(appHandle: OidcAppHandle, entry?: OidcRevocati
   else if (entry.kind === "subject") candidates = registry.ofSubject(entry.iss, entry.value);
   else candidates = registry.ofUserId(entry.value);
   if (candidates.length === 0) return 0;
-  let tolerance = 0;
-  try {
-    tolerance = resolveConfig(appHandle).clockTolerance;
-  } catch {
-    // no readable configuration: no tolerance
-  }
+  const tolerance = tryResolveConfig(appHandle)?.clockTolerance ?? 0;
   const list = denyListOf(appHandle);
   let ended = 0;
   for (const socket of candidates) {

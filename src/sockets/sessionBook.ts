@@ -13,9 +13,8 @@ import { withTimeout } from "../util/withTimeout.js";
 import { registryOf } from "./registry.js";
 import { sidOf } from "./rooms.js";
 import { contextOf } from "./socketState.js";
+import { PROBE_INTERVAL } from "../util/backoff.js";
 
-/** While the store is unavailable, it is probed this often (ms) to notice its return. */
-const PROBE_INTERVAL = 1_000;
 /**
  * Removals remembered during an outage, at most. Beyond that they are
  * dropped: the records expire with their TTL anyway, since no heartbeat

@@ -12,7 +12,9 @@
  */
 import type { OidcAppHandle } from "../types.js";
 import { healthOf } from "./health.js";
-import { resolveConfig } from "../config/resolve.js";
+import { DEFAULTS } from "../config/defaults.js";
+import { tryResolveConfig } from "../config/resolve.js";
+import { PROBE_INTERVAL } from "../util/backoff.js";
 import { denyListOf, type OidcRevocation } from "./denyList.js";
 import { oidcLog } from "../util/log.js";
 import { describeError } from "../util/text.js";
@@ -51,8 +53,6 @@ export class MemoryRevocationStore implements OidcRevocationStore {
   }
 }
 
-/** While the store fails, revocations made here are kept and written again this often (ms). */
-const RETRY_MS = 1_000;
 /** Revocations kept for a store that is down, at most (the oldest go first; each still holds on this node). */
 const MAX_PENDING = 10_000;
 /** How far in the future an entry read from the store may start (s), at most: a clock a little ahead, no more. */
@@ -79,12 +79,7 @@ const links = appPart<{ current?: Link }>("revocation store link", () => ({}));
  */
 function clamped(appHandle: OidcAppHandle, entry: OidcRevocation): OidcRevocation {
   const now = Date.now();
-  let ttl = 86_400;
-  try {
-    ttl = resolveConfig(appHandle).revocationTtl;
-  } catch {
-    // no readable configuration: the default bound
-  }
+  const ttl = tryResolveConfig(appHandle)?.revocationTtl ?? DEFAULTS.revocationTtl;
   return { ...entry, at: Math.min(entry.at, Math.floor(now / 1000) + MAX_AT_AHEAD_S), until: Math.min(entry.until, now + ttl * 1000) };
 }
 
@@ -218,7 +213,7 @@ function schedule(appHandle: OidcAppHandle, link: Link): void {
         }
       }
     })();
-  }, RETRY_MS);
+  }, PROBE_INTERVAL);
   link.timer.unref?.();
 }
 
@@ -231,7 +226,7 @@ export function revocationNow(
   withoutSid = false,
 ): OidcRevocation {
   const now = Date.now();
-  const ttl = config?.revocationTtl ?? 86_400;
+  const ttl = config?.revocationTtl ?? DEFAULTS.revocationTtl;
   const entry: OidcRevocation = { kind, iss, value, at: Math.floor(now / 1000), until: now + ttl * 1000 };
   if (withoutSid) entry.withoutSid = true;
   return entry;
