@@ -9,8 +9,8 @@ import type { Socket as ClientSocket } from "socket.io-client";
 import { MemorySessionStore, OidcSessionManager, oidcRoom, type OidcSessionRecord, type OidcSessionStore } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { call, outcome, startApp, type TestApp } from "../helpers/app.js";
-import { next, revokedThenGone, waitFor } from "./harness.js";
-import { nextSecond } from "../helpers/wait.js";
+import { next, revokedThenGone } from "./harness.js";
+import { nextSecond, waitFor } from "../helpers/wait.js";
 
 let issuer: TestIssuer;
 before(async () => {

@@ -16,7 +16,7 @@ import {
   type OidcBackchannelLogoutOptions,
   type OidcConfigInput,
 } from "../../src/index.js";
-import { freePort, outcome, routesFolder, type LogLine } from "../helpers/app.js";
+import { freePort, outcome, routesFolder, type LogLine } from "./app.js";
 
 const routesDir = routesFolder("ioserver-oidc-logout-routes-", {
   oidc: [

@@ -1,5 +1,5 @@
 /**
- * src/lib/fastVerify.ts: unit tests per rule, each checked against jose
+ * src/jwt/fastVerify.ts: unit tests per rule, each checked against jose
  * itself (the fast path must accept exactly where jose accepts, and defer —
  * return undefined — everywhere else it is not sure), then a direct
  * differential over generated tokens: whenever fastVerify accepts a token
@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { base64url, createLocalJWKSet, jwtVerify, SignJWT, type JWK, type JWTVerifyOptions } from "jose";
 import { COMPACT_JWS, createFastKey, decodeJws, fastAlgorithm, fastVerify, isUsableJwk, type FastKey, type FastPolicy } from "../../src/jwt/fastVerify.js";
-import { b64url, buildToken, createFixture, createKeys, referenceOptions, referenceVerify, TokenGenerator, type Fixture } from "./generate.js";
+import { b64url, buildToken, createFixture, createKeys, referenceOptions, referenceVerify, TokenGenerator, type Fixture } from "../differential/generate.js";
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 const nowS = () => Math.floor(Date.now() / 1000);
