@@ -206,7 +206,7 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
 
     const me = await callApi<Me>(demo, "GET", "/api/me", bob.accessToken);
     assert.equal(me.status, 200);
-    assert.equal(me.body.userId, bobMe.userId, "the same app user as before");
+    assert.equal(me.body.userId, bobMe.userId, "the same app user as at his first sign-in");
 
     bobChat = await connected(chatSocket(bob.accessToken));
     const text = `bob is back ${Date.now()}`;

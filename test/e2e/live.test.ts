@@ -366,7 +366,7 @@ describe("connection-state recovery", () => {
     await back;
   }
 
-  it("a recovered socket keeps its identity (seed properties restored from socket.data.auth) and its expiry", async () => {
+  it("a recovered socket keeps its identity (its user properties restored from socket.data.auth) and its expiry", async () => {
     const exp = nowS() + 4;
     const socket = await connected(app, "chat", await issuer.mint({ sub: "rec", roles: ["r1"], exp }), {
       reconnection: true,

@@ -31,7 +31,7 @@ describe("OidcSocketMiddleware: accepted handshakes", () => {
     await app.close();
   });
 
-  it("injects the six seed properties, socket.data.auth and socket.auth, as a service handler sees them", async () => {
+  it("injects sub, userId, userRole, roles, permissions and features, socket.data.auth and socket.auth, as a service handler sees them", async () => {
     const exp = Math.floor(Date.now() / 1000) + 120;
     const token = await issuer.mint({
       exp,

@@ -233,7 +233,7 @@ describe("connection-state recovery cannot bypass a revocation", () => {
     assert.ok(app.logs.some((line) => /recovered socket \/chat .*ERR_USER_DISABLED/.test(line.text)), "refused by the restore check");
   });
 
-  it("without a revocation the socket is restored as before", async () => {
+  it("without a revocation the socket is restored with its identity", async () => {
     const socket = await connected(app, await issuer.mint({ sub: "ivy" }), "chat", { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 100 });
     const joined = next(socket, "chat:joined");
     await call(socket, "join", { room: "kept" });
