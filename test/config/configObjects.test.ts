@@ -9,7 +9,7 @@ import { OidcAuthError, OidcConfigManager, verifyOidcToken, type OidcClaimMapper
 import { CONFIG_CONTENT_CACHE_SIZE, normalizeConfig, resolveConfig } from "../../src/config/config.js";
 import { tokenCacheOf } from "../../src/verify/verifyAccessToken.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { startApp, type TestApp } from "../helpers/app.js";
+import { httpGet, startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 
 const ISS = "https://idp.config-objects.test";
@@ -47,9 +47,7 @@ async function refusal(promise: Promise<unknown>): Promise<OidcAuthError> {
 }
 
 async function status(token: string): Promise<number> {
-  const response = await fetch(`${app!.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(8_000) });
-  await response.arrayBuffer();
-  return response.status;
+  return (await httpGet(app!, token)).status;
 }
 
 describe("a config object cannot be tightened in place without effect", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { outcome, startApp, type TestApp } from "../helpers/app.js";
+import { httpGet, outcome, startApp, type TestApp } from "../helpers/app.js";
 
 const VARS = [
   "AUTH_SERVICE_URL",
@@ -33,11 +33,7 @@ function setEnv(values: Record<string, string>) {
   Object.assign(process.env, values);
 }
 
-async function httpStatus(path: string, token?: string) {
-  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
-  const response = await fetch(`${app!.url}${path}`, { headers, signal: AbortSignal.timeout(8_000) });
-  return { status: response.status, body: (await response.json()) as { code?: string } };
-}
+const httpStatus = (path: string, token?: string) => httpGet<{ code?: string }>(app!, token, { path });
 
 describe("configuration resolution", () => {
   it("reads the environment when no oidcConfig manager is registered", async () => {

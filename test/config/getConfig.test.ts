@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { OidcConfigError, OidcConfigManager, type OidcConfigInput } from "../../src/index.js";
 import { resolveConfig } from "../../src/config/config.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { startApp, type TestApp } from "../helpers/app.js";
+import { httpGet, startApp, type TestApp } from "../helpers/app.js";
 
 const VARS = [
   "AUTH_SERVICE_URL",
@@ -40,9 +40,7 @@ function setEnv(values: Record<string, string>) {
 }
 
 async function status(token: string): Promise<number> {
-  const response = await fetch(`${app!.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(8_000) });
-  await response.arrayBuffer();
-  return response.status;
+  return (await httpGet(app!, token)).status;
 }
 
 const managerOf = (test: TestApp) => test.appHandle.oidcConfig as OidcConfigManager;

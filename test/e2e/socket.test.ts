@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { call, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { waitFor } from "../helpers/wait.js";
 
 let issuer: TestIssuer;
 before(async () => {
@@ -327,13 +328,6 @@ describe("OidcSocketMiddleware: users manager and session tracker", () => {
   });
 });
 
-async function waitFor(predicate: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe("OidcSocketMiddleware when the provider's keys cannot be obtained", () => {
   let app: TestApp;

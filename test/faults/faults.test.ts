@@ -17,7 +17,8 @@ import { after, before, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { OidcAuthError, verifyOidcToken, type OidcConfigInput, type OidcConfigManager, type OidcIssuerHealth } from "../../src/index.js";
-import { call, outcome, startApp, type AppOptions, type TestApp } from "../helpers/app.js";
+import { call, handshake, httpGet, outcome, startApp, type AppOptions, type TestApp } from "../helpers/app.js";
+import { sleep, sleepUntil, waitFor } from "../helpers/wait.js";
 import { allIdps, AUDIENCE, ISSUER, startFaultIdp, type FaultIdp } from "./idp.js";
 
 // ---------------------------------------------------------------------------
@@ -63,20 +64,6 @@ after(async () => {
 // ---------------------------------------------------------------------------
 // Probes: the same token through verifyOidcToken, HTTP and a Socket.IO handshake.
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
-
-async function sleepUntil(epochMs: number): Promise<void> {
-  await sleep(Math.max(0, epochMs - Date.now()));
-}
-
 /** The app's key-set health for its one issuer (`OidcConfigManager#getHealth()`). */
 function keyHealth(app: TestApp): OidcIssuerHealth {
   const issuer = (app.appHandle.oidcConfig as OidcConfigManager).getHealth().issuers[0];
@@ -121,24 +108,15 @@ async function viaVerify(token: string, config: OidcConfigInput): Promise<Probe 
 }
 
 async function viaHttp(app: TestApp, token: string): Promise<Probe & { status: number; retryAfter: string | null }> {
-  const started = Date.now();
-  const response = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
-  const body = (await response.json()) as { code?: string; sub?: string };
-  const ms = Date.now() - started;
-  return { code: response.ok ? "ok" : String(body.code), status: response.status, retryAfter: response.headers.get("retry-after"), ms };
+  const { code, status, headers, ms } = await httpGet(app, token, { timeoutMs: 10_000 });
+  return { code, status, retryAfter: headers.get("retry-after"), ms };
 }
 
 /** Handshake on `chat`; on success the socket is disconnected unless `keep`. */
 async function viaSocket(app: TestApp, token: string, keep = false): Promise<Probe & { socket?: ClientSocket }> {
-  const started = Date.now();
-  const result = await outcome(app.connect("chat", { auth: { token } }), 10_000);
-  const ms = Date.now() - started;
-  if (!result.connected) {
-    assert.deepEqual(Object.keys(result.data as object).sort(), ["code", "message"]);
-    return { code: result.message, ms };
-  }
-  if (!keep) result.socket.disconnect();
-  return { code: "ok", ms, ...(keep ? { socket: result.socket } : {}) };
+  const { code, data, ms, socket } = await handshake(app, token, { keep });
+  if (code !== "ok") assert.deepEqual(Object.keys(data as object).sort(), ["code", "message"]);
+  return { code, ms, ...(socket === undefined ? {} : { socket }) };
 }
 
 /** All three transports, one after the other (so each sees the fault on its own). */

@@ -283,7 +283,8 @@ export function next<T = unknown>(socket: ClientSocket, event: string, timeoutMs
 }
 
 /** The socket once connected (bounded); a `connect_error` rejects with "refused: <its message>". */
-export async function connected(socket: ClientSocket, timeoutMs = 8_000): Promise<ClientSocket> {
+export async function connected(socket: ClientSocket, timeoutMs = 10_000): Promise<ClientSocket> {
+  if (socket.connected) return socket;
   const result = await outcome(socket, timeoutMs);
   if (!result.connected) throw new Error(`refused: ${result.message}`);
   return result.socket;
@@ -335,4 +336,11 @@ export async function httpGet<T = Record<string, unknown>>(
   const body = (await response.json()) as T;
   const code = response.ok ? "ok" : String((body as { code?: unknown }).code);
   return { code, status: response.status, headers: response.headers, body, ms: Date.now() - started };
+}
+
+/** One token on both transports: GET /api/me (status, challenge, the body's code) and a handshake on `chat` ("ok" or the connect_error message). */
+export async function bothTransports(app: TestApp, token: string): Promise<{ http: number; challenge: string | null; code: unknown; socket: string }> {
+  const http = await httpGet(app, token);
+  const socket = await handshake(app, token);
+  return { http: http.status, challenge: http.headers.get("www-authenticate"), code: http.body["code"], socket: socket.code };
 }

@@ -11,10 +11,10 @@ export const sleepUntil = (epochMs: number): Promise<void> => sleep(Math.max(0, 
  * last error if it threw (a throwing predicate counts as "not yet").
  * Unnamed: polled every 10 ms, 5 s at most; named: every 100 ms, 15 s.
  */
-export async function waitFor(predicate: () => boolean, timeoutMs?: number): Promise<void>;
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs?: number): Promise<void>;
 export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs?: number, everyMs?: number): Promise<void>;
 export async function waitFor(
-  ...args: [() => boolean, number?] | [string, () => boolean | Promise<boolean>, number?, number?]
+  ...args: [() => boolean | Promise<boolean>, number?] | [string, () => boolean | Promise<boolean>, number?, number?]
 ): Promise<void> {
   const named = typeof args[0] === "string";
   const what = named ? (args[0] as string) : "condition";

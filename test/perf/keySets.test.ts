@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import type { JWK } from "jose";
 import { OidcAuthError, verifyOidcToken, type OidcConfigInput, type OidcConfigManager, type OidcHealth, type OidcIssuerHealth } from "../../src/index.js";
-import { outcome, startApp, type TestApp } from "../helpers/app.js";
+import { handshake, httpGet, startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, sign, startJwksServer, type JwksMode, type JwksServer, type SigningKey } from "../helpers/keys.js";
 import { sleep, sleepUntil, waitFor } from "../helpers/wait.js";
 
@@ -77,19 +77,8 @@ async function verify(value: string, config: OidcConfigInput): Promise<Probe> {
   }
 }
 
-async function viaHttp(app: TestApp, value: string): Promise<Probe & { status: number }> {
-  const started = Date.now();
-  const response = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${value}` }, signal: AbortSignal.timeout(10_000) });
-  const body = (await response.json()) as { code?: string };
-  return { code: response.ok ? "ok" : String(body.code), status: response.status, ms: Date.now() - started };
-}
-
-async function viaSocket(app: TestApp, value: string): Promise<Probe> {
-  const started = Date.now();
-  const result = await outcome(app.connect("chat", { auth: { token: value } }), 10_000);
-  if (result.connected) result.socket.disconnect();
-  return { code: result.connected ? "ok" : result.message, ms: Date.now() - started };
-}
+const viaHttp = (app: TestApp, value: string): Promise<Probe & { status: number }> => httpGet(app, value, { timeoutMs: 10_000 });
+const viaSocket = (app: TestApp, value: string): Promise<Probe> => handshake(app, value);
 
 function health(app: TestApp): OidcHealth {
   return (app.appHandle.oidcConfig as OidcConfigManager).getHealth();

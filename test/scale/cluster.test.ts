@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
-import { connected, next, revokedThenGone, startNode, type ScaleNode } from "./harness.js";
+import { next, revokedThenGone, startNode, type ScaleNode } from "./harness.js";
+import { connected } from "../helpers/app.js";
 import { waitFor } from "../helpers/wait.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";

@@ -125,32 +125,6 @@ export async function startNode(options: Omit<NodeConfig, "port"> & { port?: num
   return node;
 }
 
-/** Connect and wait (bounded) for the outcome; throws on refusal. */
-export function connected(client: ClientSocket, timeoutMs = 10_000): Promise<ClientSocket> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no connect within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onConnect = () => {
-      cleanup();
-      resolve(client);
-    };
-    const onError = (error: Error) => {
-      cleanup();
-      reject(new Error(`refused: ${error.message}`));
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      client.off("connect", onConnect);
-      client.off("connect_error", onError);
-    };
-    client.on("connect", onConnect);
-    client.on("connect_error", onError);
-  });
-}
-
-
 /** Resolves once the client saw `oidc:revoked` and then its disconnect, with both payloads. */
 export function revokedThenGone(client: ClientSocket, timeoutMs = 10_000): Promise<{ revoked: unknown; reason: string; order: string[] }> {
   const order: string[] = [];

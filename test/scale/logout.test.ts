@@ -16,11 +16,11 @@ import { decodeJwt } from "jose";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { BACKCHANNEL_LOGOUT_EVENT, type OidcIssuerInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { freePort } from "../helpers/app.js";
+import { connected, freePort } from "../helpers/app.js";
 import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
 import { nextSecond, waitFor } from "../helpers/wait.js";
 import { startLogoutProvider, type LogoutProvider } from "../helpers/logoutProvider.js";
-import { connected, revokedThenGone, startNode, type ScaleNode } from "./harness.js";
+import { revokedThenGone, startNode, type ScaleNode } from "./harness.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
 const REASON = "logged out at the identity provider";

@@ -11,7 +11,8 @@ import { after, before, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
-import { connected, revokedThenGone, startNode, type ScaleNode } from "./harness.js";
+import { revokedThenGone, startNode, type ScaleNode } from "./harness.js";
+import { connected } from "../helpers/app.js";
 import { waitFor } from "../helpers/wait.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";

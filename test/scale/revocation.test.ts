@@ -11,7 +11,8 @@ import { BACKCHANNEL_LOGOUT_EVENT } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
 import { nextSecond, waitFor } from "../helpers/wait.js";
-import { connected, revokedThenGone, startNode, type ScaleNode } from "./harness.js";
+import { revokedThenGone, startNode, type ScaleNode } from "./harness.js";
+import { connected } from "../helpers/app.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
 
