@@ -8,17 +8,7 @@ import { OidcConfigError, OidcConfigManager, type OidcConfigInput } from "../../
 import { resolveConfig } from "../../src/config/config.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { httpGet, startApp, type TestApp } from "../helpers/app.js";
-
-const VARS = [
-  "AUTH_SERVICE_URL",
-  "AUTH_SERVICE_APP_SLUG",
-  "AUTH_SERVICE_JWKS_URI",
-  "AUTH_SERVICE_ISSUER",
-  "AUTH_SERVICE_AUDIENCE",
-  "OIDC_ISSUER",
-  "OIDC_AUDIENCE",
-  "OIDC_JWKS_URI",
-];
+import { setOidcEnv } from "../helpers/env.js";
 
 let issuer: TestIssuer;
 let app: TestApp | undefined;
@@ -31,13 +21,8 @@ after(async () => {
 afterEach(async () => {
   await app?.close();
   app = undefined;
-  for (const name of VARS) delete process.env[name];
+  setOidcEnv();
 });
-
-function setEnv(values: Record<string, string>) {
-  for (const name of VARS) delete process.env[name];
-  Object.assign(process.env, values);
-}
 
 async function status(token: string): Promise<number> {
   return (await httpGet(app!, token)).status;
@@ -73,7 +58,7 @@ describe("OidcConfigManager#getConfig(): the shape it was given", () => {
   });
 
   it("environment: one field per variable that is set, holding its value as it is", async () => {
-    setEnv({ AUTH_SERVICE_URL: `${issuer.issuer}/`, AUTH_SERVICE_APP_SLUG: "shape-app", OIDC_AUDIENCE: "env-api" });
+    setOidcEnv({ AUTH_SERVICE_URL: `${issuer.issuer}/`, AUTH_SERVICE_APP_SLUG: "shape-app", OIDC_AUDIENCE: "env-api" });
     app = await startApp({ config: "env" });
     const manager = managerOf(app);
     const given = manager.getConfig();
@@ -91,7 +76,7 @@ describe("OidcConfigManager#getConfig(): the shape it was given", () => {
   });
 
   it("environment: both methods throw an OidcConfigError naming the variable when it is invalid", async () => {
-    setEnv({ AUTH_SERVICE_URL: issuer.issuer });
+    setOidcEnv({ AUTH_SERVICE_URL: issuer.issuer });
     app = await startApp({ config: "env" });
     const manager = managerOf(app);
     for (const read of [() => manager.getConfig(), () => manager.getResolvedConfig()]) {
