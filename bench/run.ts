@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the performance benchmark suite (issue 6). Every target
+ * `npm run bench`: the performance benchmark suite. Every target
  * is a ratio or a count measured in this one run — medians over interleaved
  * rounds, never absolute thresholds — and printed as a markdown table:
  *

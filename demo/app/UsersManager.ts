@@ -36,8 +36,9 @@ export function openUsersDatabase(dataDir: string): Database.Database {
   mkdirSync(dataDir, { recursive: true });
   const db = new Database(join(dataDir, "demo.sqlite"));
   db.pragma("journal_mode = WAL");
-  // A user is the pair (issuer, sub). A table keyed by sub alone (an older
-  // layout) is rebuilt: demo users are created again at their next sign-in.
+  // A user is the pair (issuer, sub). A users table without an iss column
+  // (keyed by sub alone) is dropped: demo users are created again at their
+  // next sign-in.
   const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('users')").all();
   if (columns.length > 0 && !columns.some((column) => column.name === "iss")) db.exec("DROP TABLE users");
   db.exec(`

@@ -13,14 +13,8 @@ import {
   type OidcRefreshAck,
   type OidcServerToClientEvents,
 } from "../../src/client/index.js";
+import { waitFor } from "../helpers/wait.js";
 
-async function waitFor(predicate: () => boolean, ms = 3_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 type TestSocket = ServerSocket<OidcClientToServerEvents, OidcServerToClientEvents>;
 
@@ -69,7 +63,7 @@ async function withConnection(
   const server = await startServer(reply);
   const client = connectWithOidc(server.url, { transports: ["websocket"], reconnection: false, ...options });
   try {
-    await waitFor(() => client.connected, 3_000, "connect");
+    await waitFor("connect", () => client.connected, 3_000, 10);
     await body(client, server);
   } finally {
     client.disconnect();
@@ -90,7 +84,7 @@ describe("connectWithOidc: handshake", () => {
       for (const key of ["getToken", "refreshTimeout", "onRefreshed", "onRefreshFailed"]) assert.ok(!(key in client.io.opts), key);
       assert.equal((client.io.opts as Record<string, unknown>).reconnectionDelay, 50, "other options pass through");
       server.socket().conn.close();
-      await waitFor(() => server.handshakeTokens.length === 2 && client.connected, 3_000, "reconnect");
+      await waitFor("reconnect", () => server.handshakeTokens.length === 2 && client.connected, 3_000, 10);
       assert.deepEqual(server.handshakeTokens, ["token-1", "token-2"]);
       assert.equal(getToken.calls(), 2);
     });
@@ -109,7 +103,7 @@ describe("connectWithOidc: handshake", () => {
       try {
         const errors: (Error & { data?: unknown })[] = [];
         client.on("connect_error", (error) => errors.push(error));
-        await waitFor(() => errors.length > 0, 3_000, "connect_error");
+        await waitFor("connect_error", () => errors.length > 0, 3_000, 10);
         const error = errors[0]!;
         assert.deepEqual(server.handshakeTokens, [undefined]);
         assert.equal(error.message, "ERR_AUTH_TOKEN_REQUIRED");
@@ -134,7 +128,7 @@ describe("connectWithOidc: refresh on oidc:expiring", () => {
       { getToken, onRefreshed: (expiresAt) => refreshed.push(expiresAt), onRefreshFailed },
       async (_client, server) => {
         server.socket().emit(OIDC_EVENTS.expiring, { expiresAt: Date.now() + 1_000 });
-        await waitFor(() => refreshed.length === 1, 3_000, "onRefreshed");
+        await waitFor("onRefreshed", () => refreshed.length === 1, 3_000, 10);
         assert.deepEqual(server.refreshTokens, ["token-2"]);
         assert.deepEqual(refreshed, [1_700_000_000_000]);
       },
@@ -148,7 +142,7 @@ describe("connectWithOidc: refresh on oidc:expiring", () => {
       { getToken: () => "t", onRefreshed: () => assert.fail("unexpected onRefreshed"), onRefreshFailed: (code) => failures.push(code) },
       async (_client, server) => {
         server.socket().emit(OIDC_EVENTS.expiring, { expiresAt: Date.now() + 1_000 });
-        await waitFor(() => failures.length === 1, 3_000, "onRefreshFailed");
+        await waitFor("onRefreshFailed", () => failures.length === 1, 3_000, 10);
         assert.deepEqual(failures, ["ERR_AUTH_SUBJECT_MISMATCH"]);
       },
       () => ({ ok: false, code: "ERR_AUTH_SUBJECT_MISMATCH" }),
@@ -163,12 +157,12 @@ describe("connectWithOidc: refresh on oidc:expiring", () => {
         const started = Date.now();
         server.socket().emit(OIDC_EVENTS.expiring, { expiresAt: started + 1_000 });
         server.socket().emit(OIDC_EVENTS.expiring, { expiresAt: started + 1_000 });
-        await waitFor(() => failures.length === 1, 3_000, "onRefreshFailed");
+        await waitFor("onRefreshFailed", () => failures.length === 1, 3_000, 10);
         assert.deepEqual(failures, ["ERR_REFRESH_TIMEOUT"]);
         assert.ok(Date.now() - started >= 190, "waited for refreshTimeout");
         assert.equal(server.refreshTokens.length, 1, "the second oidc:expiring was ignored");
         server.socket().emit(OIDC_EVENTS.expiring, { expiresAt: started + 1_000 });
-        await waitFor(() => failures.length === 2, 3_000, "second onRefreshFailed");
+        await waitFor("second onRefreshFailed", () => failures.length === 2, 3_000, 10);
         assert.equal(server.refreshTokens.length, 2, "a later notice starts a new refresh");
       },
       () => undefined,
@@ -181,7 +175,7 @@ describe("connectWithOidc: refresh on oidc:expiring", () => {
     const getToken = () => (++calls === 1 ? Promise.resolve("t") : Promise.reject(new Error("refresh token expired")));
     await withConnection({ getToken, onRefreshFailed: (code) => failures.push(code) }, async (client, server) => {
       server.socket().emit(OIDC_EVENTS.expiring, { expiresAt: Date.now() + 1_000 });
-      await waitFor(() => failures.length === 1, 3_000, "onRefreshFailed");
+      await waitFor("onRefreshFailed", () => failures.length === 1, 3_000, 10);
       assert.deepEqual(failures, ["ERR_TOKEN_UNAVAILABLE"]);
       assert.deepEqual(server.refreshTokens, [], "nothing was sent");
       assert.ok(client.connected);
@@ -203,7 +197,7 @@ describe("connectWithOidc: server notices", () => {
         const serverSocket = server.socket();
         serverSocket.emit(event, payload as never);
         serverSocket.disconnect(true);
-        await waitFor(() => reason !== "", 3_000, "disconnect");
+        await waitFor("disconnect", () => reason !== "", 3_000, 10);
         assert.deepEqual(received, [payload]);
         assert.equal(reason, "io server disconnect");
       });

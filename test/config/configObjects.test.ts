@@ -11,7 +11,7 @@ import { normalizeConfig } from "../../src/config/normalize.js";
 import { resolveConfig } from "../../src/config/resolve.js";
 import { tokenCacheOf } from "../../src/verify/issuerState.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { startApp, type TestApp } from "../helpers/app.js";
+import { httpGet, startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 
 const ISS = "https://idp.config-objects.test";
@@ -49,9 +49,7 @@ async function refusal(promise: Promise<unknown>): Promise<OidcAuthError> {
 }
 
 async function status(token: string): Promise<number> {
-  const response = await fetch(`${app!.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(8_000) });
-  await response.arrayBuffer();
-  return response.status;
+  return (await httpGet(app!, token)).status;
 }
 
 describe("a config object cannot be tightened in place without effect", () => {

@@ -7,18 +7,8 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { OidcConfigError, OidcConfigManager, type OidcConfigInput } from "../../src/index.js";
 import { resolveConfig } from "../../src/config/resolve.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { startApp, type TestApp } from "../helpers/app.js";
-
-const VARS = [
-  "AUTH_SERVICE_URL",
-  "AUTH_SERVICE_APP_SLUG",
-  "AUTH_SERVICE_JWKS_URI",
-  "AUTH_SERVICE_ISSUER",
-  "AUTH_SERVICE_AUDIENCE",
-  "OIDC_ISSUER",
-  "OIDC_AUDIENCE",
-  "OIDC_JWKS_URI",
-];
+import { httpGet, startApp, type TestApp } from "../helpers/app.js";
+import { setOidcEnv } from "../helpers/env.js";
 
 let issuer: TestIssuer;
 let app: TestApp | undefined;
@@ -31,18 +21,11 @@ after(async () => {
 afterEach(async () => {
   await app?.close();
   app = undefined;
-  for (const name of VARS) delete process.env[name];
+  setOidcEnv();
 });
 
-function setEnv(values: Record<string, string>) {
-  for (const name of VARS) delete process.env[name];
-  Object.assign(process.env, values);
-}
-
 async function status(token: string): Promise<number> {
-  const response = await fetch(`${app!.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(8_000) });
-  await response.arrayBuffer();
-  return response.status;
+  return (await httpGet(app!, token)).status;
 }
 
 const managerOf = (test: TestApp) => test.appHandle.oidcConfig as OidcConfigManager;
@@ -75,7 +58,7 @@ describe("OidcConfigManager#getConfig(): the shape it was given", () => {
   });
 
   it("environment: one field per variable that is set, holding its value as it is", async () => {
-    setEnv({ AUTH_SERVICE_URL: `${issuer.issuer}/`, AUTH_SERVICE_APP_SLUG: "shape-app", OIDC_AUDIENCE: "env-api" });
+    setOidcEnv({ AUTH_SERVICE_URL: `${issuer.issuer}/`, AUTH_SERVICE_APP_SLUG: "shape-app", OIDC_AUDIENCE: "env-api" });
     app = await startApp({ config: "env" });
     const manager = managerOf(app);
     const given = manager.getConfig();
@@ -93,7 +76,7 @@ describe("OidcConfigManager#getConfig(): the shape it was given", () => {
   });
 
   it("environment: both methods throw an OidcConfigError naming the variable when it is invalid", async () => {
-    setEnv({ AUTH_SERVICE_URL: issuer.issuer });
+    setOidcEnv({ AUTH_SERVICE_URL: issuer.issuer });
     app = await startApp({ config: "env" });
     const manager = managerOf(app);
     for (const read of [() => manager.getConfig(), () => manager.getResolvedConfig()]) {

@@ -14,7 +14,8 @@ import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import type { OidcSessionRecord } from "ioserver-oidc";
 import type { Socket } from "socket.io-client";
-import { callApi, connected, HttpSpa, nextEvent, openSocket, startDemo, STEP_TIMEOUT_MS, type RunningDemo, type Tokens } from "../helpers/demo.js";
+import { callApi, HttpSpa, nextEvent, openSocket, startDemo, STEP_TIMEOUT_MS, type RunningDemo, type Tokens } from "../helpers/demo.js";
+import { connected } from "../helpers/app.js";
 import { nextSecond } from "../helpers/wait.js";
 
 interface Me {
@@ -179,7 +180,7 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
   it("a disabled bob is refused everywhere, even with his unexpired token", async () => {
     const retry = chatSocket(bob.accessToken);
     await assert.rejects(connected(retry), (error: Error) => {
-      assert.equal(error.message, "ERR_USER_DISABLED");
+      assert.equal(error.message, "refused: ERR_USER_DISABLED");
       return true;
     });
     assert.equal(retry.connected, false);
@@ -206,7 +207,7 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
 
     const me = await callApi<Me>(demo, "GET", "/api/me", bob.accessToken);
     assert.equal(me.status, 200);
-    assert.equal(me.body.userId, bobMe.userId, "the same app user as before");
+    assert.equal(me.body.userId, bobMe.userId, "the same app user as at his first sign-in");
 
     bobChat = await connected(chatSocket(bob.accessToken));
     const text = `bob is back ${Date.now()}`;

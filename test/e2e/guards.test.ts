@@ -4,13 +4,9 @@
  * tokens from the test issuer and real socket.io-client connections.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { BaseController, BaseService, IOServer } from "ioserver";
-import { io, type Socket as ClientSocket } from "socket.io-client";
+import type { Socket as ClientSocket } from "socket.io-client";
 import type { Socket as ServerSocket } from "socket.io";
 import {
   guardEvent,
@@ -23,7 +19,7 @@ import {
   requireScopes,
 } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, freePort, outcome } from "../helpers/app.js";
+import { call, createServerBase, httpGet, outcome, routesFolder, type LogLine, type ServerBase } from "../helpers/app.js";
 
 type Ack = (value: unknown) => void;
 interface Reply {
@@ -33,7 +29,7 @@ interface Reply {
 
 /** What the service handlers ran, in order. */
 const ran: Array<{ event: string; sub: string; data: unknown; self: boolean }> = [];
-const logs: Array<{ level: number; text: string }> = [];
+let logs: LogLine[] = [];
 
 class StatsController extends BaseController {
   async summary(request: { sub: string }, reply: Reply) {
@@ -81,23 +77,15 @@ RoomsService.prototype.deleteRoom = guardEvent(
 );
 
 let issuer: TestIssuer;
+let app: ServerBase;
 let server: IOServer;
-let url: string;
-let routesDir: string;
-const clients = new Set<ClientSocket>();
 
 before(async () => {
   issuer = await createTestIssuer();
-  routesDir = mkdtempSync(join(tmpdir(), "ioserver-oidc-guards-"));
-  writeFileSync(join(routesDir, "stats.json"), JSON.stringify([{ method: "GET", url: "/summary", handler: "summary" }]));
-  writeFileSync(join(routesDir, "misordered.json"), JSON.stringify([{ method: "GET", url: "/summary", handler: "summary" }]));
-
-  const port = await freePort();
-  server = new IOServer({ host: "127.0.0.1", port, routes: routesDir, verbose: "ERROR", mode: ["websocket"] });
-  const appHandle = (server as unknown as { appHandle: Record<string, unknown> }).appHandle;
-  appHandle.log = (level: number, text: string) => {
-    logs.push({ level, text });
-  };
+  const summary = [{ method: "GET", url: "/summary", handler: "summary" }];
+  app = await createServerBase(routesFolder("ioserver-oidc-guards-", { stats: summary, misordered: summary }));
+  logs = app.logs;
+  server = app.server;
   server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure({ ...issuer.config, realm: "api" }) });
   server.addController({ name: "stats", controller: StatsController, middlewares: [OidcHttpMiddleware, requireScopes("read:stats")] });
   // Wrong order: the guard runs before authentication and refuses everyone.
@@ -106,35 +94,20 @@ before(async () => {
   server.addService({ name: "misordered", service: StaffService, middlewares: [requireRoles.any("admin", "mod"), OidcSocketMiddleware] });
   server.addService({ name: "rooms", service: RoomsService, middlewares: [OidcSocketMiddleware] });
   await server.start();
-  url = `http://127.0.0.1:${port}`;
 });
 
 after(async () => {
-  for (const client of clients) client.disconnect();
-  clients.clear();
-  const socketio = (server?.getApp() as unknown as { io?: { close(): Promise<void> | void } } | undefined)?.io;
-  await socketio?.close();
-  await server?.stop().catch(() => undefined);
+  await app?.close();
   await issuer?.close();
-  if (routesDir !== undefined) rmSync(routesDir, { recursive: true, force: true });
 });
 
 async function get(path: string, token?: string) {
-  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
-  const response = await fetch(`${url}${path}`, { headers, signal: AbortSignal.timeout(8_000) });
-  return { status: response.status, challenge: response.headers.get("www-authenticate"), body: (await response.json()) as Record<string, unknown> };
+  const res = await httpGet(app, token, { path });
+  return { status: res.status, challenge: res.headers.get("www-authenticate"), body: res.body };
 }
 
 function connect(namespace: string, token?: string): ClientSocket {
-  const client = io(`${url}/${namespace}`, {
-    transports: ["websocket"],
-    reconnection: false,
-    forceNew: true,
-    timeout: 5_000,
-    ...(token === undefined ? {} : { auth: { token } }),
-  });
-  clients.add(client);
-  return client;
+  return app.connect(namespace, token === undefined ? {} : { auth: { token } });
 }
 
 async function connected(namespace: string, token: string): Promise<ClientSocket> {
@@ -143,7 +116,6 @@ async function connected(namespace: string, token: string): Promise<ClientSocket
   assert.ok(result.connected, `expected /${namespace} to accept the socket, got ${result.connected ? "" : result.message}`);
   return client;
 }
-
 
 const CHALLENGE = 'Bearer realm="api", error="insufficient_scope", error_description="Access is forbidden"';
 

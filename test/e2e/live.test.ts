@@ -9,7 +9,8 @@ import type { Socket as ClientSocket } from "socket.io-client";
 import { connectWithOidc } from "../../src/client/index.js";
 import { OidcSessionManager, OidcSocketMiddleware } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, next, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { call, connectedTo, next, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { waitFor } from "../helpers/wait.js";
 
 let issuer: TestIssuer;
 before(async () => {
@@ -22,19 +23,7 @@ after(async () => {
 const nowS = () => Math.floor(Date.now() / 1000);
 
 
-async function connected(app: TestApp, namespace: string, token: string, extra: Record<string, unknown> = {}): Promise<ClientSocket> {
-  const result = await outcome(app.connect(namespace, { auth: { token }, ...extra }));
-  if (!result.connected) throw new Error(`refused: ${result.message}`);
-  return result.socket;
-}
 
-async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe("expiry and in-band refresh", () => {
   let app: TestApp;
@@ -47,7 +36,7 @@ describe("expiry and in-band refresh", () => {
 
   it("oidc:expiring before exp, then oidc:expired and a server disconnect after exp + tolerance", async () => {
     const exp = nowS() + 3;
-    const socket = await connected(app, "chat", await issuer.mint({ exp }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ exp }));
     const events: Array<[string, unknown, number]> = [];
     socket.on("oidc:expiring", (p) => events.push(["expiring", p, Date.now()]));
     socket.on("oidc:expired", (p) => events.push(["expired", p, Date.now()]));
@@ -65,8 +54,8 @@ describe("expiry and in-band refresh", () => {
   it("many sockets share the app's expiry queue: each expires at its own exp, one gone early does not disturb them", async () => {
     const base = nowS();
     const exps = [base + 4, base + 2, base + 3, base + 2];
-    const sockets = await Promise.all(exps.map(async (exp, i) => connected(app, "chat", await issuer.mint({ sub: `many-${i}`, exp }))));
-    const gone = await connected(app, "chat", await issuer.mint({ sub: "many-gone", exp: base + 2 }));
+    const sockets = await Promise.all(exps.map(async (exp, i) => connectedTo(app, "chat", await issuer.mint({ sub: `many-${i}`, exp }))));
+    const gone = await connectedTo(app, "chat", await issuer.mint({ sub: "many-gone", exp: base + 2 }));
     gone.disconnect(); // its entry leaves the queue (released on disconnect) while the others stay in it
     const expiredAt = await Promise.all(
       sockets.map(async (socket) => {
@@ -83,7 +72,7 @@ describe("expiry and in-band refresh", () => {
 
   it("a refresh before exp keeps the socket, its rooms and gives it the new context", async () => {
     const exp = nowS() + 3;
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "ref", exp, roles: ["reader"] }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "ref", exp, roles: ["reader"] }));
     assert.deepEqual((await call<string[]>(socket, "join", { room: "lobby" })).includes("lobby"), true);
     await next(socket, "oidc:expiring");
     const fresh = await issuer.mint({ sub: "ref", roles: ["writer"], exp: nowS() + 60 });
@@ -105,7 +94,7 @@ describe("expiry and in-band refresh", () => {
   });
 
   it("refused refreshes keep the old context: another sub, expired, garbage, missing", async () => {
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "keep", roles: ["a"] }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "keep", roles: ["a"] }));
     const cases: Array<[unknown, string]> = [
       [{ token: await issuer.mint({ sub: "someone-else" }) }, "ERR_AUTH_SUBJECT_MISMATCH"],
       [{ token: await issuer.mint({ sub: "keep", exp: nowS() - 60 }) }, "ERR_AUTH_TOKEN_INVALID"],
@@ -122,18 +111,18 @@ describe("expiry and in-band refresh", () => {
   });
 
   it("refresh attempts are rate-limited per socket (5 per minute by default)", async () => {
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "spam" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "spam" }));
     const token = await issuer.mint({ sub: "spam" });
     for (let i = 0; i < 5; i++) assert.equal((await call<{ ok: boolean }>(socket, "oidc:refresh", { token })).ok, true);
     assert.deepEqual(await call(socket, "oidc:refresh", { token }), { ok: false, code: "ERR_AUTH_RATE_LIMITED" });
-    const other = await connected(app, "chat", token);
+    const other = await connectedTo(app, "chat", token);
     assert.equal((await call<{ ok: boolean }>(other, "oidc:refresh", { token })).ok, true, "the limit is per socket");
     socket.disconnect();
     other.disconnect();
   });
 
   it("a refresh on a socket that was never told to expire works too (no ack callback is harmless)", async () => {
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "noack" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "noack" }));
     socket.emit("oidc:refresh", { token: "x" }); // no ack: must not crash anything
     socket.emit("oidc:refresh", null, () => undefined);
     assert.equal((await call<{ sub: string }>(socket, "whoami")).sub, "noack");
@@ -198,8 +187,8 @@ describe("expiry can be turned off", () => {
     const app = await startApp({ config: { ...issuer.config, clockTolerance: 0 } });
     try {
       const token = await issuer.mint({ exp: nowS() + 2 });
-      const lenient = await connected(app, "lenient", token);
-      const strict = await connected(app, "chat", token);
+      const lenient = await connectedTo(app, "lenient", token);
+      const strict = await connectedTo(app, "chat", token);
       const strictExpired = next(strict, "oidc:expired", 5_000);
       const lenientExpired = next(lenient, "oidc:expired", 3_500).then(
         () => "expired",
@@ -221,7 +210,7 @@ describe("expiry can be turned off", () => {
   it("globally with socketExpiry: false", async () => {
     const app = await startApp({ config: { ...issuer.config, clockTolerance: 0, socketExpiry: false } });
     try {
-      const socket = await connected(app, "chat", await issuer.mint({ exp: nowS() + 2 }));
+      const socket = await connectedTo(app, "chat", await issuer.mint({ exp: nowS() + 2 }));
       const got = await next(socket, "oidc:expired", 3_500).then(
         () => "expired",
         () => "kept",
@@ -267,8 +256,8 @@ describe("revocation with OidcSessionManager", () => {
   it("list() shows every namespace's sockets with namespace, sub, connectedAt, expiresAt", async () => {
     const exp = nowS() + 120;
     const token = await issuer.mint({ sub: "lister", roles: ["admin"], exp });
-    const a = await connected(app, "chat", token);
-    const b = await connected(app, "admin", token);
+    const a = await connectedTo(app, "chat", token);
+    const b = await connectedTo(app, "admin", token);
     const { all } = (await admin("GET", "sessions")) as { all: Array<Record<string, unknown>> };
     const mine = all.filter((s) => s.sub === "lister").sort((x, y) => String(x.namespace).localeCompare(String(y.namespace)));
     assert.deepEqual(mine.map((s) => [s.namespace, s.userId, s.expiresAt]), [
@@ -288,9 +277,9 @@ describe("revocation with OidcSessionManager", () => {
 
   it("disconnectUser from an HTTP controller disconnects the user on every namespace with oidc:revoked", async () => {
     const token = await issuer.mint({ sub: "bob", roles: ["admin"] });
-    const chat = await connected(app, "chat", token);
-    const adm = await connected(app, "admin", token);
-    const bystander = await connected(app, "chat", await issuer.mint({ sub: "carol" }));
+    const chat = await connectedTo(app, "chat", token);
+    const adm = await connectedTo(app, "admin", token);
+    const bystander = await connectedTo(app, "chat", await issuer.mint({ sub: "carol" }));
     const revoked = Promise.all([next(chat, "oidc:revoked"), next(adm, "oidc:revoked")]);
     const gone = Promise.all([next(chat, "disconnect"), next(adm, "disconnect")]);
     assert.deepEqual(await admin("POST", "disconnect", { user: "id-bob", reason: "policy" }), { count: 2 });
@@ -306,8 +295,8 @@ describe("revocation with OidcSessionManager", () => {
 
   it("disconnectSocket disconnects one socket; unknown ids are reported", async () => {
     const token = await issuer.mint({ sub: "dan" });
-    const one = await connected(app, "chat", token);
-    const two = await connected(app, "chat", token);
+    const one = await connectedTo(app, "chat", token);
+    const two = await connectedTo(app, "chat", token);
     const session = app.appHandle.session as OidcSessionManager;
     const id = (await session.listByUser("id-dan")).find((s) => s.socketId === one.id)?.socketId;
     assert.ok(id, "the server-side id equals the client's");
@@ -322,8 +311,8 @@ describe("revocation with OidcSessionManager", () => {
 
   it("a refresh that finds the user disabled disconnects all of the user's sockets, on every namespace", async () => {
     const token = await issuer.mint({ sub: "eve", roles: ["admin"] });
-    const chat = await connected(app, "chat", token);
-    const adm = await connected(app, "admin", token);
+    const chat = await connectedTo(app, "chat", token);
+    const adm = await connectedTo(app, "admin", token);
     disabled.add("eve");
     try {
       const revokedElsewhere = next<{ code: string; reason: string }>(adm, "oidc:revoked");
@@ -337,7 +326,7 @@ describe("revocation with OidcSessionManager", () => {
   });
 
   it("a new connection that finds the user disabled also disconnects the user's open sockets", async () => {
-    const open = await connected(app, "chat", await issuer.mint({ sub: "frank" }));
+    const open = await connectedTo(app, "chat", await issuer.mint({ sub: "frank" }));
     disabled.add("frank");
     try {
       const revoked = next(open, "oidc:revoked");
@@ -366,9 +355,9 @@ describe("connection-state recovery", () => {
     await back;
   }
 
-  it("a recovered socket keeps its identity (seed properties restored from socket.data.auth) and its expiry", async () => {
+  it("a recovered socket keeps its identity (its user properties restored from socket.data.auth) and its expiry", async () => {
     const exp = nowS() + 4;
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "rec", roles: ["r1"], exp }), {
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "rec", roles: ["r1"], exp }), {
       reconnection: true,
       reconnectionDelay: 50,
       reconnectionDelayMax: 100,
@@ -391,7 +380,7 @@ describe("connection-state recovery", () => {
 
   it("a socket whose token expired while it was away is disconnected on recovery", async () => {
     const exp = nowS() + 2;
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "late", exp }), { reconnection: false });
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "late", exp }), { reconnection: false });
     const joined = next(socket, "chat:joined");
     await call(socket, "join", { room: "r" });
     await joined;

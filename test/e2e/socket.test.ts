@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { call, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { waitFor } from "../helpers/wait.js";
 
 let issuer: TestIssuer;
 before(async () => {
@@ -31,7 +32,7 @@ describe("OidcSocketMiddleware: accepted handshakes", () => {
     await app.close();
   });
 
-  it("injects the six seed properties, socket.data.auth and socket.auth, as a service handler sees them", async () => {
+  it("injects sub, userId, userRole, roles, permissions and features, socket.data.auth and socket.auth, as a service handler sees them", async () => {
     const exp = Math.floor(Date.now() / 1000) + 120;
     const token = await issuer.mint({
       exp,
@@ -327,13 +328,6 @@ describe("OidcSocketMiddleware: users manager and session tracker", () => {
   });
 });
 
-async function waitFor(predicate: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe("OidcSocketMiddleware when the provider's keys cannot be obtained", () => {
   let app: TestApp;

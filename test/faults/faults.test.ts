@@ -17,7 +17,8 @@ import { after, before, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { OidcAuthError, verifyOidcToken, type OidcConfigInput, type OidcConfigManager, type OidcIssuerHealth } from "../../src/index.js";
-import { call, outcome, startApp, type AppOptions, type TestApp } from "../helpers/app.js";
+import { call, handshake, httpGet, outcome, startApp, type AppOptions, type TestApp } from "../helpers/app.js";
+import { sleep, sleepUntil, waitFor } from "../helpers/wait.js";
 import { allIdps, AUDIENCE, ISSUER, startFaultIdp, type FaultIdp } from "./idp.js";
 
 // ---------------------------------------------------------------------------
@@ -63,20 +64,6 @@ after(async () => {
 // ---------------------------------------------------------------------------
 // Probes: the same token through verifyOidcToken, HTTP and a Socket.IO handshake.
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
-
-async function sleepUntil(epochMs: number): Promise<void> {
-  await sleep(Math.max(0, epochMs - Date.now()));
-}
-
 /** The app's key-set health for its one issuer (`OidcConfigManager#getHealth()`). */
 function keyHealth(app: TestApp): OidcIssuerHealth {
   const issuer = (app.appHandle.oidcConfig as OidcConfigManager).getHealth().issuers[0];
@@ -88,6 +75,23 @@ function keyHealth(app: TestApp): OidcIssuerHealth {
 async function prefetched(app: TestApp, timeoutMs = 5_000): Promise<OidcIssuerHealth> {
   await waitFor(() => keyHealth(app).state !== "cold", timeoutMs);
   return keyHealth(app);
+}
+
+/** A fault IdP, a config trusting it (with `extra`) and an app with that config, for one test's body; both closed after it. */
+async function withIdpApp(
+  options: Parameters<typeof startFaultIdp>[0],
+  extra: Partial<OidcConfigInput>,
+  body: (server: FaultIdp, config: OidcConfigInput, app: TestApp) => Promise<void>,
+): Promise<void> {
+  const server = await idp(options);
+  const config = configOf(server, extra);
+  const app = await openApp({ config });
+  try {
+    await body(server, config, app);
+  } finally {
+    await app.close();
+    await server.close();
+  }
 }
 
 /** One request on each transport without a token, so that connection set-up is not counted in the timings that follow. */
@@ -121,24 +125,15 @@ async function viaVerify(token: string, config: OidcConfigInput): Promise<Probe 
 }
 
 async function viaHttp(app: TestApp, token: string): Promise<Probe & { status: number; retryAfter: string | null }> {
-  const started = Date.now();
-  const response = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
-  const body = (await response.json()) as { code?: string; sub?: string };
-  const ms = Date.now() - started;
-  return { code: response.ok ? "ok" : String(body.code), status: response.status, retryAfter: response.headers.get("retry-after"), ms };
+  const { code, status, headers, ms } = await httpGet(app, token, { timeoutMs: 10_000 });
+  return { code, status, retryAfter: headers.get("retry-after"), ms };
 }
 
 /** Handshake on `chat`; on success the socket is disconnected unless `keep`. */
 async function viaSocket(app: TestApp, token: string, keep = false): Promise<Probe & { socket?: ClientSocket }> {
-  const started = Date.now();
-  const result = await outcome(app.connect("chat", { auth: { token } }), 10_000);
-  const ms = Date.now() - started;
-  if (!result.connected) {
-    assert.deepEqual(Object.keys(result.data as object).sort(), ["code", "message"]);
-    return { code: result.message, ms };
-  }
-  if (!keep) result.socket.disconnect();
-  return { code: "ok", ms, ...(keep ? { socket: result.socket } : {}) };
+  const { code, data, ms, socket } = await handshake(app, token, { keep });
+  if (code !== "ok") assert.deepEqual(Object.keys(data as object).sort(), ["code", "message"]);
+  return { code, ms, ...(socket === undefined ? {} : { socket }) };
 }
 
 /** All three transports, one after the other (so each sees the fault on its own). */
@@ -282,10 +277,7 @@ describe("faults: JWKS slow or hanging", () => {
 
 describe("faults: JWKS error answers", () => {
   it("JWKS 500 → ERR_AUTH_UNAVAILABLE (503, Retry-After: 5) on all three; the failed start-up prefetch starts a 1 s back-off, so the three requests do not reach the IdP", async () => {
-    const server = await idp({ mode: "500" });
-    const config = configOf(server, { tokenCache: false });
-    const app = await openApp({ config });
-    try {
+    await withIdpApp({ mode: "500" }, { tokenCache: false }, async (server, config, app) => {
       const health = await prefetched(app);
       assert.equal(health.state, "unavailable");
       assert.equal(health.failures, 1);
@@ -296,17 +288,11 @@ describe("faults: JWKS error answers", () => {
       assertUnavailable(result);
       assert.match(result.verify.error?.reason ?? "", /answered HTTP 500 \(backing off for \d+ ms after 1 failed fetch\(es\)\)/);
       assert.equal(server.hits, 1, "no fetch during the back-off");
-    } finally {
-      await app.close();
-      await server.close();
-    }
+    });
   });
 
   it("JWKS 503 with Retry-After: 2 → ERR_AUTH_UNAVAILABLE with our own Retry-After: 5 (the IdP's is not relayed); the IdP's Retry-After (longer than the 1 s back-off step) is honoured: no fetch for 2 s, then one fetch shared by concurrent requests; accepted once the IdP recovers and the next window has passed", async () => {
-    const server = await idp({ mode: "503" });
-    const config = configOf(server, { tokenCache: false });
-    const app = await openApp({ config });
-    try {
+    await withIdpApp({ mode: "503" }, { tokenCache: false }, async (server, config, app) => {
       const health = await prefetched(app);
       assert.equal(server.hits, 1, "the start-up prefetch");
       const failedAt = server.hitTimes[0]!;
@@ -334,17 +320,11 @@ describe("faults: JWKS error answers", () => {
       assertAll(await throughAll(app, config, token), "ok", 200);
       assert.equal(server.hits, 3, "one fetch after the window; the other requests used it");
       assert.equal(keyHealth(app).failures, 0);
-    } finally {
-      await app.close();
-      await server.close();
-    }
+    });
   });
 
   it("JWKS invalid JSON (200, application/json) → ERR_AUTH_UNAVAILABLE on all three (a failed fetch: back-off, no re-fetch per request)", async () => {
-    const server = await idp({ mode: "invalid-json" });
-    const config = configOf(server, { tokenCache: false });
-    const app = await openApp({ config });
-    try {
+    await withIdpApp({ mode: "invalid-json" }, { tokenCache: false }, async (server, config, app) => {
       const health = await prefetched(app);
       assert.equal(health.failures, 1);
       const result = await throughAll(app, config, await server.token());
@@ -352,17 +332,11 @@ describe("faults: JWKS error answers", () => {
       assertUnavailable(result);
       assert.match(result.verify.error?.reason ?? "", /answered a body that is not JSON/);
       assert.equal(server.hits, 1, "the start-up prefetch only");
-    } finally {
-      await app.close();
-      await server.close();
-    }
+    });
   });
 
   it('JWKS empty key set { "keys": [] } → counted as a failed fetch: ERR_AUTH_UNAVAILABLE (503), not 401 (the provider published no keys, the token may be fine); back-off 1 s, during which tokens stay refused without a fetch even after the IdP publishes keys again; accepted after the window', async () => {
-    const server = await idp({ mode: "empty" });
-    const config = configOf(server, { tokenCache: false });
-    const app = await openApp({ config });
-    try {
+    await withIdpApp({ mode: "empty" }, { tokenCache: false }, async (server, config, app) => {
       const health = await prefetched(app);
       assert.equal(health.state, "unavailable");
       assert.match(health.lastError ?? "", /answered an empty key set/);
@@ -378,10 +352,7 @@ describe("faults: JWKS error answers", () => {
       await sleepUntil(health.retryAt! + 50);
       assertAll(await throughAll(app, config, token), "ok", 200);
       assert.equal(server.hits, 2, "one fetch after the back-off");
-    } finally {
-      await app.close();
-      await server.close();
-    }
+    });
   });
 });
 
@@ -469,10 +440,7 @@ describe("faults: identity provider restarted on the same port", () => {
 
   it("IdP down after the keys were cached → still accepted from the cache (no request reaches the IdP) while within jwksCacheMaxAge; after the restart the set is re-fetched from the same port and tokens are accepted", async () => {
     const maxAge = 1_500;
-    const server = await idp();
-    const config = configOf(server, { jwksCacheMaxAge: maxAge });
-    const app = await openApp({ config });
-    try {
+    await withIdpApp({}, { jwksCacheMaxAge: maxAge }, async (server, config, app) => {
       const token = await server.token();
       assert.equal((await viaVerify(token, config)).code, "ok");
       const fetchedAt = Date.now();
@@ -484,10 +452,7 @@ describe("faults: identity provider restarted on the same port", () => {
       await sleep(Math.max(0, fetchedAt + maxAge + 100 - Date.now()));
       assertAll(await throughAll(app, config, token), "ok", 200);
       assert.equal(server.hits, 2, "re-fetched once from the restarted IdP after jwksCacheMaxAge");
-    } finally {
-      await app.close();
-      await server.close();
-    }
+    });
   });
 
   it("IdP still down when the cached set passes jwksCacheMaxAge → still accepted with the stale keys within jwksStaleIfError (logged once, level 4), ERR_AUTH_UNAVAILABLE after it; accepted again once the IdP is back (recovery logged, level 6)", async () => {

@@ -80,10 +80,53 @@ const routesDir = routesFolder("ioserver-oidc-routes-", {
   ],
 });
 
-export async function startApp(options: AppOptions = {}): Promise<TestApp> {
-  const port = await freePort();
-  const seen: Array<Record<string, unknown>> = [];
+export interface ServerBase {
+  server: IOServer;
+  port: number;
+  url: string;
+  /** What the package logged (the IOServer logger is replaced, so nothing is printed). */
+  logs: LogLine[];
+  appHandle: Record<string, unknown>;
+  /** A websocket-only client on `namespace` (no reconnection unless asked), disconnected by `close()`. */
+  connect(namespace: string, options?: Partial<ManagerOptions & SocketOptions>): ClientSocket;
+  /** Disconnect the clients, close Socket.IO, stop the IOServer. */
+  close(): Promise<void>;
+}
+
+/**
+ * An IOServer on 127.0.0.1 (a free port unless given) serving `routes`, with
+ * the package's log captured; the caller registers its managers, controllers
+ * and services, then calls `server.start()`.
+ */
+export async function createServerBase(routes: string, port?: number): Promise<ServerBase> {
+  const listenPort = port ?? (await freePort());
   const logs: LogLine[] = [];
+  const server = new IOServer({ host: "127.0.0.1", port: listenPort, routes, verbose: "ERROR", mode: ["websocket"] });
+  const appHandle = (server as unknown as { appHandle: Record<string, unknown> }).appHandle;
+  appHandle.log = (level: number, text: string) => {
+    logs.push({ level, text });
+  };
+  const url = `http://127.0.0.1:${listenPort}`;
+  const clients = new Set<ClientSocket>();
+  return {
+    server,
+    port: listenPort,
+    url,
+    logs,
+    appHandle,
+    connect(namespace, options = {}) {
+      const client = io(`${url}/${namespace}`, { transports: ["websocket"], reconnection: false, forceNew: true, timeout: 5_000, ...options });
+      clients.add(client);
+      return client;
+    },
+    close: () => stopServer(server, clients),
+  };
+}
+
+export async function startApp(options: AppOptions = {}): Promise<TestApp> {
+  const base = await createServerBase(routesDir);
+  const { server } = base;
+  const seen: Array<Record<string, unknown>> = [];
   const snapshot = (target: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
     sub: target.sub,
     userId: target.userId,
@@ -155,13 +198,6 @@ export async function startApp(options: AppOptions = {}): Promise<TestApp> {
     }
   }
 
-  const server = new IOServer({ host: "127.0.0.1", port, routes: routesDir, verbose: "ERROR", mode: ["websocket"] });
-  // Capture what the package logs (the real logger prints to the console).
-  const appHandle = (server as unknown as { appHandle: Record<string, unknown> }).appHandle;
-  appHandle.log = (level: number, text: string) => {
-    logs.push({ level, text });
-  };
-
   for (const [name, manager] of Object.entries(options.managers ?? {})) server.addManager({ name, manager });
   if (options.config === "env") server.addManager({ name: "oidcConfig", manager: OidcConfigManager });
   else if (options.config !== undefined) server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(options.config) });
@@ -184,33 +220,17 @@ export async function startApp(options: AppOptions = {}): Promise<TestApp> {
     (server.getApp() as unknown as { io: { adapter(a: unknown): unknown } }).io.adapter(options.adapter);
   }
 
-  const url = `http://127.0.0.1:${port}`;
-  const clients = new Set<ClientSocket>();
-  return {
-    url,
-    port,
-    logs,
-    appHandle,
-    seen,
-    connect(namespace, socketOptions = {}) {
-      const client = io(`${url}/${namespace}`, {
-        transports: ["websocket"],
-        reconnection: false,
-        forceNew: true,
-        timeout: 5_000,
-        ...socketOptions,
-      });
-      clients.add(client);
-      return client;
-    },
-    async close() {
-      for (const client of clients) client.disconnect();
-      clients.clear();
-      const socketio = (server.getApp() as unknown as { io?: { close(): Promise<void> | void } }).io;
-      await socketio?.close();
-      await server.stop().catch(() => undefined);
-    },
-  };
+  const { url, port, logs, appHandle, connect, close } = base;
+  return { url, port, logs, appHandle, seen, connect, close };
+}
+
+/** Disconnect the clients, close the IOServer's Socket.IO server, then stop the IOServer. */
+export async function stopServer(server: IOServer | undefined, clients: Set<ClientSocket> = new Set()): Promise<void> {
+  for (const client of clients) client.disconnect();
+  clients.clear();
+  const socketio = (server?.getApp() as unknown as { io?: { close(): Promise<void> | void } } | undefined)?.io;
+  await socketio?.close();
+  await server?.stop().catch(() => undefined);
 }
 
 export type ConnectOutcome =
@@ -260,4 +280,67 @@ export function next<T = unknown>(socket: ClientSocket, event: string, timeoutMs
     };
     socket.once(event, on);
   });
+}
+
+/** The socket once connected (bounded); a `connect_error` rejects with "refused: <its message>". */
+export async function connected(socket: ClientSocket, timeoutMs = 10_000): Promise<ClientSocket> {
+  if (socket.connected) return socket;
+  const result = await outcome(socket, timeoutMs);
+  if (!result.connected) throw new Error(`refused: ${result.message}`);
+  return result.socket;
+}
+
+/** A client on the app's `namespace` presenting `token` in `auth`, once connected (see `connected`). */
+export function connectedTo(app: TestApp, namespace: string, token: string, options: Partial<ManagerOptions & SocketOptions> = {}): Promise<ClientSocket> {
+  return connected(app.connect(namespace, { auth: { token }, ...options }));
+}
+
+export interface HandshakeProbe {
+  /** "ok", or the `connect_error` message (the error code). */
+  code: string;
+  /** The `connect_error`'s data. */
+  data?: unknown;
+  /** With `keep`, the connected socket (else it is disconnected at once). */
+  socket?: ClientSocket;
+  ms: number;
+}
+
+/** One handshake on `namespace` (default `chat`) with `token` in `auth`, bounded. */
+export async function handshake(app: TestApp, token: string, options: { namespace?: string; keep?: boolean; timeoutMs?: number } = {}): Promise<HandshakeProbe> {
+  const started = Date.now();
+  const result = await outcome(app.connect(options.namespace ?? "chat", { auth: { token } }), options.timeoutMs ?? 10_000);
+  const ms = Date.now() - started;
+  if (!result.connected) return { code: result.message, data: result.data, ms };
+  if (options.keep !== true) result.socket.disconnect();
+  return { code: "ok", ms, ...(options.keep === true ? { socket: result.socket } : {}) };
+}
+
+export interface HttpProbe<T = Record<string, unknown>> {
+  /** "ok" for a 2xx answer, else the body's `code`. */
+  code: string;
+  status: number;
+  headers: Headers;
+  body: T;
+  ms: number;
+}
+
+/** GET `path` (default `/api/me`) with `token` as the Bearer credential (none when undefined), bounded; the body read as JSON. */
+export async function httpGet<T = Record<string, unknown>>(
+  app: { url: string },
+  token: string | undefined,
+  options: { path?: string; timeoutMs?: number } = {},
+): Promise<HttpProbe<T>> {
+  const started = Date.now();
+  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const response = await fetch(`${app.url}${options.path ?? "/api/me"}`, { headers, signal: AbortSignal.timeout(options.timeoutMs ?? 8_000) });
+  const body = (await response.json()) as T;
+  const code = response.ok ? "ok" : String((body as { code?: unknown }).code);
+  return { code, status: response.status, headers: response.headers, body, ms: Date.now() - started };
+}
+
+/** One token on both transports: GET /api/me (status, challenge, the body's code) and a handshake on `chat` ("ok" or the connect_error message). */
+export async function bothTransports(app: TestApp, token: string): Promise<{ http: number; challenge: string | null; code: unknown; socket: string }> {
+  const http = await httpGet(app, token);
+  const socket = await handshake(app, token);
+  return { http: http.status, challenge: http.headers.get("www-authenticate"), code: http.body["code"], socket: socket.code };
 }

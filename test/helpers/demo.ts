@@ -280,29 +280,3 @@ export function nextEvent<T extends unknown[] = unknown[]>(
   });
 }
 
-/** Connects (→ the socket) or rejects with the `connect_error`, within STEP_TIMEOUT_MS. */
-export async function connected(socket: Socket): Promise<Socket> {
-  if (socket.connected) return socket;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`socket did not connect within ${STEP_TIMEOUT_MS} ms`));
-    }, STEP_TIMEOUT_MS);
-    const onConnect = () => {
-      cleanup();
-      resolve();
-    };
-    const onError = (error: Error) => {
-      cleanup();
-      reject(error);
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      socket.off("connect", onConnect);
-      socket.off("connect_error", onError);
-    };
-    socket.on("connect", onConnect);
-    socket.on("connect_error", onError);
-  });
-  return socket;
-}

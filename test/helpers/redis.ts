@@ -5,6 +5,7 @@
  * fails the test instead of skipping it.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { connect } from "node:net";
 import { freePort } from "./app.js";
@@ -16,6 +17,11 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Start it again on the same port (after `stop()`). */
   restart(): Promise<void>;
+}
+
+/** A random key prefix, so runs sharing one Redis (REDIS_URL) do not see each other. */
+export function runPrefix(): string {
+  return `ioserver-oidc-test-${randomBytes(4).toString("hex")}:`;
 }
 
 /** Whether redis-server can be started here; in CI its absence is an error, not a skip. */

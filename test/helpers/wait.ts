@@ -5,12 +5,33 @@ export const sleep = (ms: number): Promise<void> => new Promise<void>((resolve) 
 /** Sleep until the given epoch ms (at once if it has passed). */
 export const sleepUntil = (epochMs: number): Promise<void> => sleep(Math.max(0, epochMs - Date.now()));
 
-/** Poll `predicate` every 10 ms; throw if it is not true within `timeoutMs`. */
-export async function waitFor(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
+/**
+ * Poll until `predicate` holds; throw if it does not within `timeoutMs`.
+ * `what` names the condition in the failure message, with the predicate's
+ * last error if it threw (a throwing predicate counts as "not yet").
+ * Unnamed: polled every 10 ms, 5 s at most; named: every 100 ms, 15 s.
+ */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs?: number): Promise<void>;
+export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs?: number, everyMs?: number): Promise<void>;
+export async function waitFor(
+  ...args: [() => boolean | Promise<boolean>, number?] | [string, () => boolean | Promise<boolean>, number?, number?]
+): Promise<void> {
+  const named = typeof args[0] === "string";
+  const what = named ? (args[0] as string) : "condition";
+  const predicate = (named ? args[1] : args[0]) as () => boolean | Promise<boolean>;
+  const timeoutMs = ((named ? args[2] : args[1]) as number | undefined) ?? (named ? 15_000 : 5_000);
+  const everyMs = named ? ((args[3] as number | undefined) ?? 100) : 10;
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(10);
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await predicate()) return;
+      last = undefined;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ""}`);
+    await sleep(everyMs);
   }
 }
 

@@ -21,7 +21,7 @@ import {
 } from "../../src/index.js";
 import { normalizeConfig } from "../../src/config/normalize.js";
 import { b64url, makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
-import { disconnectedWithin, startLogoutApp, stillConnected, type LogoutApp, type Watched } from "./app.js";
+import { disconnectedWithin, startLogoutApp, stillConnected, type LogoutApp, type Watched } from "../helpers/logoutApp.js";
 import { nextSecond } from "../helpers/wait.js";
 
 const ISSUER = "https://op.logout.test";

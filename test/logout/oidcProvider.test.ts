@@ -1,6 +1,6 @@
 /**
  * Back-channel logout driven by a real OpenID Provider (panva's
- * oidc-provider 8, `features.backchannelLogout`, see provider.ts): users log
+ * oidc-provider 8, `features.backchannelLogout`, see test/helpers/logoutProvider.ts): users log
  * in through the provider's HTTP endpoints, connect to the app with the JWT
  * access token it issued (carrying the session's `sid`), then one of them
  * signs out at the provider's end_session endpoint. The provider itself POSTs
@@ -11,8 +11,8 @@ import { after, before, describe, test } from "node:test";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import type { OidcLogoutToken } from "../../src/index.js";
 import { freePort } from "../helpers/app.js";
-import { disconnectedWithin, startLogoutApp, stillConnected, type LogoutApp } from "./app.js";
-import { startLogoutProvider, type LogoutProvider } from "./provider.js";
+import { disconnectedWithin, startLogoutApp, stillConnected, type LogoutApp } from "../helpers/logoutApp.js";
+import { startLogoutProvider, type LogoutProvider } from "../helpers/logoutProvider.js";
 
 describe("back-channel logout from a real oidc-provider", () => {
   let op: LogoutProvider;

@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { BACKCHANNEL_LOGOUT_EVENT, MemoryReplayStore, redisReplayStore, type OidcReplayRedisClient } from "../../src/index.js";
 import { makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
-import { disconnectedWithin, startLogoutApp, stillConnected, type LogoutApp } from "./app.js";
+import { disconnectedWithin, startLogoutApp, stillConnected, type LogoutApp } from "../helpers/logoutApp.js";
 
 describe("MemoryReplayStore", () => {
   test("a key is claimed once while it lives, and again once it expired", async () => {

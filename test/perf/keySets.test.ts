@@ -11,108 +11,21 @@
  * a fetch timeout), and "did not queue" is checked by ordering, not timing.
  */
 import assert from "node:assert/strict";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { after, describe, it } from "node:test";
 import type { JWK } from "jose";
 import { OidcAuthError, verifyOidcToken, type OidcConfigInput, type OidcConfigManager, type OidcHealth, type OidcIssuerHealth } from "../../src/index.js";
-import { outcome, startApp, type TestApp } from "../helpers/app.js";
-import { makeKey, sign, type SigningKey } from "../helpers/keys.js";
+import { handshake, httpGet, startApp, type TestApp } from "../helpers/app.js";
+import { makeKey, sign, startJwksServer, type JwksMode, type JwksServer, type SigningKey } from "../helpers/keys.js";
 import { sleep, sleepUntil, waitFor } from "../helpers/wait.js";
 
 // ---------------------------------------------------------------------------
-// A JWKS server whose every answer the test chooses, counting requests.
+// JWKS servers (test/helpers/keys.ts) whose every answer the test chooses,
+// tracked so that the file closes them all.
 
-type Behaviour =
-  | { kind: "ok" }
-  | { kind: "status"; status: number; retryAfter?: string }
-  | { kind: "hang" }
-  | { kind: "slow"; ms: number };
+const opened = new Set<JwksServer>();
 
-interface Jwks {
-  readonly uri: string;
-  readonly hits: number;
-  /** Epoch ms of each request received. */
-  readonly hitTimes: readonly number[];
-  behaviour: Behaviour;
-  keys: JWK[];
-  close(): Promise<void>;
-}
-
-const opened = new Set<Jwks>();
-
-async function startJwks(keys: JWK[], behaviour: Behaviour = { kind: "ok" }): Promise<Jwks> {
-  const hitTimes: number[] = [];
-  const sockets = new Set<Socket>();
-  const timers = new Set<ReturnType<typeof setTimeout>>();
-  const state = { behaviour, keys };
-  const send = (res: ServerResponse, body: unknown) => {
-    if (!res.destroyed && !res.writableEnded) res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
-  };
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (req.url !== "/jwks") {
-      res.writeHead(404).end();
-      return;
-    }
-    hitTimes.push(Date.now());
-    const now = state.behaviour;
-    switch (now.kind) {
-      case "status":
-        res.writeHead(now.status, { "content-type": "application/json", ...(now.retryAfter === undefined ? {} : { "retry-after": now.retryAfter }) }).end('{"error":"unavailable"}');
-        return;
-      case "hang":
-        return;
-      case "slow": {
-        const body = { keys: state.keys };
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          send(res, body);
-        }, now.ms);
-        timers.add(timer);
-        return;
-      }
-      default:
-        send(res, { keys: state.keys });
-    }
-  });
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  let closing: Promise<void> | undefined;
-  const jwks: Jwks = {
-    uri: `http://127.0.0.1:${port}/jwks`,
-    get hits() {
-      return hitTimes.length;
-    },
-    get hitTimes() {
-      return [...hitTimes];
-    },
-    get behaviour() {
-      return state.behaviour;
-    },
-    set behaviour(value: Behaviour) {
-      state.behaviour = value;
-    },
-    get keys() {
-      return state.keys;
-    },
-    set keys(value: JWK[]) {
-      state.keys = value;
-    },
-    close() {
-      closing ??= (async () => {
-        for (const timer of timers) clearTimeout(timer);
-        const done = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeAllConnections();
-        for (const socket of sockets) socket.destroy();
-        await done;
-      })();
-      return closing;
-    },
-  };
+async function startJwks(keys: JWK[], mode: JwksMode = "ok"): Promise<JwksServer> {
+  const jwks = await startJwksServer(keys, mode);
   opened.add(jwks);
   return jwks;
 }
@@ -136,8 +49,8 @@ const ISSUER = "https://idp.keysets.test";
 const AUDIENCE = "keysets-app";
 
 
-function configOf(jwks: Jwks, extra: Partial<OidcConfigInput> = {}): OidcConfigInput {
-  return { issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.uri, ...extra };
+function configOf(jwks: JwksServer, extra: Partial<OidcConfigInput> = {}): OidcConfigInput {
+  return { issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.jwksUri, ...extra };
 }
 
 let serial = 0;
@@ -164,19 +77,8 @@ async function verify(value: string, config: OidcConfigInput): Promise<Probe> {
   }
 }
 
-async function viaHttp(app: TestApp, value: string): Promise<Probe & { status: number }> {
-  const started = Date.now();
-  const response = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${value}` }, signal: AbortSignal.timeout(10_000) });
-  const body = (await response.json()) as { code?: string };
-  return { code: response.ok ? "ok" : String(body.code), status: response.status, ms: Date.now() - started };
-}
-
-async function viaSocket(app: TestApp, value: string): Promise<Probe> {
-  const started = Date.now();
-  const result = await outcome(app.connect("chat", { auth: { token: value } }), 10_000);
-  if (result.connected) result.socket.disconnect();
-  return { code: result.connected ? "ok" : result.message, ms: Date.now() - started };
-}
+const viaHttp = (app: TestApp, value: string): Promise<Probe & { status: number }> => httpGet(app, value, { timeoutMs: 10_000 });
+const viaSocket = (app: TestApp, value: string): Promise<Probe> => handshake(app, value);
 
 function health(app: TestApp): OidcHealth {
   return (app.appHandle.oidcConfig as OidcConfigManager).getHealth();
@@ -200,12 +102,12 @@ function logged(app: TestApp, pattern: RegExp): number[] {
 // ---------------------------------------------------------------------------
 
 describe("key sets: single flight", () => {
-  it("P7: 500 concurrent verifications on a cold key set (five config objects, same JWKS and policy) → exactly 1 JWKS fetch, all 500 accepted", async () => {
+  it("500 concurrent verifications on a cold key set (five config objects, same JWKS and policy) → exactly 1 JWKS fetch, all 500 accepted", async () => {
     const key = await makeKey("ES256");
-    const jwks = await startJwks([key.jwk], { kind: "slow", ms: 100 });
+    const jwks = await startJwks([key.jwk], { delayMs: 100 });
     try {
       const configs = Array.from({ length: 5 }, () => configOf(jwks));
-      const tokens = await Promise.all(Array.from({ length: 500 }, (_, i) => token(key, { sub: `p7-${i}` })));
+      const tokens = await Promise.all(Array.from({ length: 500 }, (_, i) => token(key, { sub: `cold-${i}` })));
       const results = await Promise.all(tokens.map((each, i) => verify(each, configs[i % configs.length]!)));
       assert.deepEqual(
         results.filter((result) => result.code !== "ok"),
@@ -221,7 +123,7 @@ describe("key sets: single flight", () => {
 describe("key sets: back-off after failures", () => {
   it("a failing JWKS is asked again only after 1 s, then 2 s, then 4 s (counted fetches while the clock advances); requests meanwhile fail fast without a fetch; the next success resets the failures", { timeout: 20_000 }, async () => {
     const key = await makeKey("ES256");
-    const jwks = await startJwks([key.jwk], { kind: "status", status: 500 });
+    const jwks = await startJwks([key.jwk], { status: 500 });
     const config = configOf(jwks, { tokenCache: false });
     // The app shares the key set (same JWKS URI and policy); its start-up prefetch is the first failed fetch.
     const app = await openApp(config);
@@ -245,7 +147,7 @@ describe("key sets: back-off after failures", () => {
         assert.ok(within.ms < 50, `failed fast (${within.ms} ms)`);
         assert.equal(jwks.hits, index + 1, `no fetch ${probeAt - failedAt} ms after failure ${index + 1}`);
         // After the window: exactly one fetch.
-        if (index === steps.length - 1) jwks.behaviour = { kind: "ok" };
+        if (index === steps.length - 1) jwks.mode = "ok";
         await sleepUntil(retryAt! + 50);
         const next = await verify(await token(key), config);
         assert.equal(jwks.hits, index + 2, `one fetch after the ${step} ms window`);
@@ -264,10 +166,10 @@ describe("key sets: back-off after failures", () => {
 
   it("Retry-After is honoured when longer than the back-off step (delay-seconds on a 503, HTTP-date on a 429), a shorter one does not shorten the 1 s step, and a huge one is capped at 10 min", async () => {
     const key = await makeKey("ES256");
-    const seconds = await startJwks([key.jwk], { kind: "status", status: 503, retryAfter: "3" });
-    const date = await startJwks([key.jwk], { kind: "status", status: 429, retryAfter: new Date(Date.now() + 3_500).toUTCString() });
-    const zero = await startJwks([key.jwk], { kind: "status", status: 503, retryAfter: "0" });
-    const huge = await startJwks([key.jwk], { kind: "status", status: 503, retryAfter: "86400" });
+    const seconds = await startJwks([key.jwk], { status: 503, retryAfter: "3" });
+    const date = await startJwks([key.jwk], { status: 429, retryAfter: new Date(Date.now() + 3_500).toUTCString() });
+    const zero = await startJwks([key.jwk], { status: 503, retryAfter: "0" });
+    const huge = await startJwks([key.jwk], { status: 503, retryAfter: "86400" });
     let app: TestApp | undefined;
     try {
       const configs = { seconds: configOf(seconds, { tokenCache: false }), date: configOf(date, { tokenCache: false }), zero: configOf(zero, { tokenCache: false }) };
@@ -323,7 +225,7 @@ describe("key sets: circuit after a timed-out fetch", () => {
       assert.equal((await viaHttp(app, await token(key))).code, "ok");
       assert.equal((await viaSocket(app, await token(key))).code, "ok");
 
-      jwks.behaviour = { kind: "hang" };
+      jwks.mode = "hang";
       await sleepUntil(warm.fetchedAt! + maxAge + 50);
       const first = await viaHttp(app, await token(key));
       assert.equal(first.code, "ERR_AUTH_UNAVAILABLE");
@@ -373,7 +275,7 @@ describe("key sets: circuit after a timed-out fetch", () => {
       assert.equal(reopened.circuit, "open");
 
       // Recovery: after the (2 s) window, the next request fetches, the circuit closes.
-      jwks.behaviour = { kind: "ok" };
+      jwks.mode = "ok";
       await sleepUntil(reopened.retryAt! + 30);
       assert.equal((await viaHttp(app, await token(key))).code, "ok");
       assert.equal(jwks.hits, 4);
@@ -408,7 +310,7 @@ describe("key sets: stale-if-error", () => {
       const cached = await token(key, { sub: "cached" });
       assert.equal((await viaHttp(app, cached)).code, "ok");
 
-      jwks.behaviour = { kind: "status", status: 500 };
+      jwks.mode = { status: 500 };
       await sleepUntil(fetchedAt! + maxAge + 100);
       assert.equal((await viaHttp(app, await token(key))).code, "ok", "past max age, provider failing: the stale keys verify");
       const stale = issuerHealth(app);
@@ -430,7 +332,7 @@ describe("key sets: stale-if-error", () => {
       assert.equal((await viaHttp(app, cached)).code, "ERR_AUTH_UNAVAILABLE", "the cached token is not served past the stale bound");
       assert.equal((await viaSocket(app, await token(key))).code, "ERR_AUTH_UNAVAILABLE");
 
-      jwks.behaviour = { kind: "ok" };
+      jwks.mode = "ok";
       await sleepUntil(issuerHealth(app).retryAt! + 30);
       assert.equal((await viaHttp(app, await token(key))).code, "ok");
       assert.deepEqual(logged(app, /recovered after \d+ failed fetch/), [6]);
@@ -439,7 +341,7 @@ describe("key sets: stale-if-error", () => {
       assert.equal(health(app).status, "ok");
 
       // A second outage is a new outage: logged again, once.
-      jwks.behaviour = { kind: "status", status: 500 };
+      jwks.mode = { status: 500 };
       await sleepUntil(back.fetchedAt! + maxAge + 100);
       assert.equal((await viaHttp(app, await token(key))).code, "ok");
       assert.equal((await viaHttp(app, await token(key))).code, "ok");
@@ -492,7 +394,7 @@ describe("key sets: unknown kid", () => {
     const config = configOf(jwks, { jwksCooldown: 0, tokenCache: false });
     try {
       assert.equal((await verify(await token(k1), config)).code, "ok");
-      jwks.behaviour = { kind: "status", status: 500 };
+      jwks.mode = { status: 500 };
       // Refused (the code, 401 today, is the lead's call: see the report); what matters here is the fetch count.
       assert.notEqual((await verify(await token(k1, {}, { kid: "nope-1" }), config)).code, "ok");
       assert.equal(jwks.hits, 2, "one re-fetch (it failed)");
@@ -510,7 +412,7 @@ describe("key sets: getHealth()", () => {
     const maxAge = 600;
     const staleIfError = 600;
     const key = await makeKey("ES256");
-    const jwks = await startJwks([key.jwk], { kind: "slow", ms: 1_000 });
+    const jwks = await startJwks([key.jwk], { delayMs: 1_000 });
     const app = await openApp(configOf(jwks, { jwksCacheMaxAge: maxAge, jwksStaleIfError: staleIfError }));
     try {
       const cold = health(app);
@@ -518,7 +420,7 @@ describe("key sets: getHealth()", () => {
       assert.equal(cold.issuers[0]!.state, "cold");
       assert.equal(cold.issuers[0]!.keys, 0);
       assert.equal(cold.issuers[0]!.fetchedAt, undefined);
-      assert.equal(cold.issuers[0]!.jwksUri, jwks.uri);
+      assert.equal(cold.issuers[0]!.jwksUri, jwks.jwksUri);
       assert.equal(cold.issuers[0]!.issuer, ISSUER);
       assert.deepEqual(cold.tokenCache, { entries: 0, bytes: 0, hits: 0, misses: 0, evictions: 0, deferred: 0 });
 
@@ -545,7 +447,7 @@ describe("key sets: getHealth()", () => {
       assert.equal(afterHits.hits, 2, "HTTP and Socket.IO share the app's cache");
       assert.equal(afterHits.entries, 1);
 
-      jwks.behaviour = { kind: "status", status: 500 };
+      jwks.mode = { status: 500 };
       await sleepUntil(fresh.fetchedAt! + maxAge + 50);
       assert.equal((await viaHttp(app, await token(key))).code, "ok");
       const stale = issuerHealth(app);
@@ -560,7 +462,7 @@ describe("key sets: getHealth()", () => {
       assert.equal(health(app).status, "unavailable");
       assert.equal((await viaHttp(app, await token(key))).code, "ERR_AUTH_UNAVAILABLE");
 
-      jwks.behaviour = { kind: "ok" };
+      jwks.mode = "ok";
       await sleepUntil(issuerHealth(app).retryAt! + 30);
       assert.equal((await viaHttp(app, await token(key))).code, "ok");
       assert.equal(issuerHealth(app).state, "fresh");
@@ -575,12 +477,12 @@ describe("key sets: getHealth()", () => {
     const a = await makeKey("ES256");
     const b = await makeKey("ES256");
     const jwksA = await startJwks([a.jwk]);
-    const jwksB = await startJwks([b.jwk], { kind: "slow", ms: 1_500 });
-    const jwksC = await startJwks([b.jwk], { kind: "status", status: 500 });
-    const issuers = (second: Jwks) => ({
+    const jwksB = await startJwks([b.jwk], { delayMs: 1_500 });
+    const jwksC = await startJwks([b.jwk], { status: 500 });
+    const issuers = (second: JwksServer) => ({
       issuers: [
-        { issuer: "https://a.test", audience: AUDIENCE, jwksUri: jwksA.uri },
-        { issuer: "https://b.test", audience: AUDIENCE, jwksUri: second.uri },
+        { issuer: "https://a.test", audience: AUDIENCE, jwksUri: jwksA.jwksUri },
+        { issuer: "https://b.test", audience: AUDIENCE, jwksUri: second.jwksUri },
       ],
     });
     let app: TestApp | undefined;

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
 import type { OidcConfigInput, OidcConfigManager } from "../../src/index.js";
-import { outcome, startApp, type TestApp } from "../helpers/app.js";
+import { handshake, httpGet, startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 import { sleep, sleepUntil, waitFor } from "../helpers/wait.js";
 
@@ -96,16 +96,11 @@ function token(key: SigningKey, sub: string): Promise<string> {
 }
 
 async function viaHttp(app: TestApp, value: string): Promise<{ status: number; code: string | undefined; userId: string | undefined }> {
-  const response = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${value}` }, signal: AbortSignal.timeout(10_000) });
-  const body = (await response.json()) as { code?: string; userId?: string };
-  return { status: response.status, code: body.code, userId: body.userId };
+  const { status, body } = await httpGet<{ code?: string; userId?: string }>(app, value, { timeoutMs: 10_000 });
+  return { status, code: body.code, userId: body.userId };
 }
 
-async function viaSocket(app: TestApp, value: string): Promise<string> {
-  const result = await outcome(app.connect("chat", { auth: { token: value } }), 10_000);
-  if (result.connected) result.socket.disconnect();
-  return result.connected ? "ok" : result.message;
-}
+const viaSocket = async (app: TestApp, value: string): Promise<string> => (await handshake(app, value)).code;
 
 // ---------------------------------------------------------------------------
 

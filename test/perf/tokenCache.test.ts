@@ -22,7 +22,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { OidcAuthError, verifyOidcToken, type OidcConfigInput, type OidcConfigManager, type OidcHealth, type OidcUserContext } from "../../src/index.js";
-import { outcome, startApp, type TestApp } from "../helpers/app.js";
+import { handshake, httpGet, startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 import { sleep, sleepUntil, waitFor } from "../helpers/wait.js";
 
@@ -87,16 +87,11 @@ async function ctxOf(value: string, config: OidcConfigInput): Promise<object> {
 }
 
 async function viaHttp(app: TestApp, value: string): Promise<{ code: string; status: number }> {
-  const response = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${value}` }, signal: AbortSignal.timeout(10_000) });
-  const body = (await response.json()) as { code?: string };
-  return { code: response.ok ? "ok" : String(body.code), status: response.status };
+  const { code, status } = await httpGet(app, value, { timeoutMs: 10_000 });
+  return { code, status };
 }
 
-async function viaSocket(app: TestApp, value: string): Promise<string> {
-  const result = await outcome(app.connect("chat", { auth: { token: value } }), 10_000);
-  if (result.connected) result.socket.disconnect();
-  return result.connected ? "ok" : result.message;
-}
+const viaSocket = async (app: TestApp, value: string): Promise<string> => (await handshake(app, value)).code;
 
 function health(app: TestApp): OidcHealth {
   return (app.appHandle.oidcConfig as OidcConfigManager).getHealth();

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { outcome, call, startApp, type TestApp } from "../helpers/app.js";
+import { call, httpGet, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { startOidcProvider, type TestProvider } from "../helpers/oidcProvider.js";
 
 describe("oidc-provider → discovery → IOServer", () => {
@@ -20,10 +20,7 @@ describe("oidc-provider → discovery → IOServer", () => {
     await provider.close();
   });
 
-  const me = async (token: string) => {
-    const response = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(8_000) });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-  };
+  const me = (token: string) => httpGet(app, token);
 
   it("a client-credentials token (sub = client id) passes the HTTP middleware with its scopes", async () => {
     const token = await provider.clientCredentialsToken({ scope: "read:stats" });

@@ -14,7 +14,7 @@ import { Namespace, type Server } from "socket.io";
 import { attachRedisAdapter, MemorySessionStore, OidcSessionManager, OidcSocketMiddleware } from "../../src/index.js";
 import { freePort } from "../helpers/app.js";
 import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
-import { waitFor } from "./harness.js";
+import { waitFor } from "../helpers/wait.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
 

@@ -7,8 +7,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
-import { connected, next, revokedThenGone, runPrefix, startNode, waitFor, type ScaleNode } from "./harness.js";
+import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
+import { next, revokedThenGone, startNode, type ScaleNode } from "./harness.js";
+import { connected } from "../helpers/app.js";
+import { waitFor } from "../helpers/wait.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
 const TTL = 2; // seconds: a crashed node's sessions vanish within ~2 s

@@ -25,8 +25,8 @@ import {
 } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { outcome, startApp } from "../helpers/app.js";
-import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
-import { runPrefix, waitFor } from "./harness.js";
+import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
+import { waitFor } from "../helpers/wait.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
 

@@ -3,7 +3,6 @@
  * socket.io-client connections, bounded waits.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { io, type Socket as ClientSocket } from "socket.io-client";
 import type { OidcSessionRecord } from "../../src/index.js";
@@ -28,11 +27,6 @@ export interface ScaleNode {
   connect(token: string): ClientSocket;
   /** Kill the process (default SIGTERM) and wait for it to exit (bounded). */
   kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-/** A random prefix, so runs sharing one Redis (REDIS_URL) do not see each other. */
-export function runPrefix(): string {
-  return `ioserver-oidc-test-${randomBytes(4).toString("hex")}:`;
 }
 
 export async function startNode(options: Omit<NodeConfig, "port"> & { port?: number }, timeoutMs = 30_000): Promise<ScaleNode> {
@@ -129,48 +123,6 @@ export async function startNode(options: Omit<NodeConfig, "port"> & { port?: num
     child.on("exit", onExit);
   });
   return node;
-}
-
-/** Connect and wait (bounded) for the outcome; throws on refusal. */
-export function connected(client: ClientSocket, timeoutMs = 10_000): Promise<ClientSocket> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no connect within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onConnect = () => {
-      cleanup();
-      resolve(client);
-    };
-    const onError = (error: Error) => {
-      cleanup();
-      reject(new Error(`refused: ${error.message}`));
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      client.off("connect", onConnect);
-      client.off("connect_error", onError);
-    };
-    client.on("connect", onConnect);
-    client.on("connect_error", onError);
-  });
-}
-
-
-/** Poll until `predicate` holds, bounded; the last error or value is in the failure message. */
-export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 15_000, everyMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      if (await predicate()) return;
-      last = undefined;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ""}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
 }
 
 /** Resolves once the client saw `oidc:revoked` and then its disconnect, with both payloads. */

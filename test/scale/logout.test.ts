@@ -3,7 +3,7 @@
  * separate processes sharing one real redis-server (REDIS_URL from .ci/run,
  * else a private one), each serving `POST /oidc/backchannel-logout` with its
  * replay store in Redis. Three trusted issuers: two signing with the test's
- * keys, and a real oidc-provider (test/logout/provider.ts) whose client's
+ * keys, and a real oidc-provider (test/helpers/logoutProvider.ts) whose client's
  * `backchannel_logout_uri` is node A. A logout token posted to one node
  * disconnects the matching sockets on every node (through the session
  * manager's rooms and the Socket.IO Redis adapter), and a replayed `jti` is
@@ -16,11 +16,11 @@ import { decodeJwt } from "jose";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { BACKCHANNEL_LOGOUT_EVENT, type OidcIssuerInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { freePort } from "../helpers/app.js";
-import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
-import { nextSecond } from "../helpers/wait.js";
-import { startLogoutProvider, type LogoutProvider } from "../logout/provider.js";
-import { connected, revokedThenGone, runPrefix, startNode, waitFor, type ScaleNode } from "./harness.js";
+import { connected, freePort } from "../helpers/app.js";
+import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
+import { nextSecond, waitFor } from "../helpers/wait.js";
+import { startLogoutProvider, type LogoutProvider } from "../helpers/logoutProvider.js";
+import { revokedThenGone, startNode, type ScaleNode } from "./harness.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
 const REASON = "logged out at the identity provider";

@@ -8,9 +8,9 @@ import type { AppHandle } from "ioserver";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { MemorySessionStore, OidcSessionManager, oidcRoom, type OidcSessionRecord, type OidcSessionStore } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, outcome, startApp, type TestApp } from "../helpers/app.js";
-import { next, revokedThenGone, waitFor } from "./harness.js";
-import { nextSecond } from "../helpers/wait.js";
+import { call, connectedTo, startApp, type TestApp } from "../helpers/app.js";
+import { next, revokedThenGone } from "./harness.js";
+import { nextSecond, waitFor } from "../helpers/wait.js";
 
 let issuer: TestIssuer;
 before(async () => {
@@ -27,11 +27,6 @@ class Users {
   }
 }
 
-async function connected(app: TestApp, namespace: string, token: string): Promise<ClientSocket> {
-  const result = await outcome(app.connect(namespace, { auth: { token } }));
-  if (!result.connected) throw new Error(`refused: ${result.message}`);
-  return result.socket;
-}
 
 const oidcRooms = async (socket: ClientSocket) => (await call<{ rooms: string[] }>(socket, "rooms")).rooms.filter((room) => room.startsWith("oidc:")).sort();
 
@@ -46,7 +41,7 @@ describe("rooms", () => {
 
   it("an authenticated socket is in oidc:iss-sub, oidc:user (user id ≠ sub) and oidc:iss-sid + oidc:with-sid (with a sid claim) rooms, values escaped", async () => {
     const iss = encodeURIComponent(issuer.issuer);
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "a:b#c/d", sid: "s 1:x" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "a:b#c/d", sid: "s 1:x" }));
     assert.deepEqual(await oidcRooms(socket), [
       `oidc:iss-sid:${iss}:s%201%3Ax`,
       `oidc:iss-sub:${iss}:a%3Ab%23c%2Fd`,
@@ -55,7 +50,7 @@ describe("rooms", () => {
     ]);
     assert.equal(oidcRoom.user("a:b#c/d"), "oidc:user:a%3Ab%23c%2Fd");
     assert.equal(oidcRoom.withSid, "oidc:with-sid");
-    const plain = await connected(app, "chat", await issuer.mint({ sub: "nosid" }));
+    const plain = await connectedTo(app, "chat", await issuer.mint({ sub: "nosid" }));
     assert.deepEqual(await oidcRooms(plain), [`oidc:iss-sub:${iss}:nosid`, "oidc:user:id-nosid"]);
     socket.disconnect();
     plain.disconnect();
@@ -73,7 +68,7 @@ describe("rooms", () => {
 
   it("an in-band refresh moves the socket to the new sid's rooms; revocation by the old sid no longer reaches it", async () => {
     const session = app.appHandle.session as OidcSessionManager;
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "mover", sid: "old-sid" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "mover", sid: "old-sid" }));
     await call(socket, "join", { room: "lobby" });
     const ack = await call<{ ok: boolean }>(socket, "oidc:refresh", { token: await issuer.mint({ sub: "mover", sid: "new-sid" }) });
     assert.equal(ack.ok, true);
@@ -93,7 +88,7 @@ describe("rooms", () => {
 
   it("a refresh to a token without sid leaves the sid rooms (oidc:iss-sid and oidc:with-sid)", async () => {
     const iss = encodeURIComponent(issuer.issuer);
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "dropper", sid: "gone-sid" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "dropper", sid: "gone-sid" }));
     assert.equal((await call<{ ok: boolean }>(socket, "oidc:refresh", { token: await issuer.mint({ sub: "dropper" }) })).ok, true);
     assert.deepEqual(await oidcRooms(socket), [`oidc:iss-sub:${iss}:dropper`, "oidc:user:id-dropper"]);
     socket.disconnect();
@@ -101,10 +96,10 @@ describe("rooms", () => {
 
   it("disconnectSubject: by (iss, sub), or only the sockets without sid; follows a refresh that brings a sid", async () => {
     const session = app.appHandle.session as OidcSessionManager;
-    const withSid = await connected(app, "chat", await issuer.mint({ sub: "subj", sid: "subj-sid" }));
-    const sidless = await connected(app, "chat", await issuer.mint({ sub: "subj" }));
-    const gainer = await connected(app, "chat", await issuer.mint({ sub: "subj" }));
-    const other = await connected(app, "chat", await issuer.mint({ sub: "subj-2" }));
+    const withSid = await connectedTo(app, "chat", await issuer.mint({ sub: "subj", sid: "subj-sid" }));
+    const sidless = await connectedTo(app, "chat", await issuer.mint({ sub: "subj" }));
+    const gainer = await connectedTo(app, "chat", await issuer.mint({ sub: "subj" }));
+    const other = await connectedTo(app, "chat", await issuer.mint({ sub: "subj-2" }));
     assert.equal((await call<{ ok: boolean }>(gainer, "oidc:refresh", { token: await issuer.mint({ sub: "subj", sid: "gained" }) })).ok, true);
 
     assert.equal(await session.disconnectSubject("subj", { iss: "https://another-issuer.example" }), 0, "another issuer's subject");
@@ -152,27 +147,27 @@ describe("rooms per socket (memory: each room is a name, an adapter Set and a so
   const roomsBesidesOwn = async (socket: ClientSocket) => (await call<{ rooms: string[] }>(socket, "rooms")).rooms.filter((room) => room !== socket.id);
 
   it("a plain authenticated socket (no sid, user id = sub) joins exactly one room besides its own id room", async () => {
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "plain" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "plain" }));
     assert.deepEqual(await roomsBesidesOwn(socket), [oidcRoom.issuerSub(issuer.issuer, "plain")]);
     socket.disconnect();
   });
 
   it("with a sid: two more, one of them the shared oidc:with-sid", async () => {
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "plain-sid", sid: "p-sid" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "plain-sid", sid: "p-sid" }));
     assert.deepEqual((await roomsBesidesOwn(socket)).sort(), [oidcRoom.issuerSid(issuer.issuer, "p-sid"), oidcRoom.issuerSub(issuer.issuer, "plain-sid"), oidcRoom.withSid].sort());
     socket.disconnect();
   });
 
   it("without a users manager, disconnectUser(sub) reaches the sockets whose user id is their sub; withoutSid skips the sockets with a sid", async () => {
     const session = app.appHandle.session as OidcSessionManager;
-    const a = await connected(app, "chat", await issuer.mint({ sub: "same" }));
-    const b = await connected(app, "chat", await issuer.mint({ sub: "same", sid: "same-sid" }));
+    const a = await connectedTo(app, "chat", await issuer.mint({ sub: "same" }));
+    const b = await connectedTo(app, "chat", await issuer.mint({ sub: "same", sid: "same-sid" }));
     const goneA = revokedThenGone(a);
     assert.equal(await session.disconnectSubject("same", { iss: issuer.issuer, withoutSid: true }), 1);
     await goneA;
     assert.ok(b.connected);
     await nextSecond(); // a sid-less token issued after the revocation
-    const c = await connected(app, "lenient", await issuer.mint({ sub: "same" }));
+    const c = await connectedTo(app, "lenient", await issuer.mint({ sub: "same" }));
     const goneB = revokedThenGone(b);
     const goneC = revokedThenGone(c);
     assert.equal(await session.disconnectUser("same", "bye"), 2);
@@ -197,8 +192,8 @@ describe("two issuers: queries by sub or sid alone cover every configured issuer
   it("disconnectUser by user id only (a sub is not a user id), disconnectSubject per issuer or without iss, disconnectSessionId without iss", async () => {
     const session = app.appHandle.session as OidcSessionManager;
     const connectBoth = async (claims: Record<string, unknown>) => [
-      await connected(app, "chat", await issuer.mint(claims)),
-      await connected(app, "chat", await other.mint(claims)),
+      await connectedTo(app, "chat", await issuer.mint(claims)),
+      await connectedTo(app, "chat", await other.mint(claims)),
     ];
     const bySub = await connectBoth({ sub: "twin" });
     assert.equal(await session.disconnectUser("twin"), 0);
@@ -225,7 +220,7 @@ describe("two issuers: queries by sub or sid alone cover every configured issuer
 
     await nextSecond();
     const bySid = await connectBoth({ sub: "twin", sid: "t-sid" });
-    const bystander = await connected(app, "chat", await other.mint({ sub: "twin", sid: "other-sid" }));
+    const bystander = await connectedTo(app, "chat", await other.mint({ sub: "twin", sid: "other-sid" }));
     gone = bySid.map((socket) => revokedThenGone(socket));
     assert.equal(await session.disconnectSessionId("t-sid"), 2);
     await Promise.all(gone);
@@ -237,7 +232,7 @@ describe("two issuers: queries by sub or sid alone cover every configured issuer
 
   it("when the configuration cannot be read: oidc:user is still addressed, and it is logged", async () => {
     const session = app.appHandle.session as OidcSessionManager;
-    const socket = await connected(app, "chat", await other.mint({ sub: "cfg" }));
+    const socket = await connectedTo(app, "chat", await other.mint({ sub: "cfg" }));
     const manager = app.appHandle.oidcConfig as { getConfig: () => unknown };
     const original = manager.getConfig;
     manager.getConfig = () => {
@@ -316,13 +311,13 @@ describe("the store failing and coming back", () => {
     const session = app.appHandle.session as OidcSessionManager;
     const lines = (pattern: RegExp) => app.logs.filter((line) => pattern.test(line.text));
     try {
-      const before = await connected(app, "chat", await issuer.mint({ sub: "before" }));
+      const before = await connectedTo(app, "chat", await issuer.mint({ sub: "before" }));
       await waitFor("heartbeats run", () => store.touches >= 2, 5_000, 20);
       assert.deepEqual(store.inner.list().map((r) => [r.sub, r.node]), [["before", "flaky-node"]]);
 
       store.down = true;
-      const during = await connected(app, "chat", await issuer.mint({ sub: "during" }));
-      const also = await connected(app, "chat", await issuer.mint({ sub: "during-too" }));
+      const during = await connectedTo(app, "chat", await issuer.mint({ sub: "during" }));
+      const also = await connectedTo(app, "chat", await issuer.mint({ sub: "during-too" }));
       assert.equal(session.degraded, true);
       assert.deepEqual((await session.list()).map((r) => r.sub).sort(), ["before", "during", "during-too"]);
       assert.deepEqual((await session.listByUser("during")).map((r) => r.socketId), [during.id]);
@@ -357,9 +352,9 @@ describe("the store failing and coming back", () => {
     const app = await startApp({ config: issuer.config, managers: { session: OidcSessionManager.configure({ store, storeTimeout: 200 }) } });
     const session = app.appHandle.session as OidcSessionManager;
     try {
-      const first = await connected(app, "chat", await issuer.mint({ sub: "h1" }));
+      const first = await connectedTo(app, "chat", await issuer.mint({ sub: "h1" }));
       assert.equal(session.degraded, true);
-      const second = await connected(app, "chat", await issuer.mint({ sub: "h2" }));
+      const second = await connectedTo(app, "chat", await issuer.mint({ sub: "h2" }));
       assert.deepEqual((await session.list()).map((r) => r.sub).sort(), ["h1", "h2"]);
       first.disconnect();
       second.disconnect();

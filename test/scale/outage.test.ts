@@ -10,8 +10,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
-import { connected, revokedThenGone, runPrefix, startNode, waitFor, type ScaleNode } from "./harness.js";
+import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
+import { revokedThenGone, startNode, type ScaleNode } from "./harness.js";
+import { connected } from "../helpers/app.js";
+import { waitFor } from "../helpers/wait.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
 const OUTAGE = /Redis unavailable/;

@@ -9,9 +9,10 @@ import { Redis } from "ioredis";
 import { randomUUID } from "node:crypto";
 import { BACKCHANNEL_LOGOUT_EVENT } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
-import { nextSecond } from "../helpers/wait.js";
-import { connected, revokedThenGone, runPrefix, startNode, waitFor, type ScaleNode } from "./harness.js";
+import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
+import { nextSecond, waitFor } from "../helpers/wait.js";
+import { revokedThenGone, startNode, type ScaleNode } from "./harness.js";
+import { connected } from "../helpers/app.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
 

@@ -11,9 +11,8 @@ import { Redis } from "ioredis";
 import { OidcSessionManager, redisRevocationStore } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { next, outcome, startApp, type TestApp } from "../helpers/app.js";
-import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
+import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
 import { sleep } from "../helpers/wait.js";
-import { runPrefix } from "./harness.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
 

@@ -24,7 +24,7 @@ import type { OidcIssuerConfig } from "../../src/types.js";
 import { outcome, startApp, type LogLine, type TestApp } from "../helpers/app.js";
 import { b64url, makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 import { waitFor } from "../helpers/wait.js";
-import { startLogoutApp, type LogoutApp } from "../logout/app.js";
+import { startLogoutApp, type LogoutApp } from "../helpers/logoutApp.js";
 
 const now = () => Math.floor(Date.now() / 1000);
 const TIMEOUT = 8_000;

@@ -8,9 +8,8 @@ import { after, before, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
 import { OidcSessionManager, type OidcConfigInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, next, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { call, connectedTo, httpGet, next, startApp, type TestApp } from "../helpers/app.js";
 import { sleep } from "../helpers/wait.js";
-import type { Socket as ClientSocket } from "socket.io-client";
 
 let a: TestIssuer;
 let b: TestIssuer;
@@ -25,16 +24,6 @@ after(async () => {
   await Promise.all([a.close(), b.close()]);
 });
 
-async function connected(app: TestApp, namespace: string, token: string): Promise<ClientSocket> {
-  const result = await outcome(app.connect(namespace, { auth: { token } }));
-  if (!result.connected) throw new Error(`refused: ${result.message}`);
-  return result.socket;
-}
-
-async function me(app: TestApp, token: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
 
 type Whoami = { sub: string; userId: string; roles: string[] };
 
@@ -49,15 +38,15 @@ describe("without a users manager", () => {
 
   it("two issuers' equal sub never share a userId (HTTP and Socket.IO): userId is <iss>#<sub>", async () => {
     const [fromA, fromB] = await Promise.all([a.mint({ sub: "1001" }), b.mint({ sub: "1001" })]);
-    const [httpA, httpB] = await Promise.all([me(app, fromA), me(app, fromB)]);
+    const [httpA, httpB] = await Promise.all([httpGet(app, fromA), httpGet(app, fromB)]);
     assert.equal(httpA.status, 200);
     assert.equal(httpB.status, 200);
     assert.equal(httpA.body["userId"], `${a.issuer}#1001`);
     assert.equal(httpB.body["userId"], `${b.issuer}#1001`);
     assert.equal(httpA.body["sub"], "1001");
 
-    const socketA = await connected(app, "chat", fromA);
-    const socketB = await connected(app, "chat", fromB);
+    const socketA = await connectedTo(app, "chat", fromA);
+    const socketB = await connectedTo(app, "chat", fromB);
     assert.equal((await call<Whoami>(socketA, "whoami")).userId, `${a.issuer}#1001`);
     assert.equal((await call<Whoami>(socketB, "whoami")).userId, `${b.issuer}#1001`);
 
@@ -75,7 +64,7 @@ describe("without a users manager", () => {
   });
 
   it("an in-band refresh with another issuer's token for the same sub is ERR_AUTH_SUBJECT_MISMATCH, and changes nothing", async () => {
-    const socket = await connected(app, "chat", await a.mint({ sub: "3003", roles: ["member"] }));
+    const socket = await connectedTo(app, "chat", await a.mint({ sub: "3003", roles: ["member"] }));
     const before = await call<Whoami>(socket, "whoami");
     const reply = await call<{ ok: boolean; code?: string }>(socket, "oidc:refresh", { token: await b.mint({ sub: "3003", roles: ["admin"] }) });
     assert.deepEqual(reply, { ok: false, code: "ERR_AUTH_SUBJECT_MISMATCH" });
@@ -110,8 +99,8 @@ describe("with one issuer and no users manager, userId stays the sub", () => {
     const app = await startApp({ config: a.config });
     try {
       const token = await a.mint({ sub: "1001" });
-      assert.equal((await me(app, token)).body["userId"], "1001");
-      const socket = await connected(app, "chat", token);
+      assert.equal((await httpGet(app, token)).body["userId"], "1001");
+      const socket = await connectedTo(app, "chat", token);
       assert.equal((await call<Whoami>(socket, "whoami")).userId, "1001");
       socket.disconnect();
     } finally {
@@ -143,7 +132,7 @@ describe("with a users manager", () => {
   it("findOrCreate(sub, { email, name, iss }): concurrent logins of one sub at two issuers are two calls and two users", async () => {
     calls.length = 0;
     const [fromA, fromB] = await Promise.all([a.mint({ sub: "1001" }), b.mint({ sub: "1001" })]);
-    const [httpA, httpB] = await Promise.all([me(app, fromA), me(app, fromB)]);
+    const [httpA, httpB] = await Promise.all([httpGet(app, fromA), httpGet(app, fromB)]);
     assert.deepEqual(
       calls.map((each) => each.iss).sort(),
       [a.issuer, b.issuer].sort(),
@@ -156,10 +145,10 @@ describe("with a users manager", () => {
 
   it("the provisioning cache (provisionCacheTtl) is per subject: issuer B's 1001 never gets issuer A's cached record", async () => {
     calls.length = 0;
-    assert.equal((await me(app, await a.mint({ sub: "2002" }))).body["userId"], "a-2002");
-    assert.equal((await me(app, await a.mint({ sub: "2002" }))).body["userId"], "a-2002");
+    assert.equal((await httpGet(app, await a.mint({ sub: "2002" }))).body["userId"], "a-2002");
+    assert.equal((await httpGet(app, await a.mint({ sub: "2002" }))).body["userId"], "a-2002");
     assert.equal(calls.length, 1, "A's second login is served from the cache");
-    const socket = await connected(app, "chat", await b.mint({ sub: "2002" }));
+    const socket = await connectedTo(app, "chat", await b.mint({ sub: "2002" }));
     const seen = await call<Whoami>(socket, "whoami");
     assert.deepEqual([seen.userId, seen.roles], ["b-2002", ["guest"]]);
     assert.equal(calls.length, 2);
@@ -169,8 +158,8 @@ describe("with a users manager", () => {
   it("disconnectUser(localId) never reaches a socket whose sub equals that id; listByUser(sub) lists nothing", async () => {
     const session = app.appHandle["session"] as OidcSessionManager;
     // The victim's sub is "b-7" at issuer A; its local id is "a-b-7". Someone's local id is "b-7".
-    const victim = await connected(app, "chat", await a.mint({ sub: "b-7" }));
-    const owner = await connected(app, "chat", await b.mint({ sub: "7" }));
+    const victim = await connectedTo(app, "chat", await a.mint({ sub: "b-7" }));
+    const owner = await connectedTo(app, "chat", await b.mint({ sub: "7" }));
     const ownerGone = next(owner, "oidc:revoked");
     assert.equal(await session.disconnectUser("b-7", "policy"), 1);
     await ownerGone;

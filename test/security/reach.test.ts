@@ -21,7 +21,7 @@ import { OidcSessionManager, oidcRoom } from "../../src/index.js";
 import { registryOf } from "../../src/sockets/registry.js";
 import type { OidcAppHandle } from "../../src/types.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, next, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { call, connectedTo, next, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 /** A UTF-16 code unit with no partner: not a whole character, so not encodable as UTF-8 or by encodeURIComponent. */
@@ -36,11 +36,6 @@ after(async () => {
   await issuer.close();
 });
 
-async function connected(app: TestApp, namespace: string, token: string): Promise<ClientSocket> {
-  const result = await outcome(app.connect(namespace, { auth: { token } }));
-  if (!result.connected) throw new Error(`refused: ${result.message}`);
-  return result.socket;
-}
 
 const roomsOfClient = async (socket: ClientSocket): Promise<string[]> => (await call<{ rooms: string[] }>(socket, "rooms")).rooms;
 const oidcRoomsOf = async (socket: ClientSocket): Promise<string[]> => (await roomsOfClient(socket)).filter((room) => room.startsWith("oidc:")).sort();
@@ -76,7 +71,7 @@ describe("the oidc: room prefix is reserved", () => {
 
   it("a socket that leaves its own oidc: rooms through an app event is put back, and stays revocable and listed", async () => {
     const session = app.appHandle["session"] as OidcSessionManager;
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "leaver", sid: "op-session-1" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "leaver", sid: "op-session-1" }));
     const own = await oidcRoomsOf(socket);
     assert.deepEqual(own, [oidcRoom.issuerSid(issuer.issuer, "op-session-1"), oidcRoom.issuerSub(issuer.issuer, "leaver"), oidcRoom.withSid].sort());
     const warned = reservedWarnings(app).length;
@@ -98,7 +93,7 @@ describe("the oidc: room prefix is reserved", () => {
 
   it("put back by a session-id revocation too (oidc:iss-sid left alone)", async () => {
     const session = app.appHandle["session"] as OidcSessionManager;
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "sid-leaver", sid: "op-session-2" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "sid-leaver", sid: "op-session-2" }));
     await call(socket, "leave", { room: oidcRoom.issuerSid(issuer.issuer, "op-session-2") });
     const revoked = next(socket, "oidc:revoked");
     assert.equal(await session.disconnectSessionId("op-session-2", "logout", issuer.issuer), 1);
@@ -107,8 +102,8 @@ describe("the oidc: room prefix is reserved", () => {
 
   it("a socket that joins another user's oidc:iss-sub room is taken out: not revoked with that user, not counted", async () => {
     const session = app.appHandle["session"] as OidcSessionManager;
-    const victim = await connected(app, "chat", await issuer.mint({ sub: "victim" }));
-    const intruder = await connected(app, "chat", await issuer.mint({ sub: "intruder" }));
+    const victim = await connectedTo(app, "chat", await issuer.mint({ sub: "victim" }));
+    const intruder = await connectedTo(app, "chat", await issuer.mint({ sub: "intruder" }));
     const victimRoom = oidcRoom.issuerSub(issuer.issuer, "victim");
     const warned = reservedWarnings(app).length;
     const afterJoin = await call<string[]>(intruder, "join", { room: victimRoom });
@@ -127,7 +122,7 @@ describe("the oidc: room prefix is reserved", () => {
 
   it("a socket without sid that joins oidc:with-sid is taken out, so a 'without sid' revocation still reaches it", async () => {
     const session = app.appHandle["session"] as OidcSessionManager;
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "no-sid" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "no-sid" }));
     await call(socket, "join", { room: oidcRoom.withSid });
     assert.ok(!(await roomsOfClient(socket)).includes(oidcRoom.withSid));
     const revoked = next(socket, "oidc:revoked");
@@ -136,7 +131,7 @@ describe("the oidc: room prefix is reserved", () => {
   });
 
   it("only what the app does to oidc: rooms is undone: its own rooms are untouched, and the package's own moves (a refresh dropping the sid) stay", async () => {
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "mover", sid: "op-session-3" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "mover", sid: "op-session-3" }));
     await call(socket, "join", { room: "lobby" });
     assert.ok((await roomsOfClient(socket)).includes("lobby"));
     await call(socket, "leave", { room: "lobby" });
@@ -154,7 +149,7 @@ describe("the oidc: room prefix is reserved", () => {
 
   it("a socket that left its rooms and was put back is still released when it disconnects (not put back then)", async () => {
     const session = app.appHandle["session"] as OidcSessionManager;
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "goner" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "goner" }));
     const id = socket.id as string;
     await call(socket, "leave", { room: oidcRoom.issuerSub(issuer.issuer, "goner") });
     assert.deepEqual(await oidcRoomsOf(socket), [oidcRoom.issuerSub(issuer.issuer, "goner")], "put back");
@@ -185,8 +180,8 @@ describe("with a users manager: the oidc:user room", () => {
 
   it("leaving oidc:user:<id> is undone, joining another user's oidc:user room is undone", async () => {
     const session = app.appHandle["session"] as OidcSessionManager;
-    const alice = await connected(app, "chat", await issuer.mint({ sub: "alice" }));
-    const mallory = await connected(app, "chat", await issuer.mint({ sub: "mallory" }));
+    const alice = await connectedTo(app, "chat", await issuer.mint({ sub: "alice" }));
+    const mallory = await connectedTo(app, "chat", await issuer.mint({ sub: "mallory" }));
     await call(alice, "leave", { room: oidcRoom.user("local-alice") });
     await call(mallory, "join", { room: oidcRoom.user("local-alice") });
     assert.ok((await roomsOfClient(alice)).includes(oidcRoom.user("local-alice")));
@@ -235,7 +230,7 @@ describe("values named in rooms and keys are well-formed strings, checked before
   });
 
   it("a refresh with such a token is refused and changes nothing: socket.data.auth, decorations and rooms stay", async () => {
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "refresher", sid: "good-sid", roles: ["member"] }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "refresher", sid: "good-sid", roles: ["member"] }));
     const before = await call<Record<string, unknown>>(socket, "whoami");
     const roomsBefore = await oidcRoomsOf(socket);
     const reply = await call<{ ok: boolean; code?: string }>(socket, "oidc:refresh", {
@@ -288,7 +283,7 @@ describe("an adapter that throws leaves no registry entry behind", () => {
 
   it("a socket revoked while its adapter throws is released: not tracked, not listed", async () => {
     const session = app.appHandle["session"] as OidcSessionManager;
-    const socket = await connected(app, "chat", await issuer.mint({ sub: "thrower" }));
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "thrower" }));
     assert.deepEqual(trackedIds(app), [socket.id]);
     const revoked = next(socket, "oidc:revoked");
     assert.equal(await session.disconnectUser("thrower"), 1);

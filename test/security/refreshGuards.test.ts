@@ -8,9 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { BaseService, IOServer } from "ioserver";
+import { BaseService } from "ioserver";
 import type { Server as SocketIoServer, Socket as ServerSocket } from "socket.io";
-import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
+import type { Socket as ClientSocket } from "socket.io-client";
 import {
   OidcConfigManager,
   OidcSocketAdminMiddleware,
@@ -23,7 +23,7 @@ import {
 } from "../../src/index.js";
 import { connectWithOidc, type OidcClientSocket, type OidcRevokedPayload } from "../../src/client/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, freePort, next, outcome, routesFolder, startApp, type LogLine, type TestApp } from "../helpers/app.js";
+import { call, connected, createServerBase, next, routesFolder, startApp, type LogLine, type TestApp } from "../helpers/app.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 type Ack = (value: unknown) => void;
@@ -37,12 +37,6 @@ before(async () => {
 after(async () => {
   await issuer?.close();
 });
-
-async function connected(socket: ClientSocket): Promise<ClientSocket> {
-  const result = await outcome(socket);
-  if (!result.connected) throw new Error(`refused: ${result.message}`);
-  return result.socket;
-}
 
 /** Resolve with the disconnect reason, bounded. */
 function disconnected(socket: ClientSocket, timeoutMs = 5_000): Promise<string> {
@@ -192,13 +186,8 @@ interface OwnApp {
 }
 
 async function startGuardedApp(): Promise<OwnApp> {
-  const port = await freePort();
-  const logs: LogLine[] = [];
-  const server = new IOServer({ host: "127.0.0.1", port, routes: routesFolder("ioserver-oidc-refresh-guards-", {}), verbose: "ERROR", mode: ["websocket"] });
-  const appHandle = (server as unknown as { appHandle: Record<string, unknown> }).appHandle;
-  appHandle.log = (level: number, text: string) => {
-    logs.push({ level, text });
-  };
+  const base = await createServerBase(routesFolder("ioserver-oidc-refresh-guards-", {}));
+  const { server } = base;
   server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(issuer.config) });
   server.addService({ name: "staff", service: GuardedService, middlewares: [OidcSocketMiddleware, OidcSocketAdminMiddleware] });
   server.addService({ name: "scoped", service: GuardedService, middlewares: [OidcSocketMiddleware, requireScopes("reports:read")] });
@@ -233,23 +222,12 @@ async function startGuardedApp(): Promise<OwnApp> {
     });
   });
 
-  const url = `http://127.0.0.1:${port}`;
-  const clients = new Set<ClientSocket>();
   return {
-    url,
-    logs,
+    url: base.url,
+    logs: base.logs,
     authHistory,
-    connect(namespace, token) {
-      const client = ioClient(`${url}/${namespace}`, { transports: ["websocket"], reconnection: false, forceNew: true, timeout: 5_000, auth: { token } });
-      clients.add(client);
-      return client;
-    },
-    async close() {
-      for (const client of clients) client.disconnect();
-      clients.clear();
-      await io.close();
-      await server.stop().catch(() => undefined);
-    },
+    connect: (namespace, token) => base.connect(namespace, { auth: { token } }),
+    close: base.close,
   };
 }
 

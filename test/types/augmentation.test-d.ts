@@ -26,7 +26,7 @@ function expectType<T extends true>(_: T): void {}
 declare const request: FastifyRequest;
 declare const socket: Socket;
 
-// Seed properties on the request and the socket, without casts.
+// The user properties (sub, userId, userRole, roles, permissions, features, auth) on the request and the socket, without casts.
 expectType<Equal<typeof request.userId, string>>(true);
 expectType<Equal<typeof request.sub, string>>(true);
 expectType<Equal<typeof request.userRole, string>>(true);

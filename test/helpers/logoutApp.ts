@@ -5,9 +5,9 @@
  * and one namespace guarded by `OidcSocketMiddleware` whose clients record
  * `oidc:revoked` and their disconnection.
  */
-import { BaseController, BaseService, IOServer } from "ioserver";
+import { BaseController, BaseService } from "ioserver";
 import type { AppHandle } from "ioserver";
-import { io, type Socket as ClientSocket } from "socket.io-client";
+import type { Socket as ClientSocket } from "socket.io-client";
 import {
   backchannelLogoutHandler,
   OidcBackchannelLogoutController,
@@ -16,7 +16,7 @@ import {
   type OidcBackchannelLogoutOptions,
   type OidcConfigInput,
 } from "../../src/index.js";
-import { freePort, outcome, routesFolder, type LogLine } from "../helpers/app.js";
+import { createServerBase, outcome, routesFolder, type LogLine } from "./app.js";
 
 const routesDir = routesFolder("ioserver-oidc-logout-routes-", {
   oidc: [
@@ -69,8 +69,8 @@ export interface LogoutApp {
 const TIMEOUT = 8_000;
 
 export async function startLogoutApp(options: LogoutAppOptions = {}): Promise<LogoutApp> {
-  const port = options.port ?? (await freePort());
-  const logs: LogLine[] = [];
+  const base = await createServerBase(routesDir, options.port);
+  const { server, url, logs, appHandle } = base;
 
   class ChatService extends BaseService {
     async ping(_socket: unknown, _data: unknown, callback?: (value: unknown) => void) {
@@ -82,11 +82,6 @@ export async function startLogoutApp(options: LogoutAppOptions = {}): Promise<Lo
     readonly ssoLogout = backchannelLogoutHandler(this.appHandle, options.custom ?? {});
   }
 
-  const server = new IOServer({ host: "127.0.0.1", port, routes: routesDir, verbose: "ERROR", mode: ["websocket"] });
-  const appHandle = (server as unknown as { appHandle: Record<string, unknown> }).appHandle;
-  appHandle.log = (level: number, text: string) => {
-    logs.push({ level, text });
-  };
   for (const [name, manager] of Object.entries(options.managers ?? {})) server.addManager({ name, manager });
   if (options.config !== undefined) server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(options.config) });
 
@@ -111,8 +106,6 @@ export async function startLogoutApp(options: LogoutAppOptions = {}): Promise<Lo
   server.addService({ name: "chat", service: ChatService, middlewares: [OidcSocketMiddleware] });
   await server.start();
 
-  const url = `http://127.0.0.1:${port}`;
-  const clients = new Set<ClientSocket>();
 
   const post: LogoutApp["post"] = async (body, headers = {}, path = "/oidc/backchannel-logout") => {
     const response = await fetch(`${url}${path}`, {
@@ -131,8 +124,7 @@ export async function startLogoutApp(options: LogoutAppOptions = {}): Promise<Lo
     post,
     logout: (token, path) => post(new URLSearchParams({ logout_token: token }).toString(), {}, path),
     async connect(token) {
-      const socket = io(`${url}/chat`, { transports: ["websocket"], reconnection: false, forceNew: true, timeout: 5_000, auth: { token } });
-      clients.add(socket);
+      const socket = base.connect("chat", { auth: { token } });
       const revoked: unknown[] = [];
       socket.on("oidc:revoked", (payload: unknown) => revoked.push(payload));
       let gone = false;
@@ -146,13 +138,7 @@ export async function startLogoutApp(options: LogoutAppOptions = {}): Promise<Lo
       if (!result.connected) throw new Error(`handshake refused: ${result.message}`);
       return { socket, revoked, disconnected, isDisconnected: () => gone };
     },
-    async close() {
-      for (const client of clients) client.disconnect();
-      clients.clear();
-      const socketio = (server.getApp() as unknown as { io?: { close(): Promise<void> | void } }).io;
-      await socketio?.close();
-      await server.stop().catch(() => undefined);
-    },
+    close: base.close,
   };
 }
 

@@ -7,8 +7,8 @@ import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { redisSessionStore, type OidcSessionRecord, type RedisSessionStoreClient } from "../../src/index.js";
-import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
-import { runPrefix, waitFor } from "./harness.js";
+import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
+import { waitFor } from "../helpers/wait.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
 

@@ -13,7 +13,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair } from "jose";
-import { CookieJar } from "../helpers/cookieJar.js";
+import { CookieJar } from "./cookieJar.js";
 
 const TIMEOUT = 8_000;
 const random = (bytes: number) => randomBytes(bytes).toString("base64url");

@@ -1,9 +1,9 @@
 /**
- * The verified-token cache's own bookkeeping (src/lib/tokenCache.ts), driven
+ * The verified-token cache's own bookkeeping (src/verify/tokenCache.ts), driven
  * directly: which entries a bounded cache keeps as tokens turn over, lookups
  * that require the whole token string, and the byte count. The end-to-end
  * behaviour (hits through verifyOidcToken and the middlewares, expiry, key
- * rotation) is in tokenCache.test.ts.
+ * rotation) is in test/perf/tokenCache.test.ts.
  *
  * The key set is a stand-in that reports every key as still published: what
  * happens when a key is withdrawn is tested end to end with a real JWKS.

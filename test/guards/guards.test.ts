@@ -10,8 +10,8 @@ import {
   requirePermissions,
   requireRoles,
   requireScopes,
-} from "../src/index.js";
-import type { OidcAuthError, OidcGuard, OidcUserContext } from "../src/index.js";
+} from "../../src/index.js";
+import type { OidcAuthError, OidcGuard, OidcUserContext } from "../../src/index.js";
 
 function ctx(overrides: Partial<OidcUserContext> = {}): OidcUserContext {
   return {

@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Socket } from "socket.io";
-import { decorateSocket } from "../src/sockets/decorations.js";
-import type { OidcUserContext } from "../src/types.js";
+import { decorateSocket } from "../../src/sockets/decorations.js";
+import type { OidcUserContext } from "../../src/types.js";
 
 const context: OidcUserContext = Object.freeze({
   sub: "s-1",

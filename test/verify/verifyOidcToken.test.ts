@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { exportSPKI, SignJWT } from "jose";
-import { OidcAuthError, verifyOidcToken, type OidcConfigInput } from "../src/index.js";
-import { b64url, makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "./helpers/keys.js";
+import { OidcAuthError, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
+import { b64url, makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 
 const ISS = "https://idp.example.test";
 const AUD = "my-app";

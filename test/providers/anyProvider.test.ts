@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { OidcAuthError, verifyOidcToken, type OidcConfigInput } from "../src/index.js";
-import { createTestIssuer, type TestIssuer } from "../src/testing/index.js";
+import { OidcAuthError, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
+import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 
 const nowS = () => Math.floor(Date.now() / 1000);
 

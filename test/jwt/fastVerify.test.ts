@@ -1,5 +1,5 @@
 /**
- * src/lib/fastVerify.ts: unit tests per rule, each checked against jose
+ * src/jwt/fastVerify.ts: unit tests per rule, each checked against jose
  * itself (the fast path must accept exactly where jose accepts, and defer —
  * return undefined — everywhere else it is not sure), then a direct
  * differential over generated tokens: whenever fastVerify accepts a token
@@ -19,7 +19,7 @@ import { COMPACT_JWS, decodeJws } from "../../src/jwt/decode.js";
 import { createFastKey, type FastKey } from "../../src/jwt/fastKey.js";
 import { fastVerify } from "../../src/jwt/fastVerify.js";
 import { isUsableJwk } from "../../src/jwt/usableKey.js";
-import { b64url, buildToken, createFixture, createKeys, referenceOptions, referenceVerify, TokenGenerator, type Fixture } from "./generate.js";
+import { b64url, buildToken, createFixture, createKeys, referenceOptions, referenceVerify, TokenGenerator, type Fixture } from "../differential/generate.js";
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 const nowS = () => Math.floor(Date.now() / 1000);

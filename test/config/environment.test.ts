@@ -1,18 +1,8 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { outcome, startApp, type TestApp } from "../helpers/app.js";
-
-const VARS = [
-  "AUTH_SERVICE_URL",
-  "AUTH_SERVICE_APP_SLUG",
-  "AUTH_SERVICE_JWKS_URI",
-  "AUTH_SERVICE_ISSUER",
-  "AUTH_SERVICE_AUDIENCE",
-  "OIDC_ISSUER",
-  "OIDC_AUDIENCE",
-  "OIDC_JWKS_URI",
-];
+import { httpGet, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { setOidcEnv } from "../helpers/env.js";
 
 let issuer: TestIssuer;
 let app: TestApp | undefined;
@@ -25,30 +15,21 @@ after(async () => {
 afterEach(async () => {
   await app?.close();
   app = undefined;
-  for (const name of VARS) delete process.env[name];
+  setOidcEnv();
 });
 
-function setEnv(values: Record<string, string>) {
-  for (const name of VARS) delete process.env[name];
-  Object.assign(process.env, values);
-}
-
-async function httpStatus(path: string, token?: string) {
-  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
-  const response = await fetch(`${app!.url}${path}`, { headers, signal: AbortSignal.timeout(8_000) });
-  return { status: response.status, body: (await response.json()) as { code?: string } };
-}
+const httpStatus = (path: string, token?: string) => httpGet<{ code?: string }>(app!, token, { path });
 
 describe("configuration resolution", () => {
   it("reads the environment when no oidcConfig manager is registered", async () => {
-    setEnv({ AUTH_SERVICE_URL: `${issuer.issuer}/`, AUTH_SERVICE_APP_SLUG: "env-app" });
+    setOidcEnv({ AUTH_SERVICE_URL: `${issuer.issuer}/`, AUTH_SERVICE_APP_SLUG: "env-app" });
     app = await startApp();
     const res = await httpStatus("/api/me", await issuer.mint());
     assert.equal(res.status, 200, "trailing slash stripped, default JWKS path and audience used");
   });
 
   it("OidcConfigManager reads the five variables, and logs once at level 6 what it trusts", async () => {
-    setEnv({
+    setOidcEnv({
       AUTH_SERVICE_URL: "http://idp.invalid",
       AUTH_SERVICE_APP_SLUG: "env-app",
       AUTH_SERVICE_JWKS_URI: issuer.jwksUri,
@@ -65,7 +46,7 @@ describe("configuration resolution", () => {
   });
 
   it("generic OIDC_ISSUER + OIDC_AUDIENCE alone: keys found through discovery", async () => {
-    setEnv({ OIDC_ISSUER: issuer.issuer, OIDC_AUDIENCE: "generic-api" });
+    setOidcEnv({ OIDC_ISSUER: issuer.issuer, OIDC_AUDIENCE: "generic-api" });
     app = await startApp({ config: "env" });
     assert.equal((await httpStatus("/api/me", await issuer.mint({ aud: "generic-api" }))).status, 200);
     assert.equal((await httpStatus("/api/me", await issuer.mint({ aud: "env-app" }))).status, 401);
@@ -73,7 +54,7 @@ describe("configuration resolution", () => {
   });
 
   it("AUTH_SERVICE_* variables take precedence over OIDC_* ones", async () => {
-    setEnv({
+    setOidcEnv({
       AUTH_SERVICE_URL: issuer.issuer,
       AUTH_SERVICE_APP_SLUG: "env-app",
       AUTH_SERVICE_AUDIENCE: "from-auth-service",
@@ -87,7 +68,7 @@ describe("configuration resolution", () => {
   });
 
   it("the manager's config wins over the environment", async () => {
-    setEnv({ AUTH_SERVICE_URL: "http://127.0.0.1:9", AUTH_SERVICE_APP_SLUG: "wrong" });
+    setOidcEnv({ AUTH_SERVICE_URL: "http://127.0.0.1:9", AUTH_SERVICE_APP_SLUG: "wrong" });
     app = await startApp({ config: issuer.config });
     assert.equal((await httpStatus("/api/me", await issuer.mint())).status, 200);
   });
@@ -106,7 +87,7 @@ describe("configuration resolution", () => {
 
 describe("misconfiguration fails closed", () => {
   it("missing AUTH_SERVICE_APP_SLUG: start-up logs the variable; requests get 500 / connect_error ERR_AUTH_MISCONFIGURED", async () => {
-    setEnv({ AUTH_SERVICE_URL: issuer.issuer });
+    setOidcEnv({ AUTH_SERVICE_URL: issuer.issuer });
     app = await startApp({ config: "env" });
     const token = await issuer.mint();
     const res = await httpStatus("/api/me", token);
@@ -121,7 +102,7 @@ describe("misconfiguration fails closed", () => {
   });
 
   it("a request without a token still gets ERR_AUTH_TOKEN_REQUIRED (extraction before config)", async () => {
-    setEnv({});
+    setOidcEnv({});
     app = await startApp();
     const res = await httpStatus("/api/me");
     assert.equal(res.status, 401);
@@ -132,7 +113,7 @@ describe("misconfiguration fails closed", () => {
   });
 
   it("no manager and no environment: ERR_AUTH_MISCONFIGURED naming AUTH_SERVICE_URL", async () => {
-    setEnv({});
+    setOidcEnv({});
     app = await startApp();
     const token = await issuer.mint();
     const res = await httpStatus("/api/me", token);
@@ -142,7 +123,7 @@ describe("misconfiguration fails closed", () => {
   });
 
   it("a malformed AUTH_SERVICE_URL is named in the log", async () => {
-    setEnv({ AUTH_SERVICE_URL: "not a url", AUTH_SERVICE_APP_SLUG: "x" });
+    setOidcEnv({ AUTH_SERVICE_URL: "not a url", AUTH_SERVICE_APP_SLUG: "x" });
     app = await startApp({ config: "env" });
     const res = await httpStatus("/api/me", await issuer.mint());
     assert.equal(res.body.code, "ERR_AUTH_MISCONFIGURED");

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 
-const dir = fileURLToPath(new URL("./package/", import.meta.url));
+const dir = fileURLToPath(new URL("./", import.meta.url));
 
 function run(file: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -17,7 +17,7 @@ function run(file: string): Promise<{ code: number | null; stdout: string; stder
 
 describe("the built package (npm run build) protects a real IOServer", () => {
   it("dist exists", () => {
-    assert.ok(existsSync(fileURLToPath(new URL("../dist/index.js", import.meta.url))), "run npm run build first");
+    assert.ok(existsSync(fileURLToPath(new URL("../../dist/index.js", import.meta.url))), "run npm run build first");
   });
 
   for (const file of ["consumer.mjs", "consumer.cjs"]) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { bearerToken, socketToken } from "../src/pipeline/extractToken.js";
+import { bearerToken, socketToken } from "../../src/pipeline/extractToken.js";
 
 describe("bearerToken", () => {
   it("takes the token after the Bearer scheme, case-insensitively", () => {

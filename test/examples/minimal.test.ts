@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
-import { freePort } from "./helpers/app.js";
+import { freePort } from "../helpers/app.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
+const root = fileURLToPath(new URL("../..", import.meta.url));
 
-describe("examples/minimal (npm run demo)", () => {
+describe("examples/minimal (npm run example)", () => {
   it("starts, protects its route and namespace, and stops cleanly on SIGINT", async () => {
     const port = await freePort();
     const child = spawn(process.execPath, ["--import", "tsx", "examples/minimal/server.ts"], {
