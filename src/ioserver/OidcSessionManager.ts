@@ -10,7 +10,7 @@ import { MemorySessionStore, type OidcSessionRecord, type OidcSessionStore } fro
 import type { OidcAppHandle } from "../types.js";
 import { oidcLog } from "../util/log.js";
 import { describeError } from "../util/text.js";
-import { isPositive } from "../util/validate.js";
+import { positiveOption } from "../util/validate.js";
 import { configuredClass } from "./configure.js";
 
 /** Options of `OidcSessionManager#disconnectSubject`. */
@@ -47,9 +47,7 @@ export interface OidcSessionManagerOptions {
 }
 
 function positive(value: unknown, name: string): void {
-  if (value !== undefined && !isPositive(value)) {
-    throw new TypeError(`OidcSessionManager.configure: "${name}" must be a positive number of ms, got ${String(value)}`);
-  }
+  positiveOption(value, 0, (expected) => new TypeError(`OidcSessionManager.configure: "${name}" ${expected.replace("number", "number of ms")}`));
 }
 
 /**

@@ -22,6 +22,7 @@ import { explain } from "../verify/explain.js";
 import { routeToken } from "../verify/route.js";
 import { show } from "../util/text.js";
 import { isObject } from "../util/text.js";
+import { invalid } from "../verify/invalid.js";
 
 /** The member of `events` that makes a JWT a Logout Token (section 2.4). */
 export const BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout";
@@ -67,8 +68,9 @@ export interface VerifyLogoutTokenOptions {
   allowJwtTyp?: boolean;
 }
 
-function invalid(reason: string, cause?: unknown): OidcAuthError {
-  return new OidcAuthError("ERR_AUTH_TOKEN_INVALID", { reason: `logout token refused: ${reason}`, cause });
+/** The logout token is refused: the reason says so. */
+function refused(reason: string, cause?: unknown): OidcAuthError {
+  return invalid(`logout token refused: ${reason}`, cause);
 }
 
 
@@ -88,8 +90,8 @@ function audiencesFor(issuer: OidcIssuerConfig, config: OidcConfig, option: stri
 function optionalString(payload: JWTPayload, claim: "sub" | "sid"): string | undefined {
   if (!Object.hasOwn(payload, claim)) return undefined;
   const value = payload[claim];
-  if (typeof value !== "string" || value === "") throw invalid(`${claim} must be a non-empty string, got ${show(value)}`);
-  if (!(value as unknown as { isWellFormed(): boolean }).isWellFormed()) throw invalid(`${claim} ${show(value)} is not a well-formed string (lone surrogate)`);
+  if (typeof value !== "string" || value === "") throw refused(`${claim} must be a non-empty string, got ${show(value)}`);
+  if (!(value as unknown as { isWellFormed(): boolean }).isWellFormed()) throw refused(`${claim} ${show(value)} is not a well-formed string (lone surrogate)`);
   return value;
 }
 
@@ -103,23 +105,23 @@ export async function verifyLogoutToken(token: unknown, config: OidcConfig, opti
   if (typeof maxAge !== "number" || !Number.isFinite(maxAge) || maxAge <= 0) {
     throw new TypeError(`verifyLogoutToken: maxAge must be a positive number of seconds, got ${String(maxAge)}`);
   }
-  if (typeof token !== "string" || token.length === 0) throw invalid("no token");
-  if (token.length > config.maxTokenLength) throw invalid(`${token.length} characters, over the ${config.maxTokenLength} limit`);
+  if (typeof token !== "string" || token.length === 0) throw refused("no token");
+  if (token.length > config.maxTokenLength) throw refused(`${token.length} characters, over the ${config.maxTokenLength} limit`);
   if (!COMPACT_JWS.test(token)) {
     // Section 2.4 allows encrypted Logout Tokens; this package never holds a decryption key.
-    throw invalid(COMPACT_JWE.test(token) ? "encrypted (JWE) logout tokens are not supported" : "not a compact JWS (three base64url segments)");
+    throw refused(COMPACT_JWE.test(token) ? "encrypted (JWE) logout tokens are not supported" : "not a compact JWS (three base64url segments)");
   }
 
   // 2.6 steps 3-4 (alg and iss as for ID tokens): routed by the unverified iss (an unknown issuer costs
   // nothing), then the issuer's asymmetric allow-list, so never `none` nor HS*.
   const jose = await loadJose();
-  const { header, issuer } = routeToken(token, config, jose, invalid);
+  const { header, issuer } = routeToken(token, config, jose, refused);
   const { kid, typ } = header;
   // 2.4 and 4.1 (explicit typing, RFC 8725 section 3.11): a typed token must say it is a Logout Token.
   if (typ !== undefined) {
     const normalized = typeof typ === "string" ? normalizeTyp(typ) : undefined;
     if (normalized !== "application/logout+jwt" && !(options.allowJwtTyp === true && normalized === "application/jwt")) {
-      throw invalid(`header typ ${show(typ)} is not logout+jwt`);
+      throw refused(`header typ ${show(typ)} is not logout+jwt`);
     }
   }
 
@@ -141,24 +143,24 @@ export async function verifyLogoutToken(token: unknown, config: OidcConfig, opti
     if (error instanceof KeySetUnavailableError) {
       throw new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: `logout token not verified: ${error.message}`, cause: error });
     }
-    throw invalid(explain(error, { issuer, audiences, maxAge, maxAgeName: "max age", kid }), error);
+    throw refused(explain(error, { issuer, audiences, maxAge, maxAgeName: "max age", kid }), error);
   }
 
   // 2.4: jti is the token's unique identifier.
   const { jti, iat, exp, events } = payload;
-  if (typeof jti !== "string" || jti === "") throw invalid(`jti must be a non-empty string, got ${show(jti)}`);
+  if (typeof jti !== "string" || jti === "") throw refused(`jti must be a non-empty string, got ${show(jti)}`);
   // 2.6 step 6: events is a JSON object with the back-channel logout member, itself a JSON object.
-  if (!isObject(events)) throw invalid(`events must be a JSON object, got ${show(events)}`);
-  if (!Object.hasOwn(events, BACKCHANNEL_LOGOUT_EVENT)) throw invalid(`events has no ${BACKCHANNEL_LOGOUT_EVENT} member (members: ${show(Object.keys(events))})`);
+  if (!isObject(events)) throw refused(`events must be a JSON object, got ${show(events)}`);
+  if (!Object.hasOwn(events, BACKCHANNEL_LOGOUT_EVENT)) throw refused(`events has no ${BACKCHANNEL_LOGOUT_EVENT} member (members: ${show(Object.keys(events))})`);
   if (!isObject(events[BACKCHANNEL_LOGOUT_EVENT])) {
-    throw invalid(`events member ${BACKCHANNEL_LOGOUT_EVENT} must be a JSON object, got ${show(events[BACKCHANNEL_LOGOUT_EVENT])}`);
+    throw refused(`events member ${BACKCHANNEL_LOGOUT_EVENT} must be a JSON object, got ${show(events[BACKCHANNEL_LOGOUT_EVENT])}`);
   }
   // 2.6 step 7 (2.4: prohibited, so an ID token can never pass for a Logout Token).
-  if (Object.hasOwn(payload, "nonce")) throw invalid("a nonce claim is present");
+  if (Object.hasOwn(payload, "nonce")) throw refused("a nonce claim is present");
   // 2.6 step 5: sub, sid, or both.
   const sub = optionalString(payload, "sub");
   const sid = optionalString(payload, "sid");
-  if (sub === undefined && sid === undefined) throw invalid("neither sub nor sid is present");
+  if (sub === undefined && sid === undefined) throw refused("neither sub nor sid is present");
 
   const verified: OidcLogoutToken = { iss: issuer.issuer, jti, iat: iat as number };
   if (sub !== undefined) verified.sub = sub;

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { OidcConfigError } from "../config/errors.js";
 import type { OidcReplayStore } from "../stores/replayStore.js";
 import type { OidcAppHandle } from "../types.js";
-import { isPositive } from "../util/validate.js";
+import { positiveOption } from "../util/validate.js";
 import { DEFAULT_LOGOUT_TOKEN_MAX_AGE, type OidcLogoutToken, type VerifyLogoutTokenOptions } from "./logoutToken.js";
 
 /** What `onLogout` receives besides the token. */
@@ -49,11 +49,7 @@ export interface Settings {
 }
 
 function positive(value: unknown, name: string, fallback: number, integer: boolean): number {
-  if (value === undefined) return fallback;
-  if (!isPositive(value, integer)) {
-    throw new OidcConfigError(`backchannel logout "${name}"`, `must be a positive ${integer ? "integer" : "number"}, got ${String(value)}`);
-  }
-  return value;
+  return positiveOption(value, fallback, (expected) => new OidcConfigError(`backchannel logout "${name}"`, expected), integer);
 }
 
 /** Validate options once, when the handler is created. */

@@ -2,3 +2,14 @@
 export function isPositive(value: unknown, integer = false): value is number {
   return typeof value === "number" && Number.isFinite(value) && value > 0 && (!integer || Number.isInteger(value));
 }
+
+/**
+ * A positive-number option: `fallback` when it is absent, else the value, or
+ * the error `refuse` makes from what was expected (each caller names the
+ * option its own way and throws its own error type).
+ */
+export function positiveOption(value: unknown, fallback: number, refuse: (expected: string) => Error, integer = false): number {
+  if (value === undefined) return fallback;
+  if (!isPositive(value, integer)) throw refuse(`must be a positive ${integer ? "integer" : "number"}, got ${String(value)}`);
+  return value;
+}
