@@ -8,6 +8,7 @@ import { reportFailure } from "../pipeline/authenticate.js";
 import type { OidcAuthError } from "../errors.js";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
 import { show } from "../util/text.js";
+import { contextOf } from "../sockets/socketState.js";
 
 /** What per-event guarding needs of a guard: a function (a front-end's guard class or hook) carrying its check. */
 export interface EventGuard {
@@ -69,7 +70,7 @@ function wrapHandler(guards: readonly EventGuard[], handler: EventHandler, event
   return async function guardedEvent(this: unknown, socket: any, data?: unknown, callback?: unknown, ...rest: unknown[]): Promise<unknown> {
     try {
       // Checked on every event, so a context replaced by an in-band refresh counts.
-      for (const guard of guards) guard.check(socket?.data?.auth);
+      for (const guard of guards) guard.check((socket === null || typeof socket !== "object" ? undefined : contextOf(socket)) ?? socket?.data?.auth);
     } catch (error) {
       const appHandle = (this as { appHandle?: unknown } | null | undefined)?.appHandle;
       const event = eventName ?? propertyHolding(this, guardedEvent) ?? (handler.name || "(anonymous handler)");

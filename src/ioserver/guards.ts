@@ -19,6 +19,7 @@ import { httpHook } from "../pipeline/httpHook.js";
 import { socketHook } from "../sockets/socketHook.js";
 import { rememberHandshakeCheck } from "../sockets/handshakeGuards.js";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
+import { contextOf } from "../sockets/socketState.js";
 
 /**
  * What a guard's `handle()` returns: a Fastify `preValidation` hook when
@@ -79,7 +80,7 @@ function middlewareOf(guardCheck: GuardCheck): OidcGuard {
       const socket = socketHook(app, async (target) => {
         // An in-band refresh of this namespace runs the check again (src/sockets/lifecycle.ts).
         rememberHandshakeCheck(target.nsp, socketCheck);
-        socketCheck((target.data as { auth?: unknown } | undefined)?.auth);
+        socketCheck(contextOf(target) ?? (target.data as { auth?: unknown } | undefined)?.auth);
       });
       // Socket.IO calls a namespace middleware with (socket, next); Fastify a hook with (request, reply, done).
       return function oidcGuard(target: unknown, second: unknown, third?: unknown): void {

@@ -32,6 +32,22 @@ export const DISCOVERY_CACHE_SIZE = 256;
  */
 const entries = new LruMap<string, Entry>(DISCOVERY_CACHE_SIZE);
 
+/**
+ * The entry each live issuer config uses, held for as long as that config
+ * lives: an issuer the app trusts keeps its discovery state (and its
+ * back-off) however many other issuers pass through the shared cache, so
+ * tokens naming many trusted issuers cannot make one rediscovered on every
+ * request.
+ */
+const pinned = new WeakMap<OidcIssuerConfig, Entry>();
+
+function entryOf(issuer: OidcIssuerConfig): Entry {
+  let entry = pinned.get(issuer) ?? entries.get(issuer.issuer);
+  if (entry === undefined) entries.set(issuer.issuer, (entry = { failures: 0, retryAt: 0 }));
+  pinned.set(issuer, entry);
+  return entry;
+}
+
 /** The discovery URLs to try, in order. */
 export function discoveryUrls(issuer: string): string[] {
   const url = new URL(issuer);
@@ -102,14 +118,13 @@ async function discover(issuer: string, timeout: number): Promise<string> {
 
 /** The issuer's JWKS URI when configured or already discovered, without waiting. */
 export function knownJwksUri(issuer: OidcIssuerConfig): string | undefined {
-  return issuer.jwksUri ?? entries.get(issuer.issuer)?.jwksUri;
+  return issuer.jwksUri ?? (pinned.get(issuer) ?? entries.get(issuer.issuer))?.jwksUri;
 }
 
 /** The issuer's JWKS URI: configured, or discovered. Rejects with `KeySetUnavailableError`. */
 export async function jwksUriOf(issuer: OidcIssuerConfig, config: OidcConfig): Promise<string> {
   if (issuer.jwksUri !== undefined) return issuer.jwksUri;
-  let entry = entries.get(issuer.issuer);
-  if (entry === undefined) entries.set(issuer.issuer, (entry = { failures: 0, retryAt: 0 }));
+  const entry = entryOf(issuer);
   if (entry.jwksUri !== undefined) return entry.jwksUri;
   if (entry.pending !== undefined) return entry.pending;
   if (Date.now() < entry.retryAt) {

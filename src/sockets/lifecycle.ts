@@ -17,7 +17,7 @@ import { handshakeChecksOf } from "./handshakeGuards.js";
 import { issOf, sameSubject } from "../claims/identity.js";
 import { oidcLog } from "../util/log.js";
 import { show, describeError } from "../util/text.js";
-import { contextOf, EXPIRY, hasFlag, recentRefreshes, setFlag, tracked, WARNED, type TrackedSocket } from "./socketState.js";
+import { contextOf, EXPIRY, hasFlag, recentRefreshes, recoveredContext, setFlag, tracked, WARNED, type TrackedSocket } from "./socketState.js";
 import { disabledUserRevoker } from "../pipeline/provision.js";
 import { revokeUser } from "./revocations.js";
 import { refuseRevoked } from "../pipeline/refuseRevoked.js";
@@ -169,7 +169,7 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
  * disconnect.
  */
 async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolean> {
-  const context = contextOf(socket);
+  const context = recoveredContext(socket) as OidcUserContext | undefined | null;
   if (context === undefined || context === null || typeof context.sub !== "string" || context.claims === null || typeof context.claims !== "object") {
     oidcLog(appHandle, 4, `recovered socket ${socket.id} has no authenticated context: disconnected`);
     disconnectWith(socket, OIDC_EVENTS.revoked, { code: "ERR_AUTH_REVOKED" });

@@ -1,15 +1,22 @@
 /**
  * Everything the package keeps for one socket, in one place.
  *
- * - The authenticated context is `socket.data.auth`, and only there: it is
- *   what the app reads, what `fetchSockets()` returns from other nodes, what
- *   connection-state recovery restores, and what the decorations
- *   (`socket.userId`, ...), the guards, the refresh and the expiry read. The
- *   package writes it in one place (`setContext`); an app must not replace it.
+ * - The authenticated context. The package reads it from one place,
+ *   `contextOf`: the decorations (`socket.userId`, ...), the guards, the
+ *   refresh, the expiry, the registry's indexes and every revocation. It
+ *   writes it in one place, `setContext`, which also publishes it as
+ *   `socket.data.auth`: what the app reads, what `fetchSockets()` returns
+ *   from other nodes, and what connection-state recovery restores (read back
+ *   once, by `recoveredContext`, before the socket is admitted again). The
+ *   package's reference is a field of its own rather than `socket.data.auth`
+ *   itself because `socket.data` belongs to the app: an app that replaces it
+ *   (`socket.data = { room }`) must not take the socket out of its expiry,
+ *   its rooms' bookkeeping or the reach of a revocation.
  * - A few booleans packed into one number, and the socket's place in the
- *   app's expiry queue (`DUE`, `SLOT`, see `deadlineQueue.ts`): symbol-keyed
- *   fields on the socket itself, added in one order so every socket keeps one
- *   shape. Every idle socket carries them, so they are numbers, not an object.
+ *   app's expiry queue (`DUE`, `SLOT`, see `deadlineQueue.ts`). These and the
+ *   context are symbol-keyed fields on the socket itself, added in one order
+ *   so every socket keeps one shape; every idle socket carries them, so they
+ *   are plain values, not an object of their own.
  * - The times of its recent in-band refreshes, only for sockets that refresh.
  */
 import type { Socket } from "socket.io";
@@ -29,9 +36,11 @@ export const REGISTERED = 16;
 /** A `leave-room` of one of its rooms is being looked into (see `registry.ts`). */
 export const LEAVING = 32;
 
+const CONTEXT = Symbol("ioserver-oidc.context");
 const FLAGS = Symbol("ioserver-oidc.flags");
 
 export type TrackedSocket = Socket & {
+  [CONTEXT]: OidcUserContext | undefined;
   [FLAGS]: number;
   [DUE]: number;
   [SLOT]: number;
@@ -41,6 +50,7 @@ export type TrackedSocket = Socket & {
 export function tracked(socket: Socket): TrackedSocket {
   const carrier = socket as TrackedSocket;
   if (carrier[FLAGS] === undefined) {
+    carrier[CONTEXT] = undefined;
     carrier[FLAGS] = 0;
     carrier[DUE] = 0;
     carrier[SLOT] = -1;
@@ -61,16 +71,25 @@ export function setFlag(socket: TrackedSocket, bit: number, value: boolean): voi
   socket[FLAGS] = value ? socket[FLAGS] | bit : socket[FLAGS] & ~bit;
 }
 
-/** The socket's authenticated context: `socket.data.auth`. */
+/** The socket's authenticated context, as the package last set it. */
 export function contextOf(socket: Socket): OidcUserContext | undefined {
-  const data = socket.data as { auth?: OidcUserContext } | undefined;
-  return data?.auth ?? undefined;
+  return (socket as unknown as Partial<TrackedSocket>)[CONTEXT];
 }
 
-/** Make `context` the socket's authenticated context. */
+/** Make `context` the socket's authenticated context, and publish it as `socket.data.auth`. */
 export function setContext(socket: Socket, context: OidcUserContext): void {
+  tracked(socket)[CONTEXT] = context;
   socket.data ??= {};
   (socket.data as { auth?: OidcUserContext }).auth = context;
+}
+
+/**
+ * The context a socket restored by connection-state recovery brings back in
+ * `socket.data.auth` (untrusted until admitted again: it comes from the
+ * session store, not from this process).
+ */
+export function recoveredContext(socket: Socket): unknown {
+  return (socket.data as { auth?: unknown } | undefined)?.auth;
 }
 
 const refreshTimes = new WeakMap<Socket, number[]>();

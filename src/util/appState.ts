@@ -25,14 +25,18 @@ export interface AppPart<T> {
 }
 
 const states = new WeakMap<object, AppState>();
-/** The last record found: most processes run one app, whose record is then found without a lookup. */
-let last: AppState | undefined;
+/**
+ * The last record found: most processes run one app, whose record is then
+ * found without a lookup. Held weakly, so a dropped app is not kept alive.
+ */
+let last: WeakRef<AppState> | undefined;
 
 export function appStateOf(app: OidcAppHandle): AppState {
-  if (last !== undefined && last.app === app) return last;
+  const recent = last?.deref();
+  if (recent !== undefined && recent.app === app) return recent;
   let state = states.get(app);
   if (state === undefined) states.set(app, (state = { app, parts: new Map() }));
-  last = state;
+  last = new WeakRef(state);
   return state;
 }
 

@@ -54,6 +54,18 @@ export function issuerStateOf(issuer: OidcIssuerConfig, config: OidcConfig): Iss
   return state;
 }
 
+/** Discovered key sets, by issuer config: pinned like configured ones, so the registry's bound never drops a trusted issuer's set. */
+const discoveredSets = new WeakMap<OidcIssuerConfig, RemoteKeySet>();
+
+/** The key set of a discovered issuer at `jwksUri`, kept for the issuer config while it lives. */
+export function discoveredKeySet(issuer: OidcIssuerConfig, jwksUri: string, config: OidcConfig): RemoteKeySet {
+  const known = discoveredSets.get(issuer);
+  if (known !== undefined && known.uri === jwksUri) return known;
+  const set = keySetFor(jwksUri, config);
+  discoveredSets.set(issuer, set);
+  return set;
+}
+
 /** Process-wide cache, bounded by the configs: weak, a token cache goes with its config. */
 const tokenCaches = new WeakMap<OidcConfig, TokenCache>();
 

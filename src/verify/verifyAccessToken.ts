@@ -22,7 +22,6 @@ import { fastVerify } from "../jwt/fastVerify.js";
 import { loadJose } from "../jwt/jose.js";
 import { jwksUriOf } from "../keys/discovery.js";
 import { keyFunction } from "../keys/keyFunction.js";
-import { keySetFor } from "../keys/keySetRegistry.js";
 import { KeySetUnavailableError } from "../keys/keySetUnavailableError.js";
 import { onlyCandidate } from "../keys/onlyCandidate.js";
 import type { KeySetLog, KeySetSnapshot, RemoteKeySet, StoredKey } from "../keys/remoteKeySet.js";
@@ -30,7 +29,7 @@ import type { OidcConfig, OidcIssuerConfig } from "../types.js";
 import { drive, wait, type Clock, type Wait } from "./drive.js";
 import { explain } from "./explain.js";
 import { invalid } from "./invalid.js";
-import { issuerStateOf, tokenCacheOf } from "./issuerState.js";
+import { discoveredKeySet, issuerStateOf, tokenCacheOf } from "./issuerState.js";
 import { checkSub, sharePayload } from "./payload.js";
 import { routeToken } from "./route.js";
 
@@ -95,7 +94,7 @@ function* verification(token: unknown, config: OidcConfig, log: KeySetLog | unde
   let set: RemoteKeySet;
   try {
     const { policy, keySet } = issuerStateOf(issuer, config);
-    set = keySet ?? keySetFor(yield* wait(jwksUriOf(issuer, config)), config);
+    set = keySet ?? discoveredKeySet(issuer, yield* wait(jwksUriOf(issuer, config)), config);
     let snapshot = set.freshSnapshot(clock.now) ?? (yield* wait(set.keys(log)));
     let only = onlyCandidate(snapshot, alg, kid);
     if (only === undefined) {

@@ -51,6 +51,18 @@ describe("expiry and in-band refresh", () => {
     assert.ok(expiredAt < exp * 1000 + 3000, "and not much later");
   });
 
+  it("an app that replaces socket.data keeps the socket's identity and its expiry", async () => {
+    const exp = nowS() + 3;
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "dora", exp }));
+    assert.deepEqual(await call(socket, "replaceData", { room: "lobby" }), { room: "lobby" });
+    const view = await call<{ userId: string; dataAuth: unknown }>(socket, "whoami");
+    assert.equal(view.userId, "dora", "socket.userId still reads the authenticated context");
+    assert.equal(view.dataAuth, undefined, "socket.data is the app's own now");
+    const expired = next<unknown>(socket, "oidc:expired", 10_000);
+    assert.equal(await next<string>(socket, "disconnect", 10_000), "io server disconnect");
+    assert.deepEqual(await expired, { code: "ERR_AUTH_TOKEN_EXPIRED" });
+  });
+
   it("many sockets share the app's expiry queue: each expires at its own exp, one gone early does not disturb them", async () => {
     const base = nowS();
     const exps = [base + 4, base + 2, base + 3, base + 2];
@@ -291,6 +303,17 @@ describe("revocation with OidcSessionManager", () => {
     assert.ok(bystander.connected);
     assert.equal((await call<{ sub: string }>(bystander, "whoami")).sub, "carol");
     bystander.disconnect();
+  });
+
+  it("an app that replaces socket.data cannot take the socket out of a revocation, nor leave it listed once gone", async () => {
+    const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "ivy" }));
+    await call(socket, "replaceData", { room: "lobby" });
+    const session = app.appHandle.session as OidcSessionManager;
+    assert.equal((await session.listByUser("id-ivy")).length, 1);
+    const revoked = next(socket, "oidc:revoked");
+    assert.equal(await session.disconnectUser("id-ivy", "policy"), 1);
+    assert.deepEqual(await revoked, { code: "ERR_AUTH_REVOKED", reason: "policy" });
+    await waitFor(async () => (await session.listByUser("id-ivy")).length === 0);
   });
 
   it("disconnectSocket disconnects one socket; unknown ids are reported", async () => {

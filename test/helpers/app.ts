@@ -183,6 +183,11 @@ export async function startApp(options: AppOptions = {}): Promise<TestApp> {
     async listeners(socket: { listenerCount(event: string): number }, data: { events: string[] }, callback?: (value: unknown) => void) {
       callback?.(Object.fromEntries(data.events.map((event) => [event, socket.listenerCount(event)])));
     }
+    /** The app replaces `socket.data` with its own object (a common Socket.IO idiom). */
+    async replaceData(socket: { data: unknown }, data: { room: string }, callback?: (value: unknown) => void) {
+      socket.data = { room: data.room };
+      callback?.(socket.data);
+    }
     /** The app sets a decoration itself. */
     async rename(socket: Record<string, unknown>, data: { userId: string }, callback?: (value: unknown) => void) {
       socket.userId = data.userId;

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Socket } from "socket.io";
 import { decorateSocket } from "../../src/sockets/decorations.js";
+import { setContext } from "../../src/sockets/socketState.js";
 import type { OidcUserContext } from "../../src/types.js";
 
 const context: OidcUserContext = Object.freeze({
@@ -31,10 +32,13 @@ describe("socket decorations", () => {
     decorateSocket(socket, context);
     assert.equal(typeof Object.getOwnPropertyDescriptor(FakeSocket.prototype, "userId")?.get, "function");
     assert.deepEqual(Object.keys(socket), [], "nothing copied onto the socket");
-    assert.equal(socket.userId, undefined, "no socket.data.auth: no context");
-    (socket as unknown as { data: unknown }).data = { auth: context };
-    assert.equal(socket.userId, "u-1", "the accessors read socket.data.auth, the one place the context is kept");
+    assert.equal(socket.userId, undefined, "no context set: undefined");
+    setContext(socket, context);
+    assert.equal(socket.userId, "u-1", "the accessors read the context setContext keeps");
     assert.equal(socket.auth, context);
+    assert.equal((socket as unknown as { data: { auth: unknown } }).data.auth, context, "published as socket.data.auth");
+    (socket as unknown as { data: unknown }).data = { room: "lobby" };
+    assert.equal(socket.userId, "u-1", "an app that replaces socket.data does not take the context away");
     socket.userId = "mine";
     assert.equal(socket.userId, "mine");
     assert.deepEqual(Object.keys(socket), ["data", "userId"]);
