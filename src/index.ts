@@ -1,4 +1,4 @@
-import "./ioserver/augment.js";
+export type * from "./ioserver/augment.js"; // type-only: keeps the fastify/socket.io augmentation in the .d.ts, emits no runtime import
 
 export { verifyOidcToken } from "./pipeline/verifyOidcToken.js";
 export { OidcConfigManager } from "./ioserver/OidcConfigManager.js";
