@@ -66,9 +66,22 @@ export interface TestIssuer {
   /** New keys; the old ones leave the JWKS unless `keepPrevious`. */
   rotateKeys(options?: { keepPrevious?: boolean }): Promise<void>;
   /** A copy of the JWKS currently served. */
-  publicJwks(): { keys: JWK[] };
+  publicJwks(): { keys: TestIssuerJwk[] };
   /** Stop serving and close every connection. Idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * A public JSON Web Key as the test issuer serves it (RFC 7517). Declared
+ * here rather than taken from jose, whose types are ES-module only: a
+ * CommonJS project checking its libraries could not read them.
+ */
+export interface TestIssuerJwk {
+  kty: string;
+  kid?: string;
+  alg?: string;
+  use?: string;
+  [member: string]: unknown;
 }
 
 interface KeyPair {
@@ -182,7 +195,8 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
       if (rotateOptions.keepPrevious === true) published.push(previous.RS256.jwk, previous.ES256.jwk);
     },
     publicJwks() {
-      return { keys: published.map((jwk) => ({ ...jwk })) };
+      // Every served key has kty (exportJWK sets it).
+      return { keys: published.map((jwk) => ({ ...jwk, kty: jwk.kty as string })) };
     },
     close() {
       closed ??= new Promise<void>((resolve) => {

@@ -1,2 +1,2 @@
 export { createTestIssuer } from "./createTestIssuer.js";
-export type { MintOptions, TestIssuer, TestIssuerAlgorithm, TestIssuerOptions } from "./createTestIssuer.js";
+export type { MintOptions, TestIssuer, TestIssuerAlgorithm, TestIssuerJwk, TestIssuerOptions } from "./createTestIssuer.js";
