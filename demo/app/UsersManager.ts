@@ -7,9 +7,9 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { BaseManager, type AppHandle } from "ioserver";
 import type { OidcProvisionedUser } from "ioserver-oidc";
+import { openSqlite, type SqliteDatabase } from "./sqlite.js";
 
 export interface DemoUser {
   id: number;
@@ -31,11 +31,14 @@ interface UserRow {
   created_at: string;
 }
 
-/** Opens (and creates on first run) `<dataDir>/demo.sqlite`. The caller owns the handle and closes it. */
-export function openUsersDatabase(dataDir: string): Database.Database {
+/**
+ * Opens (and creates on first run) `<dataDir>/demo.sqlite`, through `node:sqlite`
+ * or, on Node 20, `better-sqlite3` (./sqlite.ts). The caller owns the handle and closes it.
+ */
+export function openUsersDatabase(dataDir: string): SqliteDatabase {
   mkdirSync(dataDir, { recursive: true });
-  const db = new Database(join(dataDir, "demo.sqlite"));
-  db.pragma("journal_mode = WAL");
+  const db = openSqlite(join(dataDir, "demo.sqlite"));
+  db.exec("PRAGMA journal_mode = WAL");
   // A user is the pair (issuer, sub). A users table without an iss column
   // (keyed by sub alone) is dropped: demo users are created again at their
   // next sign-in.
@@ -60,13 +63,13 @@ function toUser(row: UserRow): DemoUser {
 }
 
 export class UsersManager extends BaseManager {
-  protected static readonly db: Database.Database | undefined;
+  protected static readonly db: SqliteDatabase | undefined;
 
   /**
    * IOServer constructs managers with the appHandle only, so the database is
    * bound to a subclass: `addManager({ name: "users", manager: UsersManager.using(db) })`.
    */
-  static using(db: Database.Database): typeof UsersManager {
+  static using(db: SqliteDatabase): typeof UsersManager {
     return class SqliteUsersManager extends UsersManager {
       protected static override readonly db = db;
     };

@@ -11,9 +11,9 @@ import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import Database from "better-sqlite3";
 import type { OidcSessionRecord } from "ioserver-oidc";
 import type { Socket } from "socket.io-client";
+import { openSqlite } from "../../demo/app/sqlite.js";
 import { callApi, HttpSpa, nextEvent, openSocket, startDemo, STEP_TIMEOUT_MS, type RunningDemo, type Tokens } from "../helpers/demo.js";
 import { connected } from "../helpers/app.js";
 import { nextSecond } from "../helpers/wait.js";
@@ -287,7 +287,7 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     const file = join(demo.dataDir, "demo.sqlite");
     assert.ok(existsSync(file), `${file} exists`);
     assert.ok(statSync(file).size > 0);
-    const db = new Database(file, { readonly: true, fileMustExist: true });
+    const db = openSqlite(file, { readOnly: true }); // the demo's own driver choice (node:sqlite, or better-sqlite3 on Node 20)
     try {
       const rows = db.prepare("SELECT sub, is_disabled FROM users ORDER BY id").all();
       assert.deepEqual(rows, [
