@@ -1,8 +1,8 @@
 import { defineConfig } from "tsup";
 
 // One source tree, two module formats. `jose` is ESM-only; the CommonJS build
-// keeps `import("jose")` as a dynamic import (see src/lib/jose.ts), so it loads
-// on every Node >= 20, not only on versions with require(esm).
+// keeps `import("jose")` as a dynamic import (see src/jwt/jose.ts), so it
+// loads without relying on require(esm).
 export default defineConfig({
   entry: { index: "src/index.ts", testing: "src/testing/index.ts", client: "src/client/index.ts" },
   format: ["esm", "cjs"],
@@ -13,7 +13,7 @@ export default defineConfig({
   // JS file points at a .map that is not shipped.
   sourcemap: false,
   clean: true,
-  target: "node20",
+  target: "node22",
   platform: "node",
   splitting: false,
   treeshake: true,
