@@ -84,7 +84,7 @@ function normalizeNew(input: OidcConfigInput, names: Names): OidcConfig {
     if (!blank(input.jwksUri)) jwksUri = httpUrl(input.jwksUri, "jwksUri", names);
     else if (authServiceUrl !== undefined) jwksUri = authServiceUrl + DEFAULTS.jwksPath;
     else httpUrl(issuer, "issuer", names); // discovery needs an http(s) issuer
-    issuers = [normalizeIssuer({ ...input, issuer, audience, jwksUri }, {}, (option) => label(option as keyof OidcConfigInput, names))];
+    issuers = [normalizeIssuer({ ...input, issuer, audience, jwksUri }, {}, (option) => label(option, names))];
   }
 
   const maxTokenLength = duration(input.maxTokenLength, DEFAULTS.maxTokenLength, "maxTokenLength", names);

@@ -7,7 +7,7 @@ import { keySetFor } from "../keys/keySetRegistry.js";
 import type { KeySetHealth } from "../keys/remoteKeySet.js";
 import type { TokenCacheStats } from "../verify/tokenCache.js";
 import { tokenCacheOf } from "../verify/issuerState.js";
-import type { OidcAppHandle, OidcConfig, OidcConfigInput } from "../types.js";
+import type { OidcConfig, OidcConfigInput } from "../types.js";
 import { loggerOf } from "../pipeline/authenticate.js";
 import { configuredClass } from "./configure.js";
 
@@ -77,7 +77,7 @@ export class OidcConfigManager extends BaseManager {
    */
   async start(): Promise<void> {
     const config = this.getResolvedConfig();
-    const log = loggerOf(this.appHandle as OidcAppHandle) ?? (() => undefined);
+    const log = loggerOf(this.appHandle) ?? (() => undefined);
     for (const issuer of config.issuers) {
       log(
         6,

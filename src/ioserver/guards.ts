@@ -91,7 +91,7 @@ function middlewareOf(guardCheck: GuardCheck): OidcGuard {
     }
   };
   Object.defineProperty(Guard, "name", { value: guardCheck.name });
-  return Guard as OidcGuard;
+  return Guard;
 }
 
 const factories = guardFactories(middlewareOf);

@@ -172,7 +172,7 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
       const payload = Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined));
       const { SignJWT } = await loadJose();
       return new SignJWT(payload)
-        .setProtectedHeader({ alg, kid: mintOptions.kid ?? key.kid, typ: "JWT", ...mintOptions.header } as { alg: string })
+        .setProtectedHeader({ alg, kid: mintOptions.kid ?? key.kid, typ: "JWT", ...mintOptions.header })
         .sign(key.privateKey);
     },
     async rotateKeys(rotateOptions = {}) {

@@ -264,8 +264,8 @@ describe("key sets: circuit after a timed-out fetch", () => {
       ]);
       assert.equal(probeDone, false, "the requests during the probe were answered before it ended (not queued behind it)");
       for (const each of during) assert.equal(each.code, "ERR_AUTH_UNAVAILABLE");
-      assert.match(during[0]!.reason ?? "", /circuit open after a timed-out fetch; a probe fetch is in flight/);
-      assert.ok(during[0]!.ms < 50, `verifyOidcToken failed fast during the probe (${during[0]!.ms} ms)`);
+      assert.match(during[0].reason ?? "", /circuit open after a timed-out fetch; a probe fetch is in flight/);
+      assert.ok(during[0].ms < 50, `verifyOidcToken failed fast during the probe (${during[0].ms} ms)`);
       const probed = await probe;
       assert.equal(probed.code, "ERR_AUTH_UNAVAILABLE");
       assert.ok(probed.ms >= timeout - 20, `the probe itself waited for jwksTimeout (${probed.ms} ms)`);
