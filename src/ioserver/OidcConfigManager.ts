@@ -1,5 +1,4 @@
 import { BaseManager } from "ioserver";
-import type { AppHandle } from "ioserver";
 import { readEnv } from "../config/fromEnv.js";
 import { normalizeConfig } from "../config/normalize.js";
 import { jwksUriOf, knownJwksUri } from "../keys/discovery.js";
@@ -66,15 +65,12 @@ export class OidcConfigManager extends BaseManager {
     return configuredClass(OidcConfigManager, options);
   }
 
-  constructor(appHandle: AppHandle) {
-    super(appHandle);
-  }
-
   /**
    * Validate the configuration, log once what this server trusts, and start
    * fetching every issuer's keys in the background (start-up is not delayed;
    * the first request shares the fetch).
    */
+  // eslint-disable-next-line @typescript-eslint/require-await -- IOServer awaits start(); async makes an invalid configuration a rejection there, as before
   async start(): Promise<void> {
     const config = this.getResolvedConfig();
     const log = loggerOf(this.appHandle) ?? (() => undefined);
