@@ -30,6 +30,7 @@ export async function waitFor(
     } catch (error) {
       last = error;
     }
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- `last` is whatever the condition threw; an Error prints its message
     if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ""}`);
     await sleep(everyMs);
   }

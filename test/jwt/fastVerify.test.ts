@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { constants, generateKeyPair, generateKeyPairSync, sign as nodeSign, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { base64url, createLocalJWKSet, jwtVerify, SignJWT, type JWK, type JWTVerifyOptions } from "jose";
 import { fastAlgorithm } from "../../src/jwt/algorithms.js";
 import type { FastPolicy } from "../../src/jwt/claims.js";

@@ -16,7 +16,7 @@ import type { JWK } from "jose";
 import { OidcAuthError, verifyOidcToken, type OidcConfigInput, type OidcConfigManager, type OidcHealth, type OidcIssuerHealth } from "../../src/index.js";
 import { handshake, httpGet, startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, sign, startJwksServer, type JwksMode, type JwksServer, type SigningKey } from "../helpers/keys.js";
-import { sleep, sleepUntil, waitFor } from "../helpers/wait.js";
+import { sleepUntil, waitFor } from "../helpers/wait.js";
 
 // ---------------------------------------------------------------------------
 // JWKS servers (test/helpers/keys.ts) whose every answer the test chooses,
