@@ -366,7 +366,7 @@ async function main(): Promise<number> {
     left: { sessions: number; chatSockets: number };
   }
 
-  let exitCode = 1;
+  let exitCode: number;
   try {
     // Warm-up: a few handshakes, a refresh and HTTP requests, so the baseline includes
     // one-time allocations (jose, the key set, compiled code, Socket.IO namespaces).

@@ -97,6 +97,7 @@ export class OidcAuthError extends Error {
 
   constructor(code: OidcAuthErrorCode, options: OidcAuthErrorOptions = {}) {
     const info = CODES[code];
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- JavaScript callers can pass a non-string (e.g. a Symbol, which a template literal would throw on)
     if (info === undefined) throw new TypeError(`Unknown OidcAuthError code: ${String(code)}`);
     super(info.message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;

@@ -273,9 +273,11 @@ export interface OidcSessionTracker {
  */
 export interface OidcAppHandle {
   log?: (level: number, text: string) => void;
+  /* eslint-disable @typescript-eslint/no-redundant-type-constituents -- `X | unknown` is `unknown` on purpose (IOServer's appHandle holds anything); X documents what the package reads */
   oidcConfig?: { getConfig?: () => OidcConfigInput | OidcConfig; getResolvedConfig?: () => OidcConfig } | unknown;
   users?: Partial<OidcUsersManager> | unknown;
   session?: Partial<OidcSessionTracker> | unknown;
+  /* eslint-enable @typescript-eslint/no-redundant-type-constituents */
   [manager: string]: unknown;
 }
 

@@ -7,7 +7,7 @@
  */
 export function serve(
   onStart: (message: Record<string, unknown>) => Promise<Record<string, unknown>>,
-  handlers: Record<string, (message: Record<string, unknown>) => Promise<unknown> | unknown>,
+  handlers: Record<string, (message: Record<string, unknown>) => unknown>,
 ): void {
   const send = (message: unknown) => {
     if (process.connected) process.send?.(message);

@@ -76,7 +76,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair } from "jose";
 import { createMemoryAdapter } from "./memoryAdapter.js";
-import { loadOidcProvider, type Interaction, type Provider } from "./oidcProvider.js";
+import { loadOidcProvider, type Interaction } from "./oidcProvider.js";
 import { DEMO_USERS, checkCredentials, findUser, type DemoUser } from "./users.js";
 import { PAGE_HEADERS, errorPage, loggedOutPage, loginPage, logoutPage, sendHtml } from "./views.js";
 

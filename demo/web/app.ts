@@ -162,7 +162,7 @@ $("chat-form").addEventListener("submit", (event) => {
     .timeout(5000)
     .emitWithAck("message", { text })
     .then(
-      (reply) => {
+      (reply: { ok: boolean; error?: string }) => {
         if (reply.ok) input.value = "";
         else addMessage("system", `Not sent: ${reply.error ?? "refused"}`, Date.now());
       },

@@ -209,6 +209,7 @@ export class OidcClient {
     });
     const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
     if (!response.ok || typeof body["access_token"] !== "string") {
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- OAuth error fields are strings (RFC 6749 section 5.2); String() only guards a non-conforming server
       throw new OidcError(String(body["error"] ?? "token_request_failed"), String(body["error_description"] ?? `Token endpoint answered ${response.status}`));
     }
     const tokens: Tokens = {

@@ -134,9 +134,9 @@ export function connectWithOidc(url: string, options: ConnectWithOidcOptions): O
     } catch {
       return report(onRefreshFailed, "ERR_TOKEN_UNAVAILABLE");
     }
-    let ack: OidcRefreshAck;
+    let ack: OidcRefreshAck | undefined;
     try {
-      ack = await socket.timeout(refreshTimeout).emitWithAck(OIDC_EVENTS.refresh, { token });
+      ack = (await socket.timeout(refreshTimeout).emitWithAck(OIDC_EVENTS.refresh, { token })) as OidcRefreshAck | undefined;
     } catch {
       return report(onRefreshFailed, "ERR_REFRESH_TIMEOUT");
     }

@@ -35,7 +35,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     if (set !== undefined) input[option] = env[set]!;
     names[option] = set ?? vars.join(" or ");
   }
-  return { input: input as OidcConfigInput, names };
+  return { input, names };
 }
 
 /** Read the environment into a validated config; errors name the variable. */

@@ -14,12 +14,12 @@ import { claimList, duration } from "./validate.js";
 function algorithmList(value: unknown, fallback: readonly string[], key: string): readonly string[] {
   if (value === undefined) return fallback;
   if (!Array.isArray(value) || value.length === 0) throw new OidcConfigError(key, "must be a non-empty array");
-  for (const alg of value) {
-    if (!ASYMMETRIC_ALGORITHMS.includes(alg)) {
+  for (const alg of value as unknown[]) {
+    if (!(ASYMMETRIC_ALGORITHMS as readonly unknown[]).includes(alg)) {
       throw new OidcConfigError(key, `may only list asymmetric algorithms (${ASYMMETRIC_ALGORITHMS.join(", ")}), got ${JSON.stringify(alg)}`);
     }
   }
-  return Object.freeze([...value]);
+  return Object.freeze([...(value as string[])]);
 }
 
 /** RFC 9068 section 2.2: what a JWT access token must carry besides `iss`, `exp`, `aud`, `sub`. */

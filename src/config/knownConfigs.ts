@@ -18,6 +18,7 @@ export const CONFIG_CONTENT_CACHE_SIZE = 16;
 const byIdentity = new WeakMap<object, OidcConfig>();
 /** Process-wide cache, bounded: the last CONFIG_CONTENT_CACHE_SIZE plain-data inputs, most recently used first. */
 const byContent: Array<{ readonly input: object; readonly config: OidcConfig }> = [];
+// eslint-disable-next-line @typescript-eslint/unbound-method -- always called as hasOwn.call(object, key)
 const hasOwn = Object.prototype.hasOwnProperty;
 
 function isPlain(value: object): boolean {

@@ -55,9 +55,10 @@ function normalizeNew(input: OidcConfigInput, names: Names): OidcConfig {
     appSlug = blank(input.appSlug) ? undefined : nonEmpty(input.appSlug, "appSlug", names);
     const seen = new Set<string>();
     const several = input.issuers.length > 1;
-    issuers = input.issuers.map((entry, index) => {
+    issuers = (input.issuers as unknown[]).map((item, index) => {
       const key = (option: keyof OidcIssuerInput) => `"issuers[${index}].${option}"`;
-      if (entry === null || typeof entry !== "object") throw new OidcConfigError(`"issuers[${index}]"`, "must be an object");
+      if (item === null || typeof item !== "object") throw new OidcConfigError(`"issuers[${index}]"`, "must be an object");
+      const entry = item as OidcIssuerInput;
       if (typeof entry.issuer !== "string" || entry.issuer.trim() === "") throw new OidcConfigError(key("issuer"), "is required (a non-empty string)");
       if (seen.has(entry.issuer)) throw new OidcConfigError(key("issuer"), `repeats ${JSON.stringify(entry.issuer)}`);
       // The derived user id of several issuers is `<iss>#<sub>`: split at the first `#`, so an issuer must have none.
@@ -84,7 +85,7 @@ function normalizeNew(input: OidcConfigInput, names: Names): OidcConfig {
     if (!blank(input.jwksUri)) jwksUri = httpUrl(input.jwksUri, "jwksUri", names);
     else if (authServiceUrl !== undefined) jwksUri = authServiceUrl + DEFAULTS.jwksPath;
     else httpUrl(issuer, "issuer", names); // discovery needs an http(s) issuer
-    issuers = [normalizeIssuer({ ...input, issuer, audience, jwksUri }, {}, (option) => label(option as keyof OidcConfigInput, names))];
+    issuers = [normalizeIssuer({ ...input, issuer, audience, jwksUri }, {}, (option) => label(option, names))];
   }
 
   const maxTokenLength = duration(input.maxTokenLength, DEFAULTS.maxTokenLength, "maxTokenLength", names);

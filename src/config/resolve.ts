@@ -3,7 +3,7 @@
  * environment second.
  */
 import { OidcAuthError } from "../errors.js";
-import type { OidcAppHandle, OidcConfig, OidcConfigInput } from "../types.js";
+import type { OidcAppHandle, OidcConfig } from "../types.js";
 import { OidcConfigError } from "./errors.js";
 import { configFromEnv, ENV_NAMES } from "./fromEnv.js";
 import { normalizeConfig } from "./normalize.js";
@@ -24,7 +24,7 @@ function fromEnvCached(): OidcConfig {
 /** What a manager returned, validated: a normalised config is returned as is, anything else is recognised or normalised once. */
 function fromManager(value: unknown, source: string): OidcConfig {
   if (value === null || typeof value !== "object") throw new OidcConfigError(source, "must return a config object");
-  return normalizeConfig(value as OidcConfigInput);
+  return normalizeConfig(value);
 }
 
 /**

@@ -32,7 +32,7 @@ export function tokenCacheOptions(value: unknown, names: Names): TokenCacheOptio
     if (!(key in TOKEN_CACHE_DEFAULTS)) throw new OidcConfigError(`"tokenCache.${key}"`, "is not an option (maxEntries, maxBytes, maxTtl, admitAfter)");
   }
   const option = (key: "maxEntries" | "maxBytes" | "maxTtl"): number =>
-    duration(given[key], TOKEN_CACHE_DEFAULTS[key], key as keyof OidcConfigInput, { [key]: `"tokenCache.${key}"` } as Names);
+    duration(given[key], TOKEN_CACHE_DEFAULTS[key], key as keyof OidcConfigInput, { [key]: `"tokenCache.${key}"` });
   const admitAfter = given.admitAfter ?? TOKEN_CACHE_DEFAULTS.admitAfter;
   if (admitAfter !== 1 && admitAfter !== 2) throw new OidcConfigError(`"tokenCache.admitAfter"`, "must be 1 or 2");
   return Object.freeze({ maxEntries: option("maxEntries"), maxBytes: option("maxBytes"), maxTtl: option("maxTtl"), admitAfter });

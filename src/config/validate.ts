@@ -35,6 +35,7 @@ export function nonEmpty(value: unknown, key: keyof OidcConfigInput, names: Name
 export function duration(value: unknown, fallback: number, key: keyof OidcConfigInput, names: Names, integer = true): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the message echoes the rejected value as given; an object printing as [object Object] is acceptable there
     throw new OidcConfigError(label(key, names), `must be a non-negative ${integer ? "integer" : "number"}, got ${String(value)}`);
   }
   return value;
@@ -42,6 +43,7 @@ export function duration(value: unknown, fallback: number, key: keyof OidcConfig
 
 export function flag(value: unknown, fallback: boolean, key: keyof OidcConfigInput, names: Names): boolean {
   if (value === undefined) return fallback;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the message echoes the rejected value as given; an object printing as [object Object] is acceptable there
   if (typeof value !== "boolean") throw new OidcConfigError(label(key, names), `must be a boolean, got ${String(value)}`);
   return value;
 }
@@ -52,7 +54,7 @@ export function stripTrailingSlashes(value: string): string {
 
 export function audienceList(value: unknown, key: string): readonly string[] {
   if (typeof value === "string" && value.trim() !== "") return Object.freeze([value.trim()]);
-  if (Array.isArray(value) && value.length > 0 && value.every((a) => typeof a === "string" && a !== "")) return Object.freeze([...value]);
+  if (Array.isArray(value) && value.length > 0 && value.every((a) => typeof a === "string" && a !== "")) return Object.freeze([...(value as string[])]);
   throw new OidcConfigError(key, "must be a non-empty string or array of non-empty strings");
 }
 
@@ -61,5 +63,5 @@ export function claimList(value: unknown, key: string): readonly string[] {
   if (!Array.isArray(value) || !value.every((c) => typeof c === "string" && c !== "")) {
     throw new OidcConfigError(key, "must be an array of claim names");
   }
-  return value;
+  return value as string[];
 }

@@ -22,9 +22,11 @@ export interface OidcGuardedEventRefusal {
   code: OidcAuthError["code"];
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- handlers take IOServer/Socket.IO sockets and any arguments; `any` keeps user handlers assignable whatever their parameter types (`unknown` would reject them)
 export type EventHandler = (this: any, socket: any, ...rest: any[]) => unknown;
 
 /** What `guarded(...)` returns: a standard method decorator. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- handlers take IOServer/Socket.IO sockets and any arguments; `any` keeps user handlers assignable whatever their parameter types (`unknown` would reject them)
 export type GuardedDecorator = <This, T extends (this: This, socket: any, ...rest: any[]) => any>(
   method: T,
   context: ClassMethodDecoratorContext<This, T>,
@@ -36,6 +38,7 @@ export type GuardedDecorator = <This, T extends (this: This, socket: any, ...res
  * callback`, so extra arguments are accepted) resolving to the handler's
  * result, or to `undefined` when refused.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- handlers take IOServer/Socket.IO sockets and any arguments; `any` keeps user handlers assignable whatever their parameter types (`unknown` would reject them)
 export type OidcGuardedEvent<H extends (this: any, socket: any, ...rest: any[]) => unknown> = (
   this: ThisParameterType<H>,
   ...args: [...Parameters<H>, ...unknown[]]
@@ -66,8 +69,15 @@ function propertyHolding(self: unknown, method: unknown): string | undefined {
   return undefined;
 }
 
+/** What the wrapper reads of the socket IOServer passes (anything may come: it is checked with `?.`). */
+interface GuardedSocket {
+  data?: { auth?: OidcUserContext | null } | null;
+  nsp?: { name?: string } | null;
+  id?: string;
+}
+
 function wrapHandler(guards: readonly EventGuard[], handler: EventHandler, eventName: string | undefined): EventHandler {
-  return async function guardedEvent(this: unknown, socket: any, data?: unknown, callback?: unknown, ...rest: unknown[]): Promise<unknown> {
+  return async function guardedEvent(this: unknown, socket: GuardedSocket | null | undefined, data?: unknown, callback?: unknown, ...rest: unknown[]): Promise<unknown> {
     try {
       // Checked on every event, so a context replaced by an in-band refresh counts.
       for (const guard of guards) guard.check((socket === null || typeof socket !== "object" ? undefined : contextOf(socket)) ?? socket?.data?.auth);
@@ -79,7 +89,7 @@ function wrapHandler(guards: readonly EventGuard[], handler: EventHandler, event
       const failure = reportFailure(appHandle !== null && typeof appHandle === "object" ? (appHandle as OidcAppHandle) : {}, where, error);
       if (typeof callback === "function") {
         const refusal: OidcGuardedEventRefusal = { status: "error", code: failure.code };
-        callback(refusal);
+        (callback as (refusal: OidcGuardedEventRefusal) => unknown)(refusal);
       }
       return undefined;
     }
@@ -105,6 +115,7 @@ export function guardEvent<H extends EventHandler>(guards: EventGuard | readonly
  */
 export function guarded(...guards: EventGuard[]): GuardedDecorator {
   const list = validateGuards("@guarded()", guards);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- handlers take IOServer/Socket.IO sockets and any arguments; `any` keeps user handlers assignable whatever their parameter types (`unknown` would reject them)
   return function guardedDecorator<This, T extends (this: This, socket: any, ...rest: any[]) => any>(
     method: T,
     context: ClassMethodDecoratorContext<This, T>,

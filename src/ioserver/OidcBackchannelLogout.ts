@@ -15,7 +15,7 @@ import { configuredClass } from "./configure.js";
  * `Cache-Control: no-store`.
  */
 export function backchannelLogoutHandler(appHandle: AppHandle | OidcAppHandle, options: OidcBackchannelLogoutOptions = {}): OidcBackchannelLogoutHandler {
-  return createLogoutHandler(appHandle as OidcAppHandle, options);
+  return createLogoutHandler(appHandle, options);
 }
 
 /**

@@ -1,5 +1,4 @@
 import { BaseManager } from "ioserver";
-import type { AppHandle } from "ioserver";
 import { readEnv } from "../config/fromEnv.js";
 import { normalizeConfig } from "../config/normalize.js";
 import { jwksUriOf, knownJwksUri } from "../keys/discovery.js";
@@ -7,7 +6,7 @@ import { keySetFor } from "../keys/keySetRegistry.js";
 import type { KeySetHealth } from "../keys/remoteKeySet.js";
 import type { TokenCacheStats } from "../verify/tokenCache.js";
 import { tokenCacheOf } from "../verify/issuerState.js";
-import type { OidcAppHandle, OidcConfig, OidcConfigInput } from "../types.js";
+import type { OidcConfig, OidcConfigInput } from "../types.js";
 import { loggerOf } from "../pipeline/authenticate.js";
 import { configuredClass } from "./configure.js";
 
@@ -66,18 +65,15 @@ export class OidcConfigManager extends BaseManager {
     return configuredClass(OidcConfigManager, options);
   }
 
-  constructor(appHandle: AppHandle) {
-    super(appHandle);
-  }
-
   /**
    * Validate the configuration, log once what this server trusts, and start
    * fetching every issuer's keys in the background (start-up is not delayed;
    * the first request shares the fetch).
    */
+  // eslint-disable-next-line @typescript-eslint/require-await -- IOServer awaits start(); async makes an invalid configuration a rejection there, as before
   async start(): Promise<void> {
     const config = this.getResolvedConfig();
-    const log = loggerOf(this.appHandle as OidcAppHandle) ?? (() => undefined);
+    const log = loggerOf(this.appHandle) ?? (() => undefined);
     for (const issuer of config.issuers) {
       log(
         6,

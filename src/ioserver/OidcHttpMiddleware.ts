@@ -4,7 +4,6 @@ import { authenticate } from "../pipeline/authenticate.js";
 import { httpHook } from "../pipeline/httpHook.js";
 import { applyContext } from "../pipeline/applyContext.js";
 import { bearerToken } from "../pipeline/extractToken.js";
-import type { OidcAppHandle } from "../types.js";
 
 /**
  * Guards every route of an IOServer controller: `Authorization: Bearer`
@@ -15,7 +14,7 @@ import type { OidcAppHandle } from "../types.js";
  */
 export class OidcHttpMiddleware extends BaseMiddleware {
   handle(appHandle: AppHandle) {
-    return httpHook(appHandle as OidcAppHandle, async (request, app) => {
+    return httpHook(appHandle, async (request, app) => {
       const { context } = await authenticate(bearerToken(request.headers.authorization), app);
       applyContext(request, context);
     });

@@ -110,7 +110,7 @@ export class OidcSessionManager extends BaseManager {
   }
 
   private get app(): OidcAppHandle {
-    return this.appHandle as OidcAppHandle;
+    return this.appHandle;
   }
 
   /** Whether the store is currently unavailable (sessions are this node's only). */

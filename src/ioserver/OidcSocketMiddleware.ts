@@ -5,7 +5,6 @@ import { socketHook } from "../sockets/socketHook.js";
 import { socketToken } from "../pipeline/extractToken.js";
 import { ensureLifecycle } from "../sockets/lifecycle.js";
 import { registerSocketSession } from "../sockets/session.js";
-import type { OidcAppHandle } from "../types.js";
 import { configuredClass } from "./configure.js";
 
 /** Per-middleware options, see `OidcSocketMiddleware.configure()`. */
@@ -43,7 +42,7 @@ export class OidcSocketMiddleware extends BaseMiddleware {
 
   handle(appHandle: AppHandle) {
     const options = (this.constructor as typeof OidcSocketMiddleware).options;
-    return socketHook(appHandle as OidcAppHandle, async (socket, app) => {
+    return socketHook(appHandle, async (socket, app) => {
       const { context, config } = await authenticate(socketToken(socket.handshake), app);
       ensureLifecycle(socket.nsp, app, options);
       await registerSocketSession(app, socket, context, config); // tracks it: socket.data.auth and the decorations

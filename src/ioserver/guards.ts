@@ -76,7 +76,9 @@ function middlewareOf(guardCheck: GuardCheck): OidcGuard {
 
     handle(appHandle: AppHandle): OidcGuardHook {
       const app = appHandle as OidcAppHandle;
+      // eslint-disable-next-line @typescript-eslint/require-await -- async so that a throwing check becomes a rejected promise, which the hook reports, instead of a synchronous throw
       const http = httpHook(app, async (request) => runCheck(guardCheck, (request as { auth?: unknown }).auth, listFirst("http")));
+      // eslint-disable-next-line @typescript-eslint/require-await -- async so that a throwing check becomes a rejected promise, which the hook reports, instead of a synchronous throw
       const socket = socketHook(app, async (target) => {
         // An in-band refresh of this namespace runs the check again (src/sockets/lifecycle.ts).
         rememberHandshakeCheck(target.nsp, socketCheck);
@@ -92,7 +94,7 @@ function middlewareOf(guardCheck: GuardCheck): OidcGuard {
     }
   };
   Object.defineProperty(Guard, "name", { value: guardCheck.name });
-  return Guard as OidcGuard;
+  return Guard;
 }
 
 const factories = guardFactories(middlewareOf);

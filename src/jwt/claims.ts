@@ -45,7 +45,7 @@ export function claimsValid(header: Record<string, unknown>, payload: Record<str
     const headerTyp = header["typ"];
     if (typeof typ !== "string" || typeof headerTyp !== "string" || normalizeTyp(headerTyp) !== normalizeTyp(typ)) return false;
   }
-  for (let i = 0; i < requiredClaims.length; i++) if (!hasOwn(payload, requiredClaims[i]!)) return false;
+  for (let i = 0; i < requiredClaims.length; i++) if (!hasOwn(payload, requiredClaims[i] as string)) return false;
   if (maxTokenAge !== undefined && !hasOwn(payload, "iat")) return false;
   if (!hasOwn(payload, "aud") || !hasOwn(payload, "iss")) return false;
   if (typeof policy.issuer !== "string" || payload["iss"] !== policy.issuer) return false;

@@ -46,6 +46,7 @@ export function keyFunction(set: RemoteKeySet, first: KeySetSnapshot, log?: KeyS
  * stale-if-error and unknown-`kid` re-fetch included. Rejects with `KeySetUnavailableError`
  * when the keys cannot be obtained.
  */
+// eslint-disable-next-line @typescript-eslint/require-await -- documented to reject (not throw) when the keys cannot be obtained; async keeps a synchronous throw a rejection
 export async function getKeyResolver(jwksUri: string, config: OidcConfig, log?: KeySetLog) {
   const set = keySetFor(jwksUri, config);
   return async (header: JWTHeaderParameters, token: FlattenedJWSInput): Promise<never> => keyFunction(set, await set.keys(log), log)(header, token);

@@ -9,7 +9,7 @@ import type { KeySetSnapshot, StoredKey } from "./remoteKeySet.js";
 export function onlyCandidate(snapshot: KeySetSnapshot, alg: string, kid: unknown): StoredKey | null | undefined {
   let found: StoredKey | undefined;
   for (const stored of snapshot.keys) {
-    if (!isUsableJwk(stored.jwk as Readonly<Record<string, unknown>>, alg, kid)) continue;
+    if (!isUsableJwk(stored.jwk, alg, kid)) continue;
     if (found !== undefined) return null;
     found = stored;
   }

@@ -218,7 +218,7 @@ export class RemoteKeySet {
     const imported = new Map<string, StoredKey>();
     const keys = jwks.keys.map((jwk) => {
       const id = JSON.stringify(jwk);
-      const stored = imported.get(id) ?? this.imported.get(id) ?? { jwk: Object.freeze({ ...jwk }), key: createFastKey(jwk as Readonly<Record<string, unknown>>) };
+      const stored = imported.get(id) ?? this.imported.get(id) ?? { jwk: Object.freeze({ ...jwk }), key: createFastKey(jwk) };
       imported.set(id, stored);
       return stored;
     });

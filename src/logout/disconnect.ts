@@ -61,6 +61,7 @@ export function endCoveredHere(app: OidcAppHandle, config: OidcConfig, logout: O
 
 /** Everything the logout designates, through the tracker's methods when it has them, else the package's revocation path. */
 export async function disconnect(app: OidcAppHandle, config: OidcConfig, logout: OidcLogoutToken, reason: string, timeout: number): Promise<Outcome> {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- false positive: `session` is typed `unknown`; without the assertion tsc rejects the method reads below
   const session = (app.session ?? undefined) as SessionMethods | undefined;
   const bySid = typeof session?.disconnectSessionId === "function" ? session.disconnectSessionId : undefined;
   const bySubject = typeof session?.disconnectSubject === "function" ? session.disconnectSubject : undefined;
@@ -89,7 +90,7 @@ export async function disconnect(app: OidcAppHandle, config: OidcConfig, logout:
         via += " + the package's revocation";
       }
       const counts = await Promise.all(calls);
-      return { count: counts.every((count) => count !== undefined) ? counts.reduce<number>((sum, count) => sum + (count as number), 0) : undefined, via };
+      return { count: counts.every((count) => count !== undefined) ? counts.reduce<number>((sum, count) => sum + count, 0) : undefined, via };
     }
     if (bySubject !== undefined) return { count: await counted("session.disconnectSubject", () => bySubject.call(session, sub as string, { iss, reason })), via: "session.disconnectSubject" };
     return { count: await counted("session.disconnectUser", () => byUser!.call(session, sub as string, reason)), via: "session.disconnectUser" };

@@ -40,7 +40,7 @@ import { guardClient, publishReport } from "./guardClient.js";
 import type { OidcAppHandle } from "../types.js";
 
 /** `createAdapter` of `@socket.io/redis-adapter` (typed loosely: that package is an optional peer). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the adapter package is an optional peer (not imported for its types), and createAdapter takes ioredis or node-redis clients
 export type RedisAdapterFactory = (pubClient: any, subClient: any, options?: any) => any;
 
 /** Options of `@socket.io/redis-adapter`'s `createAdapter` that this helper passes through. */
@@ -72,7 +72,7 @@ let loading: Promise<RedisAdapterFactory> | undefined;
 function loadCreateAdapter(): Promise<RedisAdapterFactory> {
   loading ??= import("@socket.io/redis-adapter").then(
     (mod: unknown) => {
-      const m = mod as { createAdapter?: unknown; default?: { createAdapter?: unknown } | unknown };
+      const m = mod as { createAdapter?: unknown; default?: unknown };
       const candidate = m.createAdapter ?? (m.default as { createAdapter?: unknown } | undefined)?.createAdapter ?? m.default;
       if (typeof candidate !== "function") throw new Error("attachRedisAdapter: @socket.io/redis-adapter has no createAdapter export");
       return candidate as RedisAdapterFactory;
@@ -147,7 +147,9 @@ export function attachRedisAdapter(server: IOServer, options: AttachRedisAdapter
     // Make Fastify's boot (and so the creation of the Socket.IO server and of
     // the namespaces) wait for the import. Never fails the boot: the error is
     // reported through the returned promise.
-    if (factory === undefined) webapp.addHook("onReady", async () => void (await factoryReady.catch(() => undefined)));
+    if (factory === undefined) webapp.addHook("onReady", async () => {
+        await factoryReady.catch(() => undefined);
+      });
   } catch {
     // Fastify has booted already (no hooks any more): the import is awaited
     // below and io.adapter() then replaces the existing namespaces' adapters.
@@ -177,6 +179,7 @@ export function attachRedisAdapter(server: IOServer, options: AttachRedisAdapter
           throw new Error("attachRedisAdapter: the IOServer has no Socket.IO server after ready() (IOServer >= 2.0.6 sets getApp().io)");
         }
         const create = factory ?? (await factoryReady);
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-argument -- RedisAdapterFactory returns `any` (see its type): what @socket.io/redis-adapter's createAdapter returns is an adapter constructor
         io.adapter(create(pub, sub, adapterOptions));
         if (appHandle !== null && typeof appHandle === "object") rememberServer(appHandle, io);
         return io;

@@ -152,7 +152,7 @@ export function redisRevocationStore(options: RedisRevocationStoreOptions): Redi
       const stop = async () => {
         subscriptions.delete(stop);
         subscriber.off?.("message", onMessage as (...args: unknown[]) => void);
-        subscriber.off?.("ready", onReady as (...args: unknown[]) => void);
+        subscriber.off?.("ready", onReady);
         if (subscriber !== owned) await subscriber.unsubscribe?.(key).catch(() => undefined);
       };
       subscriptions.add(stop);

@@ -141,6 +141,7 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
 
 /** The `oidc:refresh` listener, shared by every socket (Socket.IO calls it with the socket as `this`). */
 function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
+  // eslint-disable-next-line @typescript-eslint/no-this-alias -- Socket.IO calls the listener with the socket as `this`; the name says what it is in the code below
   const socket = this;
   const reply: Ack = typeof ack === "function" ? (ack as Ack) : () => undefined;
   const appHandle = registryOfSocket(socket)?.appHandle;

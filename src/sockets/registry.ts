@@ -129,7 +129,7 @@ export class SocketRegistry {
   private indexSocket(socket: Socket, context: OidcUserContext, localIds: boolean): void {
     const iss = issOf(context) ?? "";
     let subjects = this.bySubject.get(iss);
-    if (subjects === undefined) this.bySubject.set(iss, (subjects = new Map()));
+    if (subjects === undefined) this.bySubject.set(iss, (subjects = new Map<string, Indexed>()));
     index(subjects, context.sub, socket);
     if (localIds || context.userId !== context.sub) index(this.byUserId, context.userId, socket);
   }

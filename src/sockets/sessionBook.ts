@@ -95,6 +95,7 @@ export class SessionBook {
     const matches = (record: OidcSessionRecord) => record.userId === userId;
     let stored: Attempt<OidcSessionRecord[]> | undefined;
     if (!this.storeDown) {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- the method is called with `.call(this.store, …)`: read once so that `typeof` and the call see the same function
       const byUser = this.store.listByUser;
       stored = await this.attempt("listByUser", async () =>
         typeof byUser === "function" ? byUser.call(this.store, userId) : (await this.store.list()).filter(matches),
@@ -108,9 +109,11 @@ export class SessionBook {
     const matches = (record: OidcSessionRecord) => record.sub === sub && record.iss !== undefined && issuers.includes(record.iss);
     let stored: Attempt<OidcSessionRecord[]> | undefined;
     if (!this.storeDown) {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- the method is called with `.call(this.store, …)`: read once so that `typeof` and the call see the same function
       const bySubject = this.store.listBySubject;
       stored = await this.attempt("listBySubject", async () =>
         typeof bySubject === "function"
+          // eslint-disable-next-line @typescript-eslint/await-thenable -- listBySubject may return a promise or an array (OidcSessionStore); Promise.all takes both
           ? (await Promise.all(issuers.map((each) => bySubject.call(this.store, each, sub)))).flat()
           : (await this.store.list()).filter(matches),
       );
@@ -121,6 +124,7 @@ export class SessionBook {
   /** One session by socket id, from the store (undefined while it is unavailable or when absent). */
   async get(socketId: string): Promise<OidcSessionRecord | undefined> {
     if (this.storeDown) return undefined;
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- the method is called with `.call(this.store, …)`: read once so that `typeof` and the call see the same function
     const get = this.store.get;
     const found = await this.attempt("get", async () =>
       typeof get === "function" ? get.call(this.store, socketId) : (await this.store.list()).find((record) => record.socketId === socketId),
@@ -188,7 +192,8 @@ export class SessionBook {
     const delay = this.storeDown ? Math.min(PROBE_INTERVAL, periodic ? every : PROBE_INTERVAL) : (every as number);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.beat().finally(() => this.schedule());
+      // beat() does not reject: every store call goes through attempt(), which catches.
+      void this.beat().finally(() => this.schedule());
     }, delay);
     this.timer.unref?.();
   }
@@ -200,6 +205,7 @@ export class SessionBook {
     try {
       const wasDown = this.storeDown;
       let records: OidcSessionRecord[] = [];
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- the method is called with `.call(this.store, …)`: read once so that `typeof` and the call see the same function
       const touch = this.store.touch;
       const written = await this.attempt("touch", async () => {
         // Taken as the store is called, not before: a session removed in between is not written back.

@@ -72,8 +72,8 @@ export function setFlag(socket: TrackedSocket, bit: number, value: boolean): voi
 }
 
 /** The socket's authenticated context, as the package last set it. */
-export function contextOf(socket: Socket): OidcUserContext | undefined {
-  return (socket as unknown as Partial<TrackedSocket>)[CONTEXT];
+export function contextOf(socket: object): OidcUserContext | undefined {
+  return (socket as Partial<TrackedSocket>)[CONTEXT];
 }
 
 /** Make `context` the socket's authenticated context, and publish it as `socket.data.auth`. */

@@ -41,6 +41,7 @@ export class MemoryReplayStore implements OidcReplayStore {
     return this.entries.size;
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- implements the asynchronous OidcReplayStore contract; async keeps a throw a rejection, like a remote store
   async claim(key: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
     this.prune(now);

@@ -179,13 +179,14 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
       const ring = mintOptions.key === "previous" ? previous : current;
       if (ring === undefined) throw new Error('createTestIssuer: mint({ key: "previous" }) needs an earlier rotateKeys()');
       const key = ring[alg];
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- JavaScript callers can pass a non-string alg (e.g. a Symbol, which a template literal would throw on)
       if (key === undefined) throw new TypeError(`createTestIssuer: unsupported alg ${String(alg)} (RS256 or ES256)`);
       const now = Math.floor(Date.now() / 1000);
       const merged: Record<string, unknown> = { iss: issuer, aud: appSlug, sub: "user-1", iat: now, exp: now + ttl, ...claims };
       const payload = Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined));
       const { SignJWT } = await loadJose();
       return new SignJWT(payload)
-        .setProtectedHeader({ alg, kid: mintOptions.kid ?? key.kid, typ: "JWT", ...mintOptions.header } as { alg: string })
+        .setProtectedHeader({ alg, kid: mintOptions.kid ?? key.kid, typ: "JWT", ...mintOptions.header })
         .sign(key.privateKey);
     },
     async rotateKeys(rotateOptions = {}) {

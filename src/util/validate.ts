@@ -10,6 +10,7 @@ export function isPositive(value: unknown, integer = false): value is number {
  */
 export function positiveOption(value: unknown, fallback: number, refuse: (expected: string) => Error, integer = false): number {
   if (value === undefined) return fallback;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the message echoes the rejected value as given; an object printing as [object Object] is acceptable there
   if (!isPositive(value, integer)) throw refuse(`must be a positive ${integer ? "integer" : "number"}, got ${String(value)}`);
   return value;
 }

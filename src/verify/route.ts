@@ -32,7 +32,7 @@ export function routeToken(token: string, config: OidcConfig, decoded: DecodedJw
   } else {
     const jose = decoded;
     try {
-      header = jose.decodeProtectedHeader(token) as Record<string, unknown>;
+      header = jose.decodeProtectedHeader(token);
     } catch (error) {
       throw refuse("token header is not valid base64url JSON", error);
     }

@@ -77,7 +77,7 @@ function* verification(token: unknown, config: OidcConfig, log: KeySetLog | unde
   const cache = tokenCacheOf(config);
   if (cache !== undefined) {
     const hit = cache.get(token, clock.now);
-    if (hit !== undefined) return { payload: hit.payload as JWTPayload, issuer: hit.issuer };
+    if (hit !== undefined) return { payload: hit.payload, issuer: hit.issuer };
   }
   if (token.length > config.maxTokenLength) {
     throw invalid(`token is ${token.length} characters, over the ${config.maxTokenLength} limit`);
@@ -106,7 +106,7 @@ function* verification(token: unknown, config: OidcConfig, log: KeySetLog | unde
       decoded !== undefined && verifiedWith?.key !== undefined && fastAlgorithm(alg)
         ? fastVerify(decoded, verifiedWith.key, policy, Math.floor(clock.now / 1000))
         : undefined;
-    payload = fast !== undefined ? (fast as JWTPayload) : yield* wait(joseVerify(token, policy, set, snapshot, log));
+    payload = fast !== undefined ? fast : yield* wait(joseVerify(token, policy, set, snapshot, log));
   } catch (error) {
     throw failure(error, issuer, kid);
   }
@@ -116,7 +116,7 @@ function* verification(token: unknown, config: OidcConfig, log: KeySetLog | unde
   sharePayload(payload, issuer);
   if (cache !== undefined && verifiedWith !== undefined) {
     const payloadChars = decoded === undefined ? token.length : decoded.signingInput.length - decoded.signingInput.indexOf(".") - 1;
-    cache.set(token, payload as Readonly<Record<string, unknown>>, issuer, set, verifiedWith, payloadChars, clock.now);
+    cache.set(token, payload, issuer, set, verifiedWith, payloadChars, clock.now);
   }
   return { payload, issuer };
 }

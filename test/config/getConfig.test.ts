@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
-import { OidcConfigError, OidcConfigManager, type OidcConfigInput } from "../../src/index.js";
+import { OidcConfigError, type OidcConfigManager, type OidcConfigInput } from "../../src/index.js";
 import { resolveConfig } from "../../src/config/resolve.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { httpGet, startApp, type TestApp } from "../helpers/app.js";

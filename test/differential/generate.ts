@@ -119,7 +119,7 @@ export function signBytes(alg: string, key: KeyObject | Buffer, input: Buffer): 
     case "RS256":
     case "RS384":
     case "RS512":
-      return nodeSign(`sha${bits}`, input, key as KeyObject);
+      return nodeSign(`sha${bits}`, input, key);
     case "PS256":
     case "PS384":
     case "PS512":
@@ -130,11 +130,11 @@ export function signBytes(alg: string, key: KeyObject | Buffer, input: Buffer): 
       return nodeSign(`sha${bits}`, input, { key: key as KeyObject, dsaEncoding: "ieee-p1363" });
     case "EdDSA":
     case "Ed25519":
-      return nodeSign(null, input, key as KeyObject);
+      return nodeSign(null, input, key);
     case "HS256":
     case "HS384":
     case "HS512":
-      return createHmac(`sha${bits}`, key as Buffer).update(input).digest();
+      return createHmac(`sha${bits}`, key).update(input).digest();
     default:
       throw new Error(`cannot sign ${alg}`);
   }
@@ -189,8 +189,8 @@ function makeConfigs(jwksUri: string): DiffConfig[] {
       ...(spec.strict ? { strict: true } : {}),
     });
     const input: OidcConfigInput = single
-      ? ({ issuer: issuers[0]!.issuer, jwksUri, ...options(issuers[0]!) } as OidcConfigInput)
-      : ({ issuers: issuers.map((spec) => ({ issuer: spec.issuer, jwksUri, ...options(spec) })), ...defaults } as OidcConfigInput);
+      ? ({ issuer: issuers[0]!.issuer, jwksUri, ...options(issuers[0]!) })
+      : ({ issuers: issuers.map((spec) => ({ issuer: spec.issuer, jwksUri, ...options(spec) })), ...defaults });
     return { name, issuers, input, reference: issuers.map(referenceOptions) };
   };
   return [
@@ -252,7 +252,7 @@ export interface Fixture extends FixtureKeys, Reference {
 }
 
 function publicJwk(key: KeyObject, extra: Record<string, unknown>): JWK {
-  return { ...(key.export({ format: "jwk" }) as JWK), ...extra } as JWK;
+  return { ...(key.export({ format: "jwk" }) as JWK), ...extra };
 }
 
 const KEY_KINDS = {
@@ -1119,9 +1119,9 @@ export async function referenceVerify(fx: Reference, config: DiffConfig, token: 
       const { payload, protectedHeader } = await jwtVerify(token, fx.localJwks, currentDate === undefined ? options : { ...options, currentDate });
       if (typeof payload.sub !== "string" || payload.sub === "") return { accepted: false, reason: "sub not a non-empty string" };
       if (!(payload.sub as unknown as { isWellFormed(): boolean }).isWellFormed()) return { accepted: false, reason: "sub not well-formed" };
-      const notAccess = accessTokenRule(protectedHeader as Record<string, unknown>, payload as Record<string, unknown>);
+      const notAccess = accessTokenRule(protectedHeader, payload);
       if (notAccess !== undefined) return { accepted: false, reason: notAccess };
-      return { accepted: true, payload: payload as Record<string, unknown> };
+      return { accepted: true, payload };
     } catch (error) {
       const e = error as { code?: string; message?: string };
       lastReason = `${e.code ?? "error"}: ${e.message ?? String(error)}`;

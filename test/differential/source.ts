@@ -121,6 +121,7 @@ export async function workerSource(init: WorkerInit, timeoutMs = 60_000): Promis
   worker.on("exit", (code) => fail(new Error(`the differential worker exited (${code})`)));
   return {
     batch(n) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what the worker failed with, unchanged (as the pending batches got it)
       if (failure !== undefined) return Promise.reject(failure);
       const id = nextId++;
       return new Promise<DecidedCase[]>((resolve, reject) => {

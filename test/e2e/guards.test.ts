@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { BaseController, BaseService, IOServer } from "ioserver";
+import { BaseController, BaseService, type IOServer } from "ioserver";
 import type { Socket as ClientSocket } from "socket.io-client";
 import type { Socket as ServerSocket } from "socket.io";
 import {

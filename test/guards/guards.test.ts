@@ -150,6 +150,7 @@ describe("requireClaims", () => {
     assert.equal(error.cause, boom);
     refusal(() =>
       requireClaims(() => {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- the test is about a guard that throws a non-Error
         throw "a string";
       }).check(ctx()),
     /the predicate threw: "a string"/);
@@ -419,7 +420,9 @@ describe("@guarded (standard method decorator)", () => {
     assert.ok(Object.getOwnPropertyNames(Service.prototype).includes("kick"));
     const service = new Service();
     const acks: unknown[] = [];
+    // eslint-disable-next-line @typescript-eslint/await-thenable -- guarded() keeps the method's declared type, but the decorated method is the async wrapper: awaiting it is required
     await service.kick(socket(ctx({ roles: ["mod"] })), {}, (v) => acks.push(v));
+    // eslint-disable-next-line @typescript-eslint/await-thenable -- guarded() keeps the method's declared type, but the decorated method is the async wrapper: awaiting it is required
     await service.kick(socket(ctx({ roles: ["mod"], permissions: ["rooms:kick"] })), {}, (v) => acks.push(v));
     assert.equal(service.count, 1);
     assert.deepEqual(acks, [{ status: "error", code: "ERR_FORBIDDEN" }, { status: "ok" }]);

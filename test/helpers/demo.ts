@@ -221,6 +221,7 @@ export class HttpSpa {
     return {
       accessToken: String(body.access_token),
       refreshToken: String(body.refresh_token),
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the token endpoint answers id_token as a string; String() only guards a malformed answer
       idToken: String(body.id_token ?? ""),
       expiresIn: Number(body.expires_in),
     };

@@ -141,7 +141,7 @@ export interface SignOptions {
 export async function sign(key: SigningKey, claims: Record<string, unknown>, options: SignOptions = {}): Promise<string> {
   const payload = Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined));
   return new SignJWT(payload)
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT", ...options.header } as never)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT", ...options.header })
     .sign(key.privateKey);
 }
 

@@ -94,7 +94,7 @@ export async function startLogoutApp(options: LogoutAppOptions = {}): Promise<Lo
     };
     fastify.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string", bodyLimit: 32 * 1024 }, (_req, body, done) => {
       const params = new URLSearchParams(body);
-      const parsed: Record<string, string | string[]> = Object.create(null);
+      const parsed = Object.create(null) as Record<string, string | string[]>;
       for (const key of new Set(params.keys())) {
         const all = params.getAll(key);
         parsed[key] = all.length === 1 ? all[0]! : all;

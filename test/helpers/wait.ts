@@ -20,7 +20,7 @@ export async function waitFor(
   const what = named ? (args[0] as string) : "condition";
   const predicate = (named ? args[1] : args[0]) as () => boolean | Promise<boolean>;
   const timeoutMs = ((named ? args[2] : args[1]) as number | undefined) ?? (named ? 15_000 : 5_000);
-  const everyMs = named ? ((args[3] as number | undefined) ?? 100) : 10;
+  const everyMs = named ? (args[3] ?? 100) : 10;
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -30,6 +30,7 @@ export async function waitFor(
     } catch (error) {
       last = error;
     }
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- `last` is whatever the condition threw; an Error prints its message
     if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ""}`);
     await sleep(everyMs);
   }

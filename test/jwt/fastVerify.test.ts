@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { constants, generateKeyPair, generateKeyPairSync, sign as nodeSign, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { base64url, createLocalJWKSet, jwtVerify, SignJWT, type JWK, type JWTVerifyOptions } from "jose";
 import { fastAlgorithm } from "../../src/jwt/algorithms.js";
 import type { FastPolicy } from "../../src/jwt/claims.js";
@@ -38,7 +38,7 @@ interface TestKey {
 
 function testKey(alg: string, kid: string, pair: { privateKey: KeyObject; publicKey: KeyObject }, extra: Record<string, unknown> = { alg, use: "sig" }): TestKey {
   const jwk = { ...(pair.publicKey.export({ format: "jwk" }) as JWK), kid, ...extra } as JWK;
-  const fast = createFastKey(jwk as Record<string, unknown>);
+  const fast = createFastKey(jwk);
   assert.ok(fast, `createFastKey refused ${kid}`);
   return { alg, kid, ...pair, jwk, fast };
 }
@@ -112,7 +112,7 @@ function joseOptions(p: FastPolicy, now: number): JWTVerifyOptions {
 async function joseVerdict(token: string, jwk: Record<string, unknown>, p: FastPolicy, now: number): Promise<Record<string, unknown> | undefined> {
   try {
     const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: [jwk as JWK] }), joseOptions(p, now));
-    return payload as Record<string, unknown>;
+    return payload;
   } catch {
     return undefined;
   }
@@ -126,7 +126,7 @@ function fast(token: string, key: FastKey, p: FastPolicy, now: number): Record<s
 /** Both accept, with the same payload. */
 async function accepted(token: string, key: FastKey, p: FastPolicy = policy(), now = nowS()): Promise<Record<string, unknown>> {
   const mine = fast(token, key, p, now);
-  const theirs = await joseVerdict(token, key.jwk as Record<string, unknown>, p, now);
+  const theirs = await joseVerdict(token, key.jwk, p, now);
   assert.ok(theirs, "jose refused the token (test setup)");
   assert.ok(mine, "fastVerify deferred on an ordinary valid token");
   assert.deepStrictEqual(mine, theirs);
@@ -136,7 +136,7 @@ async function accepted(token: string, key: FastKey, p: FastPolicy = policy(), n
 /** fastVerify defers; `jose` says what jose does ("rejects" for every rejection rule, "accepts" where deferring is merely conservative). */
 async function deferred(token: string, key: FastKey, jose: "rejects" | "accepts", p: FastPolicy = policy(), now = nowS()): Promise<void> {
   assert.equal(fast(token, key, p, now), undefined, "fastVerify accepted");
-  const theirs = await joseVerdict(token, key.jwk as Record<string, unknown>, p, now);
+  const theirs = await joseVerdict(token, key.jwk, p, now);
   if (jose === "rejects") assert.equal(theirs, undefined, "jose accepted (test setup)");
   else assert.ok(theirs, "jose refused (test setup)");
 }
@@ -475,8 +475,8 @@ describe("fastVerify: defers on keys jose would not use for the alg", () => {
     const ed448 = keys["Ed448"]!;
     await deferred(raw(ed448, { alg: "EdDSA", kid: ed448.kid }, claims(now), "EdDSA"), ed448.fast, "rejects", policy(), now);
     // The JWK claims P-256 but the KeyObject is another key type.
-    assert.equal(fast(raw(es, hdr(es), claims(now)), { key: keys["EdDSA"]!.publicKey, jwk: es.jwk as Record<string, unknown> }, policy(), now), undefined);
-    assert.equal(fast(raw(es, hdr(es), claims(now)), { key: keys["ES384"]!.publicKey, jwk: es.jwk as Record<string, unknown> }, policy(), now), undefined);
+    assert.equal(fast(raw(es, hdr(es), claims(now)), { key: keys["EdDSA"]!.publicKey, jwk: es.jwk }, policy(), now), undefined);
+    assert.equal(fast(raw(es, hdr(es), claims(now)), { key: keys["ES384"]!.publicKey, jwk: es.jwk }, policy(), now), undefined);
   });
 
   it("RSA under 2048 bits (jose refuses them)", async () => {
@@ -488,8 +488,8 @@ describe("fastVerify: defers on keys jose would not use for the alg", () => {
     const privateJwk = key.privateKey.export({ format: "jwk" }) as Record<string, unknown>;
     const token = raw(key, hdr(key), claims(now));
     await deferred(token, { key: key.publicKey, jwk: { ...key.jwk, d: privateJwk["d"] } }, "rejects", policy(), now);
-    assert.equal(fast(token, { key: key.privateKey, jwk: key.jwk as Record<string, unknown> }, policy(), now), undefined);
-    assert.equal(createFastKey({ ...key.jwk, d: privateJwk["d"] } as Record<string, unknown>), undefined);
+    assert.equal(fast(token, { key: key.privateKey, jwk: key.jwk }, policy(), now), undefined);
+    assert.equal(createFastKey({ ...key.jwk, d: privateJwk["d"] }), undefined);
     assert.equal(createFastKey({ kty: "oct", k: "AAAA" }), undefined);
     assert.equal(createFastKey({ kty: "EC", crv: "P-256", x: "AAAA", y: "AAAA" }), undefined);
   });
@@ -714,7 +714,7 @@ describe(`direct differential: fastVerify accepts ⇒ jose accepts, same payload
   it("holds for every token, every published key, every issuer policy", { timeout: 300_000 }, async (t) => {
     const started = performance.now();
     const published = fx.jwks
-      .map((jwk) => ({ jwk: jwk as Record<string, unknown>, fast: createFastKey(jwk as Record<string, unknown>) }))
+      .map((jwk) => ({ jwk, fast: createFastKey(jwk as Record<string, unknown>) }))
       .filter((k): k is { jwk: Record<string, unknown>; fast: FastKey } => k.fast !== undefined);
     const singleKeySets = new Map(published.map((k) => [k.fast, createLocalJWKSet({ keys: [k.jwk as JWK] })]));
     const generator = new TokenGenerator(fx, SEED);
@@ -750,7 +750,7 @@ describe(`direct differential: fastVerify accepts ⇒ jose accepts, same payload
           let theirs: Record<string, unknown> | undefined;
           let why = "";
           try {
-            theirs = (await jwtVerify(c.token, singleKeySets.get(key.fast)!, { ...options, currentDate: new Date(now * 1000) })).payload as Record<string, unknown>;
+            theirs = (await jwtVerify(c.token, singleKeySets.get(key.fast)!, { ...options, currentDate: new Date(now * 1000) })).payload;
           } catch (error) {
             why = String((error as Error).message);
           }

@@ -295,7 +295,7 @@ describe("back-channel logout: one issuer, memory replay store", () => {
       assert.equal(status, 400);
       assert.equal(headers["cache-control"], "no-store");
       assert.equal(headers["connection"], "close");
-      assert.equal(JSON.parse(body).error, "invalid_request");
+      assert.equal((JSON.parse(body) as { error?: unknown }).error, "invalid_request");
       assert.ok(app.logs.some((l) => l.level === 4 && /body over the 32768 byte limit/.test(l.text)));
     });
     test("another method than POST: 405, Allow: POST", async () => {
@@ -353,7 +353,7 @@ describe("back-channel logout: failures on the server side", () => {
       assert.equal(response.status, 503);
       assert.equal(response.headers.get("retry-after"), "5");
       assertNoStore(response.headers);
-      assert.equal(JSON.parse(response.text).error, "temporarily_unavailable");
+      assert.equal((JSON.parse(response.text) as { error?: unknown }).error, "temporarily_unavailable");
       assert.ok(app.logs.some((l) => l.level === 3 && l.text.includes("logout token not verified")));
     } finally {
       await app.close();
@@ -437,7 +437,7 @@ describe("back-channel logout: failures on the server side", () => {
       const response = await app.logout(await logoutToken(key, { sub: "kim" }));
       assert.equal(response.status, 500);
       assertNoStore(response.headers);
-      assert.equal(JSON.parse(response.text).error, "server_error");
+      assert.equal((JSON.parse(response.text) as { error?: unknown }).error, "server_error");
       assert.ok(app.logs.some((l) => l.level === 3 && l.text.includes("no usable configuration")));
     } finally {
       await app.close();
@@ -560,7 +560,7 @@ describe("back-channel logout: session managers and several issuers", () => {
       const user = await app.connect(await accessToken(keyA, "oscar", "sid-oscar"));
       const response = await app.logout(await logoutToken(keyA, { sid: "sid-oscar" }));
       assert.equal(response.status, 400);
-      assert.equal(JSON.parse(response.text).error, "logout_failed");
+      assert.equal((JSON.parse(response.text) as { error?: unknown }).error, "logout_failed");
       await assertRevoked(user);
       assert.ok(app.logs.some((l) => l.level === 3 && l.text.includes("1 socket(s) of this node disconnected: adapter unreachable")));
     } finally {

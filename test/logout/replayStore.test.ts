@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { BACKCHANNEL_LOGOUT_EVENT, MemoryReplayStore, redisReplayStore, type OidcReplayRedisClient } from "../../src/index.js";
 import { makeKey, sign, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 import { redisAvailable, startRedis, type RedisServer } from "../helpers/redis.js";
-import { disconnectedWithin, startLogoutApp, stillConnected, type LogoutApp } from "../helpers/logoutApp.js";
+import { disconnectedWithin, startLogoutApp, type LogoutApp } from "../helpers/logoutApp.js";
 
 describe("MemoryReplayStore", () => {
   test("a key is claimed once while it lives, and again once it expired", async () => {
@@ -136,7 +136,7 @@ describe("redisReplayStore (real redis-server)", { skip: !redisAvailable() && "r
       await disconnectedWithin(user1);
       const replay = await app2.logout(token);
       assert.equal(replay.status, 400);
-      assert.equal(JSON.parse(replay.text).error, "invalid_request");
+      assert.equal((JSON.parse(replay.text) as { error?: unknown }).error, "invalid_request");
       // A replay still completes the logout where it had not happened: app2 (not in a cluster with app1)
       // ends its socket whose token was issued before the logout.
       await disconnectedWithin(user2);

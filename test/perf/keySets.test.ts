@@ -16,7 +16,7 @@ import type { JWK } from "jose";
 import { OidcAuthError, verifyOidcToken, type OidcConfigInput, type OidcConfigManager, type OidcHealth, type OidcIssuerHealth } from "../../src/index.js";
 import { handshake, httpGet, startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, sign, startJwksServer, type JwksMode, type JwksServer, type SigningKey } from "../helpers/keys.js";
-import { sleep, sleepUntil, waitFor } from "../helpers/wait.js";
+import { sleepUntil, waitFor } from "../helpers/wait.js";
 
 // ---------------------------------------------------------------------------
 // JWKS servers (test/helpers/keys.ts) whose every answer the test chooses,
@@ -264,8 +264,8 @@ describe("key sets: circuit after a timed-out fetch", () => {
       ]);
       assert.equal(probeDone, false, "the requests during the probe were answered before it ended (not queued behind it)");
       for (const each of during) assert.equal(each.code, "ERR_AUTH_UNAVAILABLE");
-      assert.match(during[0]!.reason ?? "", /circuit open after a timed-out fetch; a probe fetch is in flight/);
-      assert.ok(during[0]!.ms < 50, `verifyOidcToken failed fast during the probe (${during[0]!.ms} ms)`);
+      assert.match(during[0].reason ?? "", /circuit open after a timed-out fetch; a probe fetch is in flight/);
+      assert.ok(during[0].ms < 50, `verifyOidcToken failed fast during the probe (${during[0].ms} ms)`);
       const probed = await probe;
       assert.equal(probed.code, "ERR_AUTH_UNAVAILABLE");
       assert.ok(probed.ms >= timeout - 20, `the probe itself waited for jwksTimeout (${probed.ms} ms)`);

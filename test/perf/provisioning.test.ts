@@ -33,6 +33,7 @@ class UsersState {
     return this.calls.filter((each) => each === sub).length;
   }
   manager() {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the fake manager's state, read by the arrow functions below and by the test
     const state = this;
     return class Users {
       constructor(_appHandle: AppHandle) {}

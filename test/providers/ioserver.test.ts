@@ -53,7 +53,7 @@ describe("oidc-provider → discovery → IOServer", () => {
 
   it("a tampered provider token is refused", async () => {
     const [h, p, s] = (await provider.clientCredentialsToken()).split(".");
-    const claims = JSON.parse(Buffer.from(p!, "base64url").toString());
+    const claims = JSON.parse(Buffer.from(p!, "base64url").toString()) as Record<string, unknown>;
     const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: "alice", roles: ["admin"] })).toString("base64url")}.${s}`;
     const res = await me(forged);
     assert.equal(res.status, 401);

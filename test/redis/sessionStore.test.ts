@@ -68,7 +68,7 @@ describe("redisSessionStore", { skip }, () => {
     assert.deepEqual((await client.smembers(`${prefix}sessions`)).sort(), ["s1", "s2", "s3"]);
     assert.deepEqual((await client.smembers(`${prefix}user:u1`)).sort(), ["s1", "s2"]);
     assert.deepEqual((await client.smembers(subjectIndex(prefix, "sub-2"))).sort(), ["s3"]);
-    assert.equal(JSON.parse((await client.get(`${prefix}session:s1`))!).userId, "u1");
+    assert.equal((JSON.parse((await client.get(`${prefix}session:s1`))!) as { userId?: unknown }).userId, "u1");
     for (const key of [`${prefix}session:s1`, `${prefix}sessions`, `${prefix}user:u1`, subjectIndex(prefix, "sub-1")]) {
       const pttl = await client.pttl(key);
       assert.ok(pttl > 0 && pttl <= 30_000, `${key} has a TTL (${pttl})`);

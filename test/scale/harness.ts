@@ -54,7 +54,7 @@ export async function startNode(options: Omit<NodeConfig, "port"> & { port?: num
           pending.delete(id);
           reject(new Error(`node ${options.name}: no answer to ${cmd} within 15 s`));
         }, 15_000);
-        pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+        pending.set(id, { resolve, reject, timer });
         child.send({ id, cmd, args });
       });
     },

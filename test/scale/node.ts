@@ -129,7 +129,7 @@ const commands: Record<string, (...args: never[]) => unknown> = {
   /** How many nodes are subscribed to the adapter's request channel (Redis PUBSUB NUMSUB). */
   serverCount: () => (io.of("/chat").adapter as unknown as { serverCount(): Promise<number> }).serverCount(),
   stats: (): NodeStats => ({
-    name: config!.name,
+    name: config.name,
     sockets: io.of("/chat").sockets.size,
     degraded: session.degraded,
     subStatus: sub.status,

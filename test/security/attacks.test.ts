@@ -253,7 +253,7 @@ describe("attack catalogue: identity claims", () => {
     assert.deepEqual(context.roles, ["member"]);
   });
   it("a __proto__ claim does not pollute anything", async () => {
-    const token = await sign(rsa, JSON.parse(`{"iss":"${ISS}","aud":"${AUD}","sub":"p","exp":${nowS() + 300},"features":{"__proto__":{"admin":true}}}`));
+    const token = await sign(rsa, JSON.parse(`{"iss":"${ISS}","aud":"${AUD}","sub":"p","exp":${nowS() + 300},"features":{"__proto__":{"admin":true}}}`) as Record<string, unknown>);
     const context = await verifyOidcToken(token, config);
     assert.equal(({} as Record<string, unknown>)["admin"], undefined);
     assert.equal((context.features as Record<string, unknown>)["admin"], undefined);

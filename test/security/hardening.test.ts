@@ -50,6 +50,7 @@ function forged(header: Record<string, unknown>, claims: Record<string, unknown>
 function assertSafeLines(lines: readonly LogLine[]): void {
   for (const { text } of lines) {
     const excerpt = JSON.stringify(text.slice(0, 300));
+    // eslint-disable-next-line no-control-regex -- looking for raw control characters in log lines is the test
     assert.doesNotMatch(text, /[\r\n\u000b\u000c\u0085\u2028\u2029]/, `a raw line break in the log line ${excerpt}`);
     assert.ok(text.length <= MAX_LINE, `a log line of ${text.length} characters: ${excerpt}`);
     for (let at = text.indexOf(FAKE_LINE); at !== -1; at = text.indexOf(FAKE_LINE, at + 1)) {

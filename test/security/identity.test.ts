@@ -84,8 +84,8 @@ describe("the derived <iss>#<sub> cannot be ambiguous", () => {
     const { verifyOidcToken } = await import("../../src/index.js");
     const config: OidcConfigInput = {
       issuers: [
-        { issuer: `${a.issuer}#x`, audience: "test-app", jwksUri: a.config.jwksUri as string },
-        { issuer: b.issuer, audience: "test-app", jwksUri: b.config.jwksUri as string },
+        { issuer: `${a.issuer}#x`, audience: "test-app", jwksUri: a.config.jwksUri },
+        { issuer: b.issuer, audience: "test-app", jwksUri: b.config.jwksUri },
       ],
     };
     await assert.rejects(verifyOidcToken(await a.mint({ sub: "y" }), config), (error: { code?: string; reason?: string }) =>

@@ -42,7 +42,7 @@ const oidcRoomsOf = async (socket: ClientSocket): Promise<string[]> => (await ro
 /** The ids of the sockets this app's registry tracks. */
 const trackedIds = (app: TestApp): string[] => registryOf(app.appHandle as OidcAppHandle).all().map((socket) => socket.id);
 /** The sockets this app's registry tracks for the subject (`sub` from the test issuer). */
-const trackedOf = (app: TestApp, sub: string) => registryOf(app.appHandle as OidcAppHandle).ofSubject(issuer.issuer, sub);
+const trackedOf = (app: TestApp, sub: string) => registryOf(app.appHandle).ofSubject(issuer.issuer, sub);
 const reservedWarnings = (app: TestApp) => app.logs.filter((line) => line.level === 4 && line.text.includes(`"oidc:" room prefix is reserved`));
 
 /** Whether the client hears `event` within `ms` (a bounded wait for something that should not come). */
@@ -259,7 +259,7 @@ describe("values named in rooms and keys are well-formed strings, checked before
 class ThrowingAdapter extends Adapter {
   override del(id: string, room: string): void {
     if (room.startsWith("oidc:")) throw new Error("adapter failure");
-    super.del(id, room);
+    void super.del(id, room); // the in-memory adapter's del() is synchronous
   }
 }
 

@@ -172,7 +172,7 @@ const chainFirst = requireClaims((context: OidcUserContext) => {
 
 class GuardedService extends BaseService {
   async ping(socket: ServerSocket, _data: unknown, callback?: Ack) {
-    callback?.({ pong: (socket.data.auth as OidcUserContext).sub });
+    callback?.({ pong: ((socket.data as { auth: unknown }).auth as OidcUserContext).sub });
   }
 }
 

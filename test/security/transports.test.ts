@@ -29,7 +29,7 @@ function rawGet(path: string, headers: Array<[string, string]>): Promise<{ statu
     const req = request(`${app.url}${path}`, { method: "GET", timeout: 8_000 }, (res) => {
       let data = "";
       res.on("data", (chunk) => (data += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: data === "" ? {} : JSON.parse(data) }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: data === "" ? {} : (JSON.parse(data) as { code?: string; sub?: string }) }));
     });
     const grouped = new Map<string, string[]>();
     for (const [name, value] of headers) grouped.set(name, [...(grouped.get(name) ?? []), value]);
@@ -51,7 +51,7 @@ async function hostileTokens(): Promise<Record<string, string>> {
       .setProtectedHeader({ alg: "HS256" })
       .sign(new TextEncoder().encode(pem)),
     "signed by the attacker under a real kid": await new SignJWT({ iss: issuer.issuer, aud: issuer.appSlug, sub: "admin", exp: nowS() + 60 })
-      .setProtectedHeader({ alg: "RS256", kid: JSON.parse(Buffer.from(h!, "base64url").toString()).kid })
+      .setProtectedHeader({ alg: "RS256", kid: (JSON.parse(Buffer.from(h!, "base64url").toString()) as { kid?: string }).kid })
       .sign(attacker.privateKey),
     "tampered payload": `${h}.${seg({ iss: issuer.issuer, aud: issuer.appSlug, sub: "admin", roles: ["admin"], exp: nowS() + 60 })}.${good.split(".")[2]}`,
     "expired": await issuer.mint({ exp: nowS() - 60 }),

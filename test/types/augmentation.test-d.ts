@@ -23,7 +23,9 @@ import { createTestIssuer } from "ioserver-oidc/testing";
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function expectType<T extends true>(_: T): void {}
 
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- a type-level test: the declaration exists for `typeof` below
 declare const request: FastifyRequest;
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- a type-level test: the declaration exists for `typeof` below
 declare const socket: Socket;
 
 // The user properties (sub, userId, userRole, roles, permissions, features, auth) on the request and the socket, without casts.

@@ -292,7 +292,7 @@ describe("verifyOidcToken: key set fetching", () => {
 
 describe("verifyOidcToken: configuration errors", () => {
   it("an invalid config rejects with ERR_AUTH_MISCONFIGURED naming the option", async () => {
-    await rejects("x.y.z", "ERR_AUTH_MISCONFIGURED", /"appSlug" is required/, { authServiceUrl: ISS } as OidcConfigInput);
+    await rejects("x.y.z", "ERR_AUTH_MISCONFIGURED", /"appSlug" is required/, { authServiceUrl: ISS });
     await rejects("x.y.z", "ERR_AUTH_MISCONFIGURED", /"jwksTimeout" must be a non-negative integer/, { ...config, jwksTimeout: -1 });
     await rejects("x.y.z", "ERR_AUTH_MISCONFIGURED", /"tokenCache.admitAfter" must be 1 or 2/, { ...config, tokenCache: { admitAfter: 3 as 2 } });
     await rejects("x.y.z", "ERR_AUTH_MISCONFIGURED", /"tokenCache.admitAfter" must be 1 or 2/, { ...config, tokenCache: { admitAfter: "2" as unknown as 2 } });
@@ -322,7 +322,7 @@ describe("verifyOidcToken: always answers through its promise", () => {
     const cases: Array<[unknown, OidcConfigInput, string]> = [
       [undefined, config, "ERR_AUTH_TOKEN_REQUIRED"],
       ["not a token", config, "ERR_AUTH_TOKEN_INVALID"],
-      ["x.y.z", { authServiceUrl: ISS } as OidcConfigInput, "ERR_AUTH_MISCONFIGURED"],
+      ["x.y.z", { authServiceUrl: ISS }, "ERR_AUTH_MISCONFIGURED"],
       ["x.y.z", null as unknown as OidcConfigInput, "ERR_AUTH_MISCONFIGURED"],
       [token, mapping, "ERR_AUTH_MISCONFIGURED"],
       [token, mapping, "ERR_AUTH_MISCONFIGURED"], // cached now: the mapping runs (and throws) again

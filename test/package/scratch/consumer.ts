@@ -23,6 +23,7 @@ function expectType<T extends true>(_: T): void {}
 
 // The augmentation reaches the consumer's own fastify and socket.io.
 declare const request: FastifyRequest;
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- declared only to read the augmented types off it
 declare const socket: Socket;
 expectType<Equal<typeof request.userId, string>>(true);
 expectType<Equal<typeof request.roles, string[]>>(true);
