@@ -65,21 +65,14 @@ export function inProcessSource(init: WorkerInit): CaseSource {
 }
 
 /**
- * Worker code that loads a TypeScript module: Node 20 does not apply the
- * parent's `--import tsx` to worker threads, so register tsx's loader when
- * the plain import cannot load `.ts`.
+ * Worker code that loads a TypeScript module through tsx. The parent's
+ * `--import tsx` does not reach worker threads, and where Node strips types
+ * itself (Node 22.18+, 23.6+) it loads the `.ts` file but cannot resolve the
+ * `.js` specifiers the sources import: tsx's loader is registered first.
  */
 function bootstrap(moduleUrl: string): string {
   const tsx = import.meta.resolve("tsx/esm/api");
-  return [
-    `const target = ${JSON.stringify(moduleUrl)};`,
-    // A failed load stays cached under its URL: probe under another one.
-    `import(target + "?probe").catch(async (error) => {`,
-    `  if (error?.code !== "ERR_UNKNOWN_FILE_EXTENSION") throw error;`,
-    `  (await import(${JSON.stringify(tsx)})).register();`,
-    `  await import(target);`,
-    `});`,
-  ].join("\n");
+  return [`(await import(${JSON.stringify(tsx)})).register();`, `await import(${JSON.stringify(moduleUrl)});`].join("\n");
 }
 
 /** Cases generated and decided in a worker thread (test/differential/worker.ts). */
