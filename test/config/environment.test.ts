@@ -1,17 +1,13 @@
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, it } from "node:test";
-import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { afterEach, describe, it } from "node:test";
+import { type TestIssuer } from "../../src/testing/index.js";
 import { httpGet, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { setOidcEnv } from "../helpers/env.js";
+import { useTestIssuer } from "../helpers/fixtures.js";
 
 let issuer: TestIssuer;
 let app: TestApp | undefined;
-before(async () => {
-  issuer = await createTestIssuer({ appSlug: "env-app" });
-});
-after(async () => {
-  await issuer.close();
-});
+useTestIssuer((created) => (issuer = created), { appSlug: "env-app" });
 afterEach(async () => {
   await app?.close();
   app = undefined;

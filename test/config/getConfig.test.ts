@@ -3,21 +3,17 @@
  * getResolvedConfig() the normalised view the package verifies with.
  */
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, it } from "node:test";
+import { afterEach, describe, it } from "node:test";
 import { OidcConfigError, type OidcConfigManager, type OidcConfigInput } from "../../src/index.js";
 import { resolveConfig } from "../../src/config/resolve.js";
-import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { type TestIssuer } from "../../src/testing/index.js";
 import { httpGet, startApp, type TestApp } from "../helpers/app.js";
 import { setOidcEnv } from "../helpers/env.js";
+import { useTestIssuer } from "../helpers/fixtures.js";
 
 let issuer: TestIssuer;
 let app: TestApp | undefined;
-before(async () => {
-  issuer = await createTestIssuer({ appSlug: "shape-app" });
-});
-after(async () => {
-  await issuer.close();
-});
+useTestIssuer((created) => (issuer = created), { appSlug: "shape-app" });
 afterEach(async () => {
   await app?.close();
   app = undefined;

@@ -1,16 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
-import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { type TestIssuer } from "../../src/testing/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
+import { useTestIssuer } from "../helpers/fixtures.js";
 
 let issuer: TestIssuer;
-before(async () => {
-  issuer = await createTestIssuer();
-});
-after(async () => {
-  await issuer.close();
-});
+useTestIssuer((created) => (issuer = created));
 
 async function get(app: TestApp, path: string, headers: Record<string, string> = {}) {
   const response = await fetch(`${app.url}${path}`, { headers, signal: AbortSignal.timeout(8_000) });

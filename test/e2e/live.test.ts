@@ -8,17 +8,13 @@ import type { AppHandle } from "ioserver";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { connectWithOidc } from "../../src/client/index.js";
 import { OidcSessionManager, OidcSocketMiddleware } from "../../src/index.js";
-import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { type TestIssuer } from "../../src/testing/index.js";
 import { call, connectedTo, next, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { waitFor } from "../helpers/wait.js";
+import { useTestIssuer } from "../helpers/fixtures.js";
 
 let issuer: TestIssuer;
-before(async () => {
-  issuer = await createTestIssuer();
-});
-after(async () => {
-  await issuer.close();
-});
+useTestIssuer((created) => (issuer = created));
 
 const nowS = () => Math.floor(Date.now() / 1000);
 

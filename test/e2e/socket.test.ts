@@ -1,17 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
-import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { type TestIssuer } from "../../src/testing/index.js";
 import { call, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { waitFor } from "../helpers/wait.js";
+import { useTestIssuer } from "../helpers/fixtures.js";
 
 let issuer: TestIssuer;
-before(async () => {
-  issuer = await createTestIssuer();
-});
-after(async () => {
-  await issuer.close();
-});
+useTestIssuer((created) => (issuer = created));
 
 async function expectRefused(app: TestApp, namespace: string, options: Parameters<TestApp["connect"]>[1], code: string) {
   const result = await outcome(app.connect(namespace, options));

@@ -11,14 +11,10 @@ import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { call, connectedTo, startApp, type TestApp } from "../helpers/app.js";
 import { next, revokedThenGone } from "./harness.js";
 import { nextSecond, waitFor } from "../helpers/wait.js";
+import { useTestIssuer } from "../helpers/fixtures.js";
 
 let issuer: TestIssuer;
-before(async () => {
-  issuer = await createTestIssuer();
-});
-after(async () => {
-  await issuer.close();
-});
+useTestIssuer((created) => (issuer = created));
 
 class Users {
   constructor(_appHandle: AppHandle) {}

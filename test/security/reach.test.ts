@@ -20,21 +20,17 @@ import type { AppHandle } from "ioserver";
 import { OidcSessionManager, oidcRoom } from "../../src/index.js";
 import { registryOf } from "../../src/sockets/registry.js";
 import type { OidcAppHandle } from "../../src/types.js";
-import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { type TestIssuer } from "../../src/testing/index.js";
 import { call, connectedTo, next, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { sleep, waitFor } from "../helpers/wait.js";
+import { useTestIssuer } from "../helpers/fixtures.js";
 
 /** A UTF-16 code unit with no partner: not a whole character, so not encodable as UTF-8 or by encodeURIComponent. */
 const LONE = "\uD800";
 
 let issuer: TestIssuer;
 
-before(async () => {
-  issuer = await createTestIssuer();
-});
-after(async () => {
-  await issuer.close();
-});
+useTestIssuer((created) => (issuer = created));
 
 
 const roomsOfClient = async (socket: ClientSocket): Promise<string[]> => (await call<{ rooms: string[] }>(socket, "rooms")).rooms;

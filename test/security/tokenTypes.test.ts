@@ -6,22 +6,16 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
-import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { type TestIssuer } from "../../src/testing/index.js";
 import { bothTransports, startApp, type TestApp } from "../helpers/app.js";
+import { useIssuerAndApp } from "../helpers/fixtures.js";
 
 let issuer: TestIssuer;
 let app: TestApp;
 
-before(async () => {
-  issuer = await createTestIssuer();
-  app = await startApp({ config: issuer.config });
-});
-after(async () => {
-  await app.close();
-  await issuer.close();
-});
+useIssuerAndApp((created) => ({ issuer, app } = created));
 
 const nowS = () => Math.floor(Date.now() / 1000);
 

@@ -4,21 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { SignJWT, exportSPKI, generateKeyPair } from "jose";
-import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { type TestIssuer } from "../../src/testing/index.js";
+import { call, outcome, type TestApp } from "../helpers/app.js";
+import { useIssuerAndApp } from "../helpers/fixtures.js";
 
 let issuer: TestIssuer;
 let app: TestApp;
-before(async () => {
-  issuer = await createTestIssuer();
-  app = await startApp({ config: issuer.config });
-});
-after(async () => {
-  await app.close();
-  await issuer.close();
-});
+useIssuerAndApp((created) => ({ issuer, app } = created));
 
 const nowS = () => Math.floor(Date.now() / 1000);
 const seg = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { useTestIssuer } from "../helpers/fixtures.js";
 
 const fetchJson = async (url: string, init: RequestInit = {}) => {
   const response = await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
@@ -27,12 +28,7 @@ const connectError = (port: number) =>
 
 describe("createTestIssuer", () => {
   let issuer: TestIssuer;
-  before(async () => {
-    issuer = await createTestIssuer({ appSlug: "kit-app" });
-  });
-  after(async () => {
-    await issuer.close();
-  });
+  useTestIssuer((created) => (issuer = created), { appSlug: "kit-app" });
 
   it("serves the discovery documents and the JWKS on 127.0.0.1, counting JWKS hits", async () => {
     assert.match(issuer.issuer, /^http:\/\/127\.0\.0\.1:\d+$/);
