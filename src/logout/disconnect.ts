@@ -40,7 +40,7 @@ interface SessionMethods {
  * token's own `iat` (the provider's clock, like the access tokens' `iat`):
  * recording them again for the same logout token changes nothing.
  */
-export function logoutRevocations(config: OidcConfig, logout: OidcLogoutToken): OidcRevocation[] {
+function logoutRevocations(config: OidcConfig, logout: OidcLogoutToken): OidcRevocation[] {
   const { iss, sid, sub } = logout;
   const at = (entry: OidcRevocation): OidcRevocation => ({ ...entry, at: logout.iat });
   return sid !== undefined

@@ -31,7 +31,7 @@ const states = new WeakMap<object, AppState>();
  */
 let last: WeakRef<AppState> | undefined;
 
-export function appStateOf(app: OidcAppHandle): AppState {
+function appStateOf(app: OidcAppHandle): AppState {
   const recent = last?.deref();
   if (recent !== undefined && recent.app === app) return recent;
   let state = states.get(app);

@@ -6,7 +6,7 @@
 
 /** Characters that could end a log line or disguise one: C0 and C1 controls, line and paragraph separators, bidirectional marks and overrides. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the purpose: they are escaped before logging
-export const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** The unsafe characters escaped as in JSON (`\u000a`). */
 export function escapeUnsafe(text: string): string {
