@@ -481,13 +481,27 @@ export function releaseSocket(plain: Socket): void {
   }
   if (!hasFlag(socket, REGISTERED)) return;
   setFlag(socket, REGISTERED, false);
-  // The app's session tracker (one per app), which registered the socket.
-  const tracker = registry.appHandle.session as ReleaseTracker | null | undefined;
+  unregisterLater(registry.appHandle, socket.id);
+}
+
+/**
+ * The session tracker finished registering the socket. A socket released
+ * meanwhile (its client left during the registration, and the release found
+ * nothing registered yet) is unregistered at once, so the tracker keeps no
+ * record of it; otherwise the release to come will tell the tracker.
+ */
+export function registeredSocket(appHandle: OidcAppHandle, socket: TrackedSocket): void {
+  if (hasFlag(socket, TRACKED)) setFlag(socket, REGISTERED, true);
+  else unregisterLater(appHandle, socket.id);
+}
+
+/** Tell the app's session tracker (one per app) that the socket is gone: asynchronously, a failure logged. */
+function unregisterLater(appHandle: OidcAppHandle, id: string): void {
+  const tracker = appHandle.session as ReleaseTracker | null | undefined;
   if (tracker === null || typeof tracker !== "object" || typeof tracker.unregisterSocket !== "function") return;
-  const id = socket.id;
   Promise.resolve()
     .then(() => tracker.unregisterSocket(id))
     .catch((error: unknown) => {
-      oidcLog(registry.appHandle, 3, `session.unregisterSocket(${id}) failed: ${describeError(error)}`);
+      oidcLog(appHandle, 3, `session.unregisterSocket(${id}) failed: ${describeError(error)}`);
     });
 }

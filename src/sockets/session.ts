@@ -10,10 +10,9 @@ import type { Socket } from "socket.io";
 import { OidcAuthError } from "../errors.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { rememberServer } from "./cluster.js";
-import { trackSocket } from "./registry.js";
+import { registeredSocket, trackSocket } from "./registry.js";
 import { withTimeout } from "../util/withTimeout.js";
 import { describeError } from "../util/text.js";
-import { REGISTERED, setFlag } from "./socketState.js";
 
 /**
  * A tracker that throws refuses the connection (`ERR_USER_PROVISION_FAILED`):
@@ -31,6 +30,6 @@ export async function registerSocketSession(appHandle: OidcAppHandle, socket: So
   } catch (error) {
     throw new OidcAuthError("ERR_USER_PROVISION_FAILED", { reason: `session.registerSocket threw: ${describeError(error)}`, cause: error });
   }
-  // Told once when the socket is released (see releaseSocket).
-  setFlag(trackedSocket, REGISTERED, true);
+  // Told once when the socket is released (see releaseSocket), or now if that happened meanwhile.
+  registeredSocket(appHandle, trackedSocket);
 }

@@ -81,12 +81,13 @@ describe("a client that leaves during its handshake", () => {
   let issuer: TestIssuer;
   let app: TestApp;
   const calls: string[] = [];
+  let delayMs = 400;
   /** A session tracker that takes its time to register, so the client can leave meanwhile. */
   class SlowSessions {
     registered = new Set<string>();
     async registerSocket(_userId: string, socketId: string): Promise<void> {
       calls.push(`register ${socketId}`);
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
       this.registered.add(socketId);
     }
     unregisterSocket(socketId: string): void {
@@ -103,7 +104,26 @@ describe("a client that leaves during its handshake", () => {
     await issuer.close();
   });
 
+  it("is unregistered when the sweep of abandoned handshakes released it before its registration finished", { timeout: 30_000 }, async () => {
+    // The sweep runs once a second: a registration that takes longer is always overtaken by it.
+    delayMs = 1_500;
+    try {
+      const sessions = app.appHandle.session as SlowSessions;
+      calls.length = 0;
+      const client = app.connect("chat", { auth: { token: await issuer.mint({ sub: "slow-leaver" }) } });
+      assert.ok(await settle(() => calls.length === 1, 5_000), "registerSocket was called");
+      const socketId = calls[0]!.slice("register ".length);
+      client.disconnect();
+      assert.ok(await settle(() => calls.includes(`unregister ${socketId}`), 10_000), `calls: ${calls.join(", ")}`);
+      assert.equal(calls.indexOf(`unregister ${socketId}`), 1, "unregistered after its registration, once");
+      assert.ok(await settle(() => !sessions.registered.has(socketId), 5_000), "not kept by the tracker");
+    } finally {
+      delayMs = 400;
+    }
+  });
+
   it("is released: the session tracker is told, and the socket is not kept", { timeout: 30_000 }, async () => {
+    calls.length = 0;
     const sessions = app.appHandle.session as SlowSessions;
     const client = app.connect("chat", { auth: { token: await issuer.mint({ sub: "leaver" }) } });
     assert.ok(await settle(() => calls.length === 1, 5_000), "registerSocket was called");
