@@ -46,15 +46,33 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Bind `port` (0: any) on 127.0.0.1 and release it: the port bound, or undefined when it is taken. */
+function probePort(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.once("error", () => resolve(undefined));
+    server.listen(port, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : undefined));
     });
   });
+}
+
+/**
+ * A port free on 127.0.0.1 for a server a test starts a moment later (often
+ * in another process). Taken below the kernel's ephemeral range (32768 and
+ * up on Linux), where outgoing connections get their local ports: a port the
+ * kernel handed out as free can be given to a client socket before the
+ * server binds it, and with thousands of test connections that happens.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await probePort(20_000 + Math.floor(Math.random() * 12_000));
+    if (port !== undefined) return port;
+  }
+  const port = await probePort(0);
+  if (port === undefined) throw new Error("no free port on 127.0.0.1");
+  return port;
 }
 
 /**

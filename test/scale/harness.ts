@@ -3,6 +3,7 @@
  * socket.io-client connections, bounded waits.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 import { io, type Socket as ClientSocket } from "socket.io-client";
 import type { OidcSessionRecord } from "../../src/index.js";
@@ -29,7 +30,32 @@ export interface ScaleNode {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** Every node started by this test file and not exited yet. */
+const liveNodes = new Set<ScaleNode>();
+
+// Whatever a test file's own hooks do (a before hook that failed half-way never
+// records the nodes it did start), no node outlives the file: a live child
+// would keep the test process, and the whole run, waiting.
+after(async () => {
+  await Promise.all([...liveNodes].map((node) => node.kill()));
+});
+
+/**
+ * Start an IOServer node in a child process. A node given no port gets a free
+ * one, and another if that one was taken before the node could bind it.
+ */
 export async function startNode(options: Omit<NodeConfig, "port"> & { port?: number }, timeoutMs = 30_000): Promise<ScaleNode> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNodeOnce(options, timeoutMs);
+    } catch (error) {
+      const retry = options.port === undefined && attempt < 3 && /exited during start-up/.test((error as Error).message);
+      if (!retry) throw error;
+    }
+  }
+}
+
+async function startNodeOnce(options: Omit<NodeConfig, "port"> & { port?: number }, timeoutMs: number): Promise<ScaleNode> {
   const port = options.port ?? (await freePort());
   const config: NodeConfig = { ...options, port };
   const child = fork(nodeScript, [], {
@@ -90,8 +116,10 @@ export async function startNode(options: Omit<NodeConfig, "port"> & { port?: num
     if (message.ok) entry.resolve(message.result);
     else entry.reject(new Error(message.error));
   });
+  liveNodes.add(node);
   child.on("exit", (code, signal) => {
     node.exit = { code, signal };
+    liveNodes.delete(node);
     for (const [id, entry] of pending) {
       clearTimeout(entry.timer);
       entry.reject(new Error(`node ${options.name} exited (${code ?? signal})`));
