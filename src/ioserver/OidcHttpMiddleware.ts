@@ -1,6 +1,6 @@
 import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
-import { authenticate } from "../pipeline/authenticate.js";
+import { authenticateNow } from "../pipeline/authenticate.js";
 import { httpHook } from "../pipeline/httpHook.js";
 import { applyContext } from "../pipeline/applyContext.js";
 import { bearerToken } from "../pipeline/extractToken.js";
@@ -14,9 +14,11 @@ import { bearerToken } from "../pipeline/extractToken.js";
  */
 export class OidcHttpMiddleware extends BaseMiddleware {
   handle(appHandle: AppHandle) {
-    return httpHook(appHandle, async (request, app) => {
-      const { context } = await authenticate(bearerToken(request.headers.authorization), app);
-      applyContext(request, context);
+    return httpHook(appHandle, (request, app) => {
+      // A cached token is decided at once; anything else resolves later.
+      const result = authenticateNow(bearerToken(request.headers.authorization), app);
+      if (result instanceof Promise) return result.then(({ context }) => applyContext(request, context));
+      applyContext(request, result.context);
     });
   }
 }

@@ -1,6 +1,7 @@
 import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
-import { authenticate } from "../pipeline/authenticate.js";
+import type { Socket } from "socket.io";
+import { authenticateNow, type AuthenticateResult } from "../pipeline/authenticate.js";
 import { socketHook } from "../sockets/socketHook.js";
 import { socketToken } from "../pipeline/extractToken.js";
 import { ensureLifecycle } from "../sockets/lifecycle.js";
@@ -42,10 +43,13 @@ export class OidcSocketMiddleware extends BaseMiddleware {
 
   handle(appHandle: AppHandle) {
     const options = (this.constructor as typeof OidcSocketMiddleware).options;
-    return socketHook(appHandle, async (socket, app) => {
-      const { context, config } = await authenticate(socketToken(socket.handshake), app);
-      ensureLifecycle(socket.nsp, app, options);
-      await registerSocketSession(app, socket, context, config); // tracks it: socket.data.auth and the decorations
+    const admitSocket = (socket: Socket, { context, config }: AuthenticateResult): Promise<void> => {
+      ensureLifecycle(socket.nsp, appHandle, options);
+      return registerSocketSession(appHandle, socket, context, config); // tracks it: socket.data.auth and the decorations
+    };
+    return socketHook(appHandle, (socket, app) => {
+      const result = authenticateNow(socketToken(socket.handshake), app);
+      return result instanceof Promise ? result.then((each) => admitSocket(socket, each)) : admitSocket(socket, result);
     });
   }
 }

@@ -76,10 +76,9 @@ function middlewareOf(guardCheck: GuardCheck): OidcGuard {
 
     handle(appHandle: AppHandle): OidcGuardHook {
       const app = appHandle as OidcAppHandle;
-      // eslint-disable-next-line @typescript-eslint/require-await -- async so that a throwing check becomes a rejected promise, which the hook reports, instead of a synchronous throw
-      const http = httpHook(app, async (request) => runCheck(guardCheck, (request as { auth?: unknown }).auth, listFirst("http")));
-      // eslint-disable-next-line @typescript-eslint/require-await -- async so that a throwing check becomes a rejected promise, which the hook reports, instead of a synchronous throw
-      const socket = socketHook(app, async (target) => {
+      // A check decides at once: a refusal it throws is reported by the hook, a pass lets the request or socket go on within the call.
+      const http = httpHook(app, (request) => runCheck(guardCheck, (request as { auth?: unknown }).auth, listFirst("http")));
+      const socket = socketHook(app, (target) => {
         // An in-band refresh of this namespace runs the check again (src/sockets/lifecycle.ts).
         rememberHandshakeCheck(target.nsp, socketCheck);
         socketCheck(contextOf(target) ?? (target.data as { auth?: unknown } | undefined)?.auth);

@@ -5,12 +5,12 @@
  */
 import { isOidcAuthError, logLevelOf, OidcAuthError } from "../errors.js";
 import { resolveConfig } from "../config/resolve.js";
-import { buildUserContext } from "./userContext.js";
-import { derivedUserId, hasUsersManager } from "../claims/identity.js";
+import { sharedContext } from "./sharedContext.js";
+import { hasUsersManager } from "../claims/identity.js";
 import { appPart } from "../util/appState.js";
 import { provisioned } from "./provision.js";
 import { refuseRevoked } from "./refuseRevoked.js";
-import { verifyAccessToken } from "../verify/verifyAccessToken.js";
+import { verifyAccessTokenNow, type VerifiedToken } from "../verify/verifyAccessToken.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { oidcLog, safeLog } from "../util/log.js";
 
@@ -40,17 +40,35 @@ export function reportFailure(appHandle: OidcAppHandle, where: string, error: un
  * provision through `appHandle.users.findOrCreate` when present, refuse
  * disabled users. Rejects with `OidcAuthError` only.
  */
-export async function authenticate(token: string | undefined, appHandle: OidcAppHandle): Promise<AuthenticateResult> {
+export function authenticate(token: string | undefined, appHandle: OidcAppHandle): Promise<AuthenticateResult> {
+  try {
+    return Promise.resolve(authenticateNow(token, appHandle));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * `authenticate` without a promise when nothing has to wait (a cached token,
+ * or fresh keys and the fast path, and no users manager): the result itself,
+ * else a promise of it. Throws, synchronously or through the promise, what
+ * `authenticate` rejects with.
+ */
+export function authenticateNow(token: string | undefined, appHandle: OidcAppHandle): AuthenticateResult | Promise<AuthenticateResult> {
   if (token === undefined || token === "") {
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no bearer token was presented" });
   }
   const config = resolveConfig(appHandle);
-  const { payload, issuer } = await verifyAccessToken(token, config, loggerOf(appHandle));
-  const context = buildUserContext(payload, issuer.mapClaims, derivedUserId(issuer.issuer, payload.sub as string, config));
+  const verified = verifyAccessTokenNow(token, config, loggerOf(appHandle));
+  return verified instanceof Promise ? verified.then((each) => afterVerification(each, appHandle, config)) : afterVerification(verified, appHandle, config);
+}
+
+function afterVerification(verified: VerifiedToken, appHandle: OidcAppHandle, config: OidcConfig): AuthenticateResult | Promise<AuthenticateResult> {
+  const context = sharedContext(verified, config);
   refuseRevoked(appHandle, context, config);
   // Without a users manager nothing else is asked: no further wait.
   if (!hasUsersManager(appHandle)) return { context, config };
-  return { context: await provisioned(appHandle, context, config), config };
+  return provisioned(appHandle, context, config).then((admitted) => ({ context: admitted, config }));
 }
 
 /**
@@ -63,4 +81,3 @@ export async function admit(appHandle: OidcAppHandle, context: OidcUserContext, 
   refuseRevoked(appHandle, context, config);
   return hasUsersManager(appHandle) ? provisioned(appHandle, context, config) : context;
 }
-

@@ -3,15 +3,26 @@
  * credential is `undefined` (no token), never an error.
  */
 
-/** `Bearer` scheme, matched case-insensitively (RFC 7235 section 2.1), then one or more spaces. */
-const BEARER = /^bearer +/i;
+/** "bearer", lower case: the scheme is matched case-insensitively (RFC 7235 section 2.1). */
+const BEARER = "bearer";
+const SPACE = 0x20;
 
-/** The token of an `Authorization: Bearer <token>` value; any other scheme, or none, gives `undefined`. */
+/**
+ * The token of an `Authorization: Bearer <token>` value (the scheme in any
+ * case, then one or more spaces; surrounding white space trimmed); any other
+ * scheme, or none, gives `undefined`. Read character by character: it runs
+ * for every request.
+ */
 export function bearerToken(header: unknown): string | undefined {
-  if (typeof header !== "string") return undefined;
-  const match = BEARER.exec(header);
-  if (match === null) return undefined;
-  const token = header.slice(match[0].length).trim();
+  if (typeof header !== "string" || header.length <= BEARER.length + 1) return undefined;
+  for (let i = 0; i < BEARER.length; i++) {
+    // ASCII letters only: OR-ing 0x20 lower-cases them, and maps no other character onto one.
+    if ((header.charCodeAt(i) | 0x20) !== BEARER.charCodeAt(i)) return undefined;
+  }
+  let start = BEARER.length;
+  if (header.charCodeAt(start) !== SPACE) return undefined;
+  while (header.charCodeAt(start) === SPACE) start++;
+  const token = header.slice(start).trim();
   return token === "" ? undefined : token;
 }
 

@@ -15,6 +15,7 @@ import { describeError, show } from "../util/text.js";
 import { TimeoutError, withTimeout } from "../util/withTimeout.js";
 import { refuseRevoked } from "./refuseRevoked.js";
 import { withProvisionedUser } from "./userContext.js";
+import { freezeContext } from "./sharedContext.js";
 
 /**
  * How a disabled user's live connections end when the app has no session
@@ -154,7 +155,7 @@ export async function provisioned(appHandle: OidcAppHandle, context: OidcUserCon
   const iss = issOf(context) ?? config.issuer;
   const user = await provision(appHandle, context, iss, config);
   if (user === undefined) return context;
-  const provisioned = withProvisionedUser(context, user);
+  const provisioned = freezeContext(withProvisionedUser(context, user));
   if (user.isDisabled === true) {
     disconnectDisabledUser(appHandle, provisioned, config);
     throw new OidcAuthError("ERR_USER_DISABLED", { reason: `user ${show(String(user.id))} (iss ${show(iss)}, sub ${show(context.sub)}) is disabled` });

@@ -1,18 +1,14 @@
 import { OidcAuthError } from "../errors.js";
 import { normalizeConfig } from "../config/normalize.js";
-import { derivedUserId } from "../claims/identity.js";
-import { buildUserContext } from "./userContext.js";
-import { verifyAccessTokenNow, type VerifiedToken } from "../verify/verifyAccessToken.js";
+import { sharedContext } from "./sharedContext.js";
+import { verifyAccessTokenNow } from "../verify/verifyAccessToken.js";
 import type { OidcConfig, OidcConfigInput, OidcUserContext } from "../types.js";
-
-function userContextOf({ payload, issuer }: VerifiedToken, config: OidcConfig): OidcUserContext {
-  return buildUserContext(payload, issuer.mapClaims, derivedUserId(issuer.issuer, payload.sub as string, config));
-}
 
 /**
  * Verify a raw JWT access token and map its claims.
  *
- * Resolves to an `OidcUserContext`. No users manager is consulted here, so
+ * Resolves to an `OidcUserContext` (frozen: the context of a cached token is
+ * shared by every call that presents it). No users manager is consulted here, so
  * `userId` is derived from the subject: the `sub` when the config trusts one
  * issuer, `<iss>#<sub>` when it trusts several. Rejects with an
  * `OidcAuthError` whose `code` is safe to show a client and whose `reason`
@@ -35,7 +31,7 @@ export function verifyOidcToken(token: string, config: OidcConfigInput | OidcCon
     }
     // No promise in between when the token is verified at once (cached, or fresh keys and the fast path).
     const verified = verifyAccessTokenNow(token, normalized);
-    return verified instanceof Promise ? verified.then((each) => userContextOf(each, normalized)) : Promise.resolve(userContextOf(verified, normalized));
+    return verified instanceof Promise ? verified.then((each) => sharedContext(each, normalized)) : Promise.resolve(sharedContext(verified, normalized));
   } catch (error) {
     return Promise.reject(error);
   }

@@ -10,10 +10,11 @@ export interface OidcConnectError extends Error {
   data: { code: OidcAuthError["code"]; message: string };
 }
 
+const where = (socket: Socket): string => `socket ${socket.nsp?.name ?? "?"} ${socket.id}`;
+
 /** Socket.IO namespace middleware. */
 export function socketHook(appHandle: OidcAppHandle, step: Step<Socket>) {
   return function oidcNamespaceMiddleware(socket: Socket, next: (err?: Error) => void): void {
-    const where = () => `socket ${socket.nsp?.name ?? "?"} ${socket.id}`;
     runStep(step, socket, appHandle, where, (failure) => {
       if (failure === undefined) return next();
       releaseSocket(socket); // a later guard refused: the socket never opens

@@ -13,10 +13,15 @@
  * that does come back (an HTTP client, a reconnecting socket) pays one more
  * verification and is then cached. First verifications are remembered in a
  * fixed table of lookup keys, allocated with the cache (4 bytes a slot, no
- * allocation per token): a slot taken over by another token only delays
- * that token's admission, and never affects what a hit proves.
+ * allocation per token), in buckets of four slots: a token's sighting stays
+ * while its bucket has room, so tokens that happen to share a bucket and are
+ * presented in turn are all admitted (with one slot each, two such tokens
+ * would overwrite each other's sighting forever, and neither would ever be
+ * cached). When a bucket is full, a sighting is overwritten, which only
+ * delays that token's admission, and never affects what a hit proves.
  */
-import type { OidcIssuerConfig } from "../types.js";
+import type { JWTPayload } from "jose";
+import type { OidcIssuerConfig, OidcUserContext } from "../types.js";
 import type { TokenCacheOptions } from "../config/tokenCacheOptions.js";
 import type { RemoteKeySet, StoredKey } from "../keys/remoteKeySet.js";
 
@@ -26,6 +31,9 @@ function sightingSlots(maxEntries: number): number {
   while (slots < 2 * maxEntries && slots < 1 << 20) slots *= 2;
   return slots;
 }
+
+/** Slots per bucket of the first-sighting table (a power of two). */
+const BUCKET = 4;
 
 /** Per-entry bookkeeping overhead, a rough estimate of the Map slot and the entry object. */
 const ENTRY_OVERHEAD = 160;
@@ -50,16 +58,25 @@ export function keyOf(token: string): number {
   return hash & 0x3fffffff;
 }
 
-export interface CachedVerification {
-  /** The whole token string: a hit requires equality with it. */
-  readonly token: string;
-  readonly payload: Readonly<Record<string, unknown>>;
-  readonly issuer: OidcIssuerConfig;
-  readonly keySet: RemoteKeySet;
-  readonly key: StoredKey;
-  /** Epoch ms from which the entry is not used. */
-  readonly validUntil: number;
-  readonly bytes: number;
+/** One cached verification: it is also the `VerifiedToken` a hit answers with. */
+export class CachedVerification {
+  /**
+   * The user context the pipeline built from this verification (frozen),
+   * kept with it so a cached token is mapped once; undefined until then.
+   */
+  context: OidcUserContext | undefined = undefined;
+
+  constructor(
+    /** The whole token string: a hit requires equality with it. */
+    readonly token: string,
+    readonly payload: JWTPayload,
+    readonly issuer: OidcIssuerConfig,
+    readonly keySet: RemoteKeySet,
+    readonly key: StoredKey,
+    /** Epoch ms from which the entry is not used. */
+    readonly validUntil: number,
+    readonly bytes: number,
+  ) {}
 }
 
 /** What `getHealth().tokenCache` reports. */
@@ -89,8 +106,10 @@ export class TokenCache {
   private misses = 0;
   private evictions = 0;
   private deferred = 0;
-  /** Lookup keys (plus one, 0 is "empty") of tokens verified once and not kept yet; undefined when `admitAfter` is 1. */
+  /** Lookup keys (plus one, 0 is "empty") of tokens verified once and not kept yet, in buckets of BUCKET slots; undefined when `admitAfter` is 1. */
   private readonly sightings: Int32Array | undefined;
+  /** State of the generator that picks which slot of a full bucket a sighting takes. */
+  private victim = 0x2545f491;
 
   constructor(private readonly options: TokenCacheOptions) {
     if (options.admitAfter > 1 && options.maxEntries > 0) this.sightings = new Int32Array(sightingSlots(options.maxEntries));
@@ -112,26 +131,32 @@ export class TokenCache {
     return entry;
   }
 
-  /** Remember a verification. `payloadChars` is the length of the payload segment (for the byte estimate). */
-  set(token: string, payload: Readonly<Record<string, unknown>>, issuer: OidcIssuerConfig, keySet: RemoteKeySet, key: StoredKey, payloadChars: number, now: number): void {
+  /**
+   * Remember a verification. `payloadChars` is the length of the payload
+   * segment (for the byte estimate). Returns the entry kept, or undefined
+   * when it was not kept (first sighting, too large, already expired).
+   */
+  set(token: string, payload: JWTPayload, issuer: OidcIssuerConfig, keySet: RemoteKeySet, key: StoredKey, payloadChars: number, now: number): CachedVerification | undefined {
     const exp = payload["exp"];
-    if (typeof exp !== "number") return;
+    if (typeof exp !== "number") return undefined;
     let validUntil = Math.min(exp * 1000, now + this.options.maxTtl);
     const iat = payload["iat"];
     if (issuer.maxTokenAge !== undefined) {
-      if (typeof iat !== "number") return;
+      if (typeof iat !== "number") return undefined;
       validUntil = Math.min(validUntil, (iat + issuer.maxTokenAge) * 1000);
     }
-    if (validUntil <= now) return;
+    if (validUntil <= now) return undefined;
     const bytes = token.length + payloadChars + ENTRY_OVERHEAD;
-    if (bytes > this.options.maxBytes || this.options.maxEntries === 0) return;
+    if (bytes > this.options.maxBytes || this.options.maxEntries === 0) return undefined;
     const lookup = keyOf(token);
-    if (!this.admit(lookup)) return;
+    if (!this.admit(lookup)) return undefined;
     const previous = this.entries.get(lookup);
     if (previous !== undefined) this.delete(previous);
-    this.entries.set(lookup, { token, payload, issuer, keySet, key, validUntil, bytes });
+    const entry = new CachedVerification(token, payload, issuer, keySet, key, validUntil, bytes);
+    this.entries.set(lookup, entry);
     this.bytes += bytes;
     this.evict(now);
+    return entry;
   }
 
   stats(): TokenCacheStats {
@@ -149,12 +174,28 @@ export class TokenCache {
   private admit(lookup: number): boolean {
     const sightings = this.sightings;
     if (sightings === undefined) return true;
-    const slot = lookup & (sightings.length - 1);
-    if (sightings[slot] === lookup + 1) {
-      sightings[slot] = 0;
-      return true;
+    const mark = lookup + 1;
+    const bucket = lookup & (sightings.length - BUCKET);
+    let free = -1;
+    for (let slot = bucket; slot < bucket + BUCKET; slot++) {
+      const held = sightings[slot];
+      if (held === mark) {
+        sightings[slot] = 0;
+        return true;
+      }
+      if (held === 0 && free < 0) free = slot;
     }
-    sightings[slot] = lookup + 1;
+    if (free < 0) {
+      // A full bucket gives up a slot picked at random (xorshift): with a fixed order, more tokens than
+      // slots presented in turn would each be overwritten before they came back, forever.
+      let x = this.victim;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      this.victim = x;
+      free = bucket + (x & (BUCKET - 1));
+    }
+    sightings[free] = mark;
     this.deferred++;
     return false;
   }

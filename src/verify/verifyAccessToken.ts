@@ -25,18 +25,25 @@ import { keyFunction } from "../keys/keyFunction.js";
 import { KeySetUnavailableError } from "../keys/keySetUnavailableError.js";
 import { onlyCandidate } from "../keys/onlyCandidate.js";
 import type { KeySetLog, KeySetSnapshot, RemoteKeySet, StoredKey } from "../keys/remoteKeySet.js";
-import type { OidcConfig, OidcIssuerConfig } from "../types.js";
+import type { OidcConfig, OidcIssuerConfig, OidcUserContext } from "../types.js";
 import { drive, wait, type Clock, type Wait } from "./drive.js";
 import { explain } from "./explain.js";
 import { invalid } from "./invalid.js";
 import { discoveredKeySet, issuerStateOf, tokenCacheOf } from "./issuerState.js";
+import type { TokenCache } from "./tokenCache.js";
 import { checkSub, sharePayload } from "./payload.js";
 import { routeToken } from "./route.js";
 
 /** A verified token and the trusted issuer that signed it. */
 export interface VerifiedToken {
-  payload: JWTPayload;
-  issuer: OidcIssuerConfig;
+  readonly payload: JWTPayload;
+  readonly issuer: OidcIssuerConfig;
+  /**
+   * Where the pipeline keeps the user context it builds from this
+   * verification. A cached token answers with its cache entry, so the
+   * context built the first time is found again on every hit.
+   */
+  context: OidcUserContext | undefined;
 }
 
 /**
@@ -60,8 +67,15 @@ export function verifyAccessToken(token: unknown, config: OidcConfig, log?: KeyS
  * through the promise) what verifyAccessToken rejects with.
  */
 export function verifyAccessTokenNow(token: unknown, config: OidcConfig, log?: KeySetLog): VerifiedToken | Promise<VerifiedToken> {
-  const clock: Clock = { now: Date.now() };
-  const pipeline = verification(token, config, log, clock);
+  const now = Date.now();
+  const cache = tokenCacheOf(config);
+  // A cached token costs one map lookup: no generator, no clock object.
+  if (cache !== undefined && typeof token === "string" && token.length > 0) {
+    const hit = cache.get(token, now);
+    if (hit !== undefined) return hit;
+  }
+  const clock: Clock = { now };
+  const pipeline = verification(token, config, cache, log, clock);
   return drive(pipeline, clock, pipeline.next());
 }
 
@@ -70,15 +84,11 @@ export function verifyAccessTokenNow(token: unknown, config: OidcConfig, log?: K
  * `await x` that only happens when a step must wait. `clock.now` is the
  * current time for each step (see Clock).
  */
-function* verification(token: unknown, config: OidcConfig, log: KeySetLog | undefined, clock: Clock): Generator<Wait, VerifiedToken, unknown> {
+function* verification(token: unknown, config: OidcConfig, cache: TokenCache | undefined, log: KeySetLog | undefined, clock: Clock): Generator<Wait, VerifiedToken, unknown> {
   if (typeof token !== "string" || token.length === 0) {
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no token was presented" });
   }
-  const cache = tokenCacheOf(config);
-  if (cache !== undefined) {
-    const hit = cache.get(token, clock.now);
-    if (hit !== undefined) return { payload: hit.payload, issuer: hit.issuer };
-  }
+  // (The cache was asked before this started: see verifyAccessTokenNow.)
   if (token.length > config.maxTokenLength) {
     throw invalid(`token is ${token.length} characters, over the ${config.maxTokenLength} limit`);
   }
@@ -116,9 +126,10 @@ function* verification(token: unknown, config: OidcConfig, log: KeySetLog | unde
   sharePayload(payload, issuer);
   if (cache !== undefined && verifiedWith !== undefined) {
     const payloadChars = decoded === undefined ? token.length : decoded.signingInput.length - decoded.signingInput.indexOf(".") - 1;
-    cache.set(token, payload, issuer, set, verifiedWith, payloadChars, clock.now);
+    const kept = cache.set(token, payload, issuer, set, verifiedWith, payloadChars, clock.now);
+    if (kept !== undefined) return kept;
   }
-  return { payload, issuer };
+  return { payload, issuer, context: undefined };
 }
 
 /**

@@ -139,19 +139,34 @@ describe("token cache admission (admitAfter 2)", () => {
     assert.ok(has(cache, token(2)));
   });
 
-  it("another token taking the same slot of the first-sighting table only delays admission", () => {
+  /** `count` tokens other than `a` whose sightings fall in a's bucket of four slots (1,024 slots: 256 buckets). */
+  function sameBucket(a: string, count: number): string[] {
+    const found: string[] = [];
+    for (let other = 2; found.length < count; other++) {
+      const candidate = token(other);
+      if ((keyOf(candidate) & 1020) === (keyOf(a) & 1020) && keyOf(candidate) !== keyOf(a)) found.push(candidate);
+    }
+    return found;
+  }
+
+  it("tokens sharing a bucket of the first-sighting table and presented in turn are all kept at their second store", () => {
     const cache = cacheOf(100, 1 << 30, 2); // 1,024 slots
     const a = token(1);
-    let other = 2;
-    while ((keyOf(token(other)) & 1023) !== (keyOf(a) & 1023) || keyOf(token(other)) === keyOf(a)) other++;
-    const b = token(other);
-    put(cache, a);
-    put(cache, b); // takes a's slot
-    put(cache, a);
-    assert.ok(!has(cache, a), "a's first sighting was overwritten: this counts as its first again");
-    put(cache, a);
-    assert.ok(has(cache, a), "kept at the next store");
-    assert.equal(cache.stats().deferred, 3);
+    const others = sameBucket(a, 3);
+    const all = [a, ...others];
+    for (const each of all) put(cache, each);
+    for (const each of all) put(cache, each);
+    for (const each of all) assert.ok(has(cache, each), "kept at its second store");
+    assert.equal(cache.stats().deferred, 4);
+  });
+
+  it("when more tokens share a full bucket, an overwritten sighting only delays admission, and tokens presented in turn are all kept", () => {
+    const cache = cacheOf(100, 1 << 30, 2);
+    const a = token(1);
+    const all = [a, ...sameBucket(a, 5)]; // six tokens, four slots
+    for (let pass = 0; pass < 40 && !all.every((each) => has(cache, each)); pass++) for (const each of all) if (!has(cache, each)) put(cache, each);
+    for (const each of all) assert.ok(has(cache, each), "every token was kept after some passes");
+    assert.ok(cache.stats().deferred > all.length, "some sightings were overwritten and counted again");
   });
 
   it("100,000 tokens stored once each: none is kept", () => {
