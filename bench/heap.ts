@@ -29,7 +29,7 @@ interface Measurement {
   reasons: Record<string, number>;
 }
 
-const TARGET = 1.1;
+const TARGET = 1.05;
 /**
  * Sockets connected and closed before the first heap reading, on both
  * namespaces alike. Enough for V8 to have compiled the optimised code of the

@@ -4,14 +4,15 @@
  * rounds, never absolute thresholds — and printed as a markdown table:
  *
  *   P1, P2  verifyOidcToken ÷ crypto.verify (RS256; ES256, EdDSA)   bench/micro.ts
- *   P3, P4  protected ÷ open route req/s (autocannon)                bench/http.ts
- *   P5      authenticated ÷ open Socket.IO handshakes/s               bench/handshake.ts
+ *   P3, P4  server CPU per request, protected ÷ open route (wrk)      bench/http.ts
+ *   P5      authenticated ÷ open Socket.IO handshakes (CPU, rate)     bench/handshake.ts
  *   P6      heap per authenticated ÷ per open idle socket             bench/heap.ts
  *   P7–P10  JWKS fetch coalescing, back-off, fail-fast, stale-if-error bench/resilience.ts
  *   C       resolveConfig: a stable vs a new equal config per call      bench/config.ts
  *   D       differential run, verifyOidcToken vs jose.jwtVerify        bench/differential.ts
  *
- * The server under load and the load generator are separate child processes.
+ * The server under load and the load generator are separate child processes,
+ * pinned to different CPUs where the machine allows (lib/pin.ts).
  *
  *   BENCH_MODE=quick (default, ≈ 2 min) | full (more rounds, longer runs, ≈ 6 min)
  *   node --import tsx bench/run.ts --only P3,P4
@@ -38,6 +39,8 @@ import { elapsedS, FATAL, log, machine, paramsFor, round, type BenchMode, type M
 import { closeFixture } from "./lib/fixture.js";
 import { runMicro } from "./micro.js";
 import { runResilience } from "./resilience.js";
+import { pin, pinning } from "./lib/pin.js";
+import { WRK } from "./lib/wrk.js";
 
 /**
  * D: the large differential run (bench/differential.ts) in its own process:
@@ -114,6 +117,7 @@ function header(mode: BenchMode, info: Machine): string {
     `## npm run bench — ${mode} mode\n\n` +
     `Date: ${info.date}\n` +
     `Machine: ${info.nproc} CPU (${info.cpu}), ${info.memoryGiB} GiB, ${info.platform}; Node ${info.node}; ulimit -n ${info.ulimitN}\n` +
+    `CPUs: ${pinning()}; HTTP load generator: ${WRK !== undefined ? "wrk" : "autocannon (wrk not found: apt-get install wrk)"}\n` +
     `Load average at start: ${info.loadAverage.join(", ")}${(info.loadAverage[0] ?? 0) > info.nproc / 2 ? " (the machine is busy: expect noisy ratios)" : ""}\n` +
     `Packages: ${Object.entries(info.packages).map(([name, version]) => `${name} ${version}`).join(", ")}\n`
   );
@@ -126,6 +130,7 @@ async function main(): Promise<number> {
   const only = parseOnly(process.argv.slice(2));
   const params = paramsFor(mode);
   const info = await machine();
+  pin(process.pid, "load");
   process.stdout.write(`${header(mode, info)}\nMeasuring ${[...only].join(", ")} …\n`);
 
   const watchdogS = Number(process.env.BENCH_WATCHDOG_S ?? (mode === "quick" ? 420 : 1_500));

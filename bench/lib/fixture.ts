@@ -9,6 +9,7 @@ import { Child } from "./child.js";
 import { BENCH_AUDIENCE, BENCH_ISSUER, freePort, log, type BenchParams } from "./common.js";
 import { claims, makeKey, signMany, signToken, type BenchKey } from "./jwt.js";
 import { startJwksServer, type JwksServer } from "./jwksServer.js";
+import { pin } from "./pin.js";
 
 export interface Fixture {
   key: BenchKey;
@@ -42,6 +43,7 @@ async function create(params: BenchParams): Promise<Fixture> {
   const warm = all.slice(params.poolSize);
   const single = await signToken(key, claims(BENCH_ISSUER, BENCH_AUDIENCE, "user-single", 3_600));
   const load = await Child.start("load generator", "clients/load.ts");
+  pin(load.pid, "load");
   await load.ask("setTokens", { tokens: pool });
   return {
     key,
@@ -54,6 +56,7 @@ async function create(params: BenchParams): Promise<Fixture> {
     async startServer(name) {
       const port = await freePort();
       const server = await Child.start(`server (${name})`, "servers/app.ts", { nodeArgs: ["--expose-gc", "--no-warnings"], start: { port, config } });
+      pin(server.pid, "server");
       return { server, port, url: `http://127.0.0.1:${port}` };
     },
     async close() {

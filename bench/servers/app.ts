@@ -5,6 +5,8 @@
  *
  *   GET /open/me     no middleware                       (P3/P4 baseline)
  *   GET /secure/me   OidcHttpMiddleware                   (P3/P4)
+ *   GET /hooked/me   a preValidation hook that does nothing (diagnosis:
+ *                    what any hook costs, BENCH_HTTP_PATHS)
  *   namespace /open    no middleware                      (P5/P6 baseline)
  *   namespace /secure  OidcSocketMiddleware (expiry on)   (P5/P6)
  *
@@ -18,7 +20,7 @@ import { Session } from "node:inspector/promises";
 import { writeHeapSnapshot } from "node:v8";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BaseController, BaseManager, BaseService, IOServer } from "ioserver";
+import { BaseController, BaseManager, BaseMiddleware, BaseService, IOServer } from "ioserver";
 import type { AppHandle } from "ioserver";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Socket } from "socket.io";
@@ -36,6 +38,13 @@ class MeController extends BaseController {
 class PingService extends BaseService {
   async ping(socket: Socket, _data: unknown, callback?: (reply: unknown) => void) {
     callback?.({ pong: true, userId: socket.userId ?? null });
+  }
+}
+
+/** A hook that lets every request through at once: the cost of having a hook at all. */
+class NoopMiddleware extends BaseMiddleware {
+  handle() {
+    return (_request: FastifyRequest, _reply: FastifyReply, done: () => void) => done();
   }
 }
 
@@ -83,11 +92,13 @@ serve(
     const routes = JSON.stringify([{ method: "GET", url: "/me", handler: "me" }]);
     writeFileSync(join(routesDir, "open.json"), routes);
     writeFileSync(join(routesDir, "secure.json"), routes);
+    writeFileSync(join(routesDir, "hooked.json"), routes);
     const server = new IOServer({ host: "127.0.0.1", port, routes: routesDir, verbose: "ERROR", mode: ["websocket"] });
     server.addManager({ name: "benchLogCounter", manager: LogCounter });
     server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(config) });
     server.addController({ name: "open", controller: MeController });
     server.addController({ name: "secure", controller: MeController, middlewares: [OidcHttpMiddleware] });
+    server.addController({ name: "hooked", controller: MeController, middlewares: [NoopMiddleware] });
     server.addService({ name: "open", service: PingService });
     server.addService({ name: "secure", service: PingService, middlewares: [OidcSocketMiddleware] });
     await server.start();
