@@ -141,6 +141,14 @@ function fdsOf(pid: number): number {
   }
 }
 
+/** The lowest descriptor number `pid` does not use: the next one it would get. */
+function lowestFreeFd(pid: number): number {
+  const used = new Set(readdirSync(`/proc/${pid}/fd`).map(Number));
+  let fd = 0;
+  while (used.has(fd)) fd++;
+  return fd;
+}
+
 function softFdLimitOf(pid: number): number {
   try {
     const line = readFileSync(`/proc/${pid}/limits`, "utf8")
@@ -436,11 +444,13 @@ async function cluster(signing: SigningSpec, config: Record<string, unknown>, mi
   const clients = await startClients(clientCount, "cluster-client", signing);
   log(`C: redis-server pid ${redis.pid} on ${redis.url}; nodes ${nodes.map((node) => node.pid).join(", ")}; ${clientCount} client processes`);
   try {
-    // Users of three sockets each, one per node. The first TRIALS users are revoked with disconnectUser, the next TRIALS
-    // are logged out by sid, the next PROBE_USERS probe the recovery after the Redis restart, the rest stay.
+    // Users of three sockets each, one per node. The first V users are revoked with disconnectUser, the next V are
+    // logged out by sid, the next PROBE_USERS probe the recovery after a Redis restart, the rest stay. Each kind of
+    // trial starts with one uncounted warm-up per node (the first call of a code path compiles it).
+    const V = TRIALS + 3;
     const users = Math.floor(NODES_SOCKETS / 3);
-    if (users < 2 * TRIALS + PROBE_USERS + 10) throw new Error(`CLUSTER_NODES_SOCKETS=${NODES_SOCKETS} is too small for ${TRIALS} trials`);
-    const tagOf = (u: number) => (u < TRIALS ? "victim" : u < 2 * TRIALS ? "logout" : u < 2 * TRIALS + PROBE_USERS ? "probe" : "fill");
+    if (users < 2 * V + PROBE_USERS + 10) throw new Error(`CLUSTER_NODES_SOCKETS=${NODES_SOCKETS} is too small for ${TRIALS} trials`);
+    const tagOf = (u: number) => (u < V ? "victim" : u < 2 * V ? "logout" : u < 2 * V + PROBE_USERS ? "probe" : "fill");
     const specs: Array<SocketSpec & { url: string }> = [];
     for (let u = 0; u < users; u++) {
       for (let n = 0; n < 3; n++) {
@@ -465,7 +475,7 @@ async function cluster(signing: SigningSpec, config: Record<string, unknown>, mi
 
     // list() and listByUser() on every node.
     const lists = (await Promise.all(nodes.map((node) => node.ask<Array<{ ms: number; length: number }>>("list", { repeat: Math.max(5, Math.ceil(TRIALS / 3)) }, 120_000)))).flat();
-    const fillUsers = Array.from({ length: 3 * TRIALS }, (_, i) => `u-${2 * TRIALS + PROBE_USERS + ((i * 7919) % (users - 2 * TRIALS - PROBE_USERS))}`);
+    const fillUsers = Array.from({ length: 3 * TRIALS }, (_, i) => `u-${2 * V + PROBE_USERS + ((i * 7919) % (users - 2 * V - PROBE_USERS))}`);
     const byUser = (await Promise.all(nodes.map((node, n) => node.ask<Array<{ ms: number; length: number }>>("listByUser", { users: fillUsers.filter((_, i) => i % 3 === n) }, 120_000)))).flat();
     const listMs = lists.map((each) => each.ms);
     const byUserMs = byUser.map((each) => each.ms);
@@ -475,7 +485,7 @@ async function cluster(signing: SigningSpec, config: Record<string, unknown>, mi
 
     // disconnectUser() on one node (rotating) → the disconnect of that user's socket on every node.
     const revokeTrials: Array<{ caller: string; count: number; callMs: number; worst: number; local: number; remote: number[]; missing: number }> = [];
-    for (let t = 0; t < TRIALS; t++) {
+    for (let t = 0; t < V; t++) {
       const caller = t % 3;
       const user = `u-${t}`;
       const call = await nodes[caller]!.ask<{ t0: number; t1: number; count: number }>("disconnectUser", { user, reason: "bench" });
@@ -493,6 +503,7 @@ async function cluster(signing: SigningSpec, config: Record<string, unknown>, mi
       });
       await sleep(50);
     }
+    revokeTrials.splice(0, 3); // the warm-up
     const revokeWorst = revokeTrials.map((each) => each.worst);
     const revokeRemote = revokeTrials.flatMap((each) => each.remote);
     const revokeMissing = revokeTrials.reduce((sum, each) => sum + each.missing, 0);
@@ -500,9 +511,9 @@ async function cluster(signing: SigningSpec, config: Record<string, unknown>, mi
 
     // Back-channel logout POST (sid) to one node → that session's sockets on the other nodes.
     const logoutTrials: Array<{ target: string; status: number; worstRemote: number; remote: number[]; missing: number }> = [];
-    for (let t = 0; t < TRIALS; t++) {
+    for (let t = 0; t < V; t++) {
       const target = t % 3;
-      const u = TRIALS + t;
+      const u = V + t;
       const token = await minter.mint({ sid: `sid-${u}`, events: { "http://schemas.openid.net/event/backchannel-logout": {} } }, 120, "logout+jwt");
       const t0 = epochMs();
       const response = await fetch(`${urls[target]}/oidc/backchannel-logout`, {
@@ -523,10 +534,47 @@ async function cluster(signing: SigningSpec, config: Record<string, unknown>, mi
       });
       await sleep(50);
     }
+    logoutTrials.splice(0, 3); // the warm-up
     const logoutWorst = logoutTrials.map((each) => each.worstRemote);
     const logoutMissing = logoutTrials.reduce((sum, each) => sum + each.missing, 0);
     const logoutStatuses = [...new Set(logoutTrials.map((each) => each.status))];
     log(`C: back-channel logout → other nodes: p50 ${ms(percentile(logoutWorst, 50))} p99 ${ms(percentile(logoutWorst, 99))}; missing ${logoutMissing}; statuses ${logoutStatuses.join(",")}`);
+
+    // Until list() on node a is complete again and a disconnectUser() on node `caller` reaches every other node.
+    let probe = 2 * V;
+    const heal = async (caller: number, since: number) => {
+      let listAt = NaN;
+      let revokeAt = NaN;
+      let attemptCount = 0;
+      const attempts: Array<Promise<unknown>> = [];
+      while ((Number.isNaN(listAt) || Number.isNaN(revokeAt)) && epochMs() - since < 60_000) {
+        if (Number.isNaN(listAt)) {
+          // Complete: as many sessions as the clients hold (the same count before and after the call).
+          const heldBefore = (await clientStats(clients)).connected;
+          const length = await nodes[0]!.ask<Array<{ length: number }>>("list", { repeat: 1 }).then(
+            (runs) => runs[0]!.length,
+            () => -1,
+          );
+          const heldAfter = (await clientStats(clients)).connected;
+          if (length === heldBefore && heldBefore === heldAfter) listAt = epochMs();
+        }
+        if (Number.isNaN(revokeAt) && probe < 2 * V + PROBE_USERS) {
+          // A probe user has a socket on every node; done once the other nodes' sockets are gone too.
+          const user = `u-${probe}`;
+          attemptCount++;
+          attempts.push(nodes[caller]!.ask("disconnectUser", { user, reason: "bench" }).catch(() => undefined));
+          const records = await waitGone(clients, [user], 3, 250);
+          const remote = records.filter((each) => each.node !== urls[caller]);
+          if (remote.length === 2 && remote.every((each) => each.goneAt !== undefined)) {
+            revokeAt = Math.max(...remote.map((each) => each.goneAt!));
+            probe++;
+          }
+        }
+        await sleep(100);
+      }
+      await Promise.all(attempts);
+      return { list: listAt - since, revoke: revokeAt - since, attempts: attemptCount };
+    };
 
     // Redis killed (SIGKILL) and restarted empty on the same port.
     const fillBefore = (await clientStats(clients)).byTag.fill?.connected ?? 0;
@@ -537,44 +585,36 @@ async function cluster(signing: SigningSpec, config: Record<string, unknown>, mi
     const degraded = await Promise.all(nodes.map((node) => node.ask<{ degraded: boolean }>("counts")));
     await redis.start();
     const restartedAt = epochMs();
-    log(`C: redis-server restarted (outage ${restartedAt - killedAt} ms); nodes degraded meanwhile: ${degraded.map((each) => each.degraded).join(" / ")}`);
-    let listHealedAt = NaN;
-    let revokeHealedAt = NaN;
-    let probe = 2 * TRIALS;
-    const attempts: Array<Promise<unknown>> = [];
-    let attemptCount = 0;
-    while ((Number.isNaN(listHealedAt) || Number.isNaN(revokeHealedAt)) && epochMs() - restartedAt < 60_000) {
-      if (Number.isNaN(listHealedAt)) {
-        // Complete: as many sessions as the clients hold (the same count before and after the call).
-        const heldBefore = (await clientStats(clients)).connected;
-        const length = await nodes[0]!.ask<Array<{ length: number }>>("list", { repeat: 1 }).then(
-          (runs) => runs[0]!.length,
-          () => -1,
-        );
-        const heldAfter = (await clientStats(clients)).connected;
-        if (length === heldBefore && heldBefore === heldAfter) listHealedAt = epochMs();
-      }
-      if (Number.isNaN(revokeHealedAt) && probe < 2 * TRIALS + PROBE_USERS) {
-        // disconnectUser on node b for a probe user with a socket on every node; done once a and c lose theirs too.
-        const user = `u-${probe}`;
-        attemptCount++;
-        attempts.push(nodes[1]!.ask("disconnectUser", { user, reason: "bench" }).catch(() => undefined));
-        const records = await waitGone(clients, [user], 3, 250);
-        const remote = records.filter((each) => each.node !== urls[1]);
-        if (remote.length === 2 && remote.every((each) => each.goneAt !== undefined)) {
-          revokeHealedAt = Math.max(...remote.map((each) => each.goneAt!));
-        } else if (records.filter((each) => each.goneAt !== undefined).length === 3) {
-          probe++;
-        }
-      }
-      await sleep(100);
-    }
-    await Promise.all(attempts);
-    const listHeal = listHealedAt - restartedAt;
-    const revokeHeal = revokeHealedAt - restartedAt;
-    const fillAfter = (await clientStats(clients)).byTag.fill?.connected ?? 0;
+    log(`C: redis-server restarted (outage ${round(restartedAt - killedAt, 0)} ms); nodes degraded meanwhile: ${degraded.map((each) => each.degraded).join(" / ")}`);
+    const healed = await heal(1, restartedAt);
+    const listHeal = healed.list;
+    const revokeHeal = healed.revoke;
+    const attemptCount = healed.attempts;
     const afterHeal = await Promise.all(nodes.map((node) => node.ask<{ degraded: boolean; chatSockets: number }>("counts")));
     log(`C: healed: list() complete after ${round(listHeal, 0)} ms, revocations across nodes after ${round(revokeHeal, 0)} ms (${attemptCount} attempts)`);
+
+    // The same while node c is out of file descriptors: its Redis reconnects fail with EMFILE until descriptors are back.
+    const pidC = nodes[2]!.pid!;
+    const limitC = softFdLimitOf(pidC);
+    const fdsC = fdsOf(pidC);
+    // The limit bounds descriptor numbers: at the lowest free number, every new descriptor fails with EMFILE.
+    const starveAt = lowestFreeFd(pidC);
+    execFileSync("prlimit", ["--pid", String(pidC), `--nofile=${starveAt}:`]);
+    const killed2At = epochMs();
+    await redis.kill("SIGKILL");
+    await sleep(2_000);
+    await redis.start();
+    const restarted2At = epochMs();
+    await sleep(5_000);
+    const starved = await Promise.all(nodes.map((node) => node.ask<{ degraded: boolean; chatSockets: number; redis: string[]; redisErrors: Record<string, number> }>("counts")));
+    const starvedFd = await nodes[2]!.ask<{ inShortage: boolean }>("fd");
+    execFileSync("prlimit", ["--pid", String(pidC), `--nofile=${limitC}:`]);
+    const restoredAt = epochMs();
+    log(`C: node c held at ${starveAt} descriptors (${fdsC} open) while Redis restarted (${round(restarted2At - killed2At, 0)} ms down); 5 s later degraded ${starved.map((each) => each.degraded).join(" / ")}; limit restored`);
+    const healed2 = await heal(0, restoredAt);
+    const afterHeal2 = await Promise.all(nodes.map((node) => node.ask<{ degraded: boolean; chatSockets: number }>("counts")));
+    log(`C: node c healed: list() complete ${round(healed2.list, 0)} ms and revocations reach it ${round(healed2.revoke, 0)} ms after its descriptors came back`);
+    const fillAfter = (await clientStats(clients)).byTag.fill?.connected ?? 0;
 
     const final = await clientStats(clients);
     const logs = await Promise.all(nodes.map((node) => node.ask<{ counts: Record<string, number>; notable: string[] }>("logs")));
@@ -592,10 +632,13 @@ async function cluster(signing: SigningSpec, config: Record<string, unknown>, mi
     target("C", "back-channel logout POST → sockets gone on the other nodes, p99", percentile(logoutWorst, 99), 100, `max ${ms(Math.max(...logoutWorst))}; statuses ${logoutStatuses.join(",")}`);
     check("C", "logged-out sockets that stayed connected", logoutMissing === 0 && logoutStatuses.every((status) => status === 200), fmt(logoutMissing), `HTTP statuses ${logoutStatuses.join(",")}`);
     row("C", "Redis restart: list() complete again", `${fmt(listHeal)} ms`, "—", Number.isFinite(listHeal) ? "—" : "FAIL", `after redis-server answered again (killed with SIGKILL, down ${fmt(restartedAt - killedAt)} ms, restarted empty on the same port); complete = as many sessions as the clients hold; ${where}`);
-    row("C", "Redis restart: revocations reach every node again", `${fmt(revokeHeal)} ms`, "—", Number.isFinite(revokeHeal) ? "—" : "FAIL", `disconnectUser() on node b every ~350 ms until the user's sockets on a and c went too (${attemptCount} attempts); nodes degraded during the outage: ${degraded.map((each) => each.degraded).join("/")}, after: ${afterHeal.map((each) => each.degraded).join("/")}`);
+    row("C", "Redis restart: revocations reach every node again", `${fmt(revokeHeal)} ms`, "—", Number.isFinite(revokeHeal) ? "—" : "FAIL", `disconnectUser() on node b every ~400 ms until the user's sockets on a and c went too (${attemptCount} attempts); nodes degraded during the outage: ${degraded.map((each) => each.degraded).join("/")}, after: ${afterHeal.map((each) => each.degraded).join("/")}`);
+    row("C", "Redis restart while node c is out of descriptors: list() complete again", `${fmt(healed2.list)} ms`, "—", Number.isFinite(healed2.list) ? "—" : "FAIL", `after node c's descriptors came back (soft limit lowered to its lowest free descriptor number, ${starveAt}, with prlimit while redis-server was killed and restarted; its reconnects failed meanwhile); 5 s after the restart: degraded ${starved.map((each) => each.degraded).join("/")}, node c out of descriptors ${starvedFd.inShortage}, its Redis clients ${starved[2]!.redis.join("/")} with errors ${JSON.stringify(starved[2]!.redisErrors)}; ${where}`);
+    row("C", "Redis restart while node c is out of descriptors: revocations reach node c again", `${fmt(healed2.revoke)} ms`, "—", Number.isFinite(healed2.revoke) ? "—" : "FAIL", `disconnectUser() on node a (${healed2.attempts} attempts); degraded after: ${afterHeal2.map((each) => each.degraded).join("/")}; node c log lines at level ≤ 4: ${logs[2]!.notable.slice(-4).join(" / ") || "none"}`);
+    check("C", "nodes alive and not degraded at the end", afterHeal2.every((each) => !each.degraded), afterHeal2.every((each) => !each.degraded) ? "yes" : "no", `sockets per node ${afterHeal2.map((each) => each.chatSockets).join(" / ")}`);
     check("C", "sockets lost across the outage", fillAfter === fillBefore && final.expired === 0 && (final.goneByTag.fill ?? 0) === 0, fmt(fillBefore - fillAfter), `${fmt(fillAfter)} of ${fmt(fillBefore)} still connected; refreshes ok ${final.refreshOk} failed ${final.refreshFailed}`);
     check("C", "refreshes failed", final.refreshFailed === 0, fmt(final.refreshFailed), `${fmt(final.refreshOk)} ok ${JSON.stringify(final.refreshErrors)}`);
-    json.cluster = { total, ramp: { ...ramp, ms: undefined, p50: percentile(ramp.ms, 50), p99: percentile(ramp.ms, 99) }, perNode, lists, byUser, revokeTrials, logoutTrials, listHeal, revokeHeal, killedAt, restartedAt, degraded, afterHeal, fillBefore, fillAfter, final, logs };
+    json.cluster = { total, ramp: { ...ramp, ms: undefined, p50: percentile(ramp.ms, 50), p99: percentile(ramp.ms, 99) }, perNode, lists, byUser, revokeTrials, logoutTrials, listHeal, revokeHeal, killedAt, restartedAt, degraded, afterHeal, healed2, starved, starvedFd, afterHeal2, fdsC, limitC, starveAt, fillBefore, fillAfter, final, logs };
   } finally {
     await Promise.all(clients.map((client) => client.stop()));
     await Promise.all(nodes.map((node) => node.stop()));
@@ -640,7 +683,7 @@ async function main(): Promise<number> {
     await jwks.close();
     clearTimeout(watchdog);
   }
-  if (error !== undefined) check("run", "completed without a crash or an unanswered node", false, "no", String(error instanceof Error ? error.message : error));
+  if (error !== undefined) check("run", "completed without a crash or an unanswered node", false, "no", error instanceof Error ? error.message : JSON.stringify(error));
 
   const table = [
     "| part | measure | value | target | result | details |",

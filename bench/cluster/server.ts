@@ -196,6 +196,7 @@ class ChatService extends BaseService {
 let server: IOServer | undefined;
 let io: IoServer | undefined;
 const redisClients: Redis[] = [];
+const redisErrors: Record<string, number> = {};
 
 async function start(message: NodeStart): Promise<void> {
   name = message.name;
@@ -208,11 +209,11 @@ async function start(message: NodeStart): Promise<void> {
     pub = new Redis(message.redisUrl, { enableOfflineQueue: false, retryStrategy: () => 200 });
     sub = new Redis(message.redisUrl, { retryStrategy: () => 200 });
     redisClients.push(pub, sub);
-    let redisErrors = 0;
     for (const client of [pub, sub]) {
-      client.on("error", (error: Error) => {
-        // The outage itself is logged once by the package; this keeps the client's first error.
-        if (redisErrors++ === 0) record(5, `[${name}] redis client: ${error.message}`);
+      client.on("error", (error: NodeJS.ErrnoException) => {
+        // The outage itself is logged once by the package; this counts the clients' errors by code.
+        const code = error.code ?? error.name;
+        redisErrors[code] = (redisErrors[code] ?? 0) + 1;
       });
     }
     await Promise.all([once(pub, "ready"), once(sub, "ready")]);
@@ -277,7 +278,7 @@ async function answer(command: Command): Promise<unknown> {
       peakRss = 0;
       return { ok: true };
     case "counts":
-      return { chatSockets: io?.of("/chat").sockets.size ?? -1, degraded: session().degraded };
+      return { chatSockets: io?.of("/chat").sockets.size ?? -1, degraded: session().degraded, redis: redisClients.map((client) => client.status), redisErrors };
     case "sessions":
       return { sessions: (await session().list()).length, chatSockets: io?.of("/chat").sockets.size ?? -1 };
     case "list": {
@@ -311,7 +312,7 @@ async function answer(command: Command): Promise<unknown> {
       clearInterval(sampler);
       clearInterval(prober);
       eld.disable();
-      io?.close();
+      void io?.close();
       await server?.stop().catch(() => undefined);
       for (const client of redisClients) client.disconnect();
       setTimeout(() => process.exit(0), 100).unref();
