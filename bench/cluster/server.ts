@@ -20,7 +20,7 @@ import { closeSync, openSync } from "node:fs";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { getHeapStatistics } from "node:v8";
+import { getHeapSpaceStatistics, getHeapStatistics } from "node:v8";
 import { BaseController, BaseManager, BaseService, IOServer } from "ioserver";
 import type { AppHandle } from "ioserver";
 import type { FastifyReply, FastifyRequest } from "fastify";
@@ -78,6 +78,8 @@ const epochMs = (): number => performance.timeOrigin + performance.now();
 
 /** Heap used, without opening anything (process.memoryUsage() reads /proc and throws EMFILE when no descriptor is left). */
 const heapUsed = (): number => getHeapStatistics().used_heap_size;
+/** V8's code space in use (compiled code: grows as the JIT optimises the hot paths, not retention). */
+const codeSpace = (): number => getHeapSpaceStatistics().find((space) => space.space_name === "code_space")?.space_used_size ?? NaN;
 /** RSS, or NaN when it cannot be read (no descriptor left). */
 function rss(): number {
   try {
@@ -87,12 +89,12 @@ function rss(): number {
   }
 }
 
-async function gcHeap(): Promise<{ heapUsedMB: number; rssMB: number }> {
+async function gcHeap(): Promise<{ heapUsedMB: number; codeMB: number; rssMB: number }> {
   for (let i = 0; i < 4; i++) {
     gc!();
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { heapUsedMB: mb(heapUsed()), rssMB: mb(rss()) };
+  return { heapUsedMB: mb(heapUsed()), codeMB: mb(codeSpace()), rssMB: mb(rss()) };
 }
 
 let peakHeap = 0;
@@ -147,6 +149,10 @@ function shortage(source: string): void {
   record(4, `[${name}] out of file descriptors (${source}): new connections are refused until some close; open connections are served`);
 }
 
+/** Descriptors must stay available this long before the shortage counts as over (at the edge they come and go). */
+const RECOVERED_AFTER_MS = 3_000;
+let availableSince = 0;
+
 function probeDescriptors(): void {
   try {
     closeSync(openSync("/dev/null", "r"));
@@ -154,20 +160,26 @@ function probeDescriptors(): void {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EMFILE" || code === "ENFILE") {
       fd.probeFailures++;
+      availableSince = 0;
       shortage(`${code} on open`);
     }
     return;
   }
-  if (fd.inShortage) {
-    fd.inShortage = false;
-    record(6, `[${name}] file descriptors available again after ${((Date.now() - fd.since) / 1000).toFixed(1)} s: new connections are accepted`);
-  }
+  if (!fd.inShortage) return;
+  if (availableSince === 0) availableSince = Date.now();
+  if (Date.now() - availableSince < RECOVERED_AFTER_MS) return;
+  fd.inShortage = false;
+  availableSince = 0;
+  record(6, `[${name}] file descriptors available again after ${((Date.now() - fd.since) / 1000).toFixed(1)} s: new connections are accepted`);
 }
 
 function onServerError(error: NodeJS.ErrnoException): void {
   const code = error.code ?? error.name;
   fd.serverErrors[code] = (fd.serverErrors[code] ?? 0) + 1;
-  if (code === "EMFILE" || code === "ENFILE") shortage(`${code} on ${error.syscall ?? "accept"}`);
+  if (code === "EMFILE" || code === "ENFILE") {
+    availableSince = 0;
+    shortage(`${code} on ${error.syscall ?? "accept"}`);
+  }
   else if (fd.serverErrors[code] === 1) record(3, `[${name}] HTTP server error ${code}: ${error.message}`);
 }
 
