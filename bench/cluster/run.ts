@@ -344,6 +344,7 @@ async function singleNode(signing: SigningSpec, config: Record<string, unknown>)
     const fdsPeak = fdsOf(pid);
     log(`B: ${over.ok} accepted, ${over.failed} refused ${JSON.stringify(over.errors)}; node fds ${fdsPeak}`);
     const shortageStart = Date.now();
+    const cpuBefore = await node.ask<{ ms: number }>("cpu");
     const during = { ok: 0, failed: 0, errors: {} as Record<string, number> };
     let inShortageSeen = false;
     while (Date.now() - shortageStart < EMFILE_SECONDS * 1000) {
@@ -355,6 +356,7 @@ async function singleNode(signing: SigningSpec, config: Record<string, unknown>)
       inShortageSeen ||= fd.inShortage;
       await sleep(2_000);
     }
+    const cpuShare = ((await node.ask<{ ms: number }>("cpu")).ms - cpuBefore.ms) / (Date.now() - shortageStart);
     const refreshDuring = (await clientStats(clients)).refreshOk - refreshBefore;
     const httpDuring = await extra!.ask<{ ok: number; failed: number; errors: Record<string, number>; sockets: number }>("http");
     const eldShortage = await node.ask<Eld>("eld");
@@ -428,8 +430,8 @@ async function singleNode(signing: SigningSpec, config: Record<string, unknown>)
     check("B", "shortage logged once, recovery logged", inShortageSeen && fdAfter.episodes === 1 && shortageLines.length === 1 && recoveryLines.length === 1, `${shortageLines.length} line(s)`, `${shortageLines.join(" / ")} ${recoveryLines.join(" / ")}; server 'error' events ${JSON.stringify(fdAfter.serverErrors)}; failed fd probes ${fdAfter.probeFailures}`);
     check("B", "new connections accepted again after descriptors freed", recover.failed === 0 && Number.isFinite(recoveredAfter), `after ${round(recoveredAfter, 0)} ms`, `200 new handshakes: ${recover.ok} ok, ${recover.failed} failed ${JSON.stringify(recover.errors)}`);
     check("B", "node alive, no unhandled error", true, "yes", `package log lines at level ≤ 4 mentioning EMFILE: ${packageEmfile.length ? packageEmfile.join(" / ") : "none"}; log lines by level ${JSON.stringify(logs.counts)}`);
-    row("B", "event-loop delay p99 while out of descriptors", ms(eldShortage.p99), "—", "—", `max ${ms(eldShortage.max)}; ${whereB}`);
-    json.single = { sockets: SOCKETS, holders, limit, rampMs, ramp: { ...ramp, ms: undefined, p50: percentile(ramp.ms, 50), p99: percentile(ramp.ms, 99) }, cold, before, full, after, growth, perSocketKB, eldRamp, eldAll, eldShortage, afterHold, final, pending, refreshMs: { p50: percentile(refreshMs, 50), p99: percentile(refreshMs, 99) }, over, during, fdsBefore, fdsPeak, refreshDuring, httpDuring, httpBefore, httpFinal: { ...httpFinal, ms: undefined }, recoveredAfter, recover: { ...recover, ms: undefined }, fdAfter, logs, healthDuring, healthAfter, left };
+    row("B", "event-loop delay p99 while out of descriptors", ms(eldShortage.p99), "—", "—", `max ${ms(eldShortage.max)}; the window also holds ${fmt(over.ok)} handshakes and ${fmt(refreshDuring)} refreshes; node CPU ${round(cpuShare * 100, 0)} % of one core while out of descriptors; ${whereB}`);
+    json.single = { sockets: SOCKETS, holders, limit, rampMs, ramp: { ...ramp, ms: undefined, p50: percentile(ramp.ms, 50), p99: percentile(ramp.ms, 99) }, cold, before, full, after, growth, perSocketKB, eldRamp, eldAll, eldShortage, afterHold, final, pending, refreshMs: { p50: percentile(refreshMs, 50), p99: percentile(refreshMs, 99) }, over, during, fdsBefore, fdsPeak, refreshDuring, httpDuring, httpBefore, httpFinal: { ...httpFinal, ms: undefined }, recoveredAfter, recover: { ...recover, ms: undefined }, fdAfter, cpuShare, logs, healthDuring, healthAfter, left };
   } finally {
     await Promise.all(everyone.map((client) => client.stop()));
     await node.stop();
@@ -711,7 +713,7 @@ async function main(): Promise<number> {
   writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), commit: commit(), machine, quick: QUICK, params: { SOCKETS, PER_CLIENT, BATCH, TTL, HOLD, FD_LIMIT, OVER, EMFILE_SECONDS, NODES_SOCKETS, TRIALS, ALG }, rows, ...json, jwksRequests: jwks.hits }, null, 2));
   process.stdout.write(
     `\n## Figures at scale (${QUICK ? "quick" : "full"} mode)\n\n` +
-      `${new Date().toISOString()}, commit ${commit()}; ${machine}; everything (clients, nodes, Redis) on this one machine.\n\n${table}\n\nJSON: ${file}\n`,
+      `${new Date().toISOString()}, commit ${commit()}; ${machine}; everything (clients, nodes, Redis) on this one machine; ${round((Date.now() - started) / 1000, 0)} s.\n\n${table}\n\nJSON: ${file}\n`,
   );
   const failed = rows.filter((each) => each.result === "FAIL");
   if (failed.length > 0) process.stdout.write(`\nFAIL: ${failed.map((each) => `${each.part} ${each.measure}`).join("; ")}\n`);
