@@ -1,7 +1,7 @@
 /**
  * Figures at scale (`npm run bench:cluster`): an IOServer app protected by
- * ioserver-oidc (public API only, bench/cluster/server.ts) under tens of
- * thousands of authenticated sockets held by several client processes
+ * ioserver-oidc (public API only, bench/cluster/server.ts) under nearly twenty
+ * thousand authenticated sockets held by several client processes
  * (bench/cluster/client.ts), then three such nodes sharing a real
  * redis-server. Clients, server nodes and Redis all run on this one machine.
  *
