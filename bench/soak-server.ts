@@ -10,7 +10,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { writeHeapSnapshot } from "node:v8";
+import { getHeapStatistics, writeHeapSnapshot } from "node:v8";
+import type { Server as HttpServer } from "node:http";
 import { BaseController, BaseManager, BaseService, IOServer } from "ioserver";
 import type { AppHandle } from "ioserver";
 import type { FastifyReply, FastifyRequest } from "fastify";
@@ -40,23 +41,33 @@ process.on("disconnect", () => process.exit(0));
 
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 100) / 100;
 
+// Statistics must survive running out of file descriptors: process.memoryUsage() reads /proc
+// and throws EMFILE then, v8.getHeapStatistics() opens nothing. The RSS is NaN when unreadable.
+const heapUsed = () => getHeapStatistics().used_heap_size;
+function rss(): number {
+  try {
+    return process.memoryUsage.rss();
+  } catch {
+    return NaN;
+  }
+}
+
 /** Heap after a forced, repeated full GC (finalizers and weak refs get a chance in between). */
 async function gcHeap(): Promise<{ heapUsedMB: number; rssMB: number }> {
   for (let i = 0; i < 4; i++) {
     gc!();
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const usage = process.memoryUsage();
-  return { heapUsedMB: mb(usage.heapUsed), rssMB: mb(usage.rss) };
+  return { heapUsedMB: mb(heapUsed()), rssMB: mb(rss()) };
 }
 
 // Peak heap (no forced GC): sampled four times a second for the whole run.
 let peakHeap = 0;
 let peakRss = 0;
 const sampler = setInterval(() => {
-  const usage = process.memoryUsage();
-  peakHeap = Math.max(peakHeap, usage.heapUsed);
-  peakRss = Math.max(peakRss, usage.rss);
+  peakHeap = Math.max(peakHeap, heapUsed());
+  const now = rss();
+  if (!Number.isNaN(now)) peakRss = Math.max(peakRss, now);
 }, 250);
 
 // The histogram records the time between two ticks of a 10 ms timer: the delay is that minus 10 ms.
@@ -110,16 +121,20 @@ async function start(message: Start): Promise<void> {
   app.addService({ name: "chat", service: ChatService, middlewares: [OidcSocketMiddleware] });
   await app.start();
   server = app;
+  // An accept that fails (EMFILE, ENFILE) is an 'error' event of the listening server, fatal without a
+  // listener; the connection is refused and the server goes on (docs/performance.md, "File descriptors").
+  let acceptErrors = 0;
+  (app.getApp() as unknown as { server: HttpServer }).server.on("error", (error: NodeJS.ErrnoException) => {
+    if (acceptErrors++ === 0) handle?.log(4, `[soak-server] HTTP server error ${error.code ?? error.name}: ${error.message} (counted, logged once)`);
+  });
   await new Promise((resolve) => setTimeout(resolve, 50));
   send({ type: "ready", pid: process.pid, ...(await gcHeap()) });
 }
 
 async function answer(command: Command): Promise<unknown> {
   switch (command.cmd) {
-    case "heap": {
-      const usage = process.memoryUsage();
-      return { heapUsedMB: mb(usage.heapUsed), rssMB: mb(usage.rss), peakHeapMB: mb(peakHeap), peakRssMB: mb(peakRss) };
-    }
+    case "heap":
+      return { heapUsedMB: mb(heapUsed()), rssMB: mb(rss()), peakHeapMB: mb(peakHeap), peakRssMB: mb(peakRss) };
     case "gcHeap":
       return { ...(await gcHeap()), peakHeapMB: mb(peakHeap), peakRssMB: mb(peakRss) };
     case "eld": {

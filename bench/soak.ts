@@ -198,6 +198,8 @@ async function main(): Promise<number> {
   // Each connection is one descriptor in this process and one in the server child (plus a few hundred for everything else).
   if (limit !== undefined && limit < SOCKETS + 1_000) {
     log(`WARNING: ulimit -n is ${limit}; ${SOCKETS} sockets need about ${SOCKETS + 1_000} descriptors per process. Raise it in the shell (ulimit -n ${SOCKETS + 2_000}) before npm run soak.`);
+    // This script holds every client socket itself: near a hard cap, spread the clients over several processes instead.
+    log("(npm run bench:cluster spreads the clients over several processes, so only the server needs that many.)");
   }
 
   const issuer = await createTestIssuer({ appSlug: "soak-app", accessTokenTtl: TTL });
