@@ -459,9 +459,11 @@ function joinedRoom(nsp: Namespace, room: string, id: string): void {
 
 /** Take a socket being tracked for the first time out of `oidc:` rooms that are not in `rooms`. */
 function leaveForeignRooms(socket: Socket, rooms: string[]): void {
-  let foreign: string[];
+  const foreign: string[] = [];
   try {
-    foreign = [...socket.rooms].filter((room) => room.startsWith(PREFIX) && !rooms.includes(room));
+    // The adapter's own set (`socket.rooms` makes an empty one for a socket in none, the usual case here).
+    const current = socket.nsp.adapter.socketRooms(socket.id) ?? [];
+    for (const room of current) if (room.startsWith(PREFIX) && !rooms.includes(room)) foreign.push(room);
   } catch {
     return; // a failing adapter: nothing can be read, nothing can be left
   }
