@@ -18,37 +18,51 @@ export interface PresetOptions {
 }
 
 /**
- * The strings of an array, in order, as a new array (it is handed to apps,
- * so never the claim's own); [] for anything else. A plain loop: verified
- * claims are frozen, and V8's `filter` and `slice` take a slow path on frozen
- * arrays.
+ * The one empty list shared by every context whose claim is missing or holds
+ * no strings. Frozen, as every list of a context is: contexts are handed to
+ * apps, and a list shared between them (or with the verified claims) must
+ * not be changed through one of them.
+ */
+export const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
+
+/** Whether every item of the array is a string. */
+function allStrings(value: readonly unknown[]): boolean {
+  for (let i = 0; i < value.length; i++) if (typeof value[i] !== "string") return false;
+  return true;
+}
+
+/**
+ * The strings of an array, in order, as a frozen array; `NO_STRINGS` for
+ * anything else. A frozen array of strings only (a verified claim: verified
+ * payloads are deep-frozen) is returned itself, shared with the claims and
+ * not copied: an idle socket keeps its context for as long as it is open.
+ * Otherwise a frozen copy, allocated at its exact size. Plain loops: V8's
+ * `filter` and `slice` take a slow path on frozen arrays.
  */
 export function strings(value: unknown): string[] {
-  if (!Array.isArray(value)) return [];
-  // Counted first, so the copy is allocated at its exact size: contexts live
-  // as long as their sockets, and an array grown by push keeps spare slots.
+  if (!Array.isArray(value)) return NO_STRINGS;
+  if (Object.isFrozen(value) && allStrings(value)) return value.length === 0 ? NO_STRINGS : (value as string[]);
   let count = 0;
   for (let i = 0; i < value.length; i++) if (typeof value[i] === "string") count++;
+  if (count === 0) return NO_STRINGS;
   const out = new Array<string>(count);
   for (let i = 0, j = 0; j < count; i++) {
     const item: unknown = value[i];
     if (typeof item === "string") out[j++] = item;
   }
-  return out;
+  return Object.freeze(out) as string[];
 }
 
 function object(value: unknown): Record<string, unknown> | undefined {
   return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
+const nonEmpty = (scope: string): boolean => scope !== "";
+
 /** `scope` (space-delimited) or `scp` (string or array). */
 export function scopesOf(claims: Readonly<Record<string, unknown>>): string[] {
   const raw = typeof claims["scope"] === "string" ? claims["scope"] : claims["scp"];
-  if (typeof raw === "string") {
-    const scopes: string[] = [];
-    for (const scope of raw.split(" ")) if (scope !== "") scopes.push(scope);
-    return scopes;
-  }
+  if (typeof raw === "string") return strings(raw.split(" ").filter(nonEmpty));
   return strings(raw);
 }
 

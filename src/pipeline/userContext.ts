@@ -11,8 +11,18 @@ function stringOrNull(value: unknown): string | null {
   return typeof value === "string" ? value : null;
 }
 
+/** The one empty `features` shared by every context whose token has none (frozen, like the rest of a context). */
+const NO_FEATURES: OidcFeatures = Object.freeze({});
+
+/**
+ * The `features` object, frozen: a verified claim's own (deep-frozen with the
+ * payload) as it is, anything else as a frozen copy; `NO_FEATURES` when
+ * there is none.
+ */
 function features(value: unknown): OidcFeatures {
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? { ...(value as OidcFeatures) } : {};
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return NO_FEATURES;
+  if (Object.isFrozen(value)) return value as OidcFeatures;
+  return Object.keys(value).length === 0 ? NO_FEATURES : Object.freeze({ ...(value as OidcFeatures) });
 }
 
 /** The default mapping (the auth-service layout: `roles`, `permissions`, `features`). */
@@ -25,7 +35,9 @@ const defaultMapper: OidcClaimMapper = (claims) => ({
 /**
  * Map a verified payload. `payload.sub` must already be checked to be a
  * non-empty string and `exp` a number. Whatever the mapper returns is
- * sanitised: arrays keep their strings, `features` must be an object.
+ * sanitised: arrays keep their strings, `features` must be an object; the
+ * lists and `features` are frozen, shared with the verified claims when they
+ * are the claims' own (see `strings`) and with every other context when empty.
  * `userId` is the subject's derived id (see `identity.ts`) until a users
  * manager's record replaces it.
  */
@@ -60,6 +72,6 @@ export function buildUserContext(payload: JWTPayload, mapper: OidcClaimMapper = 
  */
 export function withProvisionedUser(context: OidcUserContext, user: OidcProvisionedUser): OidcUserContext {
   const useLocalRole = context.roles.length === 0 && typeof user.role === "string" && user.role !== "";
-  const roles = useLocalRole ? [user.role as string] : context.roles;
+  const roles = useLocalRole ? (Object.freeze([user.role as string]) as string[]) : context.roles;
   return { ...context, userId: String(user.id), roles, userRole: roles[0] ?? "user" };
 }

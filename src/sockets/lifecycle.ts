@@ -195,6 +195,20 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
   return true;
 }
 
+/**
+ * A socket that completed its handshake (or was restored and admitted again):
+ * a revocation issued while the handshake was running (after our middleware)
+ * reaches it here, then its refresh listener and its expiry are set.
+ */
+function connected(socket: Socket, appHandle: OidcAppHandle, options: LifecycleOptions): void {
+  const context = contextOf(socket);
+  if (context === undefined) return; // not authenticated by us
+  const config = resolveConfig(appHandle);
+  refuseRevoked(appHandle, context, config, true); // the context is final: its userId is the local one
+  socket.on(OIDC_EVENTS.refresh, onRefresh);
+  armExpiry(socket, appHandle, config, options.expiry ?? config.socketExpiry);
+}
+
 const wired = new WeakSet<Namespace>();
 
 /**
@@ -208,26 +222,31 @@ export function ensureLifecycle(namespace: Namespace, appHandle: OidcAppHandle, 
   disabledUserRevoker.of(appHandle).revoke ??= (userId, reason) => {
     revokeUser(appHandle, userId, { reason }).catch((error: unknown) => oidcLog(appHandle, 3, `disconnecting disabled user failed: ${describeError(error)}`));
   };
+  const fail = (socket: Socket, error: unknown): void => {
+    const failure = reportFailure(appHandle, `connection ${namespace.name} ${socket.id}`, error);
+    try {
+      releaseSocket(socket);
+      disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code });
+    } catch (closing) {
+      reportFailure(appHandle, `connection ${namespace.name} ${socket.id} (closing)`, closing); // a throwing adapter or listener
+    }
+  };
   namespace.on("connection", (socket: Socket) => {
     connectedSocket(socket);
-    const run = async () => {
-      if (socket.recovered && !(await restore(socket, appHandle))) return;
-      if (contextOf(socket) === undefined) return; // not authenticated by us
-      // A revocation issued while the handshake was running (after our middleware) reaches the socket here.
-      const config = resolveConfig(appHandle);
-      refuseRevoked(appHandle, contextOf(socket) as OidcUserContext, config, true); // the context is final: its userId is the local one
-      const enabled = options.expiry ?? config.socketExpiry;
-      socket.on(OIDC_EVENTS.refresh, onRefresh);
-      armExpiry(socket, appHandle, config, enabled);
-    };
-    run().catch((error: unknown) => {
-      const failure = reportFailure(appHandle, `connection ${namespace.name} ${socket.id}`, error);
-      try {
-        releaseSocket(socket);
-        disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code });
-      } catch (closing) {
-        reportFailure(appHandle, `connection ${namespace.name} ${socket.id} (closing)`, closing); // a throwing adapter or listener
-      }
-    });
+    // A restored socket is admitted again first (asynchronously); any other is armed at once.
+    if (socket.recovered) {
+      restore(socket, appHandle)
+        .then((admitted) => {
+          if (admitted) connected(socket, appHandle, options);
+        })
+        .catch((error: unknown) => fail(socket, error));
+      return;
+    }
+    try {
+      connected(socket, appHandle, options);
+    } catch (error) {
+      // Ended once every connection listener has run, as for a restored socket.
+      queueMicrotask(() => fail(socket, error));
+    }
   });
 }

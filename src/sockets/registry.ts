@@ -4,18 +4,20 @@
  * goes away or a later guard refuses it.
  *
  * One file, over the usual size, because these three hold one invariant
- * together: a tracked socket is indexed, is in exactly its own `oidc:*`
- * rooms, and is released exactly once. Indexing, room watching and release
- * call each other; split apart they would import each other in a cycle.
+ * together: a tracked socket is known to its registry, is in exactly its own
+ * `oidc:*` rooms, and is released exactly once. Tracking, room watching and
+ * release call each other; split apart they would import each other in a
+ * cycle.
  *
  * Memory matters here: an idle socket should cost little more authenticated
  * than open. So the package keeps nothing per socket but its context
  * (`socket.data.auth`) and the three numbers of `socketState.ts`: the app's
- * registry keeps every expiry in one deadline queue, going away is noticed
- * through the rooms the socket leaves (listeners per adapter, none per
- * socket, see `watchAdapter`), the refresh listener is one function shared by
- * all sockets, and a socket of a user with one connection is indexed
- * directly, without a set of its own.
+ * registry keeps every expiry in one deadline queue, finds a user's or a
+ * subject's sockets through the members of their `oidc:*` room (which the
+ * adapter keeps anyway) rather than an index of its own, going away is
+ * noticed through the rooms the socket leaves (listeners per adapter, none
+ * per socket, see `watchAdapter`), and the refresh listener is one function
+ * shared by all sockets.
  */
 import type { Namespace, Socket } from "socket.io";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
@@ -23,7 +25,7 @@ import type { DeadlineQueue } from "../util/deadlineQueue.js";
 import { contextOf, hasFlag, isKnown, LEAVING, LISTENING, REGISTERED, setContext, setFlag, TRACKED, tracked, type TrackedSocket } from "./socketState.js";
 import { oidcLog } from "../util/log.js";
 import { hasUsersManager, issOf } from "../claims/identity.js";
-import { roomsOf } from "./rooms.js";
+import { inUserRoom, oidcRoom, roomsOf, subRoom } from "./rooms.js";
 import { decorateSocket } from "./decorations.js";
 import { show, describeError } from "../util/text.js";
 import { appPart } from "../util/appState.js";
@@ -43,9 +45,6 @@ export function registryOfSocket(socket: Socket): SocketRegistry | undefined {
   return socket.nsp === undefined ? undefined : byNamespace.get(socket.nsp);
 }
 
-/** One socket, or the set of them when a user has several. */
-type Indexed = Socket | Set<Socket>;
-
 /**
  * Sockets tracked while their handshake is still running (our middleware
  * passed, later ones may not have): not yet in their namespace's `sockets`.
@@ -53,16 +52,28 @@ type Indexed = Socket | Set<Socket>;
  */
 const handshaking = new Map<string, Socket>();
 
+/** A room's members, as the namespace's adapter holds them (Socket.IO's in-memory adapter and those built on it). */
+type AdapterRooms = Map<string, Set<string>>;
+
+function adapterRooms(nsp: Namespace): AdapterRooms | undefined {
+  const rooms = (nsp.adapter as unknown as { rooms?: unknown } | undefined)?.rooms;
+  return rooms instanceof Map ? (rooms as AdapterRooms) : undefined;
+}
+
 /**
- * One app's sockets, by subject (issuer, then `sub`) and by user id, and
- * their expiry deadlines. By id, they are found in their namespaces. The two
- * indexes never share keys: a local user id is never taken for a subject.
+ * One app's sockets. They are found by id in their namespaces (or among
+ * the sockets still in their handshake), and by user or subject in the
+ * `oidc:*` rooms they are in anyway (see `rooms.ts`): the namespace
+ * adapter's own index of a room's members, so the registry keeps no index
+ * of its own per socket. A tracked socket is in its rooms (the package puts
+ * it back when it leaves one, see `watchAdapter`); the few that could not
+ * be put in them (a failing adapter) are kept aside in `unroomed`.
  */
 export class SocketRegistry {
-  /** Every tracked socket, by its token's issuer, then its `sub` (the token's own string). */
-  private readonly bySubject = new Map<string, Map<string, Indexed>>();
-  /** The sockets in a user room (see `roomsOf`), by `userId`. */
-  private readonly byUserId = new Map<string, Indexed>();
+  /** How many tracked sockets each issuer has ("" for a context without one), for lookups by `sub` from any issuer. */
+  private readonly issuers = new Map<string, number>();
+  /** Tracked sockets that are not in their rooms: their adapter refused a join. Normally empty. */
+  private readonly unroomed = new Set<Socket>();
   /** The namespaces this app's sockets were tracked in. */
   private readonly namespaces = new Set<Namespace>();
   /** Every tracked socket's next expiry step; created by `lifecycle.ts` when it first arms one. */
@@ -73,9 +84,9 @@ export class SocketRegistry {
   constructor(readonly appHandle: OidcAppHandle) {}
 
   /**
-   * Index the socket under its ids and put it in its `oidc:*` rooms. Called
-   * again on an in-band refresh: the rooms follow the new context (the `sid`
-   * may change), and rooms that stay are not left in between.
+   * Track the socket and put it in its `oidc:*` rooms. Called again on an
+   * in-band refresh: the rooms follow the new context (the `sid` may
+   * change), and rooms that stay are not left in between.
    */
   track(plain: Socket, context: OidcUserContext): boolean {
     const socket = tracked(plain);
@@ -85,53 +96,54 @@ export class SocketRegistry {
     const previousRooms = wasTracked ? roomsOf(previous, localIds) : [];
     // Computed before any state changes, so a context that cannot be named in a room changes nothing.
     const rooms = roomsOf(context, localIds);
-    this.unindexSocket(socket);
+    this.forget(socket);
     setContext(socket, context);
     setFlag(socket, TRACKED, true);
+    this.count(context, 1);
     if (socket.nsp !== undefined && !this.namespaces.has(socket.nsp)) {
       this.namespaces.add(socket.nsp);
       byNamespace.set(socket.nsp, this);
     }
     if (!socket.connected) watchHandshake(socket);
-    this.indexSocket(socket, context, localIds);
     // Put in another socket's `oidc:` room before it was ours (an earlier middleware): nothing watched that join.
     if (!wasTracked) leaveForeignRooms(socket, rooms);
     for (const room of previousRooms) if (!rooms.includes(room)) leave(socket, room);
     const added = previousRooms.length === 0 ? rooms : rooms.filter((room) => !previousRooms.includes(room));
-    return added.length === 0 || join(socket, added);
+    if (added.length === 0 || join(socket, added)) return true;
+    this.unroomed.add(socket);
+    return false;
   }
 
   untrack(plain: Socket): void {
     const socket = tracked(plain);
     const context = contextOf(socket);
     const wasTracked = hasFlag(socket, TRACKED) && context !== undefined;
-    // Out of the indexes before anything else: whatever the adapter does below, no entry is left behind.
-    this.unindexSocket(socket);
+    // Out of the registry before anything else: whatever the adapter does below, no entry is left behind.
+    this.forget(socket);
     setFlag(socket, TRACKED, false);
     // A disconnected socket has left every room already (Socket.IO leaves them before its disconnect event).
     if (!wasTracked || socket.disconnected) return;
     for (const room of roomsOf(context, hasUsersManager(this.appHandle))) leave(socket, room);
   }
 
-  private unindexSocket(socket: TrackedSocket): void {
-    if (handshaking.get(socket.id) === socket) handshaking.delete(socket.id);
-    const context = contextOf(socket);
-    if (!hasFlag(socket, TRACKED) || context === undefined) return;
-    const iss = issOf(context) ?? "";
-    const subjects = this.bySubject.get(iss);
-    if (subjects !== undefined) {
-      unindex(subjects, context.sub, socket);
-      if (subjects.size === 0) this.bySubject.delete(iss);
-    }
-    unindex(this.byUserId, context.userId, socket);
+  /** A tracked socket whose adapter would not put it back in its rooms: found without them from now on. */
+  outOfRooms(socket: Socket): void {
+    if (this.owns(socket)) this.unroomed.add(socket);
   }
 
-  private indexSocket(socket: Socket, context: OidcUserContext, localIds: boolean): void {
+  /** Undo `track`'s bookkeeping (not the rooms). */
+  private forget(socket: TrackedSocket): void {
+    if (handshaking.get(socket.id) === socket) handshaking.delete(socket.id);
+    this.unroomed.delete(socket);
+    const context = contextOf(socket);
+    if (hasFlag(socket, TRACKED) && context !== undefined) this.count(context, -1);
+  }
+
+  private count(context: OidcUserContext, delta: number): void {
     const iss = issOf(context) ?? "";
-    let subjects = this.bySubject.get(iss);
-    if (subjects === undefined) this.bySubject.set(iss, (subjects = new Map<string, Indexed>()));
-    index(subjects, context.sub, socket);
-    if (localIds || context.userId !== context.sub) index(this.byUserId, context.userId, socket);
+    const count = (this.issuers.get(iss) ?? 0) + delta;
+    if (count > 0) this.issuers.set(iss, count);
+    else this.issuers.delete(iss);
   }
 
   /** Whether this registry tracks the socket now. */
@@ -151,18 +163,18 @@ export class SocketRegistry {
 
   /** Sockets in the user room of `userId` (see `roomsOf`). */
   ofUserId(userId: string): Socket[] {
-    return listed(this.byUserId.get(userId));
+    return this.inRoom(() => oidcRoom.user(userId), (context) => context.userId === userId && inUserRoom(context, hasUsersManager(this.appHandle)));
   }
 
-  /** Sockets whose token's issuer is `iss` and `sub` is `sub`. */
+  /** Sockets whose token's issuer is `iss` and `sub` is `sub` ("" for a context without an issuer). */
   ofSubject(iss: string, sub: string): Socket[] {
-    return listed(this.bySubject.get(iss)?.get(sub));
+    return this.inRoom(() => (iss === "" ? subRoom(sub) : oidcRoom.issuerSub(iss, sub)), (context) => context.sub === sub && (issOf(context) ?? "") === iss);
   }
 
   /** Sockets whose token's `sub` is `sub`, from any issuer. */
   ofSubjectAnyIssuer(sub: string): Socket[] {
     const sockets: Socket[] = [];
-    for (const subjects of this.bySubject.values()) sockets.push(...listed(subjects.get(sub)));
+    for (const iss of this.issuers.keys()) sockets.push(...this.ofSubject(iss, sub));
     return sockets;
   }
 
@@ -173,29 +185,42 @@ export class SocketRegistry {
     return sockets;
   }
 
-}
-
-function listed(found: Indexed | undefined): Socket[] {
-  if (found === undefined) return [];
-  return found instanceof Set ? [...found] : [found];
-}
-
-function index(map: Map<string, Indexed>, key: string, socket: Socket): void {
-  const found = map.get(key);
-  if (found === undefined) map.set(key, socket);
-  else if (found instanceof Set) found.add(socket);
-  else if (found !== socket) map.set(key, new Set([found, socket]));
-}
-
-function unindex(map: Map<string, Indexed>, key: string, socket: Socket): void {
-  const found = map.get(key);
-  if (found === undefined) return;
-  if (found instanceof Set) {
-    found.delete(socket);
-    if (found.size === 1) map.set(key, found.values().next().value as Socket);
-    else if (found.size === 0) map.delete(key);
-  } else if (found === socket) {
-    map.delete(key);
+  /**
+   * The tracked sockets of `room` whose context `matches` (the room's
+   * members as its adapter lists them, in every namespace of the app), and
+   * those out of their rooms that match. A name that cannot be a room (a
+   * value `encodeURIComponent` refuses) names no socket: such a context is
+   * never tracked.
+   */
+  private inRoom(name: () => string, matches: (context: OidcUserContext) => boolean): Socket[] {
+    const found: Socket[] = [];
+    const take = (socket: Socket | undefined): void => {
+      const context = socket === undefined ? undefined : contextOf(socket);
+      if (context !== undefined && this.owns(socket!) && matches(context) && !found.includes(socket!)) found.push(socket!);
+    };
+    let room: string | undefined;
+    try {
+      room = name();
+    } catch {
+      room = undefined;
+    }
+    if (room !== undefined) {
+      for (const nsp of this.namespaces) {
+        const rooms = adapterRooms(nsp);
+        if (rooms === undefined) {
+          // An adapter without the in-memory adapter's index: look at every socket.
+          for (const socket of nsp.sockets.values()) take(socket);
+          for (const socket of handshaking.values()) if (socket.nsp === nsp) take(socket);
+          continue;
+        }
+        for (const id of rooms.get(room) ?? []) {
+          const socket = nsp.sockets.get(id) ?? handshaking.get(id);
+          if (socket?.nsp === nsp) take(socket);
+        }
+      }
+    }
+    for (const socket of this.unroomed) take(socket);
+    return found;
   }
 }
 
@@ -394,7 +419,9 @@ function putBack(socket: TrackedSocket): void {
     } else if (!socket.connected) {
       releaseSocket(socket);
     } else {
-      listenForDisconnect(socket); // the adapter would not take it back: at least released when it goes
+      // The adapter would not take it back: found without its rooms, and at least released when it goes.
+      registryOfSocket(socket)?.outOfRooms(socket);
+      listenForDisconnect(socket);
     }
   };
   const result = joined?.result;
@@ -432,9 +459,11 @@ function joinedRoom(nsp: Namespace, room: string, id: string): void {
 
 /** Take a socket being tracked for the first time out of `oidc:` rooms that are not in `rooms`. */
 function leaveForeignRooms(socket: Socket, rooms: string[]): void {
-  let foreign: string[];
+  const foreign: string[] = [];
   try {
-    foreign = [...socket.rooms].filter((room) => room.startsWith(PREFIX) && !rooms.includes(room));
+    // The adapter's own set (`socket.rooms` makes an empty one for a socket in none, the usual case here).
+    const current = socket.nsp.adapter.socketRooms(socket.id) ?? [];
+    for (const room of current) if (room.startsWith(PREFIX) && !rooms.includes(room)) foreign.push(room);
   } catch {
     return; // a failing adapter: nothing can be read, nothing can be left
   }

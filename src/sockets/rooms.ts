@@ -89,6 +89,15 @@ export function sidOf(context: OidcUserContext): string | undefined {
 }
 
 /**
+ * Whether a socket with this context is in the user room of its `userId`:
+ * when the app has a users manager (`localIds`), or when the id is not the
+ * `sub` (derived from several issuers).
+ */
+export function inUserRoom(context: OidcUserContext, localIds: boolean): boolean {
+  return localIds || context.userId !== context.sub;
+}
+
+/**
  * Every room a socket with this context belongs to. `localIds`: the app has
  * a users manager, so `userId` is a local id (addressed by its user room even
  * when it equals the `sub`, which may be another user's subject).
@@ -96,7 +105,7 @@ export function sidOf(context: OidcUserContext): string | undefined {
 export function roomsOf(context: OidcUserContext, localIds: boolean): string[] {
   const iss = issOf(context);
   const rooms = [iss === undefined ? subRoom(context.sub) : oidcRoom.issuerSub(iss, context.sub)];
-  if (localIds || context.userId !== context.sub) rooms.push(oidcRoom.user(context.userId));
+  if (inUserRoom(context, localIds)) rooms.push(oidcRoom.user(context.userId));
   const sid = sidOf(context);
   if (sid !== undefined) {
     if (iss !== undefined) rooms.push(oidcRoom.issuerSid(iss, sid));
