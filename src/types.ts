@@ -31,7 +31,12 @@ export interface TokenTypeRules {
 /** Feature flags and limits carried by the token's `features` claim. */
 export type OidcFeatures = Record<string, unknown>;
 
-/** The authenticated caller, as seen by handlers on both transports. */
+/**
+ * The authenticated caller, as seen by handlers on both transports
+ * (`request.auth`, `socket.data.auth`). Frozen, with its lists and `features`: the
+ * context of a cached token is shared by every request and socket that
+ * presents the token. Copy what you need to change.
+ */
 export interface OidcUserContext {
   /** The token's `sub` claim. */
   sub: string;
