@@ -74,6 +74,7 @@ export interface RedisSessionStore extends OidcSessionStore {
   listBySubject(iss: string, sub: string): Promise<OidcSessionRecord[]>;
   get(socketId: string): Promise<OidcSessionRecord | undefined>;
   touch(records: OidcSessionRecord[]): Promise<void>;
+  onReconnect(listener: () => void): () => void;
   close(): void;
 }
 
@@ -133,6 +134,33 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
    * heartbeat still writing its later batches never writes it back.
    */
   const owned = new Map<string, { userId: string; sub: string; iss?: string }>();
+  /**
+   * Reconnections (see `OidcSessionStore.onReconnect`): the client's "ready"
+   * after a "close" (ioredis emits both; a client without `on` has none).
+   * The client's listeners are there only while someone listens.
+   */
+  const reconnectListeners = new Set<() => void>();
+  const events = client as Partial<EventClient>;
+  let lost = false;
+  const onClose = () => {
+    lost = true;
+  };
+  const onReady = () => {
+    if (!lost) return;
+    lost = false;
+    for (const listener of [...reconnectListeners]) listener();
+  };
+  const watch = (on: boolean) => {
+    if (typeof events.on !== "function" || typeof events.off !== "function") return;
+    if (on) {
+      events.on.call(client, "close", onClose);
+      events.on.call(client, "ready", onReady);
+    } else {
+      events.off.call(client, "close", onClose);
+      events.off.call(client, "ready", onReady);
+    }
+  };
+
   const indexOf = (record: OidcSessionRecord) => (record.iss === undefined ? { userId: record.userId, sub: record.sub } : { userId: record.userId, sub: record.sub, iss: record.iss });
 
   async function write(records: OidcSessionRecord[]): Promise<void> {
@@ -223,8 +251,24 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
       await write(records);
     },
 
+    onReconnect(listener) {
+      if (reconnectListeners.size === 0) watch(true);
+      reconnectListeners.add(listener);
+      return () => {
+        if (reconnectListeners.delete(listener) && reconnectListeners.size === 0) watch(false);
+      };
+    },
+
     close() {
       owned.clear();
+      if (reconnectListeners.size > 0) watch(false);
+      reconnectListeners.clear();
     },
   };
+}
+
+/** The events of an ioredis client this store listens to, when it can. */
+interface EventClient {
+  on(event: "close" | "ready", listener: () => void): unknown;
+  off(event: "close" | "ready", listener: () => void): unknown;
 }

@@ -34,12 +34,27 @@ export class SessionBook {
   private beating = false;
   private stopped = false;
 
+  /** Stops the store's reconnection calls (see `OidcSessionStore.onReconnect`). */
+  private readonly stopListening: (() => void) | undefined;
+
   constructor(
     private readonly app: OidcAppHandle,
     readonly store: OidcSessionStore,
     private readonly storeTimeout: number,
   ) {
     this.schedule();
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called with `.call(store, …)`: read once so that `typeof` and the call see the same function
+    const onReconnect = store.onReconnect;
+    this.stopListening = typeof onReconnect === "function" ? onReconnect.call(store, () => this.reconnected()) : undefined;
+  }
+
+  /** The store's backend is back after a loss, perhaps empty: write this node's sessions back now. */
+  private reconnected(): void {
+    if (this.stopped) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    // beat() does not reject: every store call goes through attempt(), which catches.
+    void this.beat().finally(() => this.schedule());
   }
 
   /** Whether the store is currently unavailable (sessions are this node's only). */
@@ -137,6 +152,7 @@ export class SessionBook {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.stopListening?.();
     await this.store.close?.();
   }
 

@@ -45,6 +45,15 @@ export interface OidcSessionStore {
    * must not be written afterwards (check before each batch that awaits).
    */
   touch?(records: OidcSessionRecord[]): void | Promise<void>;
+  /**
+   * For a shared store whose backend can come back empty (a restarted
+   * Redis): call `listener` each time the connection to the backend is
+   * established again after it was lost. The manager then writes this
+   * node's sessions back at once, instead of at its next heartbeat (a node
+   * that made no store call during a short outage would not notice it
+   * otherwise). Returns a function that stops the calls.
+   */
+  onReconnect?(listener: () => void): () => void;
   /** How often `touch` runs, in ms. */
   readonly heartbeatInterval?: number;
   /** This node's id, stamped on its records as `node`. */
