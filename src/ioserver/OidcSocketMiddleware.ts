@@ -43,7 +43,7 @@ export class OidcSocketMiddleware extends BaseMiddleware {
 
   handle(appHandle: AppHandle) {
     const options = (this.constructor as typeof OidcSocketMiddleware).options;
-    const admitSocket = (socket: Socket, { context, config }: AuthenticateResult): Promise<void> => {
+    const admitSocket = (socket: Socket, { context, config }: AuthenticateResult): void | Promise<void> => {
       ensureLifecycle(socket.nsp, appHandle, options);
       return registerSocketSession(appHandle, socket, context, config); // tracks it: socket.data.auth and the decorations
     };
