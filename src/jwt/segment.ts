@@ -69,6 +69,18 @@ export function signatureSize(segment: string): number {
 const NO_BYTES = new Uint8Array(0);
 
 /**
+ * The views handed out are windows of the scratch buffer, made once per
+ * length and reused (the bytes behind them are rewritten for each token):
+ * the signature's for its last length (one per key size), the signing
+ * input's by length. Process-wide cache, bounded: at most INPUT_VIEWS views
+ * of the signing input, cleared when full.
+ */
+let signatureViewSize = -1;
+let signatureViewBytes = NO_BYTES;
+const inputViews = new Map<number, Uint8Array>();
+const INPUT_VIEWS = 64;
+
+/**
  * The bytes of a signature segment signatureSize accepted, valid until the
  * next call of anything in this module: pass them to crypto.verify at once.
  * (A segment decoded before a wait is decoded again here: another token may
@@ -78,7 +90,11 @@ export function signatureView(segment: string): Uint8Array {
   const size = decodedSize(segment.length);
   if (size > SIGNATURE_ROOM) return segmentBytes(segment) ?? NO_BYTES;
   if (signatureHeld !== segment && signatureSize(segment) < 0) return NO_BYTES;
-  return new Uint8Array(scratchBuffer, scratchOffset + SIGNING_INPUT_ROOM, size);
+  if (size !== signatureViewSize) {
+    signatureViewBytes = new Uint8Array(scratchBuffer, scratchOffset + SIGNING_INPUT_ROOM, size);
+    signatureViewSize = size;
+  }
+  return signatureViewBytes;
 }
 
 /**
@@ -88,7 +104,13 @@ export function signatureView(segment: string): Uint8Array {
  */
 export function signingInputView(input: string): Uint8Array {
   if (input.length > SIGNING_INPUT_ROOM) return Buffer.from(input, "latin1");
-  return new Uint8Array(scratchBuffer, scratchOffset, verifyScratch.write(input, 0, input.length, "latin1"));
+  const size = verifyScratch.write(input, 0, input.length, "latin1");
+  let view = inputViews.get(size);
+  if (view === undefined) {
+    if (inputViews.size >= INPUT_VIEWS) inputViews.clear();
+    inputViews.set(size, (view = new Uint8Array(scratchBuffer, scratchOffset, size)));
+  }
+  return view;
 }
 
 /** Where header and payload segments are decoded: each is turned into a string at once, before anything else can use it. */
