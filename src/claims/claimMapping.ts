@@ -17,18 +17,23 @@ export interface PresetOptions {
   rolesClaim?: string;
 }
 
+/** The empty result of `strings`, shared: frozen, as every context's arrays are. */
+const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
+
 /**
  * The strings of an array, in order, as a new array (it is handed to apps,
- * so never the claim's own); [] for anything else. A plain loop: verified
- * claims are frozen, and V8's `filter` and `slice` take a slow path on frozen
- * arrays.
+ * so never the claim's own); for anything else, or none, one shared frozen
+ * empty array (user contexts, where these end up, are frozen). A plain loop:
+ * verified claims are frozen, and V8's `filter` and `slice` take a slow path
+ * on frozen arrays.
  */
 export function strings(value: unknown): string[] {
-  if (!Array.isArray(value)) return [];
+  if (!Array.isArray(value)) return NO_STRINGS;
   // Counted first, so the copy is allocated at its exact size: contexts live
   // as long as their sockets, and an array grown by push keeps spare slots.
   let count = 0;
   for (let i = 0; i < value.length; i++) if (typeof value[i] === "string") count++;
+  if (count === 0) return NO_STRINGS;
   const out = new Array<string>(count);
   for (let i = 0, j = 0; j < count; i++) {
     const item: unknown = value[i];
