@@ -6,7 +6,7 @@
  * header seen before), no closures.
  */
 import { decodeHeader } from "./header.js";
-import { segmentBytes, segmentObject } from "./segment.js";
+import { segmentObject, signatureSize } from "./segment.js";
 
 /** A compact JWS split and decoded once. */
 export interface DecodedJws {
@@ -14,7 +14,10 @@ export interface DecodedJws {
   payload: Record<string, unknown>;
   /** `<b64 header>.<b64 payload>` — the signing input. */
   signingInput: string;
-  signature: Buffer;
+  /** The signature segment (base64url); `signatureView` (segment.ts) gives its bytes. */
+  signature: string;
+  /** How many bytes the signature segment decodes to. */
+  signatureLength: number;
 }
 
 /**
@@ -51,9 +54,10 @@ export function decodeJws(token: string): DecodedJws | undefined {
     if (header === undefined) return undefined;
     const payload = segmentObject(token.slice(first + 1, second));
     if (payload === undefined) return undefined;
-    const signature = segmentBytes(token.slice(second + 1));
-    if (signature === undefined) return undefined;
-    return { header, payload, signingInput: token.slice(0, second), signature };
+    const signature = token.slice(second + 1);
+    const signatureLength = signatureSize(signature);
+    if (signatureLength < 0) return undefined;
+    return { header, payload, signingInput: token.slice(0, second), signature, signatureLength };
   } catch {
     return undefined;
   }

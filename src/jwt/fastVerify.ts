@@ -19,8 +19,8 @@
  * validateClaimsSet (claims.ts), and is proven against it by
  * test/differential/.
  *
- * Written for the hot path: no regex, no closures or per-call allocations
- * beyond the decoded buffers (decode.ts).
+ * Written for the hot path: no regex, no closures, no Buffers per call (the
+ * bytes crypto.verify reads are views of one shared buffer, segment.ts).
  */
 import { verify as cryptoVerify } from "node:crypto";
 import { EC, ED, PSS, RSA, specOf } from "./algorithms.js";
@@ -28,20 +28,8 @@ import { claimsValid, type FastPolicy } from "./claims.js";
 import type { DecodedJws } from "./decode.js";
 import { factsOf, importsAsVerifyKey, type FastKey } from "./fastKey.js";
 import { headerIsPlain } from "./header.js";
+import { signatureView, signingInputView } from "./segment.js";
 import { isUsableJwk } from "./usableKey.js";
-
-/**
- * The signing input as bytes, written into a reusable buffer: crypto.verify
- * is synchronous, so nothing else uses it meanwhile. decodeJws checked every
- * character to be base64url or ".", so latin1 is the byte-for-byte (ASCII)
- * conversion jose makes.
- */
-const scratch = Buffer.allocUnsafe(16 * 1024);
-
-function signingBytes(input: string): Buffer {
-  if (input.length > scratch.length) return Buffer.from(input, "latin1");
-  return scratch.subarray(0, scratch.write(input, 0, input.length, "latin1"));
-}
 
 /**
  * Returns the payload when the token is VALID under `policy` with this key
@@ -55,7 +43,7 @@ function signingBytes(input: string): Buffer {
  */
 export function fastVerify(decoded: DecodedJws, key: FastKey, policy: FastPolicy, nowSeconds?: number): Record<string, unknown> | undefined {
   try {
-    const { header, payload, signature } = decoded;
+    const { header, payload, signatureLength } = decoded;
     const alg = header["alg"];
     if (typeof alg !== "string") return undefined;
     const spec = specOf(alg);
@@ -69,23 +57,22 @@ export function fastVerify(decoded: DecodedJws, key: FastKey, policy: FastPolicy
     const now = nowSeconds === undefined ? Math.floor(Date.now() / 1000) : nowSeconds;
     if (!claimsValid(header, payload, policy, now)) return undefined;
 
-    const data = signingBytes(decoded.signingInput);
+    if (signatureLength !== (spec.family <= PSS ? (facts.modulusLength + 7) >> 3 : spec.signatureLength)) return undefined;
+    // Views of one shared buffer (segment.ts): crypto.verify reads them at once, before anything can reuse it.
+    const signature = signatureView(decoded.signature);
+    const data = signingInputView(decoded.signingInput);
     let valid: boolean;
     switch (spec.family) {
       case RSA:
-        if (signature.length !== (facts.modulusLength + 7) >> 3) return undefined;
         valid = cryptoVerify(spec.hash, data, key.key, signature);
         break;
       case PSS:
-        if (signature.length !== (facts.modulusLength + 7) >> 3) return undefined;
         valid = cryptoVerify(spec.hash, data, facts.pssKeys[spec.saltLength]!, signature);
         break;
       case EC:
-        if (signature.length !== spec.signatureLength) return undefined;
         valid = cryptoVerify(spec.hash, data, facts.ecKey, signature);
         break;
       case ED:
-        if (signature.length !== spec.signatureLength) return undefined;
         valid = cryptoVerify(null, data, key.key, signature);
         break;
     }

@@ -32,6 +32,87 @@ export function segmentBytes(segment: string): Buffer | undefined {
   return bytes.length === size ? bytes : undefined;
 }
 
+/**
+ * Where `crypto.verify` reads a token's bytes from: the signing input at the
+ * start, the signature after it. crypto.verify is synchronous and reads them
+ * at once, so one buffer serves every token, and the views it is given are
+ * plain Uint8Arrays (cheaper to make than Buffers). Inputs larger than their
+ * region get buffers of their own.
+ */
+const SIGNING_INPUT_ROOM = 16 * 1024;
+const SIGNATURE_ROOM = 2 * 1024;
+const verifyScratch = Buffer.allocUnsafe(SIGNING_INPUT_ROOM + SIGNATURE_ROOM);
+const scratchBuffer = verifyScratch.buffer;
+const scratchOffset = verifyScratch.byteOffset;
+
+/**
+ * The segment whose bytes the signature region holds, or undefined. Every
+ * write to the region goes through signatureSize, which sets it.
+ */
+let signatureHeld: string | undefined;
+
+/**
+ * The size in bytes of a signature segment, or -1 where segmentBytes answers
+ * undefined. Decodes it into the signature region, where signatureView finds
+ * it.
+ */
+export function signatureSize(segment: string): number {
+  signatureHeld = undefined;
+  const size = decodedSize(segment.length);
+  if (size < 0) return -1;
+  if (size > SIGNATURE_ROOM) return segmentBytes(segment) === undefined ? -1 : size;
+  if (verifyScratch.write(segment, SIGNING_INPUT_ROOM, "base64url") !== size) return -1;
+  signatureHeld = segment;
+  return size;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The views handed out are windows of the scratch buffer, made once per
+ * length and reused (the bytes behind them are rewritten for each token):
+ * the signature's for its last length (one per key size), the signing
+ * input's by length. Process-wide cache, bounded: at most INPUT_VIEWS views
+ * of the signing input, cleared when full.
+ */
+let signatureViewSize = -1;
+let signatureViewBytes = NO_BYTES;
+const inputViews = new Map<number, Uint8Array>();
+const INPUT_VIEWS = 64;
+
+/**
+ * The bytes of a signature segment signatureSize accepted, valid until the
+ * next call of anything in this module: pass them to crypto.verify at once.
+ * (A segment decoded before a wait is decoded again here: another token may
+ * have taken the region meanwhile.)
+ */
+export function signatureView(segment: string): Uint8Array {
+  const size = decodedSize(segment.length);
+  if (size > SIGNATURE_ROOM) return segmentBytes(segment) ?? NO_BYTES;
+  if (signatureHeld !== segment && signatureSize(segment) < 0) return NO_BYTES;
+  if (size !== signatureViewSize) {
+    signatureViewBytes = new Uint8Array(scratchBuffer, scratchOffset + SIGNING_INPUT_ROOM, size);
+    signatureViewSize = size;
+  }
+  return signatureViewBytes;
+}
+
+/**
+ * The signing input (checked by the caller to be ASCII) as bytes, valid until
+ * the next call of anything in this module: pass them to crypto.verify at
+ * once. latin1 is the byte-for-byte conversion jose makes of ASCII.
+ */
+export function signingInputView(input: string): Uint8Array {
+  if (input.length > SIGNING_INPUT_ROOM) return Buffer.from(input, "latin1");
+  const size = verifyScratch.write(input, 0, input.length, "latin1");
+  let view = inputViews.get(size);
+  if (view === undefined) {
+    if (inputViews.size >= INPUT_VIEWS) inputViews.clear();
+    inputViews.set(size, (view = new Uint8Array(scratchBuffer, scratchOffset, size)));
+  }
+  return view;
+}
+
 /** Where header and payload segments are decoded: each is turned into a string at once, before anything else can use it. */
 const textScratch = Buffer.allocUnsafe(12 * 1024);
 

@@ -18,6 +18,7 @@ import type { FastPolicy } from "../../src/jwt/claims.js";
 import { COMPACT_JWS, decodeJws } from "../../src/jwt/decode.js";
 import { createFastKey, type FastKey } from "../../src/jwt/fastKey.js";
 import { fastVerify } from "../../src/jwt/fastVerify.js";
+import { signatureView } from "../../src/jwt/segment.js";
 import { isUsableJwk } from "../../src/jwt/usableKey.js";
 import { b64url, buildToken, createFixture, createKeys, referenceOptions, referenceVerify, TokenGenerator, type Fixture } from "../differential/generate.js";
 
@@ -144,7 +145,7 @@ async function deferred(token: string, key: FastKey, jose: "rejects" | "accepts"
 // ---------------------------------------------------------------------------
 
 describe("decodeJws", () => {
-  it("splits and decodes once: header, payload, signing input, signature bytes", async () => {
+  it("splits and decodes once: header, payload, signing input, signature (its segment, length and bytes)", async () => {
     const now = nowS();
     const token = await new SignJWT(claims(now)).setProtectedHeader({ alg: "ES256", kid: "k-ES256", typ: "JWT" }).sign(keys["ES256"]!.privateKey);
     const decoded = decodeJws(token);
@@ -152,7 +153,15 @@ describe("decodeJws", () => {
     assert.deepStrictEqual({ ...decoded.header }, { alg: "ES256", kid: "k-ES256", typ: "JWT" });
     assert.deepStrictEqual(decoded.payload, claims(now));
     assert.equal(decoded.signingInput, token.slice(0, token.lastIndexOf(".")));
-    assert.deepStrictEqual(new Uint8Array(decoded.signature), base64url.decode(token.split(".")[2]!));
+    assert.equal(decoded.signature, token.split(".")[2]);
+    const bytes = base64url.decode(token.split(".")[2]!);
+    assert.equal(decoded.signatureLength, bytes.length);
+    assert.deepStrictEqual(new Uint8Array(signatureView(decoded.signature)), bytes);
+    // Still its bytes once another token has taken the shared buffer (a token held across a wait).
+    const other = decodeJws(raw(keys["ES256"]!, hdr(keys["ES256"]!), { n: 1 }));
+    assert.ok(other);
+    assert.notDeepStrictEqual(new Uint8Array(signatureView(other.signature)), bytes);
+    assert.deepStrictEqual(new Uint8Array(signatureView(decoded.signature)), bytes);
   });
 
   it("shares a frozen header object between tokens with the same header segment", () => {
@@ -281,7 +290,7 @@ describe("decodeJws", () => {
         const token = `${b64url('{"alg":"ES256"}')}.${b64url("{}")}.${segment}`;
         const decoded = decodeJws(token);
         assert.ok(decoded, segment);
-        assert.deepStrictEqual(new Uint8Array(decoded.signature), base64url.decode(segment), segment);
+        assert.deepStrictEqual(new Uint8Array(signatureView(decoded.signature)), base64url.decode(segment), segment);
       }
     }
   });
@@ -691,7 +700,9 @@ describe("fastVerify: signatures", () => {
     const weird: unknown[] = [null, undefined, {}, { key: null, jwk: null }, { key: {}, jwk: {} }, { key: keys["ES256"]!.publicKey, jwk: null }];
     for (const key of weird) assert.equal(fastVerify(decoded, key as FastKey, policy(), now), undefined);
     assert.equal(fastVerify(null as unknown as typeof decoded, keys["ES256"]!.fast, policy(), now), undefined);
-    assert.equal(fastVerify({ ...decoded, signature: "x" as unknown as Buffer }, keys["ES256"]!.fast, policy(), now), undefined);
+    assert.equal(fastVerify({ ...decoded, signature: "x" }, keys["ES256"]!.fast, policy(), now), undefined);
+    assert.equal(fastVerify({ ...decoded, signature: 42 as unknown as string }, keys["ES256"]!.fast, policy(), now), undefined);
+    assert.equal(fastVerify({ ...decoded, signatureLength: 63 }, keys["ES256"]!.fast, policy(), now), undefined);
     assert.equal(fastVerify(decoded, keys["ES256"]!.fast, null as unknown as FastPolicy, now), undefined);
   });
 });
