@@ -115,7 +115,7 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
 
   const token = (payload as { token?: unknown } | null)?.token;
   const current = contextOf(socket) as OidcUserContext;
-  const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle);
+  const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle, "refresh");
   // The same user is the same issuer and the same sub: another issuer's equal sub is someone else.
   if (!sameSubject(context, current)) {
     throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", {
