@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import { subscribe, tracingChannel, unsubscribe } from "node:diagnostics_channel";
 import { after, before, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
+import { Adapter, type BroadcastOptions } from "socket.io-adapter";
 import {
   OIDC_CHANNELS,
   OidcSessionManager,
@@ -242,6 +243,32 @@ describe("diagnostics channels", { timeout: 120_000 }, () => {
       assert.equal(await session.disconnectSocket(id, "bye"), true);
       assert.deepEqual(sockets(), [{ event: "revoked", socketId: id, namespace: "/chat", issuer: issuer.issuer, code: "ERR_AUTH_REVOKED", kind: "socket" }]);
       assert.deepEqual(heard.revocation, []);
+    });
+  });
+
+  describe("revocation: other nodes that do not answer", () => {
+    /** An adapter whose cluster-wide lookups fail, as when the other nodes cannot be reached; this node's own work is untouched. */
+    class UnreachableCluster extends Adapter {
+      override fetchSockets(options: BroadcastOptions): Promise<unknown[]> {
+        return options.flags?.local === true ? super.fetchSockets(options) : Promise.reject(new Error("the other nodes did not answer"));
+      }
+    }
+    let partial: TestApp;
+    before(async () => {
+      partial = await startApp({ config: issuer.config, managers: { session: OidcSessionManager }, adapter: UnreachableCluster });
+    });
+    after(async () => {
+      await partial?.close();
+    });
+
+    it("cluster is undefined when some nodes could not be counted; local still counts this node's sockets", async () => {
+      const sub = subject();
+      const socket = await connectedTo(partial, "chat", await mint({ sub }));
+      const id = socket.id;
+      clear();
+      assert.equal(await (partial.appHandle["session"] as OidcSessionManager).disconnectUser(sub), 1);
+      assert.deepEqual((heard.revocation as OidcRevocationMessage[]).map(({ durationMs: _, ...rest }) => rest), [{ kind: "user", local: 1, cluster: undefined }]);
+      assert.deepEqual(sockets().map((m) => [m.event, m.socketId, "kind" in m ? m.kind : undefined]), [["revoked", id, "user"]]);
     });
   });
 
