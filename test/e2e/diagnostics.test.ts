@@ -22,6 +22,8 @@ import {
   type OidcDiscoveryMessage,
   type OidcJwksMessage,
   type OidcLogoutMessage,
+  type OidcRevocation,
+  type OidcRevocationStore,
   type OidcRevocationMessage,
   type OidcSocketMessage,
 } from "../../src/index.js";
@@ -269,6 +271,48 @@ describe("diagnostics channels", { timeout: 120_000 }, () => {
       assert.equal(await (partial.appHandle["session"] as OidcSessionManager).disconnectUser(sub), 1);
       assert.deepEqual((heard.revocation as OidcRevocationMessage[]).map(({ durationMs: _, ...rest }) => rest), [{ kind: "user", local: 1, cluster: undefined }]);
       assert.deepEqual(sockets().map((m) => [m.event, m.socketId, "kind" in m ? m.kind : undefined]), [["revoked", id, "user"]]);
+    });
+  });
+
+  describe("revocation heard from another node", () => {
+    /** A revocation store two apps of this process share, telling each what the other adds (as Redis would). */
+    class SharedStore implements OidcRevocationStore {
+      private readonly entries: OidcRevocation[] = [];
+      private readonly listeners = new Set<{ added(entry: OidcRevocation): void; resync(): void }>();
+      add(entry: OidcRevocation): void {
+        this.entries.push(entry);
+        for (const listener of this.listeners) listener.added(entry);
+      }
+      list(): OidcRevocation[] {
+        return [...this.entries];
+      }
+      subscribe(listener: { added(entry: OidcRevocation): void; resync(): void }): () => void {
+        this.listeners.add(listener);
+        return () => this.listeners.delete(listener);
+      }
+    }
+    let here: TestApp;
+    let there: TestApp;
+    before(async () => {
+      const store = new SharedStore();
+      here = await startApp({ config: issuer.config, managers: { session: OidcSessionManager.configure({ revocationStore: store }) } });
+      there = await startApp({ config: issuer.config, managers: { session: OidcSessionManager.configure({ revocationStore: store }) } });
+    });
+    after(async () => {
+      await here?.close();
+      await there?.close();
+    });
+
+    it("the revoking node reports the revocation; the node that ends the socket reports it revoked (kind deny-list)", async () => {
+      const sub = subject();
+      const socket = await connectedTo(there, "chat", await mint({ sub }));
+      const id = socket.id;
+      clear();
+      const gone = next(socket, "disconnect");
+      await (here.appHandle["session"] as OidcSessionManager).disconnectUser(sub);
+      await gone;
+      assert.deepEqual((heard.revocation as OidcRevocationMessage[]).map((m) => [m.kind, m.local]), [["user", 0]], "nothing of the revoking node's own");
+      assert.deepEqual(sockets(), [{ event: "revoked", socketId: id, namespace: "/chat", issuer: issuer.issuer, code: "ERR_AUTH_REVOKED", kind: "deny-list" }]);
     });
   });
 
