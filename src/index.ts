@@ -19,6 +19,22 @@ export { attachRedisAdapter } from "./redis/attachRedisAdapter.js";
 export type { AttachRedisAdapterOptions, RedisAdapterOptions, RedisAdapterFactory } from "./redis/attachRedisAdapter.js";
 export { oidcRoom } from "./sockets/rooms.js";
 export { OIDC_EVENTS } from "./sockets/protocol.js";
+export { OIDC_CHANNELS } from "./diagnostics.js";
+export type {
+  OidcAuthTransport,
+  OidcAuthMessage,
+  OidcAuthTraceContext,
+  OidcKeySetState,
+  OidcJwksFailure,
+  OidcJwksMessage,
+  OidcDiscoveryMessage,
+  OidcSocketRevokedKind,
+  OidcSocketMessage,
+  OidcRevocationMessage,
+  OidcLogoutOutcome,
+  OidcLogoutMessage,
+  OidcBackendMessage,
+} from "./diagnostics.js";
 export { OidcAuthError, isOidcAuthError } from "./errors.js";
 export { OidcConfigError } from "./config/errors.js";
 export type { OidcAuthErrorCode, OidcAuthErrorBody, OidcAuthErrorOptions } from "./errors.js";

@@ -16,7 +16,7 @@ export class OidcHttpMiddleware extends BaseMiddleware {
   handle(appHandle: AppHandle) {
     return httpHook(appHandle, (request, app) => {
       // A cached token is decided at once; anything else resolves later.
-      const result = authenticateNow(bearerToken(request.headers.authorization), app);
+      const result = authenticateNow(bearerToken(request.headers.authorization), app, "http");
       if (result instanceof Promise) return result.then(({ context }) => applyContext(request, context));
       applyContext(request, result.context);
     });

@@ -48,7 +48,7 @@ export class OidcSocketMiddleware extends BaseMiddleware {
       return registerSocketSession(appHandle, socket, context, config); // tracks it: socket.data.auth and the decorations
     };
     return socketHook(appHandle, (socket, app) => {
-      const result = authenticateNow(socketToken(socket.handshake), app);
+      const result = authenticateNow(socketToken(socket.handshake), app, "handshake");
       return result instanceof Promise ? result.then((each) => admitSocket(socket, each)) : admitSocket(socket, result);
     });
   }

@@ -9,6 +9,7 @@ import { KeySetUnavailableError } from "./keySetUnavailableError.js";
 import { LruMap } from "./lruMap.js";
 import { backoffDelay } from "../util/backoff.js";
 import { readBodyLimited } from "../util/readBodyLimited.js";
+import { discoveryChannel } from "../diagnostics.js";
 
 /** The largest discovery document read (real ones are a few KiB); a larger one is cut off while it streams. */
 const MAX_DISCOVERY_BYTES = 256 * 1024;
@@ -131,11 +132,13 @@ export async function jwksUriOf(issuer: OidcIssuerConfig, config: OidcConfig): P
     throw new KeySetUnavailableError(`discovery of ${issuer.issuer}`, entry.lastError, `backing off until ${new Date(entry.retryAt).toISOString()}`);
   }
   const current = entry;
+  const started = discoveryChannel.hasSubscribers ? performance.now() : undefined;
   current.pending = discover(issuer.issuer, config.jwksTimeout).then(
     (jwksUri) => {
       current.jwksUri = jwksUri;
       current.failures = 0;
       current.pending = undefined;
+      if (started !== undefined) published(issuer.issuer, started, jwksUri);
       return jwksUri;
     },
     (error: unknown) => {
@@ -143,8 +146,15 @@ export async function jwksUriOf(issuer: OidcIssuerConfig, config: OidcConfig): P
       current.retryAt = Date.now() + backoffDelay(current.failures);
       current.lastError = error;
       current.pending = undefined;
+      if (started !== undefined) published(issuer.issuer, started, undefined);
       throw new KeySetUnavailableError(`discovery of ${issuer.issuer}`, error);
     },
   );
   return current.pending;
+}
+
+/** The `discovery` channel's message. */
+function published(issuer: string, started: number, jwksUri: string | undefined): void {
+  if (!discoveryChannel.hasSubscribers) return;
+  discoveryChannel.publish({ issuer, outcome: jwksUri === undefined ? "failure" : "success", durationMs: performance.now() - started, jwksUri });
 }

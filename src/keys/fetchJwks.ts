@@ -14,7 +14,7 @@ export class FetchTimeoutError extends Error {
 }
 
 /** A fetch refused with an HTTP status, with the provider's `Retry-After` in ms when it sent one. */
-class FetchStatusError extends Error {
+export class FetchStatusError extends Error {
   override readonly name = "FetchStatusError";
   constructor(message: string, readonly retryAfter: number | undefined) {
     super(message);

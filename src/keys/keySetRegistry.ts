@@ -4,6 +4,7 @@
  * back-off and one health record per provider, however many apps use it.
  */
 import type { OidcConfig } from "../types.js";
+import { knownJwksUri } from "./discovery.js";
 import { LruMap } from "./lruMap.js";
 import { RemoteKeySet } from "./remoteKeySet.js";
 
@@ -30,6 +31,7 @@ export function keySetFor(jwksUri: string, config: OidcConfig): RemoteKeySet {
       maxAge: config.jwksCacheMaxAge,
       staleIfError: config.jwksStaleIfError,
     });
+    set.issuer = config.issuers.find((issuer) => knownJwksUri(issuer) === jwksUri)?.issuer;
     keySets.set(id, set);
   }
   return set;

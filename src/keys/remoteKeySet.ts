@@ -21,7 +21,8 @@ import type { FlattenedJWSInput, JSONWebKeySet, JWK, JWTHeaderParameters } from 
 import { createFastKey, type FastKey } from "../jwt/fastKey.js";
 import { loadJose } from "../jwt/jose.js";
 import { describeError } from "../util/text.js";
-import { fetchJwks, FetchTimeoutError, retryDelay } from "./fetchJwks.js";
+import { jwksChannel, type OidcJwksFailure, type OidcKeySetState } from "../diagnostics.js";
+import { fetchJwks, FetchStatusError, FetchTimeoutError, retryDelay } from "./fetchJwks.js";
 import { KeySetUnavailableError } from "./keySetUnavailableError.js";
 
 /** One published key: its JWK and, when node:crypto can import it as a public key, its `KeyObject`. */
@@ -82,6 +83,9 @@ export class RemoteKeySet {
   private imported = new Map<string, StoredKey>();
   /** Where events go: every app that used this set (one logger per app), so an outage is logged whoever meets it first. */
   private readonly loggers = new Set<KeySetLog>();
+
+  /** The configured issuer whose keys these are, as the first configuration that asked for the set named it (for the `jwks` channel). */
+  issuer: string | undefined;
 
   constructor(readonly uri: string, private readonly policy: KeySetPolicy) {}
 
@@ -158,15 +162,9 @@ export class RemoteKeySet {
 
   health(now: number = Date.now()): KeySetHealth {
     const snapshot = this.snapshot;
-    let state: KeySetHealth["state"];
-    if (snapshot === undefined) state = this.failures > 0 ? "unavailable" : "cold";
-    // Past its max age but never failed: an idle set, re-fetched on the next request.
-    else if (now - snapshot.fetchedAt < this.policy.maxAge || this.failures === 0) state = "fresh";
-    else if (now - snapshot.fetchedAt < this.policy.maxAge + this.policy.staleIfError) state = "stale";
-    else state = "unavailable";
     return {
       jwksUri: this.uri,
-      state,
+      state: this.state(now),
       keys: snapshot?.keys.length ?? 0,
       fetchedAt: snapshot?.fetchedAt,
       failures: this.failures,
@@ -174,6 +172,32 @@ export class RemoteKeySet {
       circuit: this.circuitOpen ? "open" : "closed",
       lastError: this.lastError === undefined ? undefined : describeError(this.lastError),
     };
+  }
+
+  private state(now: number): OidcKeySetState {
+    const snapshot = this.snapshot;
+    if (snapshot === undefined) return this.failures > 0 ? "unavailable" : "cold";
+    // Past its max age but never failed: an idle set, re-fetched on the next request.
+    if (now - snapshot.fetchedAt < this.policy.maxAge || this.failures === 0) return "fresh";
+    if (now - snapshot.fetchedAt < this.policy.maxAge + this.policy.staleIfError) return "stale";
+    return "unavailable";
+  }
+
+  /** The `jwks` channel's message for a fetch that started at `started` (performance.now()) in state `before`. */
+  private published(started: number, before: OidcKeySetState, ok: boolean): void {
+    if (!jwksChannel.hasSubscribers) return;
+    jwksChannel.publish({
+      issuer: this.issuer,
+      jwksUri: this.uri,
+      outcome: ok ? "success" : "failure",
+      failure: ok ? undefined : failureKind(this.lastError),
+      durationMs: performance.now() - started,
+      keys: this.snapshot?.keys.length ?? 0,
+      before,
+      after: this.state(Date.now()),
+      circuit: this.circuitOpen ? "open" : "closed",
+      failures: this.failures,
+    });
   }
 
   private staleSnapshot(now: number): KeySetSnapshot | undefined {
@@ -209,6 +233,14 @@ export class RemoteKeySet {
       if (this.pending === pending) this.pending = undefined;
     };
     pending.then(clear, clear);
+    if (jwksChannel.hasSubscribers) {
+      const started = performance.now();
+      const before = this.state(now);
+      pending.then(
+        () => this.published(started, before, true),
+        () => this.published(started, before, false),
+      );
+    }
     return pending;
   }
 
@@ -249,4 +281,13 @@ export class RemoteKeySet {
   private unavailable(note: string): KeySetUnavailableError {
     return new KeySetUnavailableError(this.uri, this.lastError ?? new Error("the key set is empty"), note);
   }
+}
+
+/** Why a fetch failed, in one word (the `jwks` channel's `failure`). */
+function failureKind(error: unknown): OidcJwksFailure {
+  if (error instanceof FetchTimeoutError) return "timeout";
+  if (error instanceof FetchStatusError) return "status";
+  // fetch() rejects with a TypeError when the connection fails.
+  if (error instanceof TypeError) return "network";
+  return "invalid";
 }

@@ -23,6 +23,7 @@ import { disconnect, endCoveredHere, type Outcome } from "./disconnect.js";
 import { replayWindowMs, verifyLogoutToken, type OidcLogoutToken } from "./logoutToken.js";
 import { settingsOf, type OidcBackchannelLogoutHandler, type OidcBackchannelLogoutOptions } from "./options.js";
 import { BadRequest, logoutTokenOf } from "./readForm.js";
+import { logoutChannel, type OidcLogoutOutcome } from "../diagnostics.js";
 
 /**
  * The default replay stores, one per app. IOServer constructs a controller
@@ -56,6 +57,12 @@ const LOGOUT_FAILED: ErrorBody = { error: "logout_failed", error_description: "T
 const UNAVAILABLE: ErrorBody = { error: "temporarily_unavailable", error_description: "The logout cannot be processed now, retry later" };
 const MISCONFIGURED: ErrorBody = { error: "server_error", error_description: "Back-channel logout is not configured" };
 
+/** The `logout` channel's message, when a subscriber was there when the request came (`started`). */
+function observed(started: number | undefined, outcome: OidcLogoutOutcome, status: number, issuer?: string, disconnected?: number): void {
+  if (started === undefined || !logoutChannel.hasSubscribers) return;
+  logoutChannel.publish({ outcome, status, issuer, disconnected, durationMs: performance.now() - started });
+}
+
 /** The replay-store key: fixed length, one per (issuer, jti). */
 function replayKey(logout: OidcLogoutToken): string {
   return createHash("sha256").update(JSON.stringify([logout.iss, logout.jti])).digest("base64url");
@@ -76,8 +83,10 @@ export function createLogoutHandler(appHandle: OidcAppHandle, options: OidcBackc
 
   return async function backchannelLogout(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     if (reply.sent) return reply; // Already answered in the onRequest position.
+    const started = logoutChannel.hasSubscribers ? performance.now() : undefined;
     if (request.method !== "POST") {
       log(4, `refused a ${show(request.method)} request (POST only)`);
+      observed(started, "method-not-allowed", 405);
       return answer(reply, 405, INVALID_REQUEST, { allow: "POST" });
     }
 
@@ -87,6 +96,7 @@ export function createLogoutHandler(appHandle: OidcAppHandle, options: OidcBackc
     } catch (error) {
       const bad = error instanceof BadRequest ? error : new BadRequest(show(describeError(error)), true);
       log(4, `refused the request: ${bad.detail}`);
+      observed(started, "invalid-request", 400);
       return answer(reply, 400, INVALID_REQUEST, bad.closeConnection ? { connection: "close" } : {});
     }
 
@@ -95,6 +105,7 @@ export function createLogoutHandler(appHandle: OidcAppHandle, options: OidcBackc
       config = resolveConfig(app);
     } catch (error) {
       log(3, `no usable configuration: ${isOidcAuthError(error) ? error.reason : describeError(error)}`);
+      observed(started, "misconfigured", 500);
       return answer(reply, 500, MISCONFIGURED);
     }
 
@@ -104,9 +115,11 @@ export function createLogoutHandler(appHandle: OidcAppHandle, options: OidcBackc
     } catch (error) {
       if (isOidcAuthError(error) && error.code === "ERR_AUTH_UNAVAILABLE") {
         log(3, error.reason);
+        observed(started, "unavailable", 503);
         return answer(reply, 503, UNAVAILABLE, { "retry-after": String(RETRY_AFTER_SECONDS) });
       }
       log(4, isOidcAuthError(error) ? error.reason : `logout token refused: ${show(describeError(error))}`);
+      observed(started, "invalid-token", 400);
       return answer(reply, 400, INVALID_TOKEN);
     }
     const who = `iss ${show(logout.iss)}${logout.sid === undefined ? "" : ` sid ${show(logout.sid)}`}${logout.sub === undefined ? "" : ` sub ${show(logout.sub)}`}`;
@@ -127,6 +140,7 @@ export function createLogoutHandler(appHandle: OidcAppHandle, options: OidcBackc
     if (first === false) {
       const late = endCoveredHere(app, config, logout, settings.reason);
       log(4, `logout token refused: jti ${show(logout.jti)} was already received (${who})${late > 0 ? `; ${late} socket(s) it covers were still connected here and are disconnected` : ""}`);
+      observed(started, "replayed", 400, logout.iss, late);
       return answer(reply, 400, INVALID_TOKEN);
     }
 
@@ -137,6 +151,7 @@ export function createLogoutHandler(appHandle: OidcAppHandle, options: OidcBackc
       // The cluster-wide call failed: at least this node's sockets go; the OP is told the logout failed.
       const local = endCoveredHere(app, config, logout, settings.reason);
       log(3, `disconnecting failed (${who}), ${local} socket(s) of this node disconnected: ${describeError(error)}`);
+      observed(started, "failed", 400, logout.iss, local);
       return answer(reply, 400, LOGOUT_FAILED);
     }
 
@@ -146,10 +161,12 @@ export function createLogoutHandler(appHandle: OidcAppHandle, options: OidcBackc
         await withTimeout(() => onLogout(logout, { appHandle: app, disconnected: outcome.count }), settings.timeout, "onLogout");
       } catch (error) {
         log(3, `onLogout failed (${who}): ${describeError(error)}`);
+        observed(started, "failed", 400, logout.iss, outcome.count);
         return answer(reply, 400, LOGOUT_FAILED);
       }
     }
     log(6, `${who}: ${outcome.count === undefined ? "sockets" : `${outcome.count} socket(s)`} disconnected via ${outcome.via}`);
+    observed(started, "success", 200, logout.iss, outcome.count);
     return answer(reply, 200);
   };
 }

@@ -4,15 +4,17 @@
  * disabled check, claim mapping, logging) happens here.
  */
 import { isOidcAuthError, logLevelOf, OidcAuthError } from "../errors.js";
-import { resolveConfig } from "../config/resolve.js";
+import { resolveConfig, tryResolveConfig } from "../config/resolve.js";
 import { sharedContext } from "./sharedContext.js";
-import { hasUsersManager } from "../claims/identity.js";
+import { hasUsersManager, issOf } from "../claims/identity.js";
 import { appPart } from "../util/appState.js";
 import { provisioned } from "./provision.js";
 import { refuseRevoked } from "./refuseRevoked.js";
 import { verifyAccessTokenNow, type VerifiedToken } from "../verify/verifyAccessToken.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { oidcLog, safeLog } from "../util/log.js";
+import type { OidcAuthTransport } from "../diagnostics.js";
+import { observeAuth, observingAuth } from "./observe.js";
 
 export interface AuthenticateResult {
   context: OidcUserContext;
@@ -38,11 +40,12 @@ export function reportFailure(appHandle: OidcAppHandle, where: string, error: un
 /**
  * Authenticate a token for an IOServer app: resolve the config, verify,
  * provision through `appHandle.users.findOrCreate` when present, refuse
- * disabled users. Rejects with `OidcAuthError` only.
+ * disabled users. Rejects with `OidcAuthError` only. `transport` names the
+ * caller in the `auth` channel's message.
  */
-export function authenticate(token: string | undefined, appHandle: OidcAppHandle): Promise<AuthenticateResult> {
+export function authenticate(token: string | undefined, appHandle: OidcAppHandle, transport: OidcAuthTransport): Promise<AuthenticateResult> {
   try {
-    return Promise.resolve(authenticateNow(token, appHandle));
+    return Promise.resolve(authenticateNow(token, appHandle, transport));
   } catch (error) {
     return Promise.reject(error);
   }
@@ -52,9 +55,17 @@ export function authenticate(token: string | undefined, appHandle: OidcAppHandle
  * `authenticate` without a promise when nothing has to wait (a cached token,
  * or fresh keys and the fast path, and no users manager): the result itself,
  * else a promise of it. Throws, synchronously or through the promise, what
- * `authenticate` rejects with.
+ * `authenticate` rejects with. Published on the `auth` and `authenticate`
+ * channels when they have subscribers (see observe.ts).
  */
-export function authenticateNow(token: string | undefined, appHandle: OidcAppHandle): AuthenticateResult | Promise<AuthenticateResult> {
+export function authenticateNow(token: string | undefined, appHandle: OidcAppHandle, transport: OidcAuthTransport): AuthenticateResult | Promise<AuthenticateResult> {
+  if (observingAuth()) return observeAuth(transport, token, () => tryResolveConfig(appHandle), issuerOfResult, () => decide(token, appHandle));
+  return decide(token, appHandle);
+}
+
+const issuerOfResult = (result: AuthenticateResult): string | undefined => issOf(result.context);
+
+function decide(token: string | undefined, appHandle: OidcAppHandle): AuthenticateResult | Promise<AuthenticateResult> {
   if (token === undefined || token === "") {
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no bearer token was presented" });
   }

@@ -3,6 +3,8 @@ import { normalizeConfig } from "../config/normalize.js";
 import { sharedContext } from "./sharedContext.js";
 import { verifyAccessTokenNow } from "../verify/verifyAccessToken.js";
 import type { OidcConfig, OidcConfigInput, OidcUserContext } from "../types.js";
+import { issOf } from "../claims/identity.js";
+import { observeAuth, observingAuth } from "./observe.js";
 
 /**
  * Verify a raw JWT access token and map its claims.
@@ -20,19 +22,35 @@ import type { OidcConfig, OidcConfigInput, OidcUserContext } from "../types.js";
  * one, reuses the validated form and its verified-token cache — so passing a
  * fresh literal per call is cheap, and a changed configuration is a new
  * object.
+ *
+ * Published on the `auth` channel (transport `"verify"`) and the
+ * `authenticate` tracing channel when they have subscribers.
  */
 export function verifyOidcToken(token: string, config: OidcConfigInput | OidcConfig): Promise<OidcUserContext> {
   try {
-    let normalized: OidcConfig;
-    try {
-      normalized = normalizeConfig(config as OidcConfigInput);
-    } catch (error) {
-      throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: (error as Error).message, cause: error });
-    }
-    // No promise in between when the token is verified at once (cached, or fresh keys and the fast path).
-    const verified = verifyAccessTokenNow(token, normalized);
-    return verified instanceof Promise ? verified.then((each) => sharedContext(each, normalized)) : Promise.resolve(sharedContext(verified, normalized));
+    const result = observingAuth() ? observeAuth("verify", token, () => normalizedOrNot(config), issOf, () => verifyNow(token, config)) : verifyNow(token, config);
+    return result instanceof Promise ? result : Promise.resolve(result);
   } catch (error) {
     return Promise.reject(error);
+  }
+}
+
+function verifyNow(token: string, config: OidcConfigInput | OidcConfig): OidcUserContext | Promise<OidcUserContext> {
+  let normalized: OidcConfig;
+  try {
+    normalized = normalizeConfig(config as OidcConfigInput);
+  } catch (error) {
+    throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: (error as Error).message, cause: error });
+  }
+  // No promise in between when the token is verified at once (cached, or fresh keys and the fast path).
+  const verified = verifyAccessTokenNow(token, normalized);
+  return verified instanceof Promise ? verified.then((each) => sharedContext(each, normalized)) : sharedContext(verified, normalized);
+}
+
+function normalizedOrNot(config: OidcConfigInput | OidcConfig): OidcConfig | undefined {
+  try {
+    return normalizeConfig(config as OidcConfigInput);
+  } catch {
+    return undefined;
   }
 }

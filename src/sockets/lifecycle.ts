@@ -9,7 +9,8 @@ import { admit, authenticate, reportFailure } from "../pipeline/authenticate.js"
 import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { resolveConfig } from "../config/resolve.js";
-import { disconnectWith, OIDC_EVENTS } from "./protocol.js";
+import { disconnectWith, OIDC_EVENTS, revokeWith } from "./protocol.js";
+import { publishSocket, socketChannel } from "./observe.js";
 import { DeadlineQueue } from "../util/deadlineQueue.js";
 import { connectedSocket, registryOf, registryOfSocket, releaseSocket, trackSocket, type SocketRegistry } from "./registry.js";
 import { registerSocketSession } from "./session.js";
@@ -41,6 +42,7 @@ function expiryStep(registry: SocketRegistry, socket: TrackedSocket, now: number
   const deadline = expiresAt + toleranceMs(registry, now);
   if (!hasFlag(socket, WARNED)) {
     setFlag(socket, WARNED, true);
+    if (socketChannel.hasSubscribers) publishSocket(socket, { event: "expiring" });
     socket.emit(OIDC_EVENTS.expiring, { expiresAt });
   }
   if (now >= deadline) {
@@ -115,7 +117,7 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
 
   const token = (payload as { token?: unknown } | null)?.token;
   const current = contextOf(socket) as OidcUserContext;
-  const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle);
+  const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle, "refresh");
   // The same user is the same issuer and the same sub: another issuer's equal sub is someone else.
   if (!sameSubject(context, current)) {
     throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", {
@@ -148,16 +150,24 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
   if (appHandle === undefined) return reply({ ok: false, code: "ERR_AUTH_REVOKED" });
   refresh(socket, appHandle, payload).then(
     (outcome) => {
-      if (typeof outcome === "number") return reply({ ok: true, expiresAt: outcome });
+      if (typeof outcome === "number") {
+        if (socketChannel.hasSubscribers) publishSocket(socket, { event: "refreshed" });
+        return reply({ ok: true, expiresAt: outcome });
+      }
       // The connection's authorization no longer holds: it loses the namespace.
       // Refusing the refresh alone would leave it connected with its old, more
       // privileged context until that expires.
       const where = `refresh ${socket.nsp.name} ${socket.id} (disconnected: the namespace's guards refuse the new token)`;
       const failure = reportFailure(appHandle, where, outcome.refused);
+      if (socketChannel.hasSubscribers) publishSocket(socket, { event: "refresh-refused", code: failure.code });
       reply({ ok: false, code: failure.code });
-      disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code, reason: GUARD_REFUSAL_REASON });
+      revokeWith(socket, { code: failure.code, reason: GUARD_REFUSAL_REASON }, "guards");
     },
-    (error: unknown) => reply({ ok: false, code: reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id}`, error).code }),
+    (error: unknown) => {
+      const { code } = reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id}`, error);
+      if (socketChannel.hasSubscribers) publishSocket(socket, { event: "refresh-refused", code });
+      reply({ ok: false, code });
+    },
   ).catch((error: unknown) => reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id} (answering)`, error)); // a throwing ack or listener
 }
 
@@ -173,7 +183,7 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
   const context = recoveredContext(socket) as OidcUserContext | undefined | null;
   if (context === undefined || context === null || typeof context.sub !== "string" || context.claims === null || typeof context.claims !== "object") {
     oidcLog(appHandle, 4, `recovered socket ${socket.id} has no authenticated context: disconnected`);
-    disconnectWith(socket, OIDC_EVENTS.revoked, { code: "ERR_AUTH_REVOKED" });
+    revokeWith(socket, { code: "ERR_AUTH_REVOKED" }, "recovery");
     return false;
   }
   const config = resolveConfig(appHandle);
@@ -188,7 +198,7 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
     for (const check of handshakeChecksOf(socket.nsp) ?? []) check(admitted);
   } catch (error) {
     const failure = reportFailure(appHandle, `recovered socket ${socket.nsp.name} ${socket.id}`, error);
-    disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code });
+    revokeWith(socket, { code: failure.code }, "recovery");
     return false;
   }
   await registerSocketSession(appHandle, socket, admitted, config);
@@ -205,6 +215,7 @@ function connected(socket: Socket, appHandle: OidcAppHandle, options: LifecycleO
   if (context === undefined) return; // not authenticated by us
   const config = resolveConfig(appHandle);
   refuseRevoked(appHandle, context, config, true); // the context is final: its userId is the local one
+  if (socketChannel.hasSubscribers) publishSocket(socket, { event: "connected", recovered: socket.recovered });
   socket.on(OIDC_EVENTS.refresh, onRefresh);
   armExpiry(socket, appHandle, config, options.expiry ?? config.socketExpiry);
 }
@@ -226,7 +237,7 @@ export function ensureLifecycle(namespace: Namespace, appHandle: OidcAppHandle, 
     const failure = reportFailure(appHandle, `connection ${namespace.name} ${socket.id}`, error);
     try {
       releaseSocket(socket);
-      disconnectWith(socket, OIDC_EVENTS.revoked, { code: failure.code });
+      revokeWith(socket, { code: failure.code }, "connection");
     } catch (closing) {
       reportFailure(appHandle, `connection ${namespace.name} ${socket.id} (closing)`, closing); // a throwing adapter or listener
     }

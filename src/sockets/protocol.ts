@@ -10,13 +10,26 @@
  */
 import type { Socket } from "socket.io";
 import type { OidcAuthErrorCode } from "../errors.js";
+import type { OidcSocketRevokedKind } from "../diagnostics.js";
+import { publishSocket, socketChannel } from "./observe.js";
 
-export { OIDC_EVENTS } from "../events.js";
+import { OIDC_EVENTS } from "../events.js";
 
-/** Tell the client why, then close its connection. */
-export function disconnectWith(socket: Socket, event: string, payload: { code: OidcAuthErrorCode; reason?: string }): void {
+export { OIDC_EVENTS };
+
+/** Tell the client why (`oidc:expired`), then close its connection. */
+export function disconnectWith(socket: Socket, event: typeof OIDC_EVENTS.expired, payload: { code: OidcAuthErrorCode }): void {
   if (socket.disconnected) return;
+  if (socketChannel.hasSubscribers) publishSocket(socket, { event: "expired", code: payload.code });
   socket.emit(event, payload);
+  socket.disconnect(true);
+}
+
+/** Send `oidc:revoked`, then close the connection; `kind` says why, for the `socket` channel. */
+export function revokeWith(socket: Socket, payload: { code: OidcAuthErrorCode; reason?: string }, kind: OidcSocketRevokedKind): void {
+  if (socket.disconnected) return;
+  if (socketChannel.hasSubscribers) publishSocket(socket, { event: "revoked", code: payload.code, kind });
+  socket.emit(OIDC_EVENTS.revoked, payload);
   socket.disconnect(true);
 }
 

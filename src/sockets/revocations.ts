@@ -24,6 +24,7 @@ import { registryOf } from "./registry.js";
 import { revokeInRooms, revokeUserSockets } from "./revoke.js";
 import { oidcRoom, sidOf, subRoom } from "./rooms.js";
 import { contextOf } from "./socketState.js";
+import { revocationChannel, type OidcRevocationMessage } from "../diagnostics.js";
 
 /** How long to wait for the other nodes' answers when counting the sockets a revocation reaches, by default (ms). */
 export const DEFAULT_CLUSTER_TIMEOUT = 5_000;
@@ -55,9 +56,12 @@ export async function revokeUser(app: OidcAppHandle, userId: string, options: Re
   const config = configOf(app, "disconnectUser");
   const subjects = subjectsOfDerivedUserId(app, userId, config);
   const rooms = [oidcRoom.user(userId), ...subjects.map(([iss, sub]) => oidcRoom.issuerSub(iss, sub))];
+  const started = revocationChannel.hasSubscribers ? performance.now() : undefined;
   const publish = recordRevocations(app, stamped(options, [revocationNow("user", "", userId, config), ...subjects.map(([iss, sub]) => revocationNow("subject", iss, sub, config))]));
-  const count = await broadcast(app, rooms, options, () => revokeUserSockets(app, userId, config, options.reason));
+  const reach = await broadcast(app, "user", rooms, options, () => revokeUserSockets(app, userId, config, options.reason));
   publish();
+  observed("user", started, reach);
+  const { count } = reach;
   log(app, count, `user ${show(userId)}`, options.reason);
   return count;
 }
@@ -66,10 +70,13 @@ export async function revokeUser(app: OidcAppHandle, userId: string, options: Re
 export async function revokeSessionId(app: OidcAppHandle, sid: string, iss: string | undefined, options: RevokeOptions = {}): Promise<number> {
   const issuers = iss !== undefined ? [iss] : issuersFor(app, "disconnectSessionId", allContexts(app, (context) => sidOf(context) === sid));
   const config = configOf(app, "disconnectSessionId");
+  const started = revocationChannel.hasSubscribers ? performance.now() : undefined;
   const publish = recordRevocations(app, stamped(options, issuers.map((each) => revocationNow("session", each, sid, config))));
   const rooms = issuers.map((each) => oidcRoom.issuerSid(each, sid));
-  const count = rooms.length === 0 ? 0 : await broadcast(app, rooms, options, () => 0);
+  const reach = rooms.length === 0 ? NOWHERE : await broadcast(app, "session", rooms, options, () => 0);
   publish();
+  observed("session", started, reach);
+  const { count } = reach;
   log(app, count, `session ${show(sid)}${iss === undefined ? "" : ` (${show(iss)})`}`, options.reason);
   return count;
 }
@@ -82,9 +89,12 @@ export async function revokeSubject(app: OidcAppHandle, sub: string, iss: string
   const issuers = iss !== undefined ? [iss] : issuersFor(app, "disconnectSubject", subjectContexts(app, sub));
   const rooms = iss !== undefined ? [oidcRoom.issuerSub(iss, sub)] : [subRoom(sub), ...issuers.map((each) => oidcRoom.issuerSub(each, sub))];
   const config = configOf(app, "disconnectSubject");
+  const started = revocationChannel.hasSubscribers ? performance.now() : undefined;
   const publish = recordRevocations(app, stamped(options, issuers.map((each) => revocationNow("subject", each, sub, config, withoutSid))));
-  const count = await broadcast(app, rooms, options, () => 0, withoutSid ? [oidcRoom.withSid] : []);
+  const reach = await broadcast(app, "subject", rooms, options, () => 0, withoutSid ? [oidcRoom.withSid] : []);
   publish();
+  observed("subject", started, reach);
+  const { count } = reach;
   log(app, count, `subject ${show(sub)}${iss === undefined ? "" : ` (${show(iss)})`}${withoutSid ? " without sid" : ""}`, options.reason);
   return count;
 }
@@ -135,15 +145,33 @@ export function* allContexts(app: OidcAppHandle, keep: (context: OidcUserContext
   }
 }
 
-async function broadcast(app: OidcAppHandle, rooms: string[], options: RevokeOptions, fallback: () => number, except: string[] = []): Promise<number> {
+/** How far a revocation reached: sockets found (this node's plus the others' reported in time), this node's, and whether every node answered. */
+interface Reach {
+  count: number;
+  local: number;
+  complete: boolean;
+}
+
+const NOWHERE: Reach = Object.freeze({ count: 0, local: 0, complete: true });
+
+async function broadcast(app: OidcAppHandle, kind: OidcRevocationMessage["kind"], rooms: string[], options: RevokeOptions, fallback: () => number, except: string[] = []): Promise<Reach> {
   const io = clusterOf(app).io;
   // No Socket.IO server known yet: no socket ever authenticated here and no adapter was attached.
-  if (io === undefined) return fallback();
-  const { count, clusterError } = await revokeInRooms(io, rooms, revokedPayload(options.reason), options.clusterTimeout ?? DEFAULT_CLUSTER_TIMEOUT, except);
+  if (io === undefined) {
+    const count = fallback();
+    return { count, local: count, complete: true };
+  }
+  const { count, local, clusterError } = await revokeInRooms(io, rooms, revokedPayload(options.reason), options.clusterTimeout ?? DEFAULT_CLUSTER_TIMEOUT, except, kind);
   if (clusterError !== undefined) {
     const why = describeError(clusterError);
     if (healthOf(app).down) oidcLog(app, 6, `revocation reached this node only: Redis is unavailable (${why})`);
     else oidcLog(app, 4, `revocation broadcast, but the other nodes' sockets could not all be counted (${why})`);
   }
-  return count;
+  return { count, local, complete: clusterError === undefined };
+}
+
+/** The `revocation` channel's message, when a subscriber was there at the start (`started`). */
+function observed(kind: OidcRevocationMessage["kind"], started: number | undefined, reach: Reach): void {
+  if (started === undefined || !revocationChannel.hasSubscribers) return;
+  revocationChannel.publish({ kind, local: reach.local, cluster: reach.complete ? reach.count : undefined, durationMs: performance.now() - started });
 }

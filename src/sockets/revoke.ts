@@ -2,12 +2,14 @@ import type { Server, Socket } from "socket.io";
 import type { OidcAuthErrorCode } from "../errors.js";
 import type { OidcAppHandle, OidcConfig } from "../types.js";
 import { subjectsOfDerivedUserId } from "../claims/identity.js";
-import { disconnectWith, OIDC_EVENTS, revokedPayload } from "./protocol.js";
+import { OIDC_EVENTS, revokedPayload, revokeWith } from "./protocol.js";
 import { registryOf } from "./registry.js";
 import { contextOf } from "./socketState.js";
 import { tryResolveConfig } from "../config/resolve.js";
 import { denyListOf, type OidcRevocation } from "../stores/denyList.js";
 import { withTimeout } from "../util/withTimeout.js";
+import type { OidcSocketRevokedKind } from "../diagnostics.js";
+import { publishSocket, socketChannel } from "./observe.js";
 
 /**
  * Disconnect this app's sockets whose `userId` is `userId` with
@@ -18,7 +20,7 @@ export function revokeUserSockets(appHandle: OidcAppHandle, userId: string, conf
   const registry = registryOf(appHandle);
   const sockets = new Set(registry.ofUserId(userId));
   for (const [iss, sub] of subjectsOfDerivedUserId(appHandle, userId, config)) for (const socket of registry.ofSubject(iss, sub)) sockets.add(socket);
-  for (const socket of sockets) disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
+  for (const socket of sockets) revokeWith(socket, revokedPayload(reason), "user");
   return sockets.size;
 }
 
@@ -26,7 +28,7 @@ export function revokeUserSockets(appHandle: OidcAppHandle, userId: string, conf
 export function revokeSocket(appHandle: OidcAppHandle, socketId: string, reason?: string): boolean {
   const socket = registryOf(appHandle).get(socketId);
   if (socket === undefined) return false;
-  disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
+  revokeWith(socket, revokedPayload(reason), "socket");
   return true;
 }
 
@@ -49,7 +51,7 @@ export function endRevokedSockets(appHandle: OidcAppHandle, entry?: OidcRevocati
   for (const socket of candidates) {
     const context = contextOf(socket);
     if (context === undefined || list.check(context, { clockTolerance: tolerance }) === undefined) continue;
-    disconnectWith(socket, OIDC_EVENTS.revoked, revokedPayload(reason));
+    revokeWith(socket, revokedPayload(reason), "deny-list");
     ended++;
   }
   return ended;
@@ -59,6 +61,8 @@ export function endRevokedSockets(appHandle: OidcAppHandle, entry?: OidcRevocati
 export interface RoomRevocation {
   /** Distinct sockets found in the rooms: this node's, plus those the other nodes reported in time. */
   count: number;
+  /** This node's sockets found in the rooms. */
+  local: number;
   /** Why the other nodes could not be counted (Redis down, a node too slow); the broadcast was sent anyway. */
   clusterError?: unknown;
 }
@@ -76,6 +80,9 @@ export interface RoomRevocation {
  * 3. `oidc:revoked` and `disconnectSockets(true)` are broadcast to the rooms
  *    (published in this order on one connection, so every node emits before
  *    it disconnects).
+ *
+ * `kind` names the revocation in the `socket` channel's messages of this
+ * node's sockets (the other nodes' sockets end through their adapters).
  */
 export async function revokeInRooms(
   io: Server,
@@ -83,15 +90,21 @@ export async function revokeInRooms(
   payload: { code: OidcAuthErrorCode; reason?: string },
   clusterTimeout: number,
   except: string[] = [],
+  kind: OidcSocketRevokedKind = "user",
 ): Promise<RoomRevocation> {
   const namespaces = [...io._nsps.values()];
   let clusterError: unknown;
+  let local = 0;
   const counts = await Promise.all(
     namespaces.map(async (nsp) => {
       const found = new Set<string>();
       try {
-        for (const socket of await nsp.local.in(rooms).except(except).fetchSockets()) found.add(socket.id);
+        const here = await nsp.local.in(rooms).except(except).fetchSockets();
+        for (const socket of here) found.add(socket.id);
+        local += found.size;
         if (found.size > 0) {
+          // This node's sockets are Socket.IO's own Socket objects (only other nodes' are stand-ins).
+          if (socketChannel.hasSubscribers) for (const socket of here) publishSocket(socket as unknown as Socket, { event: "revoked", code: payload.code, kind });
           nsp.local.to(rooms).except(except).emit(OIDC_EVENTS.revoked, payload);
           nsp.local.to(rooms).except(except).disconnectSockets(true);
         }
@@ -114,5 +127,5 @@ export async function revokeInRooms(
     }),
   );
   const count = counts.reduce((sum, n) => sum + n, 0);
-  return clusterError === undefined ? { count } : { count, clusterError };
+  return clusterError === undefined ? { count, local } : { count, local, clusterError };
 }

@@ -1,12 +1,14 @@
 /**
  * One app's view of its shared backends (Redis, in practice): one log line
- * when an outage starts and one when it ends, whichever of the session store,
- * the revocation store and the adapter's publisher notices first.
+ * (and one `backend` channel message) when an outage starts and one when it
+ * ends, whichever of the session store, the revocation store and the
+ * adapter's publisher notices first.
  */
 import type { OidcAppHandle } from "../types.js";
 import { appPart } from "../util/appState.js";
 import { oidcLog } from "../util/log.js";
 import { describeError } from "../util/text.js";
+import { backendChannel } from "../diagnostics.js";
 
 export interface RedisHealth {
   /** Whether some source's last outcome was a failure. */
@@ -33,6 +35,7 @@ function createHealth(appHandle: OidcAppHandle): RedisHealth {
       const wasUp = down.size === 0;
       down.add(source);
       if (!wasUp) return;
+      if (backendChannel.hasSubscribers) backendChannel.publish({ backend: "redis", source, state: "degraded" });
       oidcLog(
         appHandle,
         4,
@@ -41,6 +44,7 @@ function createHealth(appHandle: OidcAppHandle): RedisHealth {
     },
     ok(source, detail) {
       if (!down.delete(source) || down.size > 0) return false;
+      if (backendChannel.hasSubscribers) backendChannel.publish({ backend: "redis", source, state: "healed" });
       oidcLog(appHandle, 6, `Redis available again (${source})${detail ? `: ${detail}` : ""}`);
       return true;
     },
