@@ -49,6 +49,26 @@ export interface OidcAuthMessage {
   outcome: "success" | OidcAuthErrorCode;
   /** From the start of the authentication to its decision (ms, `performance.now()`). */
   durationMs: number;
+  /**
+   * Whether the token was found in the verified-token cache (`"hit"`) or
+   * verified now (`"miss"`); undefined when no verification was reached (no
+   * token, a token refused before its signature was checked, a bad config).
+   */
+  cache: "hit" | "miss" | undefined;
+  /**
+   * How the token was verified: `"cache"` (a hit), `"fast"` (the synchronous
+   * node:crypto path) or `"jose"` (jose's `jwtVerify`, the reference, which
+   * also decides every refusal); undefined as for `cache`.
+   */
+  path: OidcVerificationPath | undefined;
+}
+
+/** How a token was verified (see `OidcAuthMessage.path`). */
+export type OidcVerificationPath = "cache" | "fast" | "jose";
+
+/** Filled in by a verification when asked: how the token was verified. */
+export interface OidcVerificationReport {
+  path?: OidcVerificationPath;
 }
 
 /**

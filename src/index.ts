@@ -24,6 +24,7 @@ export type {
   OidcAuthTransport,
   OidcAuthMessage,
   OidcAuthTraceContext,
+  OidcVerificationPath,
   OidcKeySetState,
   OidcJwksFailure,
   OidcJwksMessage,

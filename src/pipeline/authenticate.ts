@@ -13,7 +13,7 @@ import { refuseRevoked } from "./refuseRevoked.js";
 import { verifyAccessTokenNow, type VerifiedToken } from "../verify/verifyAccessToken.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { oidcLog, safeLog } from "../util/log.js";
-import type { OidcAuthTransport } from "../diagnostics.js";
+import type { OidcAuthTransport, OidcVerificationReport } from "../diagnostics.js";
 import { observeAuth, observingAuth } from "./observe.js";
 
 export interface AuthenticateResult {
@@ -59,18 +59,18 @@ export function authenticate(token: string | undefined, appHandle: OidcAppHandle
  * channels when they have subscribers (see observe.ts).
  */
 export function authenticateNow(token: string | undefined, appHandle: OidcAppHandle, transport: OidcAuthTransport): AuthenticateResult | Promise<AuthenticateResult> {
-  if (observingAuth()) return observeAuth(transport, token, () => tryResolveConfig(appHandle), issuerOfResult, () => decide(token, appHandle));
+  if (observingAuth()) return observeAuth(transport, token, () => tryResolveConfig(appHandle), issuerOfResult, (report) => decide(token, appHandle, report));
   return decide(token, appHandle);
 }
 
 const issuerOfResult = (result: AuthenticateResult): string | undefined => issOf(result.context);
 
-function decide(token: string | undefined, appHandle: OidcAppHandle): AuthenticateResult | Promise<AuthenticateResult> {
+function decide(token: string | undefined, appHandle: OidcAppHandle, report?: OidcVerificationReport): AuthenticateResult | Promise<AuthenticateResult> {
   if (token === undefined || token === "") {
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no bearer token was presented" });
   }
   const config = resolveConfig(appHandle);
-  const verified = verifyAccessTokenNow(token, config, loggerOf(appHandle));
+  const verified = verifyAccessTokenNow(token, config, loggerOf(appHandle), report);
   return verified instanceof Promise ? verified.then((each) => afterVerification(each, appHandle, config)) : afterVerification(verified, appHandle, config);
 }
 

@@ -4,7 +4,7 @@
  * diagnostics.ts). Callers check `observingAuth()` first and run the
  * authentication bare when it is false: nobody listening costs that check.
  */
-import { authChannel, authTracing, type OidcAuthTraceContext, type OidcAuthTransport } from "../diagnostics.js";
+import { authChannel, authTracing, type OidcAuthTraceContext, type OidcAuthTransport, type OidcVerificationReport } from "../diagnostics.js";
 import { isOidcAuthError, OidcAuthError } from "../errors.js";
 import type { OidcConfig } from "../types.js";
 
@@ -46,9 +46,10 @@ export function observeAuth<T>(
   token: unknown,
   configOf: () => OidcConfig | undefined,
   issuerOf: (result: T) => string | undefined,
-  run: () => T | Promise<T>,
+  run: (report: OidcVerificationReport) => T | Promise<T>,
 ): T | Promise<T> {
   const started = authChannel.hasSubscribers ? performance.now() : undefined;
+  const report: OidcVerificationReport = {};
   const context: OidcAuthTraceContext = { transport };
   const decided = (result: T | undefined, failed: boolean, error?: unknown): void => {
     if (failed) {
@@ -62,7 +63,15 @@ export function observeAuth<T>(
       context.issuer = issuerOf(result as T);
     }
     if (started !== undefined && authChannel.hasSubscribers) {
-      authChannel.publish({ transport, issuer: context.issuer, outcome: context.outcome, durationMs: performance.now() - started });
+      const path = report.path;
+      authChannel.publish({
+        transport,
+        issuer: context.issuer,
+        outcome: context.outcome,
+        durationMs: performance.now() - started,
+        cache: path === undefined ? undefined : path === "cache" ? "hit" : "miss",
+        path,
+      });
     }
   };
 
@@ -70,7 +79,7 @@ export function observeAuth<T>(
   if (!authTracing.hasSubscribers) {
     let result: T | Promise<T>;
     try {
-      result = run();
+      result = run(report);
     } catch (error) {
       decided(undefined, true, error);
       throw error;
@@ -93,7 +102,7 @@ export function observeAuth<T>(
 
   return authTracing.start.runStores(context, () => {
     try {
-      const result = run();
+      const result = run(report);
       if (!(result instanceof Promise)) {
         decided(result, false);
         return result;

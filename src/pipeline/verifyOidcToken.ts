@@ -1,3 +1,4 @@
+import type { OidcVerificationReport } from "../diagnostics.js";
 import { OidcAuthError } from "../errors.js";
 import { normalizeConfig } from "../config/normalize.js";
 import { sharedContext } from "./sharedContext.js";
@@ -28,14 +29,14 @@ import { observeAuth, observingAuth } from "./observe.js";
  */
 export function verifyOidcToken(token: string, config: OidcConfigInput | OidcConfig): Promise<OidcUserContext> {
   try {
-    const result = observingAuth() ? observeAuth("verify", token, () => normalizedOrNot(config), issOf, () => verifyNow(token, config)) : verifyNow(token, config);
+    const result = observingAuth() ? observeAuth("verify", token, () => normalizedOrNot(config), issOf, (report) => verifyNow(token, config, report)) : verifyNow(token, config);
     return result instanceof Promise ? result : Promise.resolve(result);
   } catch (error) {
     return Promise.reject(error);
   }
 }
 
-function verifyNow(token: string, config: OidcConfigInput | OidcConfig): OidcUserContext | Promise<OidcUserContext> {
+function verifyNow(token: string, config: OidcConfigInput | OidcConfig, report?: OidcVerificationReport): OidcUserContext | Promise<OidcUserContext> {
   let normalized: OidcConfig;
   try {
     normalized = normalizeConfig(config as OidcConfigInput);
@@ -43,7 +44,7 @@ function verifyNow(token: string, config: OidcConfigInput | OidcConfig): OidcUse
     throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: (error as Error).message, cause: error });
   }
   // No promise in between when the token is verified at once (cached, or fresh keys and the fast path).
-  const verified = verifyAccessTokenNow(token, normalized);
+  const verified = verifyAccessTokenNow(token, normalized, undefined, report);
   return verified instanceof Promise ? verified.then((each) => sharedContext(each, normalized)) : sharedContext(verified, normalized);
 }
 

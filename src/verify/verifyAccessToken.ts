@@ -26,6 +26,7 @@ import { KeySetUnavailableError } from "../keys/keySetUnavailableError.js";
 import { onlyCandidate } from "../keys/onlyCandidate.js";
 import type { KeySetLog, KeySetSnapshot, RemoteKeySet, StoredKey } from "../keys/remoteKeySet.js";
 import type { OidcConfig, OidcIssuerConfig, OidcUserContext } from "../types.js";
+import type { OidcVerificationReport } from "../diagnostics.js";
 import { drive, wait, type Clock, type Wait } from "./drive.js";
 import { explain } from "./explain.js";
 import { invalid } from "./invalid.js";
@@ -66,16 +67,19 @@ export function verifyAccessToken(token: unknown, config: OidcConfig, log?: KeyS
  * the fast path accepting), else a promise of it. Throws (synchronously, or
  * through the promise) what verifyAccessToken rejects with.
  */
-export function verifyAccessTokenNow(token: unknown, config: OidcConfig, log?: KeySetLog): VerifiedToken | Promise<VerifiedToken> {
+export function verifyAccessTokenNow(token: unknown, config: OidcConfig, log?: KeySetLog, report?: OidcVerificationReport): VerifiedToken | Promise<VerifiedToken> {
   const now = Date.now();
   const cache = tokenCacheOf(config);
   // A cached token costs one map lookup: no generator, no clock object.
   if (cache !== undefined && typeof token === "string" && token.length > 0) {
     const hit = cache.get(token, now);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) {
+      if (report !== undefined) report.path = "cache";
+      return hit;
+    }
   }
   const clock: Clock = { now };
-  const pipeline = verification(token, config, cache, log, clock);
+  const pipeline = verification(token, config, cache, log, clock, report);
   return drive(pipeline, clock, pipeline.next());
 }
 
@@ -84,7 +88,7 @@ export function verifyAccessTokenNow(token: unknown, config: OidcConfig, log?: K
  * `await x` that only happens when a step must wait. `clock.now` is the
  * current time for each step (see Clock).
  */
-function* verification(token: unknown, config: OidcConfig, cache: TokenCache | undefined, log: KeySetLog | undefined, clock: Clock): Generator<Wait, VerifiedToken, unknown> {
+function* verification(token: unknown, config: OidcConfig, cache: TokenCache | undefined, log: KeySetLog | undefined, clock: Clock, report: OidcVerificationReport | undefined): Generator<Wait, VerifiedToken, unknown> {
   if (typeof token !== "string" || token.length === 0) {
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no token was presented" });
   }
@@ -116,6 +120,7 @@ function* verification(token: unknown, config: OidcConfig, cache: TokenCache | u
       decoded !== undefined && verifiedWith?.key !== undefined && fastAlgorithm(alg)
         ? fastVerify(decoded, verifiedWith.key, policy, Math.floor(clock.now / 1000))
         : undefined;
+    if (report !== undefined) report.path = fast !== undefined ? "fast" : "jose";
     payload = fast !== undefined ? fast : yield* wait(joseVerify(token, policy, set, snapshot, log));
   } catch (error) {
     throw failure(error, issuer, kid);

@@ -107,26 +107,38 @@ describe("diagnostics channels", { timeout: 120_000 }, () => {
   });
 
   describe("auth: HTTP", () => {
-    it("an accepted request: transport http, the issuer, success, a duration", async () => {
+    it("an accepted request: transport http, the issuer, success, a duration, and how the token was verified", async () => {
       const token = await mint({ sub: subject() });
       clear();
       assert.equal((await httpGet(app, token)).status, 200);
       assert.equal(auths().length, 1);
       const [message] = auths();
-      assert.deepEqual({ ...message, durationMs: 0 }, { transport: "http", issuer: issuer.issuer, outcome: "success", durationMs: 0 });
+      assert.deepEqual({ ...message, durationMs: 0 }, { transport: "http", issuer: issuer.issuer, outcome: "success", durationMs: 0, cache: "miss", path: "fast" });
       assertDuration(message!);
+      // Kept at its second verification, a hit from the third on.
+      assert.equal((await httpGet(app, token)).status, 200);
+      assert.equal((await httpGet(app, token)).status, 200);
+      assert.deepEqual(
+        auths().map((each) => [each.cache, each.path]),
+        [
+          ["miss", "fast"],
+          ["miss", "fast"],
+          ["hit", "cache"],
+        ],
+      );
     });
 
     it("refusals carry the code; the issuer only when the token names a configured one", async () => {
       const expired = await mint({ sub: subject(), exp: nowS() - 120, iat: nowS() - 300 });
       const foreign = await mint({ sub: subject(), iss: "https://unknown-issuer.example" });
-      const cases: Array<[string | undefined, string, string | undefined]> = [
-        [undefined, "ERR_AUTH_TOKEN_REQUIRED", undefined],
-        [expired, "ERR_AUTH_TOKEN_INVALID", issuer.issuer],
-        [foreign, "ERR_AUTH_TOKEN_INVALID", undefined],
-        [kept("not.a.token"), "ERR_AUTH_TOKEN_INVALID", undefined],
+      // The last member: how far verification got (every refusal past the signature check is jose's decision).
+      const cases: Array<[string | undefined, string, string | undefined, string | undefined]> = [
+        [undefined, "ERR_AUTH_TOKEN_REQUIRED", undefined, undefined],
+        [expired, "ERR_AUTH_TOKEN_INVALID", issuer.issuer, "jose"],
+        [foreign, "ERR_AUTH_TOKEN_INVALID", undefined, undefined],
+        [kept("not.a.token"), "ERR_AUTH_TOKEN_INVALID", undefined, undefined],
       ];
-      for (const [token, code, expectedIssuer] of cases) {
+      for (const [token, code, expectedIssuer, path] of cases) {
         clear();
         assert.equal((await httpGet(app, token)).code, code);
         assert.equal(auths().length, 1, code);
@@ -134,6 +146,8 @@ describe("diagnostics channels", { timeout: 120_000 }, () => {
         assert.equal(message!.transport, "http");
         assert.equal(message!.outcome, code);
         assert.equal(message!.issuer, expectedIssuer, code);
+        assert.equal(message!.path, path, code);
+        assert.equal(message!.cache, path === undefined ? undefined : "miss", code);
         assertDuration(message!);
       }
     });
