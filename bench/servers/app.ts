@@ -5,8 +5,10 @@
  *
  *   GET /open/me     no middleware                       (P3/P4 baseline)
  *   GET /secure/me   OidcHttpMiddleware                   (P3/P4)
- *   GET /hooked/me   a preValidation hook that does nothing (diagnosis:
- *                    what any hook costs, BENCH_HTTP_PATHS)
+ *   GET /hooked/me   a preValidation hook that does nothing      (diagnosis,
+ *   GET /header/me   a hook that reads the Authorization header   BENCH_HTTP_PATHS:
+ *   GET /assign/me   a hook that reads it and sets the eight      what each part
+ *                    request properties the package sets          of a hook costs)
  *   namespace /open    no middleware                      (P5/P6 baseline)
  *   namespace /secure  OidcSocketMiddleware (expiry on)   (P5/P6)
  *
@@ -45,6 +47,37 @@ class PingService extends BaseService {
 class NoopMiddleware extends BaseMiddleware {
   handle() {
     return (_request: FastifyRequest, _reply: FastifyReply, done: () => void) => done();
+  }
+}
+
+/** A hook that reads the Authorization header (Node builds the request's headers object on first read). */
+class HeaderMiddleware extends BaseMiddleware {
+  handle() {
+    return (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+      if (typeof request.headers.authorization !== "string") throw new Error("no Authorization header");
+      done();
+    };
+  }
+}
+
+const FIXED = Object.freeze({ sub: "s", userId: "s", userRole: "user", roles: Object.freeze([]), permissions: Object.freeze([]), features: Object.freeze({}), scopes: Object.freeze([]) });
+
+/** A hook that reads the header and sets the eight properties the package sets on a request (a fixed context). */
+class AssignMiddleware extends BaseMiddleware {
+  handle() {
+    return (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+      if (typeof request.headers.authorization !== "string") throw new Error("no Authorization header");
+      const target = request as unknown as Record<string, unknown>;
+      target.sub = FIXED.sub;
+      target.userId = FIXED.userId;
+      target.userRole = FIXED.userRole;
+      target.roles = FIXED.roles;
+      target.permissions = FIXED.permissions;
+      target.features = FIXED.features;
+      target.scopes = FIXED.scopes;
+      target.auth = FIXED;
+      done();
+    };
   }
 }
 
@@ -96,13 +129,15 @@ serve(
     const routes = JSON.stringify([{ method: "GET", url: "/me", handler: "me" }]);
     writeFileSync(join(routesDir, "open.json"), routes);
     writeFileSync(join(routesDir, "secure.json"), routes);
-    writeFileSync(join(routesDir, "hooked.json"), routes);
+    for (const name of ["hooked", "header", "assign"]) writeFileSync(join(routesDir, `${name}.json`), routes);
     const server = new IOServer({ host: "127.0.0.1", port, routes: routesDir, verbose: "ERROR", mode: ["websocket"] });
     server.addManager({ name: "benchLogCounter", manager: LogCounter });
     server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(config) });
     server.addController({ name: "open", controller: MeController });
     server.addController({ name: "secure", controller: MeController, middlewares: [OidcHttpMiddleware] });
     server.addController({ name: "hooked", controller: MeController, middlewares: [NoopMiddleware] });
+    server.addController({ name: "header", controller: MeController, middlewares: [HeaderMiddleware] });
+    server.addController({ name: "assign", controller: MeController, middlewares: [AssignMiddleware] });
     server.addService({ name: "open", service: PingService });
     server.addService({ name: "secure", service: PingService, middlewares: [OidcSocketMiddleware] });
     await server.start();
