@@ -9,14 +9,14 @@
  * Not meant to be run by hand: `npm run soak`.
  */
 import { fileURLToPath } from "node:url";
-import { monitorEventLoopDelay } from "node:perf_hooks";
-import { getHeapStatistics, writeHeapSnapshot } from "node:v8";
+import { writeHeapSnapshot } from "node:v8";
 import type { Server as HttpServer } from "node:http";
 import { BaseController, BaseManager, BaseService, IOServer } from "ioserver";
 import type { AppHandle } from "ioserver";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Socket } from "socket.io";
 import { OidcConfigManager, OidcHttpMiddleware, OidcSessionManager, OidcSocketMiddleware, type OidcConfigInput } from "ioserver-oidc";
+import { processStats } from "./lib/processStats.js";
 
 interface Start {
   type: "start";
@@ -39,41 +39,7 @@ if (typeof gc !== "function") {
 // The parent going away ends this process too: nothing outlives the run.
 process.on("disconnect", () => process.exit(0));
 
-const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 100) / 100;
-
-// Statistics must survive running out of file descriptors: process.memoryUsage() reads /proc
-// and throws EMFILE then, v8.getHeapStatistics() opens nothing. The RSS is NaN when unreadable.
-const heapUsed = () => getHeapStatistics().used_heap_size;
-function rss(): number {
-  try {
-    return process.memoryUsage.rss();
-  } catch {
-    return NaN;
-  }
-}
-
-/** Heap after a forced, repeated full GC (finalizers and weak refs get a chance in between). */
-async function gcHeap(): Promise<{ heapUsedMB: number; rssMB: number }> {
-  for (let i = 0; i < 4; i++) {
-    gc!();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return { heapUsedMB: mb(heapUsed()), rssMB: mb(rss()) };
-}
-
-// Peak heap (no forced GC): sampled four times a second for the whole run.
-let peakHeap = 0;
-let peakRss = 0;
-const sampler = setInterval(() => {
-  peakHeap = Math.max(peakHeap, heapUsed());
-  const now = rss();
-  if (!Number.isNaN(now)) peakRss = Math.max(peakRss, now);
-}, 250);
-
-// The histogram records the time between two ticks of a 10 ms timer: the delay is that minus 10 ms.
-const RESOLUTION_MS = 10;
-const eld = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-eld.enable();
+const stats = processStats(gc);
 
 const logCounts: Record<number, number> = {};
 const notable: string[] = [];
@@ -128,23 +94,19 @@ async function start(message: Start): Promise<void> {
     if (acceptErrors++ === 0) handle?.log(4, `[soak-server] HTTP server error ${error.code ?? error.name}: ${error.message} (counted, logged once)`);
   });
   await new Promise((resolve) => setTimeout(resolve, 50));
-  send({ type: "ready", pid: process.pid, ...(await gcHeap()) });
+  send({ type: "ready", pid: process.pid, ...(await stats.gcHeap()) });
 }
 
 async function answer(command: Command): Promise<unknown> {
   switch (command.cmd) {
     case "heap":
-      return { heapUsedMB: mb(heapUsed()), rssMB: mb(rss()), peakHeapMB: mb(peakHeap), peakRssMB: mb(peakRss) };
+      return stats.heap();
     case "gcHeap":
-      return { ...(await gcHeap()), peakHeapMB: mb(peakHeap), peakRssMB: mb(peakRss) };
-    case "eld": {
-      const ms = (ns: number) => Math.max(0, Math.round((ns / 1e6 - RESOLUTION_MS) * 100) / 100);
-      return { p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max), mean: ms(eld.mean), count: eld.count };
-    }
+      return stats.gcHeap();
+    case "eld":
+      return stats.eld();
     case "eldReset":
-      eld.reset();
-      peakHeap = 0;
-      peakRss = 0;
+      stats.reset();
       return { ok: true };
     case "sessions": {
       const io = (server?.getApp() as unknown as { io?: { of(name: string): { sockets: Map<string, unknown> } } } | undefined)?.io;
@@ -158,8 +120,7 @@ async function answer(command: Command): Promise<unknown> {
     case "logs":
       return { counts: logCounts, notable };
     case "stop":
-      clearInterval(sampler);
-      eld.disable();
+      stats.stop();
       (server?.getApp() as unknown as { io?: { close(): void } } | undefined)?.io?.close();
       await server?.stop().catch(() => undefined);
       setTimeout(() => process.exit(0), 100).unref();

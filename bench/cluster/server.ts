@@ -19,14 +19,13 @@
 import { closeSync, openSync } from "node:fs";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { monitorEventLoopDelay } from "node:perf_hooks";
-import { getHeapSpaceStatistics, getHeapStatistics } from "node:v8";
 import { BaseController, BaseManager, BaseService, IOServer } from "ioserver";
 import type { AppHandle } from "ioserver";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Server as HttpServer } from "node:http";
 import type { Server as IoServer, Socket } from "socket.io";
 import { Redis } from "ioredis";
+import { processStats } from "../lib/processStats.js";
 import {
   attachRedisAdapter,
   OidcBackchannelLogoutController,
@@ -73,37 +72,9 @@ if (typeof gc !== "function") {
 // The parent going away ends this process too: nothing outlives the run.
 process.on("disconnect", () => process.exit(0));
 
-const mb = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 100) / 100;
 const epochMs = (): number => performance.timeOrigin + performance.now();
+const stats = processStats(gc);
 
-/** Heap used, without opening anything (process.memoryUsage() reads /proc and throws EMFILE when no descriptor is left). */
-const heapUsed = (): number => getHeapStatistics().used_heap_size;
-/** V8's code space in use (compiled code: grows as the JIT optimises the hot paths, not retention). */
-const codeSpace = (): number => getHeapSpaceStatistics().find((space) => space.space_name === "code_space")?.space_used_size ?? NaN;
-/** RSS, or NaN when it cannot be read (no descriptor left). */
-function rss(): number {
-  try {
-    return process.memoryUsage.rss();
-  } catch {
-    return NaN;
-  }
-}
-
-async function gcHeap(): Promise<{ heapUsedMB: number; codeMB: number; rssMB: number }> {
-  for (let i = 0; i < 4; i++) {
-    gc!();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return { heapUsedMB: mb(heapUsed()), codeMB: mb(codeSpace()), rssMB: mb(rss()) };
-}
-
-let peakHeap = 0;
-let peakRss = 0;
-let rssUnreadable = 0;
-
-const RESOLUTION_MS = 10;
-const eld = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-eld.enable();
 
 // ---------------------------------------------------------------------------
 // Logs: the package's lines by level (kept, not printed), and this node's own.
@@ -183,12 +154,6 @@ function onServerError(error: NodeJS.ErrnoException): void {
   else if (fd.serverErrors[code] === 1) record(3, `[${name}] HTTP server error ${code}: ${error.message}`);
 }
 
-const sampler = setInterval(() => {
-  peakHeap = Math.max(peakHeap, heapUsed());
-  const now = rss();
-  if (Number.isNaN(now)) rssUnreadable++;
-  else peakRss = Math.max(peakRss, now);
-}, 250);
 const prober = setInterval(probeDescriptors, 500);
 
 // ---------------------------------------------------------------------------
@@ -263,7 +228,7 @@ async function start(message: NodeStart): Promise<void> {
   fastify.server.on("error", onServerError);
   io = adapterReady === undefined ? fastify.io : await adapterReady;
   await new Promise((resolve) => setTimeout(resolve, 50));
-  send({ type: "ready", pid: process.pid, ...(await gcHeap()) });
+  send({ type: "ready", pid: process.pid, ...(await stats.gcHeap()) });
 }
 
 const session = (): OidcSessionManager => (handle as unknown as { session: OidcSessionManager }).session;
@@ -277,17 +242,13 @@ async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value: T 
 async function answer(command: Command): Promise<unknown> {
   switch (command.cmd) {
     case "heap":
-      return { heapUsedMB: mb(heapUsed()), rssMB: mb(rss()), peakHeapMB: mb(peakHeap), peakRssMB: mb(peakRss) };
+      return stats.heap();
     case "gcHeap":
-      return { ...(await gcHeap()), peakHeapMB: mb(peakHeap), peakRssMB: mb(peakRss) };
-    case "eld": {
-      const ms = (ns: number) => Math.max(0, Math.round((ns / 1e6 - RESOLUTION_MS) * 100) / 100);
-      return { p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max), mean: ms(eld.mean), count: eld.count };
-    }
+      return stats.gcHeap();
+    case "eld":
+      return stats.eld();
     case "eldReset":
-      eld.reset();
-      peakHeap = 0;
-      peakRss = 0;
+      stats.reset();
       return { ok: true };
     case "counts":
       return { chatSockets: io?.of("/chat").sockets.size ?? -1, degraded: session().degraded, redis: redisClients.map((client) => client.status), redisErrors };
@@ -322,13 +283,12 @@ async function answer(command: Command): Promise<unknown> {
       return { ms: (usage.user + usage.system) / 1000 };
     }
     case "fd":
-      return { ...fd, rssUnreadable };
+      return { ...fd, rssUnreadable: stats.rssUnreadable };
     case "logs":
       return { counts: logCounts, notable, emfile: emfileLines };
     case "stop":
-      clearInterval(sampler);
+      stats.stop();
       clearInterval(prober);
-      eld.disable();
       void io?.close();
       await server?.stop().catch(() => undefined);
       for (const client of redisClients) client.disconnect();
