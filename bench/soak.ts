@@ -25,7 +25,7 @@
  */
 import { execSync, fork, type ChildProcess } from "node:child_process";
 import { Agent, request } from "node:http";
-import { freePort } from "./lib/common.js";
+import { freePort, intEnv } from "./lib/common.js";
 import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { io, type Socket } from "socket.io-client";
@@ -34,16 +34,6 @@ import { createTestIssuer } from "ioserver-oidc/testing";
 // ---------------------------------------------------------------------------
 // Parameters (bounded).
 
-function intEnv(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    process.stderr.write(`${name} must be an integer in [${min}, ${max}], got ${raw}\n`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const SOCKETS = intEnv("SOAK_SOCKETS", 5_000, 1, 20_000);
 const SECONDS = intEnv("SOAK_SECONDS", 60, 5, 1_800);

@@ -54,7 +54,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { Child, killAllChildren } from "../lib/child.js";
-import { freePort } from "../lib/common.js";
+import { freePort, intEnv } from "../lib/common.js";
 import { epochMs, killRedisServers, makeSigningKey, Minter, percentile, RedisServer, round, serveJwks, sleep, type ClusterAlg, type SigningSpec } from "./lib.js";
 import type { SocketSpec } from "./client.js";
 import type { NodeStart } from "./server.js";
@@ -62,16 +62,6 @@ import type { NodeStart } from "./server.js";
 // ---------------------------------------------------------------------------
 // Parameters.
 
-function intEnv(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    process.stderr.write(`${name} must be an integer in [${min}, ${max}], got ${raw}\n`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const QUICK = process.env.CLUSTER_MODE === "quick";
 const ONLY = process.env.CLUSTER_ONLY ?? "all";

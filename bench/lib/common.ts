@@ -32,12 +32,14 @@ export interface BenchParams {
   outageRps: number;
 }
 
-function intEnv(name: string, fallback: number, min: number, max: number, integer = true): number {
+/** A number from the environment (`fallback` when unset); out of range or malformed, the run stops with exit code 2. */
+export function intEnv(name: string, fallback: number, min: number, max: number, integer = true): number {
   const raw = process.env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
-    throw new Error(`${name} must be ${integer ? "an integer" : "a number"} in [${min}, ${max}], got ${raw}`);
+    process.stderr.write(`${name} must be ${integer ? "an integer" : "a number"} in [${min}, ${max}], got ${raw}\n`);
+    process.exit(2);
   }
   return value;
 }
