@@ -76,31 +76,8 @@ export function observeAuth<T>(
   };
 
   // Decided once: a trace that started without subscribers publishes nothing of its own later.
-  if (!authTracing.hasSubscribers) {
-    let result: T | Promise<T>;
-    try {
-      result = run(report);
-    } catch (error) {
-      decided(undefined, true, error);
-      throw error;
-    }
-    if (!(result instanceof Promise)) {
-      decided(result, false);
-      return result;
-    }
-    return result.then(
-      (value) => {
-        decided(value, false);
-        return value;
-      },
-      (error: unknown) => {
-        decided(undefined, true, error);
-        throw error;
-      },
-    );
-  }
-
-  return authTracing.start.runStores(context, () => {
+  const traced = authTracing.hasSubscribers;
+  const body = (): T | Promise<T> => {
     try {
       const result = run(report);
       if (!(result instanceof Promise)) {
@@ -110,24 +87,29 @@ export function observeAuth<T>(
       return result.then(
         (value) => {
           decided(value, false);
-          authTracing.asyncStart.publish(context);
-          authTracing.asyncEnd.publish(context);
+          if (traced) settledAsync();
           return value;
         },
         (error: unknown) => {
           decided(undefined, true, error);
-          authTracing.error.publish(context);
-          authTracing.asyncStart.publish(context);
-          authTracing.asyncEnd.publish(context);
+          if (traced) {
+            authTracing.error.publish(context);
+            settledAsync();
+          }
           throw error;
         },
       );
     } catch (error) {
       decided(undefined, true, error);
-      authTracing.error.publish(context);
+      if (traced) authTracing.error.publish(context);
       throw error;
     } finally {
-      authTracing.end.publish(context);
+      if (traced) authTracing.end.publish(context);
     }
-  });
+  };
+  const settledAsync = (): void => {
+    authTracing.asyncStart.publish(context);
+    authTracing.asyncEnd.publish(context);
+  };
+  return traced ? authTracing.start.runStores(context, body) : body();
 }
