@@ -95,10 +95,11 @@ describe("introspection against oidc-provider", { timeout: 60_000 }, () => {
 
   it("a wrong client secret is a misconfiguration (500), backed off, the token never accepted", async () => {
     const rs = introspector({ clientSecret: "not-the-secret" });
+    const [first, second] = [await token(), await token()];
     const before = op.introspections;
-    await refusedWith(rs.introspect(await token()), "ERR_AUTH_MISCONFIGURED");
+    await refusedWith(rs.introspect(first), "ERR_AUTH_MISCONFIGURED");
     assert.equal(op.introspections, before + 1);
-    await refusedWith(rs.introspect(await token()), "ERR_AUTH_MISCONFIGURED");
+    await refusedWith(rs.introspect(second), "ERR_AUTH_MISCONFIGURED");
     assert.equal(op.introspections, before + 1, "no second request during the back-off");
     assert.equal(rs.health().circuit, "open");
     assert.match(rs.health().lastError ?? "", /HTTP 401 \("invalid_client"\)/);
@@ -137,11 +138,11 @@ describe("introspection against oidc-provider", { timeout: 60_000 }, () => {
 
   it("a failing endpoint (500) → ERR_AUTH_UNAVAILABLE, no request during the back-off, recovery after it", async () => {
     const rs = introspector();
-    const opaque = await token();
+    const [opaque, other] = [await token(), await token()];
     op.failWith = 500;
     const before = op.introspections;
     await refusedWith(rs.introspect(opaque), "ERR_AUTH_UNAVAILABLE");
-    await refusedWith(rs.introspect(await token()), "ERR_AUTH_UNAVAILABLE");
+    await refusedWith(rs.introspect(other), "ERR_AUTH_UNAVAILABLE");
     assert.equal(op.introspections, before + 1, "the second token failed fast");
     const { retryAt, circuit, failures } = rs.health();
     assert.equal(circuit, "open");
@@ -155,19 +156,19 @@ describe("introspection against oidc-provider", { timeout: 60_000 }, () => {
   });
 
   it("a slow endpoint times out (ERR_AUTH_UNAVAILABLE); then one probe at a time", async () => {
-    const rs = introspector({ timeout: 200 });
-    const opaque = await token();
-    op.delayMs = 1_000;
+    const rs = introspector({ timeout: 1_000 });
+    const [opaque, other] = [await token(), await token()];
+    op.delayMs = 3_000;
     await refusedWith(rs.introspect(opaque), "ERR_AUTH_UNAVAILABLE");
-    assert.match(rs.health().lastError ?? "", /no answer within 200 ms/);
+    assert.match(rs.health().lastError ?? "", /no answer within 1000 ms/);
     const retryAt = rs.health().retryAt!;
     await sleepUntil(retryAt + 10);
-    op.delayMs = 150;
+    op.delayMs = 300;
     const count = op.introspections;
     const probe = rs.introspect(opaque);
     await waitFor(() => op.introspections === count + 1);
     // Another token while the probe is in flight: refused at once, no request.
-    await refusedWith(rs.introspect(await token()), "ERR_AUTH_UNAVAILABLE");
+    await refusedWith(rs.introspect(other), "ERR_AUTH_UNAVAILABLE");
     assert.equal((await probe).client_id, op.appClientId);
     assert.equal(op.introspections, count + 1);
     assert.equal(rs.health().circuit, "closed");
@@ -175,12 +176,14 @@ describe("introspection against oidc-provider", { timeout: 60_000 }, () => {
 
   it("staleIfError serves a cached active answer while the endpoint fails, never a fresh token", async () => {
     const rs = introspector({ cacheTtl: 100, staleIfError: 60_000 });
-    const known = await token();
+    const [known, fresh] = [await token(), await token()];
     await rs.introspect(known);
     await sleep(150);
     op.failWith = 503;
+    const count = op.introspections;
     assert.equal((await rs.introspect(known)).client_id, op.appClientId, "stale answer while failing");
-    await refusedWith(rs.introspect(await token()), "ERR_AUTH_UNAVAILABLE");
+    assert.equal(op.introspections, count + 1, "the endpoint was asked first");
+    await refusedWith(rs.introspect(fresh), "ERR_AUTH_UNAVAILABLE");
   });
 
   it("an endpoint that is gone → ERR_AUTH_UNAVAILABLE, and no retry before the back-off ends", async () => {
