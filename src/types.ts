@@ -199,11 +199,13 @@ export interface OidcConfigInput extends OidcVerificationOptions {
   revocationTtl?: number;
   /**
    * A logger that takes objects, such as Fastify's `app.log` or a pino
-   * logger: authentication refusals (and the notices that some were
-   * suppressed) go to it as `logger.warn({ ...fields }, "authentication refused")`,
-   * at the method their syslog level maps to. Without it they are one text
-   * line each through IOServer's `appHandle.log`. Set in code only; a
-   * logger that throws is ignored. See docs/observability.md, "Logs".
+   * logger: authentication refusals go to it as
+   * `logger.warn({ ...fields }, "authentication refused")` (the method their
+   * syslog level maps to), the package's other messages as
+   * `({ component: "ioserver-oidc" }, text)`. Without it each is one text
+   * line through IOServer's `appHandle.log`. Set in code only; never frozen;
+   * a logger that throws is ignored (the text line is written instead). See
+   * docs/observability.md, "Logs".
    */
   logger?: OidcLogger;
   /**

@@ -30,7 +30,6 @@ export function logSamplingOption(value: unknown, names: Names): Readonly<{ limi
   if (value === false) return false;
   const limitOf = (limit: unknown, key: string): number => {
     if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0) {
-      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the message echoes the rejected value as given
       throw new OidcConfigError(key, `must be a non-negative integer, got ${String(limit)}`);
     }
     return limit;

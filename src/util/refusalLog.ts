@@ -15,7 +15,7 @@
  */
 import type { OidcAppHandle, OidcLogger } from "../types.js";
 import { appPart } from "./appState.js";
-import { oneLine } from "./log.js";
+import { methodOf, oneLine } from "./log.js";
 import { escapeUnsafe, shorten, show } from "./text.js";
 
 /** Where a refusal happened: the transport, or the socket step after the handshake. */
@@ -26,10 +26,10 @@ export interface RefusalSource {
   /** Start of the text line, e.g. `HTTP GET /me` or `socket /chat <id>`; request values in it already quoted. */
   readonly where: string;
   readonly transport: RefusalTransport;
-  /** Fastify's `request.id`, or the socket id. */
-  readonly requestId?: string | undefined;
+  /** Fastify's `request.id` (an app's `genReqId` may return anything), or the socket id. */
+  readonly requestId?: unknown;
   /** `request.ip`, or `socket.handshake.address`. */
-  readonly address?: string | undefined;
+  readonly address?: unknown;
   /** The route (`GET /api/me`, its pattern) or the namespace. */
   readonly route?: string | undefined;
   /** The guard class that refused, when one did. */
@@ -104,20 +104,20 @@ function clean(value: string, max = MAX_FIELD): string {
   return shorten(escapeUnsafe(value), max);
 }
 
-/** Syslog level to the logger's method. */
-function methodOf(level: number): keyof OidcLogger {
-  if (level <= 3) return "error";
-  if (level === 4) return "warn";
-  if (level <= 6) return "info";
-  return "debug";
+/** A string or number as text; anything else is not a field. */
+function asText(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  return typeof value === "number" ? String(value) : undefined;
 }
 
 /** The fields of a refusal: only those known, as given (cleaned or quoted where they are written). */
 export function refusalFields(source: RefusalSource, issuer: string | undefined, code: string, reason: string): RefusalFields {
   // In reading order: who, through what, where, then what happened.
   const fields: Partial<RefusalFields> = { component: "ioserver-oidc" };
-  if (source.requestId !== undefined) fields.requestId = String(source.requestId);
-  if (source.address !== undefined) fields.address = String(source.address);
+  const requestId = asText(source.requestId);
+  if (requestId !== undefined) fields.requestId = requestId;
+  const address = asText(source.address);
+  if (address !== undefined) fields.address = address;
   fields.transport = source.transport;
   if (source.route !== undefined) fields.route = source.route;
   if (issuer !== undefined) fields.issuer = issuer;

@@ -255,6 +255,14 @@ describe("refusal logs with a structured logger", () => {
     }
   });
 
+  it("the package's other messages go to the same logger, as text with the component field", () => {
+    const trusting = logger.entries.find((entry) => entry.message.startsWith(`trusting issuer ${issuer.issuer}`));
+    assert.ok(trusting !== undefined, JSON.stringify(logger.entries.slice(0, 3)));
+    assert.equal(trusting.method, "info");
+    assert.deepEqual(trusting.fields, { component: "ioserver-oidc" });
+    assert.equal(app.logs.filter((line) => line.text.includes("trusting issuer")).length, 0);
+  });
+
   it("no token reaches the structured log", () => {
     assert.ok(tokens.length > 0);
     assertNoToken(logger.entries, tokens);
@@ -354,6 +362,26 @@ describe("refusal log sampling", () => {
     assert.equal(summary.fields.transport, "http");
     assert.equal(summary.method, "warn");
     assertNoToken(logger.entries, [token]);
+  });
+
+  it("varying the token buys no more lines: one address is held to five times the limit over all its reasons", async () => {
+    const strict = capturingLogger();
+    const limited = await startLogApp({ logger: strict, logSampling: { limit: 2, window: 3_000 } });
+    try {
+      const tokens = await Promise.all(Array.from({ length: 30 }, (_, i) => issuer.mint({ aud: `varied-${i}` })));
+      for (const token of tokens) assert.equal((await get(limited, "/api/me", token)).status, 401);
+      const varied = () => strict.entries.filter((entry) => entry.fields.address === "127.0.0.1" && entry.fields.code !== "ERR_AUTH_TOKEN_REQUIRED");
+      const logged = refusals({ entries: varied() });
+      assert.equal(logged.length, 10, "2 × 5 lines for the address");
+      assert.equal(new Set(logged.map((entry) => entry.fields.reason)).size, 10, "each a different reason");
+      await waitFor("the address's count", () => varied().some((entry) => entry.message === "authentication refusals suppressed"), 15_000);
+      const summary = varied().find((entry) => entry.message === "authentication refusals suppressed")!;
+      assert.equal(summary.fields.suppressed, 20);
+      assert.equal(summary.fields.code, "(any)");
+      assertNoToken(strict.entries, tokens);
+    } finally {
+      await limited.close();
+    }
   });
 
   it("sampling off: every refusal is logged", async () => {
