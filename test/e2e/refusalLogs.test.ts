@@ -9,7 +9,7 @@ import { request as httpRequest } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { BaseController, BaseMiddleware, BaseService } from "ioserver";
 import type { AppHandle } from "ioserver";
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
+import Fastify, { type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from "fastify";
 import type { Socket } from "socket.io";
 import { OidcConfigManager, OidcHttpMiddleware, OidcSocketMiddleware, requireRoles } from "../../src/index.js";
 import type { OidcConfigInput, OidcLogger } from "../../src/index.js";
@@ -267,6 +267,33 @@ describe("refusal logs with a structured logger", () => {
     assert.ok(tokens.length > 0);
     assertNoToken(logger.entries, tokens);
     assertNoToken(app.logs, tokens);
+  });
+});
+
+describe("refusal logs through Fastify's own logger (pino)", () => {
+  it("each refusal is one JSON line with the fields; no token in any", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const fastify = Fastify({ logger: { level: "debug", stream: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) } } });
+    const app = await startLogApp({ logger: fastify.log });
+    try {
+      const token = await issuer.mint({ aud: "someone-else" });
+      const answer = await get(app, "/api/me", token);
+      assert.equal(answer.status, 401);
+      const line = lines.find((entry) => entry.msg === "authentication refused");
+      assert.ok(line !== undefined, JSON.stringify(lines));
+      assert.equal(line.level, 40, "pino's warn");
+      assert.equal(line.requestId, answer.requestId);
+      assert.equal(line.address, "127.0.0.1");
+      assert.equal(line.transport, "http");
+      assert.equal(line.route, "GET /api/me");
+      assert.equal(line.issuer, issuer.issuer);
+      assert.equal(line.code, "ERR_AUTH_TOKEN_INVALID");
+      assert.ok(lines.some((entry) => entry.component === "ioserver-oidc" && String(entry.msg).startsWith("trusting issuer")));
+      assertNoToken(lines, [token]);
+    } finally {
+      await app.close();
+      await fastify.close();
+    }
   });
 });
 
