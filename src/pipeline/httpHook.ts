@@ -35,7 +35,13 @@ function sourceOf(request: FastifyRequest, guard: string | undefined): RefusalSo
  * the guard class running the step, for the log.
  */
 export function httpHook(appHandle: OidcAppHandle, step: Step<FastifyRequest>, guard?: string) {
-  const where = (request: FastifyRequest): RefusalSource => sourceOf(request, guard);
+  const where = (request: FastifyRequest): RefusalSource => {
+    try {
+      return sourceOf(request, guard);
+    } catch {
+      return { where: "HTTP (unreadable request)", transport: "http", guard }; // a throwing getter must not stop the refusal
+    }
+  };
   return function oidcPreValidation(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     runStep(step, request, appHandle, where, (failure) => {
       if (failure === undefined) return done();

@@ -39,6 +39,15 @@ interface SocketLike {
  * the socket's verified context's, else the handshake token's claimed one.
  */
 export function socketSource(socket: Socket | SocketLike | null | undefined, transport: RefusalTransport, details: SocketRefusalDetails = {}): RefusalSource {
+  try {
+    return sourceOf(socket, transport, details);
+  } catch {
+    // A throwing getter on an app's socket must not stop the refusal.
+    return { where: `${PREFIX[transport]} (unreadable socket)`, transport, guard: details.guard, event: details.event, note: details.note };
+  }
+}
+
+function sourceOf(socket: Socket | SocketLike | null | undefined, transport: RefusalTransport, details: SocketRefusalDetails): RefusalSource {
   const plain = (socket ?? {}) as SocketLike;
   const id = typeof plain.id === "string" ? plain.id : undefined;
   const namespace = typeof plain.nsp?.name === "string" ? plain.nsp.name : undefined;
