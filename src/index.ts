@@ -65,6 +65,7 @@ export type {
   OidcIssuerConfig,
   OidcVerificationOptions,
   OidcRelaxTokenType,
+  OidcLogger,
   OidcClaimMapper,
   OidcClaimPreset,
   OidcMappedClaims,

@@ -197,6 +197,35 @@ export interface OidcConfigInput extends OidcVerificationOptions {
    * that live longer are refused by the revocation only for that long).
    */
   revocationTtl?: number;
+  /**
+   * A logger that takes objects, such as Fastify's `app.log` or a pino
+   * logger: authentication refusals go to it as
+   * `logger.warn({ ...fields }, "authentication refused")` (the method their
+   * syslog level maps to), the package's other messages as
+   * `({ component: "ioserver-oidc" }, text)`. Without it each is one text
+   * line through IOServer's `appHandle.log`. Set in code only; never frozen;
+   * a logger that throws is ignored (the text line is written instead). See
+   * docs/observability.md, "Logs".
+   */
+  logger?: OidcLogger;
+  /**
+   * Refusal log sampling: per client address, transport, code and reason,
+   * the first `limit` refusals of each `window` (ms) are logged, the rest
+   * counted and reported in one line when the window ends. A number is the
+   * `limit`; `false` or `0` logs every refusal. Default `{ limit: 10, window: 60000 }`.
+   */
+  logSampling?: false | number | { limit?: number; window?: number };
+}
+
+/**
+ * What `logger` needs: pino's and Fastify's logger shape, an object with the
+ * fields first and the message second.
+ */
+export interface OidcLogger {
+  error(fields: object, message: string): unknown;
+  warn(fields: object, message: string): unknown;
+  info(fields: object, message: string): unknown;
+  debug(fields: object, message: string): unknown;
 }
 
 /** One trusted issuer, validated and frozen. */
@@ -244,6 +273,10 @@ export interface OidcConfig {
   readonly provisionCacheTtl: number;
   /** Seconds, see `OidcConfigInput.revocationTtl`. */
   readonly revocationTtl: number;
+  /** See `OidcConfigInput.logger`. */
+  readonly logger: OidcLogger | undefined;
+  /** `false` when every refusal is logged; see `OidcConfigInput.logSampling`. */
+  readonly logSampling: Readonly<{ limit: number; window: number }> | false;
 }
 
 /** What `appHandle.users.findOrCreate` returns. */

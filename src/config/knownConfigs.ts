@@ -20,6 +20,9 @@ const byIdentity = new WeakMap<object, OidcConfig>();
 const byContent: Array<{ readonly input: object; readonly config: OidcConfig }> = [];
 // eslint-disable-next-line @typescript-eslint/unbound-method -- always called as hasOwn.call(object, key)
 const hasOwn = Object.prototype.hasOwnProperty;
+/** Top-level options that hold the app's own live objects (a logger keeps state): never frozen, compared by identity. */
+const OPAQUE_OPTIONS: ReadonlySet<string> = new Set(["logger"]);
+const opaque = (key: string, depth: number): boolean => depth === 0 && OPAQUE_OPTIONS.has(key);
 
 function isPlain(value: object): boolean {
   const proto: unknown = Object.getPrototypeOf(value);
@@ -35,7 +38,7 @@ function freezeData(value: object, depth: number): void {
     return;
   }
   const record = value as Record<string, unknown>;
-  for (const key in record) if (hasOwn.call(record, key)) freezeMember(record[key], depth);
+  for (const key in record) if (hasOwn.call(record, key) && !opaque(key, depth)) freezeMember(record[key], depth);
 }
 
 function freezeMember(member: unknown, depth: number): void {
@@ -65,7 +68,8 @@ function sameContent(a: unknown, b: unknown, depth: number): boolean {
   let keys = 0;
   for (const key in left) {
     if (!hasOwn.call(left, key)) continue;
-    if (!hasOwn.call(right, key) || !sameContent(left[key], right[key], depth + 1)) return false;
+    if (!hasOwn.call(right, key)) return false;
+    if (opaque(key, depth) ? left[key] !== right[key] : !sameContent(left[key], right[key], depth + 1)) return false;
     keys++;
   }
   for (const key in right) if (hasOwn.call(right, key)) keys--;
@@ -101,6 +105,7 @@ function isPlainData(value: object, depth: number): boolean {
     const descriptor = Object.getOwnPropertyDescriptor(value, key);
     if (descriptor === undefined || !("value" in descriptor)) return false;
     const member: unknown = descriptor.value;
+    if (typeof key === "string" && opaque(key, depth)) continue;
     if (depth < MAX_DEPTH && member !== null && typeof member === "object" && isPlain(member) && !isPlainData(member, depth + 1)) return false;
   }
   return true;

@@ -10,6 +10,7 @@ import { OidcConfigError } from "./errors.js";
 import { normalizeIssuer } from "./issuer.js";
 import { knownConfig, remember } from "./knownConfigs.js";
 import { tokenCacheOptions } from "./tokenCacheOptions.js";
+import { loggerOption, logSamplingOption } from "./logOptions.js";
 import { audienceList, duration, flag, httpUrl, label, nonEmpty, stripTrailingSlashes, type Names } from "./validate.js";
 
 /** Process-wide set, bounded by the configs: weak, the normalised configs this module made (returned as they are when given again). */
@@ -118,6 +119,8 @@ function normalizeNew(input: OidcConfigInput, names: Names): OidcConfig {
     tokenCache: tokenCacheOptions(input.tokenCache, names),
     provisionCacheTtl: duration(input.provisionCacheTtl, DEFAULTS.provisionCacheTtl, "provisionCacheTtl", names),
     revocationTtl: revocationTtlOf(input.revocationTtl, issuers, names),
+    logger: loggerOption(input.logger, names),
+    logSampling: logSamplingOption(input.logSampling, names),
   };
   Object.freeze(config);
   normalized.add(config);

@@ -9,6 +9,7 @@ import type { OidcAuthError } from "../errors.js";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
 import { show } from "../util/text.js";
 import { contextOf } from "../sockets/socketState.js";
+import { socketSource } from "../sockets/refusalSource.js";
 
 /** What per-event guarding needs of a guard: a function (a front-end's guard class or hook) carrying its check. */
 export interface EventGuard {
@@ -84,7 +85,7 @@ function wrapHandler(guards: readonly EventGuard[], handler: EventHandler, event
     } catch (error) {
       const appHandle = (this as { appHandle?: unknown } | null | undefined)?.appHandle;
       const event = eventName ?? propertyHolding(this, guardedEvent) ?? (handler.name || "(anonymous handler)");
-      const where = `socket ${socket?.nsp?.name ?? "?"} ${socket?.id ?? "?"} event ${show(event)}`;
+      const where = socketSource(socket, "event", { event });
       // reportFailure logs when the service's appHandle is reachable and normalises unexpected errors.
       const failure = reportFailure(appHandle !== null && typeof appHandle === "object" ? (appHandle as OidcAppHandle) : {}, where, error);
       if (typeof callback === "function") {

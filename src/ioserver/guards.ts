@@ -77,12 +77,16 @@ function middlewareOf(guardCheck: GuardCheck): OidcGuard {
     handle(appHandle: AppHandle): OidcGuardHook {
       const app = appHandle as OidcAppHandle;
       // A check decides at once: a refusal it throws is reported by the hook, a pass lets the request or socket go on within the call.
-      const http = httpHook(app, (request) => runCheck(guardCheck, (request as { auth?: unknown }).auth, listFirst("http")));
-      const socket = socketHook(app, (target) => {
-        // An in-band refresh of this namespace runs the check again (src/sockets/lifecycle.ts).
-        rememberHandshakeCheck(target.nsp, socketCheck);
-        socketCheck(contextOf(target) ?? (target.data as { auth?: unknown } | undefined)?.auth);
-      });
+      const http = httpHook(app, (request) => runCheck(guardCheck, (request as { auth?: unknown }).auth, listFirst("http")), guardCheck.name);
+      const socket = socketHook(
+        app,
+        (target) => {
+          // An in-band refresh of this namespace runs the check again (src/sockets/lifecycle.ts).
+          rememberHandshakeCheck(target.nsp, socketCheck);
+          socketCheck(contextOf(target) ?? (target.data as { auth?: unknown } | undefined)?.auth);
+        },
+        guardCheck.name,
+      );
       // Socket.IO calls a namespace middleware with (socket, next); Fastify a hook with (request, reply, done).
       return function oidcGuard(target: unknown, second: unknown, third?: unknown): void {
         if (third === undefined && typeof second === "function") {

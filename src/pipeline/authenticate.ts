@@ -12,9 +12,11 @@ import { provisioned } from "./provision.js";
 import { refuseRevoked } from "./refuseRevoked.js";
 import { verifyAccessTokenNow, type VerifiedToken } from "../verify/verifyAccessToken.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
-import { oidcLog, safeLog } from "../util/log.js";
+import { safeLog } from "../util/log.js";
+import { logRefusal, refusalFields, type RefusalLogSettings, type RefusalSource } from "../util/refusalLog.js";
+import { LOG_SAMPLING_DEFAULTS } from "../config/logOptions.js";
 import type { OidcAuthTransport, OidcVerificationReport } from "../diagnostics.js";
-import { observeAuth, observingAuth } from "./observe.js";
+import { claimedIssuer, observeAuth, observingAuth } from "./observe.js";
 
 export interface AuthenticateResult {
   context: OidcUserContext;
@@ -28,12 +30,29 @@ export function loggerOf(appHandle: OidcAppHandle): ((level: number, text: strin
   return typeof appHandle.log === "function" ? logger.of(appHandle) : undefined;
 }
 
-/** Log an auth failure (never the token) and return it as an `OidcAuthError`. */
-export function reportFailure(appHandle: OidcAppHandle, where: string, error: unknown): OidcAuthError {
+/** Refusals logged as text, sampled by default: the settings when the app's config cannot be read. */
+const TEXT_LOG: RefusalLogSettings = Object.freeze({ logger: undefined, sampling: LOG_SAMPLING_DEFAULTS });
+
+/**
+ * Log an auth failure (never the token) and return it as an `OidcAuthError`.
+ * `source` says where it came from: the request id, the client address, the
+ * transport, the route or namespace; the issuer is the verified one it
+ * names, or the configured issuer its token claims. Logged to the config's
+ * `logger` when there is one, else as text through `appHandle.log`; sampled
+ * (see refusalLog.ts). Logging never throws.
+ */
+export function reportFailure(appHandle: OidcAppHandle, source: RefusalSource, error: unknown): OidcAuthError {
   const failure = isOidcAuthError(error)
     ? error
     : new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: `unexpected error: ${String(error)}`, cause: error });
-  oidcLog(appHandle, logLevelOf(failure.code), `${where}: ${failure.code}: ${failure.reason}`);
+  try {
+    const config = tryResolveConfig(appHandle);
+    const settings: RefusalLogSettings = config === undefined ? TEXT_LOG : { logger: config.logger, sampling: config.logSampling };
+    const issuer = source.issuer ?? (source.token === undefined ? undefined : claimedIssuer(source.token, config));
+    logRefusal(appHandle, logLevelOf(failure.code), source.where, refusalFields(source, issuer, failure.code, failure.reason), settings);
+  } catch {
+    // Logging only: the decision stands.
+  }
   return failure;
 }
 

@@ -1,17 +1,47 @@
 /** The HTTP front-end of the pipeline: a Fastify `preValidation` hook. */
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
 import { tryResolveConfig } from "../config/resolve.js";
-import type { OidcAppHandle } from "../types.js";
+import type { OidcAppHandle, OidcUserContext } from "../types.js";
+import type { RefusalSource } from "../util/refusalLog.js";
+import { issOf } from "../claims/identity.js";
+import { bearerToken } from "./extractToken.js";
 import { runStep, type Step } from "./step.js";
 
-const where = (request: FastifyRequest): string => `HTTP ${request.method} ${request.routeOptions?.url ?? "(unknown route)"}`;
+/**
+ * A refused request, for the log: Fastify's request id and client address,
+ * the route's pattern (never the requested URL), and what names the issuer:
+ * the verified context a guard refused, else the presented token.
+ */
+function sourceOf(request: FastifyRequest, guard: string | undefined): RefusalSource {
+  const route = `${request.method} ${request.routeOptions?.url ?? "(unknown route)"}`;
+  const auth = (request as { auth?: OidcUserContext | null }).auth;
+  const context = auth !== null && typeof auth === "object" && typeof auth.claims === "object" ? auth : undefined;
+  return {
+    where: `HTTP ${route}`,
+    transport: "http",
+    requestId: request.id,
+    address: request.ip,
+    route,
+    guard,
+    issuer: context === undefined ? undefined : issOf(context),
+    token: context === undefined ? bearerToken(request.headers?.authorization) : undefined,
+  };
+}
 
 /**
  * Fastify `preValidation` hook. IOServer's error handler drops an error's
  * `code` and headers, so a refusal is sent here, not thrown. A step that
- * decides at once lets the request go on within this call.
+ * decides at once lets the request go on within this call. `guard` names
+ * the guard class running the step, for the log.
  */
-export function httpHook(appHandle: OidcAppHandle, step: Step<FastifyRequest>) {
+export function httpHook(appHandle: OidcAppHandle, step: Step<FastifyRequest>, guard?: string) {
+  const where = (request: FastifyRequest): RefusalSource => {
+    try {
+      return sourceOf(request, guard);
+    } catch {
+      return { where: "HTTP (unreadable request)", transport: "http", guard }; // a throwing getter must not stop the refusal
+    }
+  };
   return function oidcPreValidation(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     runStep(step, request, appHandle, where, (failure) => {
       if (failure === undefined) return done();

@@ -8,15 +8,17 @@
 import type { OidcAuthError } from "../errors.js";
 import type { OidcAppHandle } from "../types.js";
 import { reportFailure } from "./authenticate.js";
+import type { RefusalSource } from "../util/refusalLog.js";
 
 export type Step<T> = (target: T, appHandle: OidcAppHandle) => void | Promise<void>;
 
 /**
  * Run a step; `settle` receives `undefined` on success or the logged
  * failure, synchronously when the step finished synchronously. `where`
- * names the target in the log; it is only called when something is logged.
+ * describes the target for the log (request id, address, route, …); it is
+ * only called when something is logged, so an accepted target costs nothing.
  */
-export function runStep<T>(step: Step<T>, target: T, appHandle: OidcAppHandle, where: (target: T) => string, settle: (failure?: OidcAuthError) => void): void {
+export function runStep<T>(step: Step<T>, target: T, appHandle: OidcAppHandle, where: (target: T) => RefusalSource, settle: (failure?: OidcAuthError) => void): void {
   let pending: void | Promise<void>;
   try {
     pending = step(target, appHandle);
@@ -35,10 +37,10 @@ export function runStep<T>(step: Step<T>, target: T, appHandle: OidcAppHandle, w
 }
 
 /** Hand the decision to the transport; what the transport throws then (the app's own code, run from there) is logged, not lost. */
-function decide<T>(settle: (failure?: OidcAuthError) => void, failure: OidcAuthError | undefined, target: T, appHandle: OidcAppHandle, where: (target: T) => string): void {
+function decide<T>(settle: (failure?: OidcAuthError) => void, failure: OidcAuthError | undefined, target: T, appHandle: OidcAppHandle, where: (target: T) => RefusalSource): void {
   try {
     settle(failure);
   } catch (error) {
-    reportFailure(appHandle, `${where(target)} (after the auth decision)`, error);
+    reportFailure(appHandle, { ...where(target), note: "after the auth decision" }, error);
   }
 }

@@ -22,6 +22,7 @@ import { contextOf, EXPIRY, hasFlag, recentRefreshes, recoveredContext, setFlag,
 import { disabledUserRevoker } from "../pipeline/provision.js";
 import { revokeUser } from "./revocations.js";
 import { refuseRevoked } from "../pipeline/refuseRevoked.js";
+import { socketSource } from "./refusalSource.js";
 
 export interface LifecycleOptions {
   /** Per-middleware override of `config.socketExpiry`. */
@@ -93,6 +94,9 @@ export function armExpiry(plain: Socket, appHandle: OidcAppHandle, config: OidcC
   else expiryStep(registry, socket, now);
 }
 
+/** The token of an `oidc:refresh` payload (anything may come). */
+const tokenOf = (payload: unknown): unknown => (payload as { token?: unknown } | null | undefined)?.token;
+
 type Ack = (reply: { ok: true; expiresAt: number } | { ok: false; code: OidcAuthErrorCode }) => void;
 
 /** A refresh whose new context the namespace's guards refused, with the guard's error. */
@@ -115,7 +119,7 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
   }
   refreshes.push(now);
 
-  const token = (payload as { token?: unknown } | null)?.token;
+  const token = tokenOf(payload);
   const current = contextOf(socket) as OidcUserContext;
   const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle, "refresh");
   // The same user is the same issuer and the same sub: another issuer's equal sub is someone else.
@@ -157,18 +161,18 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
       // The connection's authorization no longer holds: it loses the namespace.
       // Refusing the refresh alone would leave it connected with its old, more
       // privileged context until that expires.
-      const where = `refresh ${socket.nsp.name} ${socket.id} (disconnected: the namespace's guards refuse the new token)`;
+      const where = socketSource(socket, "refresh", { note: "disconnected: the namespace's guards refuse the new token", token: tokenOf(payload) });
       const failure = reportFailure(appHandle, where, outcome.refused);
       if (socketChannel.hasSubscribers) publishSocket(socket, { event: "refresh-refused", code: failure.code });
       reply({ ok: false, code: failure.code });
       revokeWith(socket, { code: failure.code, reason: GUARD_REFUSAL_REASON }, "guards");
     },
     (error: unknown) => {
-      const { code } = reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id}`, error);
+      const { code } = reportFailure(appHandle, socketSource(socket, "refresh", { token: tokenOf(payload) }), error);
       if (socketChannel.hasSubscribers) publishSocket(socket, { event: "refresh-refused", code });
       reply({ ok: false, code });
     },
-  ).catch((error: unknown) => reportFailure(appHandle, `refresh ${socket.nsp.name} ${socket.id} (answering)`, error)); // a throwing ack or listener
+  ).catch((error: unknown) => reportFailure(appHandle, socketSource(socket, "refresh", { note: "answering", token: tokenOf(payload) }), error)); // a throwing ack or listener
 }
 
 /**
@@ -197,7 +201,7 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
     // And the namespace's guards, as at the handshake (known once a handshake here ran them).
     for (const check of handshakeChecksOf(socket.nsp) ?? []) check(admitted);
   } catch (error) {
-    const failure = reportFailure(appHandle, `recovered socket ${socket.nsp.name} ${socket.id}`, error);
+    const failure = reportFailure(appHandle, socketSource(socket, "recovery"), error);
     revokeWith(socket, { code: failure.code }, "recovery");
     return false;
   }
@@ -234,12 +238,12 @@ export function ensureLifecycle(namespace: Namespace, appHandle: OidcAppHandle, 
     revokeUser(appHandle, userId, { reason }).catch((error: unknown) => oidcLog(appHandle, 3, `disconnecting disabled user failed: ${describeError(error)}`));
   };
   const fail = (socket: Socket, error: unknown): void => {
-    const failure = reportFailure(appHandle, `connection ${namespace.name} ${socket.id}`, error);
+    const failure = reportFailure(appHandle, socketSource(socket, "connection"), error);
     try {
       releaseSocket(socket);
       revokeWith(socket, { code: failure.code }, "connection");
     } catch (closing) {
-      reportFailure(appHandle, `connection ${namespace.name} ${socket.id} (closing)`, closing); // a throwing adapter or listener
+      reportFailure(appHandle, socketSource(socket, "connection", { note: "closing" }), closing); // a throwing adapter or listener
     }
   };
   namespace.on("connection", (socket: Socket) => {

@@ -4,16 +4,17 @@ import type { OidcAuthError } from "../errors.js";
 import { runStep, type Step } from "../pipeline/step.js";
 import type { OidcAppHandle } from "../types.js";
 import { releaseSocket } from "./registry.js";
+import type { RefusalSource } from "../util/refusalLog.js";
+import { socketSource } from "./refusalSource.js";
 
 /** Error given to Socket.IO's `next()`: the client's `connect_error` sees `message` (the code) and `data`. */
 export interface OidcConnectError extends Error {
   data: { code: OidcAuthError["code"]; message: string };
 }
 
-const where = (socket: Socket): string => `socket ${socket.nsp?.name ?? "?"} ${socket.id}`;
-
-/** Socket.IO namespace middleware. */
-export function socketHook(appHandle: OidcAppHandle, step: Step<Socket>) {
+/** Socket.IO namespace middleware. `guard` names the guard class running the step, for the log. */
+export function socketHook(appHandle: OidcAppHandle, step: Step<Socket>, guard?: string) {
+  const where = (socket: Socket): RefusalSource => socketSource(socket, "handshake", { guard });
   return function oidcNamespaceMiddleware(socket: Socket, next: (err?: Error) => void): void {
     runStep(step, socket, appHandle, where, (failure) => {
       if (failure === undefined) return next();
