@@ -26,8 +26,13 @@ export interface DpopOptions {
   replayStore?: OidcReplayStore;
   /** `true`: require a server nonce, from a `createNonceIssuer()` of this app; an issuer: require its nonces. Default none. */
   nonces?: boolean | DpopNonceIssuer;
-  /** The origin clients address (`"https://api.example.com"`) when the app is behind a proxy; the request's own scheme and `Host` are used otherwise. */
-  publicOrigin?: string;
+  /**
+   * The origin clients address (`"https://api.example.com"`), or the list of
+   * them when the app answers under several names. Needed behind a proxy
+   * that rewrites the scheme or `Host`; without it, the request's own scheme
+   * and `Host` are used (see `dpopRequestUrl`).
+   */
+  publicOrigin?: string | readonly string[];
   /** The clock, in epoch milliseconds. Default `Date.now`. */
   now?: () => number;
 }
@@ -39,8 +44,8 @@ export interface DpopSettings {
   readonly replayStore: OidcReplayStore;
   /** When set, every proof must carry one of its nonces. */
   readonly nonces: DpopNonceIssuer | undefined;
-  /** The normalised public origin, when declared. */
-  readonly publicOrigin: string | undefined;
+  /** The normalised public origins, when declared. */
+  readonly publicOrigins: readonly string[] | undefined;
   readonly now: () => number;
 }
 
@@ -68,10 +73,10 @@ export function resolveDpopOptions(options: DpopOptions = {}): DpopSettings {
   const replayStore = options.replayStore ?? new MemoryReplayStore({ maxEntries: DEFAULT_REPLAY_ENTRIES });
   if (replayStore === null || typeof replayStore !== "object" || typeof replayStore.claim !== "function") throw new TypeError("dpop: replayStore must have a claim(key, ttlMs) method");
   const nonces = resolveNonces(options.nonces);
-  const publicOrigin = options.publicOrigin === undefined ? undefined : parseOrigin(options.publicOrigin);
+  const publicOrigins = resolveOrigins(options.publicOrigin);
   const now = options.now ?? Date.now;
   if (typeof now !== "function") throw new TypeError("dpop: now must be a function returning epoch milliseconds");
-  return Object.freeze({ algorithms: Object.freeze(algorithms), maxAgeSeconds, clockToleranceSeconds, replayStore, nonces, publicOrigin, now });
+  return Object.freeze({ algorithms: Object.freeze(algorithms), maxAgeSeconds, clockToleranceSeconds, replayStore, nonces, publicOrigins, now });
 }
 
 function resolveNonces(nonces: DpopOptions["nonces"]): DpopNonceIssuer | undefined {
@@ -79,4 +84,11 @@ function resolveNonces(nonces: DpopOptions["nonces"]): DpopNonceIssuer | undefin
   if (nonces === true) return createNonceIssuer();
   if (nonces !== null && typeof nonces === "object" && typeof nonces.current === "function" && typeof nonces.check === "function") return nonces;
   throw new TypeError("dpop: nonces must be a boolean or an object with current() and check(nonce)");
+}
+
+function resolveOrigins(publicOrigin: DpopOptions["publicOrigin"]): readonly string[] | undefined {
+  if (publicOrigin === undefined) return undefined;
+  const list: readonly unknown[] = typeof publicOrigin === "string" ? [publicOrigin] : Array.isArray(publicOrigin) ? publicOrigin : [publicOrigin];
+  if (list.length === 0) throw new TypeError("dpop: publicOrigin must be an origin or a non-empty array of origins");
+  return Object.freeze(list.map((origin) => parseOrigin(origin as string)));
 }

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { before, describe, test } from "node:test";
+import fc from "fast-check";
 import { base64url, calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { DEFAULT_DPOP_ALGORITHMS, resolveDpopOptions, type DpopOptions, type DpopSettings } from "../../src/dpop/dpopOptions.js";
 import { dpopChallenge, isDpopProofError, type DpopErrorCode } from "../../src/dpop/DpopProofError.js";
@@ -392,6 +393,34 @@ describe("server nonces", () => {
   });
 });
 
+describe("anything else is refused as a proof", () => {
+  /** The promise rejects with a DpopProofError (never resolves, never rejects with another error). */
+  async function refusedAsProof(promise: Promise<unknown>): Promise<void> {
+    await assert.rejects(promise, (thrown: unknown) => isDpopProofError(thrown));
+  }
+
+  test("arbitrary values and strings", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.string(), fc.stringMatching(/^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/), fc.anything()), async (value) => {
+        await refusedAsProof(verifyDpopProof(value, expectations(es256), settings()));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test("a valid proof with one character changed (the signature's padding bits aside)", async () => {
+    const valid = await proof(es256);
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: valid.length - 2 }), fc.constantFrom(..."ABCabc012-_."), async (at, char) => {
+        fc.pre(valid[at] !== char);
+        const changed = `${valid.slice(0, at)}${char}${valid.slice(at + 1)}`;
+        await refusedAsProof(verifyDpopProof(changed, expectations(es256), settings()));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
 describe("settings", () => {
   test("symmetric, unsigned or unknown algorithms cannot be allowed", () => {
     for (const alg of ["none", "HS256", "HS512", "dir", "A128KW", ""]) assert.throws(() => resolveDpopOptions({ algorithms: [alg] }), /algorithms/);
@@ -415,7 +444,9 @@ describe("settings", () => {
   test("nonces: true makes an issuer; a public origin is normalised", () => {
     const s = resolveDpopOptions({ nonces: true, publicOrigin: "HTTPS://API.example.com:443" });
     assert.equal(typeof s.nonces?.current(), "string");
-    assert.equal(s.publicOrigin, "https://api.example.com");
+    assert.deepEqual(s.publicOrigins, ["https://api.example.com"]);
+    assert.deepEqual(resolveDpopOptions({ publicOrigin: ["https://a.example", "http://b.example:8080/"] }).publicOrigins, ["https://a.example", "http://b.example:8080"]);
+    assert.throws(() => resolveDpopOptions({ publicOrigin: [] }), /publicOrigin/);
     assert.ok(Object.isFrozen(s));
   });
 });
