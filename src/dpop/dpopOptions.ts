@@ -3,7 +3,9 @@
  * (the replay store and the nonce issuer are state the app keeps, not a
  * route or a request).
  */
+import type { CryptoKey } from "jose";
 import { specOf } from "../jwt/algorithms.js";
+import { LruMap } from "../keys/lruMap.js";
 import { MemoryReplayStore, type OidcReplayStore } from "../stores/replayStore.js";
 import { createNonceIssuer, type DpopNonceIssuer } from "./nonceIssuer.js";
 import { parseOrigin } from "./normalizeHtu.js";
@@ -47,11 +49,15 @@ export interface DpopSettings {
   /** The normalised public origins, when declared. */
   readonly publicOrigins: readonly string[] | undefined;
   readonly now: () => number;
+  /** Proof keys already imported, by alg and thumbprint (bounded; this app's own). */
+  readonly keys: LruMap<string, CryptoKey>;
 }
 
 const DEFAULT_MAX_AGE_SECONDS = 60;
 const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 const DEFAULT_REPLAY_ENTRIES = 50_000;
+/** Proof keys kept imported: the clients active at once, roughly. */
+const PROOF_KEY_CACHE_ENTRIES = 1000;
 
 /** Validated, defaulted, frozen settings; a `TypeError` naming the option otherwise. */
 export function resolveDpopOptions(options: DpopOptions = {}): DpopSettings {
@@ -76,7 +82,7 @@ export function resolveDpopOptions(options: DpopOptions = {}): DpopSettings {
   const publicOrigins = resolveOrigins(options.publicOrigin);
   const now = options.now ?? Date.now;
   if (typeof now !== "function") throw new TypeError("dpop: now must be a function returning epoch milliseconds");
-  return Object.freeze({ algorithms: Object.freeze(algorithms), maxAgeSeconds, clockToleranceSeconds, replayStore, nonces, publicOrigins, now });
+  return Object.freeze({ algorithms: Object.freeze(algorithms), maxAgeSeconds, clockToleranceSeconds, replayStore, nonces, publicOrigins, now, keys: new LruMap<string, CryptoKey>(PROOF_KEY_CACHE_ENTRIES) });
 }
 
 function resolveNonces(nonces: DpopOptions["nonces"]): DpopNonceIssuer | undefined {

@@ -118,10 +118,32 @@ export async function verifyDpopProof(proof: unknown, expected: DpopExpectations
   if (leaked.length > 0) throw invalid(`the DPoP proof jwk is not a public key (it has ${leaked.join(", ")})`);
   if (typeof jwk.kty !== "string" || !PUBLIC_KEY_TYPES.has(jwk.kty)) throw invalid(`the DPoP proof jwk kty ${show(jwk.kty, 20)} is not an asymmetric key type`);
 
+  let jkt: string;
+  try {
+    jkt = await jose.calculateJwkThumbprint(jwk, "sha256");
+  } catch (error) {
+    throw invalid(`the DPoP proof jwk has no thumbprint: ${describeError(error)}`, error);
+  }
+  // A client signs many proofs with one key: the imported key is kept (per alg, as jose binds a key to its alg).
+  const cacheKey = `${alg} ${jkt}`;
+  let key = settings.keys.get(cacheKey);
+  let imported = false;
+  if (key === undefined) {
+    let candidate: Awaited<ReturnType<typeof jose.importJWK>>;
+    try {
+      candidate = await jose.importJWK(jwk, alg);
+    } catch (error) {
+      throw invalid(`the DPoP proof jwk cannot be used with ${alg}: ${describeError(error)}`, error);
+    }
+    if (candidate instanceof Uint8Array || candidate.type !== "public") throw invalid("the DPoP proof jwk is not a public key");
+    key = candidate;
+    imported = true;
+  }
+
   const nowMs = settings.now();
   let payload: JWTPayload;
   try {
-    ({ payload } = await jose.jwtVerify(proof, jose.EmbeddedJWK, {
+    ({ payload } = await jose.jwtVerify(proof, key, {
       algorithms: [...settings.algorithms],
       typ: "dpop+jwt",
       clockTolerance: settings.clockToleranceSeconds,
@@ -130,6 +152,8 @@ export async function verifyDpopProof(proof: unknown, expected: DpopExpectations
   } catch (error) {
     throw invalid(`the DPoP proof does not verify with its own key: ${describeError(error)}`, error);
   }
+  // Only a key that verified a proof is kept: forged proofs do not churn the cache.
+  if (imported) settings.keys.set(cacheKey, key);
 
   const { htm, htu, iat, jti } = payload;
   if (htm !== expected.method) throw invalid(`the DPoP proof htm ${show(htm, 20)} is not the request method ${show(expected.method, 20)}`);
@@ -162,22 +186,16 @@ export async function verifyDpopProof(proof: unknown, expected: DpopExpectations
     if (ath !== accessTokenHash(expected.accessToken)) throw invalid(`the DPoP proof ath ${show(ath, 20)} is not the hash of the access token`);
   }
 
-  let jkt: string;
-  try {
-    jkt = await jose.calculateJwkThumbprint(jwk, "sha256");
-  } catch (error) {
-    throw invalid(`the DPoP proof jwk has no thumbprint: ${describeError(error)}`, error);
-  }
   if (expected.expectedJkt !== undefined && jkt !== expected.expectedJkt) {
     throw new DpopProofError("invalid_token", `the DPoP proof key ${show(jkt, 20)} is not the one the token is bound to (cnf.jkt ${show(expected.expectedJkt, 20)})`);
   }
 
   // Remembered as long as a proof with this iat could still be accepted.
   const ttlMs = Math.max(1000, Math.ceil((iat + maxAgeSeconds + clockToleranceSeconds) * 1000 - nowMs));
-  const key = createHash("sha256").update(`${jkt}.${jti}`, "utf8").digest("base64url");
+  const replayKey = createHash("sha256").update(`${jkt}.${jti}`, "utf8").digest("base64url");
   let first: boolean;
   try {
-    first = await settings.replayStore.claim(key, ttlMs);
+    first = await settings.replayStore.claim(replayKey, ttlMs);
   } catch (error) {
     throw new Error(`the DPoP replay store did not answer: ${describeError(error)}`, { cause: error });
   }

@@ -207,6 +207,24 @@ describe("the proof's shape", () => {
   });
 });
 
+describe("imported proof keys", () => {
+  test("kept only once a proof verified with them; a kept key still checks every signature", async () => {
+    const s = settings();
+    const stranger = await proofKey("ES256");
+    await refused(verifyDpopProof(await proof(es256, {}, { jwk: stranger.publicJwk }), expectations(stranger), s), "invalid_dpop_proof", /does not verify/);
+    await refused(verifyDpopProof(await proof(es256, {}, { jwk: ed25519.publicJwk }), expectations(ed25519), s), "invalid_dpop_proof", /cannot be used with ES256/);
+    assert.equal(s.keys.size, 0, "a key whose proof failed is not kept");
+    await verifyDpopProof(await proof(es256), expectations(es256), s);
+    assert.equal(s.keys.size, 1);
+    const [header, payload] = (await proof(es256)).split(".");
+    const otherSignature = (await proof(es256)).split(".")[2];
+    await refused(verifyDpopProof(`${header}.${payload}.${otherSignature}`, expectations(es256), s), "invalid_dpop_proof", /does not verify/);
+    const result = await verifyDpopProof(await proof(es256), expectations(es256), s);
+    assert.equal(result.jkt, es256.jkt);
+    assert.equal(s.keys.size, 1);
+  });
+});
+
 describe("the proof against the request", () => {
   test("wrong htm", async () => {
     await refused(verifyDpopProof(await proof(es256, { htm: "POST" }), expectations(es256), settings()), "invalid_dpop_proof", /htm "POST" is not the request method "GET"/);
