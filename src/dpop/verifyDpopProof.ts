@@ -21,6 +21,8 @@
  *   either side): a captured proof is usable for a short time only.
  * - `jti` unseen within that window (the replay store, keyed by key
  *   thumbprint and `jti`): a captured proof is not usable even within it.
+ *   The key is not the proof's bytes, so a copy re-encoded (base64url
+ *   padding bits) or with a malleated ECDSA signature is the same proof.
  *   The `jti` is claimed last, after every other check, so only proofs that
  *   are fully valid for a real token take room in the store.
  * - `nonce`, when the app requires one: a proof made in advance, by a script
