@@ -319,6 +319,21 @@ describe("replay", () => {
     await refused(verifyDpopProof(once, expectations(es256), s), "invalid_dpop_proof", /jti ".*" was already used/);
   });
 
+  test("the same proof with a malleated ECDSA signature (s → n − s) is still the same proof", async () => {
+    const s = settings();
+    const once = await proof(es256);
+    const [header = "", payload = "", signature = ""] = once.split(".");
+    const bytes = base64url.decode(signature);
+    const order = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+    const sValue = BigInt(`0x${Buffer.from(bytes.subarray(32)).toString("hex")}`);
+    const flipped = Buffer.from((order - sValue).toString(16).padStart(64, "0"), "hex");
+    const malleated = `${header}.${payload}.${base64url.encode(Buffer.concat([bytes.subarray(0, 32), flipped]))}`;
+    assert.notEqual(malleated, once);
+    await verifyDpopProof(malleated, expectations(es256), settings());
+    await verifyDpopProof(once, expectations(es256), s);
+    await refused(verifyDpopProof(malleated, expectations(es256), s), "invalid_dpop_proof", /already used/);
+  });
+
   test("another proof reusing a jti of the same key is refused; the same jti under another key is not", async () => {
     const s = settings();
     const jti = randomUUID();
