@@ -5,7 +5,7 @@
  * `diagnostics.ts` sit under every layer; `index.ts` and the two extra entries (`client/`,
  * `testing/`) sit on top.
  */
-const LAYERS = ["util", "jwt", "claims", "config", "keys", "introspection", "verify", "stores", "pipeline", "sockets", "guards", "logout", ["redis", "ioserver"]];
+const LAYERS = ["util", "jwt", "claims", "config", "keys", "introspection", "verify", "stores", "dpop", "pipeline", "sockets", "guards", "logout", ["redis", "ioserver"]];
 const names = LAYERS.flat();
 const leaves = "^src/(types|errors|events|diagnostics)[.]ts$";
 const core = `^src/(${names.filter((name) => name !== "redis" && name !== "ioserver").join("|")})/`;
