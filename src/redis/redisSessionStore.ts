@@ -119,8 +119,10 @@ interface IndexRead {
 
 /** The script's reply, checked: Redis turns a Lua `false` (a missing record) into nil. */
 function scriptReply(reply: unknown): IndexRead {
-  if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1)) throw new Error("redisSessionStore: unexpected reply from the read script");
-  if (reply[0] === 0) return { ids: reply.slice(1).map(String) };
+  // A number, or its digits for a client created with `stringNumbers`.
+  const kind = Array.isArray(reply) ? Number(reply[0]) : NaN;
+  if (!Array.isArray(reply) || (kind !== 0 && kind !== 1)) throw new Error("redisSessionStore: unexpected reply from the read script");
+  if (kind === 0) return { ids: reply.slice(1).map(String) };
   const ids: string[] = [];
   const values: Array<string | null> = [];
   for (let i = 1; i + 1 < reply.length; i += 2) {

@@ -3,8 +3,9 @@
  * TTLs, lazy pruning, heartbeat re-writes, isolation by prefix, failures.
  */
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
-import type { Redis } from "ioredis";
+import { Redis } from "ioredis";
 import { redisSessionStore, type OidcSessionRecord, type RedisSessionStoreClient } from "../../src/index.js";
 import { fastFailingClient, redisAvailable, restartRedis, runPrefix, startRedis, stopRedis, type RedisServer } from "../helpers/redis.js";
 import { waitFor } from "../helpers/wait.js";
@@ -207,6 +208,18 @@ describe("redisSessionStore", { skip }, () => {
     assert.equal(new Set(listed.map((r) => r.socketId)).size, 1_200);
     assert.equal((await calls("mget"))["mget"], before["mget"]! + 3, "1,203 members: three batches");
     assert.equal(await client.scard(`${prefix}sessions`), 1_200);
+  });
+
+  it("a client created with stringNumbers reads through the script too", async () => {
+    const digits = new Redis(redis.url, { stringNumbers: true, enableOfflineQueue: false });
+    try {
+      await once(digits, "ready");
+      const store = redisSessionStore({ client: digits, prefix: runPrefix() });
+      await store.add(record("d1", "ud"));
+      assert.deepEqual((await store.listByUser("ud")).map((r) => r.socketId), ["d1"]);
+    } finally {
+      digits.disconnect();
+    }
   });
 
   it("a client without eval is read with SMEMBERS then MGET, with the same results", async () => {
