@@ -235,6 +235,7 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
     }
   }
 
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with `.call(client, …)`: read once so that `typeof` and the call see the same functions
   const script = typeof client.evalsha === "function" && typeof client.eval === "function" ? { evalsha: client.evalsha, eval: client.eval } : undefined;
 
   /** An index set's members and, for a set of at most BATCH, their records: one round trip with the script. */
