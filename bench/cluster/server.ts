@@ -19,6 +19,7 @@
 import { closeSync, openSync } from "node:fs";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { PerformanceObserver } from "node:perf_hooks";
 import { BaseController, BaseManager, BaseService, IOServer } from "ioserver";
 import type { AppHandle } from "ioserver";
 import type { FastifyReply, FastifyRequest } from "fastify";
@@ -173,6 +174,42 @@ class ChatService extends BaseService {
 let server: IOServer | undefined;
 let io: IoServer | undefined;
 const redisClients: Redis[] = [];
+let storeClient: Redis | undefined;
+
+// ---------------------------------------------------------------------------
+// Where a timed call's time goes: the store's Redis round trips (timed around
+// the client's methods while a call is traced), the GC pauses inside it, this
+// node's heartbeat writes (their windows), and a PING right after it.
+
+interface Span {
+  start: number;
+  end: number;
+}
+const gcPauses: Array<Span & { kind: number }> = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gcPauses.push({ start: performance.timeOrigin + entry.startTime, end: performance.timeOrigin + entry.startTime + entry.duration, kind: ((entry as { detail?: { kind?: number } }).detail)?.kind ?? 0 });
+    if (gcPauses.length > 2_000) gcPauses.splice(0, 1_000);
+  }
+}).observe({ entryTypes: ["gc"] });
+const touches: Array<Span & { records: number }> = [];
+/** Redis commands of the store while a call is traced: name and time. */
+let traced: Array<{ command: string; ms: number }> | undefined;
+
+/** Time the store's read commands (only while a call is traced). */
+function traceReads(client: Redis): void {
+  for (const command of ["smembers", "mget", "get", "evalsha", "eval"] as const) {
+    const original = (client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[command]!;
+    (client as unknown as Record<string, unknown>)[command] = function (this: Redis, ...args: unknown[]) {
+      const into = traced;
+      if (into === undefined) return original.apply(this, args);
+      const t0 = performance.now();
+      return original.apply(this, args).finally(() => into.push({ command, ms: performance.now() - t0 }));
+    };
+  }
+}
+
+const overlap = (spans: Span[], start: number, end: number): number => spans.reduce((sum, span) => sum + Math.max(0, Math.min(end, span.end) - Math.max(start, span.start)), 0);
 const redisErrors: Record<string, number> = {};
 
 async function start(message: NodeStart): Promise<void> {
@@ -208,7 +245,20 @@ async function start(message: NodeStart): Promise<void> {
   if (pub === undefined || sub === undefined) {
     app.addManager({ name: "session", manager: OidcSessionManager });
   } else {
+    traceReads(pub);
+    storeClient = pub;
     const store = redisSessionStore({ client: pub, ttl: message.sessionTtl ?? 60, nodeId: name, prefix });
+    // The heartbeat's windows, to compare with slow calls.
+    const touch = store.touch.bind(store);
+    store.touch = async (records) => {
+      const start = epochMs();
+      try {
+        await touch(records);
+      } finally {
+        touches.push({ start, end: epochMs(), records: records.length });
+        if (touches.length > 1_000) touches.splice(0, 500);
+      }
+    };
     const revocationStore = redisRevocationStore({ client: pub, subscriber: sub, prefix });
     app.addManager({ name: "session", manager: OidcSessionManager.configure({ store, revocationStore, storeTimeout: 1_000, clusterTimeout: 3_000 }) });
     app.addController({
@@ -263,12 +313,38 @@ async function answer(command: Command): Promise<unknown> {
       return runs;
     }
     case "listByUser": {
-      const runs: Array<{ ms: number; length: number }> = [];
+      const runs: Array<{ ms: number; length: number; at: number; redis: Array<{ command: string; ms: number }>; gcMs: number; heartbeatMs: number; pingMs: number; loopMs: number }> = [];
       for (const user of command.users ?? []) {
+        // How long this node's event loop takes to come back to us just before the call (other work queued).
+        const l0 = performance.now();
+        await new Promise((resolve) => setImmediate(resolve));
+        const loopMs = performance.now() - l0;
+        const redis: Array<{ command: string; ms: number }> = [];
+        traced = redis;
+        const at = epochMs();
         const { ms, value } = await timed(() => session().listByUser(user));
-        runs.push({ ms, length: value.length });
+        traced = undefined;
+        const end = at + ms;
+        const p0 = performance.now();
+        await storeClient?.ping().catch(() => undefined);
+        const pingMs = storeClient === undefined ? NaN : performance.now() - p0;
+        runs.push({ ms, length: value.length, at, redis, gcMs: overlap(gcPauses, at, end), heartbeatMs: overlap(touches, at, end), pingMs, loopMs });
       }
       return runs;
+    }
+    case "touches":
+      return touches;
+    case "slowlog": {
+      // Redis's own slow log (commands slower than 1 ms inside Redis): reset, or read.
+      if (storeClient === undefined) return [];
+      if (command.reason === "reset") {
+        await storeClient.call("CONFIG", "SET", "slowlog-log-slower-than", "1000");
+        await storeClient.call("CONFIG", "SET", "slowlog-max-len", "1024");
+        await storeClient.call("SLOWLOG", "RESET");
+        return [];
+      }
+      const entries = (await storeClient.call("SLOWLOG", "GET", "1024")) as Array<[number, number, number, string[]]>;
+      return entries.map(([, at, micros, args]) => ({ at: at * 1000, ms: micros / 1000, command: `${args[0]} ${args.length - 1} args` }));
     }
     case "disconnectUser": {
       const t0 = epochMs();

@@ -16,12 +16,20 @@
  * A set member whose `session:` key has expired (its node stopped
  * heartbeating) is skipped and removed by the next read that meets it.
  *
+ * A read is one round trip: a Lua script (`EVALSHA`, loaded with `EVAL` when
+ * Redis answers `NOSCRIPT`) returns an index set's members with their
+ * records. For a set of more than 500 members (`list()` at scale) it returns
+ * the members only, and the records are read in batches of 500 (`MGET`), so
+ * Redis serves other clients in between. A client without `eval`/`evalsha`
+ * is read with `SMEMBERS` then `MGET`. Every key of the store, the script's
+ * included, must be in one hash slot with Redis Cluster: see `prefix`.
+ *
  * The client is yours (ioredis is an optional peer dependency; this module
  * never imports it): pass an `ioredis` instance, preferably created with
  * `enableOfflineQueue: false` so commands fail at once while Redis is down
  * (the manager then degrades to node-local sessions) instead of queueing.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { OidcSessionRecord, OidcSessionStore } from "../stores/sessionStore.js";
 import { subjectKey } from "../claims/identity.js";
@@ -46,12 +54,15 @@ export interface RedisSessionStoreClient {
   get(key: string): Promise<string | null>;
   mget(keys: string[]): Promise<Array<string | null>>;
   smembers(key: string): Promise<string[]>;
+  /** With `eval`: an index set and its records in one round trip (optional: without them, `smembers` then `mget`). */
+  evalsha?(sha: string, keyCount: number, ...args: string[]): Promise<unknown>;
+  eval?(script: string, keyCount: number, ...args: string[]): Promise<unknown>;
 }
 
 export interface RedisSessionStoreOptions {
   /** An ioredis client (`new Redis(url, { enableOfflineQueue: false })`); it may be the adapter's publisher. */
   client: RedisSessionStoreClient;
-  /** Key prefix. Default `"ioserver-oidc:"`. With Redis Cluster use a hash tag, e.g. `"{ioserver-oidc}:"`, so every key lives in one slot. */
+  /** Key prefix. Default `"ioserver-oidc:"`. With Redis Cluster use a hash tag, e.g. `"{ioserver-oidc}:"`, so every key lives in one slot (transactions, `MGET` and the read script touch several keys). */
   prefix?: string;
   /** Seconds a node's entries outlive its last heartbeat (heartbeat every `ttl / 3`). Default 60, at least 1. Use the same value on every node. */
   ttl?: number;
@@ -80,6 +91,47 @@ export interface RedisSessionStore extends OidcSessionStore {
 
 /** Records per transaction, so a large heartbeat does not become one huge reply. */
 const BATCH = 500;
+
+/**
+ * KEYS[1]: an index set; ARGV[1]: the `session:` key prefix; ARGV[2]: the
+ * most records to return. Reply: `{1, id, record, id, record, …}` (a missing
+ * record is nil), or `{0, id, id, …}` when the set has more members than
+ * that (the caller then reads the records in batches).
+ */
+const READ_SCRIPT = `local ids = redis.call("SMEMBERS", KEYS[1])
+if #ids > tonumber(ARGV[2]) then
+  table.insert(ids, 1, 0)
+  return ids
+end
+local reply = { 1 }
+for _, id in ipairs(ids) do
+  reply[#reply + 1] = id
+  reply[#reply + 1] = redis.call("GET", ARGV[1] .. id)
+end
+return reply`;
+const READ_SHA = createHash("sha1").update(READ_SCRIPT).digest("hex");
+
+/** An index set's members, with their records (`undefined`: not read yet, `null`: absent). */
+interface IndexRead {
+  ids: string[];
+  values?: Array<string | null>;
+}
+
+/** The script's reply, checked: Redis turns a Lua `false` (a missing record) into nil. */
+function scriptReply(reply: unknown): IndexRead {
+  // A number, or its digits for a client created with `stringNumbers`.
+  const kind = Array.isArray(reply) ? Number(reply[0]) : NaN;
+  if (!Array.isArray(reply) || (kind !== 0 && kind !== 1)) throw new Error("redisSessionStore: unexpected reply from the read script");
+  if (kind === 0) return { ids: reply.slice(1).map(String) };
+  const ids: string[] = [];
+  const values: Array<string | null> = [];
+  for (let i = 1; i + 1 < reply.length; i += 2) {
+    ids.push(String(reply[i]));
+    const value: unknown = reply[i + 1];
+    values.push(typeof value === "string" ? value : null);
+  }
+  return { ids, values };
+}
 
 function isRecord(value: unknown): value is OidcSessionRecord {
   if (value === null || typeof value !== "object") return false;
@@ -183,18 +235,40 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
     }
   }
 
-  /** The live records of these ids; ids whose record expired are removed from `indexes`. */
-  async function load(ids: string[], indexes: string[]): Promise<OidcSessionRecord[]> {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with `.call(client, …)`: read once so that `typeof` and the call see the same functions
+  const script = typeof client.evalsha === "function" && typeof client.eval === "function" ? { evalsha: client.evalsha, eval: client.eval } : undefined;
+
+  /** An index set's members and, for a set of at most BATCH, their records: one round trip with the script. */
+  async function readIndex(indexKey: string): Promise<IndexRead> {
+    if (script === undefined) return { ids: await client.smembers(indexKey) };
+    const args = [indexKey, keys.session(""), String(BATCH)];
+    try {
+      return scriptReply(await script.evalsha.call(client, READ_SHA, 1, ...args));
+    } catch (error) {
+      // Not loaded (first use, or Redis restarted or flushed its scripts): EVAL runs it and loads it.
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return scriptReply(await script.eval.call(client, READ_SCRIPT, 1, ...args));
+    }
+  }
+
+  /** The live records of an index set; members whose record expired (or is unreadable) are removed from `indexes`. */
+  async function load(indexKey: string, indexes: string[]): Promise<OidcSessionRecord[]> {
+    const { ids, values } = await readIndex(indexKey);
     const records: OidcSessionRecord[] = [];
     const stale: string[] = [];
-    for (let start = 0; start < ids.length; start += BATCH) {
-      const batch = ids.slice(start, start + BATCH);
-      const values = await client.mget(batch.map(keys.session));
+    const take = (batch: string[], read: Array<string | null>) => {
       batch.forEach((id, i) => {
-        const record = parse(values[i] ?? null);
+        const record = parse(read[i] ?? null);
         if (record === undefined) stale.push(id);
         else records.push(record);
       });
+    };
+    if (values !== undefined) take(ids, values);
+    else {
+      for (let start = 0; start < ids.length; start += BATCH) {
+        const batch = ids.slice(start, start + BATCH);
+        take(batch, await client.mget(batch.map(keys.session)));
+      }
     }
     if (stale.length > 0) {
       const multi = client.multi();
@@ -225,18 +299,18 @@ export function redisSessionStore(options: RedisSessionStoreOptions): RedisSessi
     },
 
     async list() {
-      return load(await client.smembers(keys.all), [keys.all]);
+      return load(keys.all, [keys.all]);
     },
 
     async listByUser(userId) {
       const userKey = keys.user(userId);
-      const records = await load(await client.smembers(userKey), [userKey]);
+      const records = await load(userKey, [userKey]);
       return records.filter((record) => record.userId === userId);
     },
 
     async listBySubject(iss, sub) {
       const indexKey = keys.subject(iss, sub);
-      const records = await load(await client.smembers(indexKey), [indexKey]);
+      const records = await load(indexKey, [indexKey]);
       return records.filter((record) => record.sub === sub && record.iss === iss);
     },
 

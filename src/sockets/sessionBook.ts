@@ -160,23 +160,35 @@ export class SessionBook {
   private merge(stored: OidcSessionRecord[], keep: (record: OidcSessionRecord) => boolean): OidcSessionRecord[] {
     const byId = new Map<string, OidcSessionRecord>();
     for (const record of stored) if (!this.pendingRemovals.has(record.socketId)) byId.set(record.socketId, { ...record });
-    for (const record of this.snapshot()) if (keep(record)) byId.set(record.socketId, record);
+    for (const record of this.snapshot(keep)) byId.set(record.socketId, record);
     return [...byId.values()];
   }
 
-  /** This node's sessions with the live context's fields (a refresh moves `expiresAt`, may change `sid`). */
-  private snapshot(): OidcSessionRecord[] {
+  /**
+   * This node's sessions that `keep` accepts, with the live context's fields
+   * (a refresh moves `expiresAt`, may change `sid`). `keep` is given the
+   * record as written (the filters read `userId`, `sub` and `iss`, which the
+   * live fields leave alone), so looking up one user costs a comparison per
+   * session of this node, not a copy of each.
+   */
+  private snapshot(keep: (record: OidcSessionRecord) => boolean = () => true): OidcSessionRecord[] {
     const registry = registryOf(this.app);
-    return [...this.local.values()].map((record) => {
+    const records: OidcSessionRecord[] = [];
+    for (const record of this.local.values()) {
+      if (!keep(record)) continue;
       const socket = registry.get(record.socketId);
       const live = socket === undefined ? undefined : contextOf(socket);
-      if (live === undefined) return { ...record };
+      if (live === undefined) {
+        records.push({ ...record });
+        continue;
+      }
       const next: OidcSessionRecord = { ...record, expiresAt: live.expiresAt };
       const sid = sidOf(live);
       if (sid === undefined) delete next.sid;
       else next.sid = sid;
-      return next;
-    });
+      records.push(next);
+    }
+    return records;
   }
 
   /** One bounded store call; a failure marks the store down (logged once per outage). */

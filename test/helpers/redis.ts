@@ -8,7 +8,9 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { connect } from "node:net";
+import { Redis } from "ioredis";
 import { freePort } from "./app.js";
+import { waitFor } from "./wait.js";
 
 export interface RedisServer {
   port: number;
@@ -83,4 +85,28 @@ export async function startRedis(): Promise<RedisServer> {
       await launch();
     },
   };
+}
+
+/**
+ * An ioredis client as the docs recommend for the stores: commands fail at
+ * once while Redis is down (no offline queue, one retry), reconnects every
+ * 100 ms, errors swallowed (the tests look at the outcomes). Resolves once ready.
+ */
+export async function fastFailingClient(redis: RedisServer): Promise<Redis> {
+  const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  client.on("error", () => undefined);
+  await once(client, "ready");
+  return client;
+}
+
+/** Stop `redis` and wait (bounded) until `client` has noticed. */
+export async function stopRedis(redis: RedisServer, client: Redis): Promise<void> {
+  await redis.stop();
+  await waitFor("client noticed", () => client.status !== "ready", 5_000, 20);
+}
+
+/** Start `redis` again, empty (no persistence), and wait (bounded) until `client` is ready again. */
+export async function restartRedis(redis: RedisServer, client: Redis): Promise<void> {
+  await redis.restart();
+  await waitFor("client reconnected", () => client.status === "ready", 10_000, 20);
 }

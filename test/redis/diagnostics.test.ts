@@ -5,14 +5,13 @@
  * noticed, one `healed` when the sessions are written back.
  */
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { after, before, describe, it } from "node:test";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { OIDC_CHANNELS, OidcSessionManager, redisSessionStore, type OidcBackendMessage } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { connectedTo, startApp, type TestApp } from "../helpers/app.js";
-import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
+import { fastFailingClient, redisAvailable, runPrefix, startRedis, stopRedis, type RedisServer } from "../helpers/redis.js";
 import { waitFor } from "../helpers/wait.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
@@ -29,9 +28,7 @@ describe("the backend channel: a Redis outage and its end", { skip, timeout: 60_
     subscribe(OIDC_CHANNELS.backend, listener);
     issuer = await createTestIssuer();
     redis = await startRedis();
-    client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
-    client.on("error", () => undefined);
-    await once(client, "ready");
+    client = await fastFailingClient(redis);
   });
   after(async () => {
     unsubscribe(OIDC_CHANNELS.backend, listener);
@@ -48,8 +45,7 @@ describe("the backend channel: a Redis outage and its end", { skip, timeout: 60_
     await waitFor("the session in Redis", async () => (await store.list()).some((record) => record.socketId === first.id), 5_000, 20);
     assert.deepEqual(heard, [], "nothing while Redis is fine");
 
-    await redis.stop();
-    await waitFor("client noticed", () => client.status !== "ready", 5_000, 20);
+    await stopRedis(redis, client);
     // A store call during the outage: the new socket is admitted, its session cannot be written.
     const second = await connectedTo(app, "chat", await issuer.mint({ sub: "backend-2" }));
     await waitFor("the outage reported", () => heard.length > 0, 10_000, 20);

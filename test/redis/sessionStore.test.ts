@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { redisSessionStore, type OidcSessionRecord, type RedisSessionStoreClient } from "../../src/index.js";
-import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
+import { fastFailingClient, redisAvailable, restartRedis, runPrefix, startRedis, stopRedis, type RedisServer } from "../helpers/redis.js";
 import { waitFor } from "../helpers/wait.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
@@ -26,9 +26,7 @@ describe("redisSessionStore", { skip }, () => {
 
   before(async () => {
     redis = await startRedis();
-    client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
-    client.on("error", () => undefined);
-    await once(client, "ready");
+    client = await fastFailingClient(redis);
   });
   after(async () => {
     client?.disconnect();
@@ -151,18 +149,110 @@ describe("redisSessionStore", { skip }, () => {
     assert.equal(redisSessionStore({ client }).prefix, "ioserver-oidc:");
   });
 
+  /** How many times Redis has run each of `commands` (INFO commandstats). */
+  async function calls(...commands: string[]): Promise<Record<string, number>> {
+    const info = await client.info("commandstats");
+    return Object.fromEntries(commands.map((command) => [command, Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, "m").exec(info)?.[1] ?? 0)]));
+  }
+
+  it("listByUser and listBySubject read an index and its records with one command (a script), not SMEMBERS then MGET", async () => {
+    const prefix = runPrefix();
+    const store = redisSessionStore({ client, prefix });
+    await store.add(record("r1", "ur", "sub-r"));
+    await store.add(record("r2", "ur", "sub-r"));
+    await store.listByUser("ur"); // loads the script
+    // (Commands a script runs count in commandstats too: its SMEMBERS and GETs are there, MGET is not.)
+    const before = await calls("mget", "evalsha", "eval");
+    assert.deepEqual((await store.listByUser("ur")).map((r) => r.socketId).sort(), ["r1", "r2"]);
+    assert.deepEqual((await store.listBySubject(OP, "sub-r")).map((r) => r.socketId).sort(), ["r1", "r2"]);
+    const after = await calls("mget", "evalsha", "eval");
+    assert.equal(after["mget"], before["mget"], "no MGET");
+    assert.equal(after["evalsha"], before["evalsha"]! + 2, "one EVALSHA per read");
+    assert.equal(after["eval"], before["eval"], "loaded once");
+  });
+
+  it("through the script: a member whose record expired or is unreadable is skipped and pruned, another user's record is filtered out", async () => {
+    const prefix = runPrefix();
+    const store = redisSessionStore({ client, prefix });
+    for (const id of ["m1", "m2", "m3"]) await store.add(record(id, "um", "sub-m"));
+    await client.del(`${prefix}session:m1`); // expired: its node stopped heartbeating
+    await client.set(`${prefix}session:m2`, "{not json");
+    await client.sadd(`${prefix}user:um`, "m4");
+    await client.set(`${prefix}session:m4`, JSON.stringify(record("m4", "someone-else")));
+    assert.deepEqual((await store.listByUser("um")).map((r) => r.socketId), ["m3"]);
+    assert.deepEqual((await client.smembers(`${prefix}user:um`)).sort(), ["m3", "m4"], "the missing and the unreadable pruned");
+    assert.deepEqual((await store.listBySubject(OP, "sub-m")).map((r) => r.socketId), ["m3"]);
+    assert.deepEqual(await client.smembers(subjectIndex(prefix, "sub-m")), ["m3"]);
+  });
+
+  it("the script is loaded again when Redis no longer has it (SCRIPT FLUSH, as after a restart)", async () => {
+    const store = redisSessionStore({ client, prefix: runPrefix() });
+    await store.add(record("f1", "uf"));
+    assert.equal((await store.listByUser("uf")).length, 1);
+    await client.script("FLUSH");
+    const before = await calls("eval");
+    assert.deepEqual((await store.listByUser("uf")).map((r) => r.socketId), ["f1"]);
+    assert.equal((await calls("eval"))["eval"], before["eval"]! + 1, "NOSCRIPT, then EVAL");
+    assert.deepEqual((await store.listByUser("uf")).map((r) => r.socketId), ["f1"]);
+  });
+
+  it("list() of more than 500 sessions reads the records in batches, and prunes there too", async () => {
+    const prefix = runPrefix();
+    const store = redisSessionStore({ client, prefix });
+    const records = Array.from({ length: 1_203 }, (_, i) => record(`b${i}`, `ub${i % 7}`));
+    await store.touch(records);
+    await client.del(`${prefix}session:b0`, `${prefix}session:b600`, `${prefix}session:b1202`);
+    const before = await calls("mget");
+    const listed = await store.list();
+    assert.equal(listed.length, 1_200);
+    assert.equal(new Set(listed.map((r) => r.socketId)).size, 1_200);
+    assert.equal((await calls("mget"))["mget"], before["mget"]! + 3, "1,203 members: three batches");
+    assert.equal(await client.scard(`${prefix}sessions`), 1_200);
+  });
+
+  it("a client created with stringNumbers reads through the script too", async () => {
+    const digits = new Redis(redis.url, { stringNumbers: true, enableOfflineQueue: false });
+    try {
+      await once(digits, "ready");
+      const store = redisSessionStore({ client: digits, prefix: runPrefix() });
+      await store.add(record("d1", "ud"));
+      assert.deepEqual((await store.listByUser("ud")).map((r) => r.socketId), ["d1"]);
+    } finally {
+      digits.disconnect();
+    }
+  });
+
+  it("a client without eval is read with SMEMBERS then MGET, with the same results", async () => {
+    const prefix = runPrefix();
+    const plain: RedisSessionStoreClient = {
+      multi: () => client.multi(),
+      get: (key) => client.get(key),
+      mget: (keys) => client.mget(keys),
+      smembers: (key) => client.smembers(key),
+    };
+    const store = redisSessionStore({ client: plain, prefix });
+    await store.add(record("n1", "un", "sub-n"));
+    await store.add(record("n2", "un", "sub-n"));
+    await client.del(`${prefix}session:n1`);
+    const before = await calls("smembers", "evalsha");
+    assert.deepEqual((await store.listByUser("un")).map((r) => r.socketId), ["n2"]);
+    assert.deepEqual((await store.listBySubject(OP, "sub-n")).map((r) => r.socketId), ["n2"]);
+    const after = await calls("smembers", "evalsha");
+    assert.equal(after["smembers"], before["smembers"]! + 2);
+    assert.equal(after["evalsha"], before["evalsha"]);
+    assert.deepEqual(await client.smembers(`${prefix}user:un`), ["n2"], "pruned");
+  });
+
   it("with Redis down every call rejects at once (enableOfflineQueue: false), and works again after a restart", async () => {
     const store = redisSessionStore({ client, prefix: runPrefix() });
-    await redis.stop();
+    await stopRedis(redis, client);
     try {
-      await waitFor("client noticed", () => client.status !== "ready", 5_000, 20);
       await assert.rejects(store.add(record("d1", "ud")), /enableOfflineQueue|Connection/);
       await assert.rejects(store.list());
       await assert.rejects(store.touch([]));
     } finally {
-      await redis.restart();
+      await restartRedis(redis, client);
     }
-    await waitFor("client reconnected", () => client.status === "ready", 10_000, 50);
     await store.add(record("d2", "ud"));
     assert.deepEqual((await store.list()).map((r) => r.socketId), ["d2"]);
   });

@@ -6,13 +6,12 @@
  * socket and the ioredis client are real.
  */
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { OidcSessionManager, redisSessionStore } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { outcome, startApp, type TestApp } from "../helpers/app.js";
-import { redisAvailable, runPrefix, startRedis, type RedisServer } from "../helpers/redis.js";
+import { fastFailingClient, redisAvailable, restartRedis, runPrefix, startRedis, stopRedis, type RedisServer } from "../helpers/redis.js";
 import { waitFor } from "../helpers/wait.js";
 
 const skip = redisAvailable() ? false : "redis-server is not installed";
@@ -26,9 +25,7 @@ describe("a restarted Redis gets this node's sessions back at once", { skip, tim
   before(async () => {
     issuer = await createTestIssuer();
     redis = await startRedis();
-    client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
-    client.on("error", () => undefined);
-    await once(client, "ready");
+    client = await fastFailingClient(redis);
   });
   after(async () => {
     await app?.close();
@@ -51,10 +48,8 @@ describe("a restarted Redis gets this node's sessions back at once", { skip, tim
     let reports = 0;
     const stop = store.onReconnect(() => reports++);
 
-    await redis.stop(); // no store call meanwhile: the manager does not notice the outage
-    await waitFor("client noticed", () => client.status !== "ready", 5_000, 20);
-    await redis.restart(); // empty: no persistence
-    await waitFor("client reconnected", () => client.status === "ready", 10_000, 20);
+    await stopRedis(redis, client); // no store call meanwhile: the manager does not notice the outage
+    await restartRedis(redis, client); // empty: no persistence
     assert.equal(reports, 1, "one report for the reconnection");
 
     await waitFor("the session written back", async () => (await store.list()).some((record) => record.socketId === socketId), 5_000, 50);
