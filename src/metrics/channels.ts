@@ -24,13 +24,13 @@ import {
 
 /** One listener per channel of the package. */
 export interface ChannelListeners {
-  auth(message: OidcAuthMessage): void;
-  jwks(message: OidcJwksMessage): void;
-  discovery(message: OidcDiscoveryMessage): void;
-  socket(message: OidcSocketMessage): void;
-  revocation(message: OidcRevocationMessage): void;
-  logout(message: OidcLogoutMessage): void;
-  backend(message: OidcBackendMessage): void;
+  auth: (message: OidcAuthMessage) => void;
+  jwks: (message: OidcJwksMessage) => void;
+  discovery: (message: OidcDiscoveryMessage) => void;
+  socket: (message: OidcSocketMessage) => void;
+  revocation: (message: OidcRevocationMessage) => void;
+  logout: (message: OidcLogoutMessage) => void;
+  backend: (message: OidcBackendMessage) => void;
 }
 
 /** Removes what an adapter attached. Idempotent: later calls do nothing. */
@@ -62,10 +62,10 @@ export function subscribeAll(listeners: ChannelListeners, cleanup: () => void): 
   };
 }
 
-function quiet<T>(listener: (message: T) => void): (message: unknown) => void {
+function quiet(listener: (message: never) => void): (message: unknown) => void {
   return (message) => {
     try {
-      listener(message as T);
+      listener(message as never);
     } catch {
       // never into the package's code path
     }
