@@ -5,7 +5,7 @@
  * OpenTelemetry alone does not need it installed.
  */
 import type * as PromClient from "prom-client";
-import { DURATION_BUCKETS, issuerLabel, KEY_SET_STATES, LastStates, liveSocketsByNamespace, orNone, seconds, subscribeAll, type DetachMetrics } from "./channels.js";
+import { DURATION_BUCKETS, issuerLabel, KEY_SET_STATES, LastStates, liveSocketsByNamespace, orNone, seconds, subscribeAll, Tally, type DetachMetrics } from "./channels.js";
 
 /** What the adapter uses of the prom-client module. */
 export type PromClientModule = Pick<typeof PromClient, "Counter" | "Gauge" | "Histogram" | "register">;
@@ -37,7 +37,21 @@ export function attachPrometheusMetrics(options: PrometheusMetricsOptions): Deta
     names.push(name);
     return made;
   };
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => named(name, () => new client.Counter<L>({ name, help, labelNames, registers }));
+  // A counter reads the adapter's own totals when collected: counting an event costs a map lookup, not a label hash.
+  const counter = (name: string, help: string, labelNames: readonly string[]): Tally => {
+    const tally = new Tally(labelNames);
+    named(name, () => new client.Counter<string>({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const { labels, value } of tally.values()) this.inc(labels, value);
+      },
+    }));
+    return tally;
+  };
   const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
     named(name, () => new client.Histogram<L>({ name, help, labelNames, buckets: [...DURATION_BUCKETS], registers }));
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: PromClient.Gauge<L>) => void) =>
@@ -73,12 +87,12 @@ export function attachPrometheusMetrics(options: PrometheusMetricsOptions): Deta
         auth(message) {
           const issuer = issuerLabel(message.issuer);
           const path = orNone(message.path);
-          authentications.inc({ transport: message.transport, issuer, outcome: message.outcome, cache: orNone(message.cache), path });
+          authentications.add(1, [message.transport, issuer, message.outcome, orNone(message.cache), path]);
           authDuration.observe({ transport: message.transport, issuer, outcome: message.outcome, path }, seconds(message.durationMs));
         },
         jwks(message) {
           const issuer = issuerLabel(message.issuer);
-          jwksFetches.inc({ issuer, outcome: message.outcome, failure: orNone(message.failure) });
+          jwksFetches.add(1, [issuer, message.outcome, orNone(message.failure)]);
           jwksDuration.observe({ issuer, outcome: message.outcome }, seconds(message.durationMs));
           const view = last.jwks(message);
           for (const state of KEY_SET_STATES) jwksState.set({ issuer, state }, view.state === state ? 1 : 0);
@@ -87,25 +101,25 @@ export function attachPrometheusMetrics(options: PrometheusMetricsOptions): Deta
         },
         discovery(message) {
           const issuer = issuerLabel(message.issuer);
-          discoveries.inc({ issuer, outcome: message.outcome });
+          discoveries.add(1, [issuer, message.outcome]);
           discoveryDuration.observe({ issuer, outcome: message.outcome }, seconds(message.durationMs));
         },
         socket(message) {
-          socketEvents.inc({ namespace: message.namespace, event: message.event, code: orNone("code" in message ? message.code : undefined), kind: orNone("kind" in message ? message.kind : undefined) });
+          socketEvents.add(1, [message.namespace, message.event, orNone("code" in message ? message.code : undefined), orNone("kind" in message ? message.kind : undefined)]);
         },
         revocation(message) {
-          revocations.inc({ kind: message.kind });
-          revokedSockets.inc({ kind: message.kind }, message.local);
+          revocations.add(1, [message.kind]);
+          revokedSockets.add(message.local, [message.kind]);
           revocationDuration.observe({ kind: message.kind }, seconds(message.durationMs));
         },
         logout(message) {
-          logouts.inc({ outcome: message.outcome });
+          logouts.add(1, [message.outcome]);
           logoutDuration.observe({ outcome: message.outcome }, seconds(message.durationMs));
         },
         backend(message) {
           const degraded = last.backend(message);
           backendDegraded.set({ backend: message.backend }, degraded ? 1 : 0);
-          if (degraded) outages.inc({ backend: message.backend, source: message.source });
+          if (degraded) outages.add(1, [message.backend, message.source]);
         },
       },
       () => {

@@ -120,6 +120,39 @@ export class LastStates {
   }
 }
 
+/**
+ * Running totals by label values, kept by the adapter itself: counting an
+ * event is a string join and a map lookup, and the library reads the totals
+ * when it collects (an OpenTelemetry observable counter, a prom-client
+ * counter's `collect`), rather than hashing the labels on every event.
+ */
+export class Tally {
+  private readonly series = new Map<string, { labels: Record<string, string>; value: number }>();
+
+  constructor(private readonly labelNames: readonly string[]) {}
+
+  /** Add `value` to the series of these label values (in the order of `labelNames`). */
+  add(value: number, values: readonly string[]): void {
+    // Label values hold no NUL (configured issuers, namespaces, codes, enums): the join names one series.
+    const key = values.join("\u0000");
+    const found = this.series.get(key);
+    if (found !== undefined) {
+      found.value += value;
+      return;
+    }
+    const labels: Record<string, string> = {};
+    this.labelNames.forEach((name, index) => {
+      labels[name] = values[index] ?? "";
+    });
+    this.series.set(key, { labels, value });
+  }
+
+  /** Every series: its labels and its total. */
+  values(): IterableIterator<{ labels: Record<string, string>; value: number }> {
+    return this.series.values();
+  }
+}
+
 /** The live authenticated sockets of this process by namespace (the package's own count, in memory). */
 export function liveSocketsByNamespace(): ReadonlyMap<string, number> {
   return liveSockets;
