@@ -58,7 +58,6 @@ export function attachPrometheusMetrics(options: PrometheusMetricsOptions): Deta
     named(name, () => new client.Gauge<L>({ name, help, labelNames, registers, ...(collect === undefined ? {} : { collect }) }));
 
   const last = new LastStates();
-  let made = 0;
   try {
     const authentications = counter("ioserver_oidc_authentications_total", "Authentication decisions (HTTP, handshake, in-band refresh, verifyOidcToken)", ["transport", "issuer", "outcome", "cache", "path"]);
     const authDuration = histogram("ioserver_oidc_authentication_duration_seconds", "Time from the start of an authentication to its decision", ["transport", "issuer", "outcome", "path"]);
@@ -80,7 +79,6 @@ export function attachPrometheusMetrics(options: PrometheusMetricsOptions): Deta
     const logoutDuration = histogram("ioserver_oidc_backchannel_logout_duration_seconds", "Duration of a back-channel logout request", ["outcome"]);
     const backendDegraded = gauge("ioserver_oidc_backend_degraded", "1 while a shared backend is unavailable, else 0", ["backend"]);
     const outages = counter("ioserver_oidc_backend_outages_total", "Times a shared backend became unavailable", ["backend", "source"]);
-    made = names.length;
 
     return subscribeAll(
       {
@@ -126,8 +124,9 @@ export function attachPrometheusMetrics(options: PrometheusMetricsOptions): Deta
         for (const name of names) registry.removeSingleMetric(name);
       },
     );
-  } finally {
+  } catch (error) {
     // A metric that could not be registered (a name already in the registry): take out those registered before it.
-    if (made === 0) for (const name of names) registry.removeSingleMetric(name);
+    for (const name of names) registry.removeSingleMetric(name);
+    throw error;
   }
 }

@@ -141,6 +141,13 @@ describe("attachPrometheusMetrics", { timeout: 120_000 }, () => {
     assert.match(await registry.metrics(), /# TYPE ioserver_oidc_backend_outages_total counter/);
   });
 
+  it("a name taken in the registry: refused, and the metrics registered before it are taken out again", async () => {
+    const taken = new promClient.Registry();
+    new promClient.Gauge({ name: "ioserver_oidc_live_sockets", help: "the app's own", registers: [taken] });
+    assert.throws(() => attachPrometheusMetrics({ client: promClient, registry: taken }), /already been registered/);
+    assert.deepEqual((await taken.getMetricsAsJSON()).map((metric) => metric.name), ["ioserver_oidc_live_sockets"]);
+  });
+
   it("a missing client is a TypeError", () => {
     assert.throws(() => attachPrometheusMetrics({} as never), TypeError);
   });
