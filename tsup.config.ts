@@ -4,7 +4,7 @@ import { defineConfig } from "tsup";
 // keeps `import("jose")` as a dynamic import (see src/jwt/jose.ts), so it
 // loads without relying on require(esm).
 export default defineConfig({
-  entry: { index: "src/index.ts", testing: "src/testing/index.ts", client: "src/client/index.ts" },
+  entry: { index: "src/index.ts", testing: "src/testing/index.ts", client: "src/client/index.ts", metrics: "src/metrics/index.ts" },
   format: ["esm", "cjs"],
   dts: true,
   // No source maps: the output is unminified and keeps the source's names, so

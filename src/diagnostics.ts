@@ -213,3 +213,22 @@ export const revocationChannel = channel(OIDC_CHANNELS.revocation);
 export const logoutChannel = channel(OIDC_CHANNELS.logout);
 export const backendChannel = channel(OIDC_CHANNELS.backend);
 export const authTracing = tracingChannel<unknown, OidcAuthTraceContext>(OIDC_CHANNELS.authenticate);
+
+/**
+ * The live authenticated sockets of this process, by namespace name: what
+ * the socket registry tracks now (in every app), counted where it tracks and
+ * releases a socket. Read by `ioserver-oidc/metrics` for its live-sockets
+ * gauge, from memory (never from a shared store).
+ *
+ * Held on `globalThis` under a registered symbol, because each entry point
+ * is a bundle of its own: the package's main entry and its metrics entry
+ * (and its ES module and CommonJS builds) each have their own copy of this
+ * module, and must see one count. A namespace stays in the map at 0 once it
+ * had a socket (namespaces are few), so a gauge reads 0 rather than nothing.
+ */
+export const liveSockets: Map<string, number> = ((globalThis as Record<symbol, unknown>)[Symbol.for("ioserver-oidc.liveSockets")] ??= new Map<string, number>()) as Map<string, number>;
+
+/** Add `delta` to the live sockets of the namespace `name` (1 when a socket is tracked, -1 when it is released). */
+export function countLiveSocket(name: string, delta: 1 | -1): void {
+  liveSockets.set(name, (liveSockets.get(name) ?? 0) + delta);
+}

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { BaseController } from "ioserver";
 import { disableUser, disconnectSession, enableUser, type AdminResult } from "./adminActions.js";
+import type { MetricsManager } from "./MetricsManager.js";
 import { listSessions } from "./sessions.js";
 import type { UsersManager } from "./UsersManager.js";
 
@@ -16,6 +17,11 @@ export class AdminController extends BaseController {
   /** GET /admin/sessions — every live socket, with its user's name. */
   async sessions(_request: FastifyRequest, reply: FastifyReply) {
     return reply.header("cache-control", "no-store").send(await listSessions(this.appHandle));
+  }
+
+  /** GET /admin/metrics — the live panel's figures (see MetricsManager.summary). */
+  async metrics(_request: FastifyRequest, reply: FastifyReply) {
+    return reply.header("cache-control", "no-store").send(await (this.appHandle.metrics as MetricsManager).summary());
   }
 
   /** GET /admin/users — the app's user table. */

@@ -16,11 +16,15 @@ import {
   OidcSocketAdminMiddleware,
   OidcSocketMiddleware,
 } from "ioserver-oidc";
+import { attachPrometheusMetrics } from "ioserver-oidc/metrics";
+import promClient from "prom-client";
 import type { Server as SocketIOServer } from "socket.io";
 import { AdminController } from "./AdminController.js";
 import { AdminService } from "./AdminService.js";
 import { ApiController } from "./ApiController.js";
 import { ChatService } from "./ChatService.js";
+import { MetricsController } from "./MetricsController.js";
+import { MetricsManager } from "./MetricsManager.js";
 import { openUsersDatabase, UsersManager } from "./UsersManager.js";
 import { WebController } from "./WebController.js";
 
@@ -69,6 +73,9 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   ]);
 
   const db = openUsersDatabase(dataDir);
+  // The package's events as Prometheus metrics, in a registry of the demo's own.
+  const registry = new promClient.Registry();
+  const detachMetrics = attachPrometheusMetrics({ client: promClient, registry });
   // Socket.IO's CORS default (http://<host> without a port) is fine here: the
   // page is served by this server, so its sockets are same-origin.
   const server = new IOServer({ host, port, routes: fileURLToPath(new URL("./routes", import.meta.url)), verbose: "WARNING" });
@@ -91,9 +98,11 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   });
   server.addManager({ name: "session", manager: OidcSessionManager });
   server.addManager({ name: "users", manager: UsersManager.using(db) });
+  server.addManager({ name: "metrics", manager: MetricsManager.using(registry) });
 
   server.addController({ name: "api", controller: ApiController, middlewares: [OidcHttpMiddleware] });
   server.addController({ name: "admin", controller: AdminController, middlewares: [OidcHttpMiddleware, OidcHttpAdminMiddleware] });
+  server.addController({ name: "metrics", controller: MetricsController, prefix: "" });
   server.addController({ name: "web", controller: WebController.serving({ html, css, js, config: { issuer, clientId, resource } }), prefix: "" });
 
   server.addService({ name: "chat", service: ChatService, middlewares: [OidcSocketMiddleware] });
@@ -102,6 +111,7 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   try {
     await server.start();
   } catch (error) {
+    detachMetrics();
     db.close();
     throw error;
   }
@@ -128,6 +138,7 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
         await io.close(); // disconnects every socket first, or the HTTP server would wait for them
         await server.stop().catch(() => undefined); // the HTTP server is already closed by io.close()
         admin._stop();
+        detachMetrics();
         db.close();
       })();
       return closing;

@@ -25,6 +25,14 @@ interface UserView {
   isDisabled: boolean;
 }
 
+/** GET /admin/metrics: running totals and current states (demo/app/MetricsManager.ts). */
+interface MetricsSummary {
+  at: number;
+  authentications: Record<string, number>;
+  liveSockets: Record<string, number>;
+  keySets: Array<{ issuer: string; state: string; keys: number }>;
+}
+
 export type AdminSocket = Socket<
   OidcServerToClientEvents & { "admin:sessions": (sessions: SessionView[]) => void },
   OidcClientToServerEvents & { sessions: (data: null, ack: (sessions: SessionView[]) => void) => void }
@@ -40,6 +48,8 @@ export interface AdminPanelOptions {
 let socket: AdminSocket | null = null;
 let timer: number | undefined;
 let api: AdminPanelOptions["api"] | null = null;
+let metricsTimer: number | undefined;
+let previousMetrics: MetricsSummary | null = null;
 let shownSessions = "";
 let shownUsers = "";
 
@@ -115,6 +125,47 @@ function showError(error: unknown): void {
   line.textContent = error instanceof Error ? error.message : "";
 }
 
+function item(text: string, detail: string): HTMLLIElement {
+  const li = document.createElement("li");
+  const span = document.createElement("span");
+  span.textContent = detail;
+  li.append(text, span); // text nodes only
+  return li;
+}
+
+/** Rates from the difference with the previous reading; live sockets and key sets as they are now. */
+function renderMetrics(now: MetricsSummary): void {
+  const previous = previousMetrics;
+  previousMetrics = now;
+  const seconds = previous === null ? 0 : (now.at - previous.at) / 1000;
+  const outcomes = Object.keys(now.authentications).sort((a, b) => (a === "success" ? -1 : b === "success" ? 1 : a.localeCompare(b)));
+  $("metrics-auth").replaceChildren(
+    ...(outcomes.length === 0
+      ? [item("none yet", "")]
+      : outcomes.map((outcome) => {
+          const total = now.authentications[outcome] ?? 0;
+          const rate = seconds > 0 && previous !== null ? (total - (previous.authentications[outcome] ?? 0)) / seconds : 0;
+          const li = item(`${rate.toFixed(1)} ${outcome}`, `${total} in all`);
+          li.dataset.outcome = outcome;
+          return li;
+        })),
+  );
+  const namespaces = Object.entries(now.liveSockets).sort(([a], [b]) => a.localeCompare(b));
+  $("metrics-sockets").replaceChildren(...(namespaces.length === 0 ? [item("none yet", "")] : namespaces.map(([namespace, count]) => item(`${count} ${namespace}`, ""))));
+  $("metrics-keys").replaceChildren(
+    ...(now.keySets.length === 0 ? [item("not fetched yet", "")] : now.keySets.map((set) => item(set.state, `${set.keys} key${set.keys === 1 ? "" : "s"}, ${set.issuer}`))),
+  );
+}
+
+async function refreshMetrics(): Promise<void> {
+  if (api === null) return;
+  try {
+    renderMetrics(await api<MetricsSummary>("GET", "/admin/metrics"));
+  } catch (error) {
+    showError(error);
+  }
+}
+
 async function refresh(): Promise<void> {
   if (api === null) return;
   try {
@@ -138,16 +189,21 @@ export function startAdmin(options: AdminPanelOptions): void {
   live.on("connect_error", (error) => showError(new Error(`Live updates: ${describe(error.message)}`)));
   // Users, and expiries moved forward by in-band refreshes, are polled.
   timer = window.setInterval(() => void refresh(), 5000);
+  metricsTimer = window.setInterval(() => void refreshMetrics(), 2000);
   void refresh();
+  void refreshMetrics();
 }
 
 export function stopAdmin(): void {
   window.clearInterval(timer);
+  window.clearInterval(metricsTimer);
+  previousMetrics = null;
   socket?.disconnect();
   socket = api = null;
   shownSessions = shownUsers = "";
   $("admin-sessions").replaceChildren();
   $("admin-users").replaceChildren();
+  for (const id of ["metrics-auth", "metrics-sockets", "metrics-keys"]) $(id).replaceChildren();
   $("admin-panel").hidden = true;
 }
 

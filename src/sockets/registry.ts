@@ -29,6 +29,7 @@ import { inUserRoom, oidcRoom, roomsOf, subRoom } from "./rooms.js";
 import { decorateSocket } from "./decorations.js";
 import { show, describeError } from "../util/text.js";
 import { appPart } from "../util/appState.js";
+import { countLiveSocket } from "../diagnostics.js";
 
 /** A session tracker that wants to hear when a socket goes away. */
 export interface ReleaseTracker {
@@ -100,6 +101,8 @@ export class SocketRegistry {
     setContext(socket, context);
     setFlag(socket, TRACKED, true);
     this.count(context, 1);
+    // Once per tracked socket (a refresh tracks it again), undone once in `untrack`.
+    if (!wasTracked) countLiveSocket(namespaceName(socket), 1);
     if (socket.nsp !== undefined && !this.namespaces.has(socket.nsp)) {
       this.namespaces.add(socket.nsp);
       byNamespace.set(socket.nsp, this);
@@ -121,6 +124,7 @@ export class SocketRegistry {
     // Out of the registry before anything else: whatever the adapter does below, no entry is left behind.
     this.forget(socket);
     setFlag(socket, TRACKED, false);
+    if (wasTracked) countLiveSocket(namespaceName(socket), -1);
     // A disconnected socket has left every room already (Socket.IO leaves them before its disconnect event).
     if (!wasTracked || socket.disconnected) return;
     for (const room of roomsOf(context, hasUsersManager(this.appHandle))) leave(socket, room);
@@ -225,6 +229,11 @@ export class SocketRegistry {
 }
 
 const ignore = (): void => undefined;
+
+/** The socket's namespace name, for the process-wide live-socket count ("" for a socket without one). */
+function namespaceName(socket: Socket): string {
+  return (socket.nsp as Namespace | undefined)?.name ?? "";
+}
 
 /** `socket.join` / `socket.leave` return a promise with some adapters: never let it reject unhandled. */
 function settleQuietly(result: unknown): void {

@@ -149,6 +149,16 @@ describe(
       assert.equal(await users.bob.page.locator("#chat-input").inputValue(), "");
     });
 
+    it("alice's live metrics panel: authentications per second by outcome, live sockets, the key set's state", async () => {
+      const { page } = users.alice;
+      await page.locator("#admin-panel").waitFor({ state: "visible" });
+      // A rate above 0: the panel's own polling authenticates every two seconds, so it moves while one watches.
+      await page.locator('#metrics-auth li[data-outcome="success"]', { hasText: /^(?:[1-9]\d*\.\d|0\.[1-9])/ }).waitFor();
+      await page.locator("#metrics-sockets li", { hasText: /^2 \/chat/ }).waitFor();
+      await page.locator("#metrics-keys li", { hasText: /^fresh/ }).waitFor();
+      assert.equal(await page.locator("#admin-error").isVisible(), false);
+    });
+
     it("alice disables bob from her admin panel; bob's page shows the revocation", async () => {
       const { page } = users.alice;
       await page.locator("#admin-panel").waitFor({ state: "visible" });

@@ -127,6 +127,29 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.equal(typeof message.at, "number");
   });
 
+  it("GET /metrics: Prometheus text with the authentications so far and the live sockets; /admin/metrics sums them up for admins", async () => {
+    const response = await fetch(`${demo.appOrigin}/metrics`, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    assert.match(text, /^# TYPE ioserver_oidc_authentications_total counter$/m);
+    const successes = [...text.matchAll(/^ioserver_oidc_authentications_total\{transport="http",issuer="([^"]+)",outcome="success",[^}]*\} (\d+)$/gm)];
+    assert.ok(successes.length > 0, text);
+    assert.ok(successes.every(([, issuer]) => issuer === demo.idp.issuer));
+    assert.ok(successes.reduce((sum, [, , count]) => sum + Number(count), 0) >= 2, "alice's and bob's GET /api/me");
+    assert.match(text, /^ioserver_oidc_authentications_total\{transport="http",issuer="unknown",outcome="ERR_AUTH_TOKEN_REQUIRED",cache="none",path="none"\} 1$/m);
+    assert.match(text, /^ioserver_oidc_live_sockets\{namespace="\/chat"\} 2$/m);
+    assert.match(text, /^ioserver_oidc_jwks_state\{issuer="[^"]+",state="fresh"\} 1$/m);
+    for (const secret of [alice.accessToken, bob.accessToken, "sub=\"alice\"", "\"bob\""]) assert.ok(!text.includes(secret), "no token and no sub in a label");
+
+    const summary = await callApi<{ authentications: Record<string, number>; liveSockets: Record<string, number>; keySets: Array<{ state: string; keys: number }> }>(demo, "GET", "/admin/metrics", alice.accessToken);
+    assert.equal(summary.status, 200);
+    assert.ok((summary.body.authentications.success ?? 0) >= 2);
+    assert.equal(summary.body.liveSockets["/chat"], 2);
+    assert.equal(summary.body.keySets[0]?.state, "fresh");
+    assert.equal((await callApi(demo, "GET", "/admin/metrics", bob.accessToken)).status, 403);
+  });
+
   it("the admin API is for admins only", async () => {
     const refused = await callApi<{ code?: string }>(demo, "GET", "/admin/sessions", bob.accessToken);
     assert.equal(refused.status, 403);

@@ -110,7 +110,7 @@ describe("the packed tarball, installed strictly into a scratch consumer", () =>
   });
 
   it("ships dist with declarations for both formats, and no sources, maps or tests", () => {
-    for (const entry of ["index", "testing", "client"]) {
+    for (const entry of ["index", "testing", "client", "metrics"]) {
       for (const ext of [".js", ".cjs", ".d.ts", ".d.cts"]) assert.ok(files.includes(`dist/${entry}${ext}`), `dist/${entry}${ext} missing`);
     }
     for (const file of ["package.json", "README.md", "LICENSE", "CHANGELOG.md"]) assert.ok(files.includes(file), `${file} missing`);
@@ -124,23 +124,23 @@ describe("the packed tarball, installed strictly into a scratch consumer", () =>
     const esm = await run(process.execPath, [
       "--input-type=module",
       "-e",
-      `const names = ["ioserver-oidc", "ioserver-oidc/testing", "ioserver-oidc/client"];
+      `const names = ["ioserver-oidc", "ioserver-oidc/testing", "ioserver-oidc/client", "ioserver-oidc/metrics"];
        const mods = await Promise.all(names.map((name) => import(name)));
        console.log(JSON.stringify({ files: names.map((name) => import.meta.resolve(name).replace(/^.*\\/dist\\//, "")),
-         kinds: [typeof mods[0].verifyOidcToken, typeof mods[1].createTestIssuer, typeof mods[2].connectWithOidc] }));`,
+         kinds: [typeof mods[0].verifyOidcToken, typeof mods[1].createTestIssuer, typeof mods[2].connectWithOidc, typeof mods[3].attachPrometheusMetrics] }));`,
     ], app, 30_000);
     assert.equal(esm.code, 0, esm.stderr);
-    assert.deepEqual(JSON.parse(esm.stdout), { files: ["index.js", "testing.js", "client.js"], kinds: ["function", "function", "function"] });
+    assert.deepEqual(JSON.parse(esm.stdout), { files: ["index.js", "testing.js", "client.js", "metrics.js"], kinds: ["function", "function", "function", "function"] });
 
     const cjs = await run(process.execPath, [
       "-e",
-      `const names = ["ioserver-oidc", "ioserver-oidc/testing", "ioserver-oidc/client"];
+      `const names = ["ioserver-oidc", "ioserver-oidc/testing", "ioserver-oidc/client", "ioserver-oidc/metrics"];
        const mods = names.map((name) => require(name));
        console.log(JSON.stringify({ files: names.map((name) => require.resolve(name).replace(/^.*\\/dist\\//, "")),
-         kinds: [typeof mods[0].verifyOidcToken, typeof mods[1].createTestIssuer, typeof mods[2].connectWithOidc] }));`,
+         kinds: [typeof mods[0].verifyOidcToken, typeof mods[1].createTestIssuer, typeof mods[2].connectWithOidc, typeof mods[3].attachPrometheusMetrics] }));`,
     ], app, 30_000);
     assert.equal(cjs.code, 0, cjs.stderr);
-    assert.deepEqual(JSON.parse(cjs.stdout), { files: ["index.cjs", "testing.cjs", "client.cjs"], kinds: ["function", "function", "function"] });
+    assert.deepEqual(JSON.parse(cjs.stdout), { files: ["index.cjs", "testing.cjs", "client.cjs", "metrics.cjs"], kinds: ["function", "function", "function", "function"] });
   });
 
   for (const file of ["consumer.mjs", "consumer.cjs"]) {

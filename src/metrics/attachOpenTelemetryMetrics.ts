@@ -1,0 +1,117 @@
+/**
+ * The package's channels as OpenTelemetry metrics, recorded through a
+ * `Meter` the app passes in. `@opentelemetry/api` is imported for its types
+ * only: nothing of it is loaded at run time, so an app using prom-client
+ * alone does not need it installed.
+ */
+import type { Attributes, Meter, Observable, ObservableCallback } from "@opentelemetry/api";
+import { DURATION_BUCKETS, issuerLabel, KEY_SET_STATES, LastStates, liveSocketsByNamespace, orNone, seconds, subscribeAll, Tally, type DetachMetrics } from "./channels.js";
+
+export interface OpenTelemetryMetricsOptions {
+  /** The meter to create the instruments on, e.g. `metrics.getMeter("my-app")`. */
+  meter: Meter;
+}
+
+/**
+ * Record the package's events as OpenTelemetry counters (observable, over
+ * the adapter's own totals), histograms (in seconds) and observable gauges
+ * on `options.meter`. Returns `detach()`,
+ * which stops recording and removes the gauges' callbacks. See
+ * docs/observability.md#metrics for every instrument.
+ */
+export function attachOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions): DetachMetrics {
+  const meter = (options as Partial<OpenTelemetryMetricsOptions> | undefined)?.meter;
+  if (meter === null || typeof meter !== "object" || typeof meter.createCounter !== "function") {
+    throw new TypeError('attachOpenTelemetryMetrics: "meter" must be an OpenTelemetry Meter (metrics.getMeter(name))');
+  }
+  const histogram = (name: string, description: string) =>
+    meter.createHistogram(name, { description, unit: "s", advice: { explicitBucketBoundaries: [...DURATION_BUCKETS] } });
+
+  const observables: Array<[Observable, ObservableCallback]> = [];
+  const observe = (instrument: Observable, callback: ObservableCallback): void => {
+    instrument.addCallback(callback);
+    observables.push([instrument, callback]);
+  };
+  // Counters are observable counters over the adapter's own totals: counting an event costs a map lookup, not an attribute hash.
+  const counter = (name: string, description: string, unit: string, labelNames: readonly string[]): Tally => {
+    const tally = new Tally(labelNames);
+    observe(meter.createObservableCounter(name, { description, unit }), (result) => {
+      for (const { labels, value } of tally.values()) result.observe(value, labels);
+    });
+    return tally;
+  };
+
+  const authentications = counter("ioserver_oidc.authentications", "Authentication decisions (HTTP, handshake, in-band refresh, verifyOidcToken)", "{authentication}", ["transport", "issuer", "outcome", "cache", "path"]);
+  const authDuration = histogram("ioserver_oidc.authentication.duration", "Time from the start of an authentication to its decision");
+  const jwksFetches = counter("ioserver_oidc.jwks.fetches", "JWKS fetches completed", "{fetch}", ["issuer", "outcome", "failure"]);
+  const jwksDuration = histogram("ioserver_oidc.jwks.fetch.duration", "Duration of a JWKS fetch");
+  const discoveries = counter("ioserver_oidc.discoveries", "OpenID Connect discoveries completed", "{discovery}", ["issuer", "outcome"]);
+  const discoveryDuration = histogram("ioserver_oidc.discovery.duration", "Duration of an OpenID Connect discovery");
+  const socketEvents = counter("ioserver_oidc.socket.events", "Events of live sockets", "{event}", ["namespace", "event", "code", "kind"]);
+  const revocations = counter("ioserver_oidc.revocations", "Revocations made on this node", "{revocation}", ["kind"]);
+  const revokedSockets = counter("ioserver_oidc.revocation.sockets", "Sockets of this node ended by revocations", "{socket}", ["kind"]);
+  const revocationDuration = histogram("ioserver_oidc.revocation.duration", "Duration of a revocation (recording, broadcasting, counting)");
+  const logouts = counter("ioserver_oidc.backchannel_logouts", "Back-channel logout requests answered", "{request}", ["outcome"]);
+  const logoutDuration = histogram("ioserver_oidc.backchannel_logout.duration", "Duration of a back-channel logout request");
+  const outages = counter("ioserver_oidc.backend.outages", "Times a shared backend became unavailable", "{outage}", ["backend", "source"]);
+
+  const last = new LastStates();
+  const gauge = (name: string, description: string, unit: string, read: (record: (value: number, attributes: Attributes) => void) => void) => {
+    observe(meter.createObservableGauge(name, { description, unit }), (result) => read((value, attributes) => result.observe(value, attributes)));
+  };
+  gauge("ioserver_oidc.sockets.live", "Authenticated sockets connected to this process, by namespace", "{socket}", (record) => {
+    for (const [namespace, count] of liveSocketsByNamespace()) record(count, { namespace });
+  });
+  gauge("ioserver_oidc.jwks.state", "Each key set's state after its last fetch: 1 for the current state, 0 for the others", "1", (record) => {
+    for (const view of last.keySets.values()) for (const state of KEY_SET_STATES) record(view.state === state ? 1 : 0, { issuer: view.issuer, state });
+  });
+  gauge("ioserver_oidc.jwks.keys", "Keys in each key set after its last fetch", "{key}", (record) => {
+    for (const view of last.keySets.values()) record(view.keys, { issuer: view.issuer });
+  });
+  gauge("ioserver_oidc.jwks.circuit_open", "1 while a key set's circuit is open (requests fail fast), else 0", "1", (record) => {
+    for (const view of last.keySets.values()) record(view.circuitOpen ? 1 : 0, { issuer: view.issuer });
+  });
+  gauge("ioserver_oidc.backend.degraded", "1 while a shared backend is unavailable, else 0", "1", (record) => {
+    for (const [backend, degraded] of last.backends) record(degraded ? 1 : 0, { backend });
+  });
+
+  return subscribeAll(
+    {
+      auth(message) {
+        const issuer = issuerLabel(message.issuer);
+        const path = orNone(message.path);
+        authentications.add(1, [message.transport, issuer, message.outcome, orNone(message.cache), path]);
+        authDuration.record(seconds(message.durationMs), { transport: message.transport, issuer, outcome: message.outcome, path });
+      },
+      jwks(message) {
+        const issuer = issuerLabel(message.issuer);
+        jwksFetches.add(1, [issuer, message.outcome, orNone(message.failure)]);
+        jwksDuration.record(seconds(message.durationMs), { issuer, outcome: message.outcome });
+        last.jwks(message);
+      },
+      discovery(message) {
+        const issuer = issuerLabel(message.issuer);
+        discoveries.add(1, [issuer, message.outcome]);
+        discoveryDuration.record(seconds(message.durationMs), { issuer, outcome: message.outcome });
+      },
+      socket(message) {
+        socketEvents.add(1, [message.namespace, message.event, orNone("code" in message ? message.code : undefined), orNone("kind" in message ? message.kind : undefined)]);
+      },
+      revocation(message) {
+        revocations.add(1, [message.kind]);
+        revokedSockets.add(message.local, [message.kind]);
+        revocationDuration.record(seconds(message.durationMs), { kind: message.kind });
+      },
+      logout(message) {
+        logouts.add(1, [message.outcome]);
+        logoutDuration.record(seconds(message.durationMs), { outcome: message.outcome });
+      },
+      backend(message) {
+        if (last.backend(message)) outages.add(1, [message.backend, message.source]);
+      },
+    },
+    () => {
+      for (const [instrument, callback] of observables) instrument.removeCallback(callback);
+    },
+  );
+}

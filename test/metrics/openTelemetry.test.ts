@@ -1,0 +1,142 @@
+/**
+ * The OpenTelemetry adapter through real traffic (see traffic.ts), read back
+ * with the SDK's own pipeline: a MeterProvider and a MetricReader collected
+ * on demand (cumulative sums and histograms, the gauges' callbacks run at
+ * each collection).
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { DataPointType, MeterProvider, MetricReader, type CollectionResult, type MetricData } from "@opentelemetry/sdk-metrics";
+import { attachOpenTelemetryMetrics, type DetachMetrics } from "../../src/metrics/index.js";
+import { connectedTo } from "../helpers/app.js";
+import { waitFor } from "../helpers/wait.js";
+import { Traffic, type Expected } from "./traffic.js";
+
+/** A reader the test collects from when it wants to. */
+class OnDemandReader extends MetricReader {
+  protected override async onShutdown(): Promise<void> {}
+  protected override async onForceFlush(): Promise<void> {}
+}
+
+async function collected(reader: MetricReader): Promise<MetricData[]> {
+  const { resourceMetrics, errors }: CollectionResult = await reader.collect();
+  assert.deepEqual(errors, []);
+  return resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics);
+}
+
+/** A series' value (a histogram's: its count), undefined when the series is not there. */
+function valueOf(metrics: MetricData[], name: string, labels: Record<string, string>): number | undefined {
+  const metric = metrics.find((each) => each.descriptor.name === name);
+  if (metric === undefined) return undefined;
+  for (const point of metric.dataPoints) {
+    const attributes = point.attributes as Record<string, unknown>;
+    const keys = Object.keys(attributes);
+    if (keys.length !== Object.keys(labels).length || !keys.every((key) => attributes[key] === labels[key])) continue;
+    return metric.dataPointType === DataPointType.HISTOGRAM ? (point.value as { count: number }).count : (point.value as number);
+  }
+  return undefined;
+}
+
+async function check(reader: MetricReader, expected: Expected[]): Promise<void> {
+  const metrics = await collected(reader);
+  for (const { otel, labels, value } of expected) assert.equal(valueOf(metrics, otel, labels), value, `${otel} ${JSON.stringify(labels)}`);
+}
+
+describe("attachOpenTelemetryMetrics", { timeout: 120_000 }, () => {
+  const traffic = new Traffic();
+  const reader = new OnDemandReader();
+  const provider = new MeterProvider({ readers: [reader] });
+  let detach: DetachMetrics;
+
+  before(async () => {
+    await traffic.start();
+    detach = attachOpenTelemetryMetrics({ meter: provider.getMeter("metrics-test") });
+  });
+  after(async () => {
+    detach?.();
+    await provider.shutdown();
+    await traffic.close();
+  });
+
+  it("HTTP authentications: a counter by transport, issuer, outcome, cache and path; a histogram in seconds", async () => {
+    await check(reader, await traffic.http());
+    const metrics = await collected(reader);
+    const counter = metrics.find((each) => each.descriptor.name === "ioserver_oidc.authentications")!;
+    assert.equal(counter.dataPointType, DataPointType.SUM);
+    assert.equal(counter.descriptor.unit, "{authentication}");
+    const histogram = metrics.find((each) => each.descriptor.name === "ioserver_oidc.authentication.duration")!;
+    assert.equal(histogram.dataPointType, DataPointType.HISTOGRAM);
+    assert.equal(histogram.descriptor.unit, "s");
+    for (const point of histogram.dataPoints) {
+      const { sum, count, buckets } = point.value as { sum: number; count: number; buckets: { boundaries: number[] } };
+      assert.ok(sum >= 0 && sum / count < 30, "seconds, not milliseconds");
+      assert.equal(buckets.boundaries[0], 0.0001, "the advised boundaries, in seconds");
+    }
+  });
+
+  it("sockets: events, revocations, and an observable gauge of live sockets per namespace", async () => {
+    const live = async (namespace: string) => valueOf(await collected(reader), "ioserver_oidc.sockets.live", { namespace });
+    const expected = await traffic.sockets(async () => {
+      await waitFor(async () => (await live("/chat")) === 3);
+      assert.equal(await live("/lenient"), 1);
+    });
+    await check(reader, expected);
+    await waitFor(async () => (await live("/chat")) === 0);
+    assert.equal(await live("/lenient"), 0);
+    assert.equal(await live("/admin"), 0);
+    const gauge = (await collected(reader)).find((each) => each.descriptor.name === "ioserver_oidc.sockets.live")!;
+    assert.equal(gauge.dataPointType, DataPointType.GAUGE);
+  });
+
+  it("key sets: fetches, durations, and gauges of each set's state, keys and circuit", async () => {
+    await check(reader, await traffic.keySets());
+  });
+
+  it("discovery", async () => {
+    await check(reader, await traffic.discovery());
+  });
+
+  it("back-channel logout", async () => {
+    await check(reader, await traffic.logout());
+  });
+
+  it("backend: a 0/1 gauge and a count of outages", async () => {
+    traffic.backend("degraded");
+    assert.equal(valueOf(await collected(reader), "ioserver_oidc.backend.degraded", { backend: "redis" }), 1);
+    traffic.backend("healed");
+    const metrics = await collected(reader);
+    assert.equal(valueOf(metrics, "ioserver_oidc.backend.degraded", { backend: "redis" }), 0);
+    assert.equal(valueOf(metrics, "ioserver_oidc.backend.outages", { backend: "redis", source: "session store" }), 1);
+  });
+
+  it("no attribute value carries a token or a sub", async () => {
+    const metrics = await collected(reader);
+    const values = metrics.flatMap((metric) => metric.dataPoints.flatMap((point) => Object.values(point.attributes).map(String)));
+    assert.ok(values.length > 50, `${values.length} attribute values`);
+    assert.ok(traffic.secrets.size > 20);
+    for (const value of new Set(values)) for (const secret of traffic.secrets) assert.ok(!value.includes(secret), `an attribute carried ${secret.slice(0, 12)}…`);
+  });
+
+  it("detach stops counting and removes the gauges' callbacks; it is idempotent", async () => {
+    const total = (metrics: MetricData[]) => metrics.find((each) => each.descriptor.name === "ioserver_oidc.authentications")!.dataPoints.reduce((sum, point) => sum + (point.value as number), 0);
+    const before = total(await collected(reader));
+    detach();
+    detach();
+    await traffic.http();
+    traffic.backend("degraded");
+    const socket = await connectedTo(traffic.app, "chat", await traffic.mint());
+    try {
+      // The SDK keeps reporting a gauge's last observed value; the callbacks no longer run, so it does not move.
+      const metrics = await collected(reader);
+      assert.equal(total(metrics), before, "nothing counted once detached");
+      assert.equal(valueOf(metrics, "ioserver_oidc.sockets.live", { namespace: "/chat" }), 0, "a socket connected after detach is not observed");
+      assert.equal(valueOf(metrics, "ioserver_oidc.backend.degraded", { backend: "redis" }), 0);
+    } finally {
+      socket.disconnect();
+    }
+  });
+
+  it("a missing meter is a TypeError", () => {
+    assert.throws(() => attachOpenTelemetryMetrics({} as never), TypeError);
+  });
+});
