@@ -5,7 +5,7 @@
  * OpenTelemetry alone does not need it installed.
  */
 import type * as PromClient from "prom-client";
-import { DURATION_BUCKETS, issuerLabel, KEY_SET_STATES, LastStates, liveSocketsByNamespace, orNone, seconds, subscribeAll, Tally, type DetachMetrics } from "./channels.js";
+import { DURATION_BUCKETS, HistogramTally, issuerLabel, KEY_SET_STATES, LastStates, liveSocketsByNamespace, orNone, seconds, subscribeAll, Tally, type DetachMetrics, type SeriesLabels } from "./channels.js";
 
 /** What the adapter uses of the prom-client module. */
 export type PromClientModule = Pick<typeof PromClient, "Counter" | "Gauge" | "Histogram" | "register">;
@@ -52,8 +52,15 @@ export function attachPrometheusMetrics(options: PrometheusMetricsOptions): Deta
     }));
     return tally;
   };
-  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
-    named(name, () => new client.Histogram<L>({ name, help, labelNames, buckets: [...DURATION_BUCKETS], registers }));
+  // A histogram is the adapter's own too (an observation is a few map reads and three additions), shown to
+  // the registry as a metric of prom-client's shape: `get()` / `getForPromString()` give its series.
+  const histogram = (name: string, help: string, labelNames: readonly string[]): HistogramTally => {
+    const tally = new HistogramTally(labelNames);
+    const read = (splay: boolean) => ({ name, help, type: "histogram", aggregator: "sum", values: histogramValues(name, tally, splay) });
+    const metric = { name, help, type: "histogram", aggregator: "sum", labelNames, get: () => Promise.resolve(read(true)), getForPromString: () => Promise.resolve(read(false)), reset: () => tally.clear() };
+    named(name, () => registry.registerMetric(metric as unknown as PromClient.Metric));
+    return tally;
+  };
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: PromClient.Gauge<L>) => void) =>
     named(name, () => new client.Gauge<L>({ name, help, labelNames, registers, ...(collect === undefined ? {} : { collect }) }));
 
@@ -85,13 +92,13 @@ export function attachPrometheusMetrics(options: PrometheusMetricsOptions): Deta
         auth(message) {
           const issuer = issuerLabel(message.issuer);
           const path = orNone(message.path);
-          authentications.add(1, [message.transport, issuer, message.outcome, orNone(message.cache), path]);
-          authDuration.observe({ transport: message.transport, issuer, outcome: message.outcome, path }, seconds(message.durationMs));
+          authentications.add(1, message.transport, issuer, message.outcome, orNone(message.cache), path);
+          authDuration.observe(seconds(message.durationMs), message.transport, issuer, message.outcome, path);
         },
         jwks(message) {
           const issuer = issuerLabel(message.issuer);
-          jwksFetches.add(1, [issuer, message.outcome, orNone(message.failure)]);
-          jwksDuration.observe({ issuer, outcome: message.outcome }, seconds(message.durationMs));
+          jwksFetches.add(1, issuer, message.outcome, orNone(message.failure));
+          jwksDuration.observe(seconds(message.durationMs), issuer, message.outcome);
           const view = last.jwks(message);
           for (const state of KEY_SET_STATES) jwksState.set({ issuer, state }, view.state === state ? 1 : 0);
           jwksKeys.set({ issuer }, view.keys);
@@ -99,25 +106,25 @@ export function attachPrometheusMetrics(options: PrometheusMetricsOptions): Deta
         },
         discovery(message) {
           const issuer = issuerLabel(message.issuer);
-          discoveries.add(1, [issuer, message.outcome]);
-          discoveryDuration.observe({ issuer, outcome: message.outcome }, seconds(message.durationMs));
+          discoveries.add(1, issuer, message.outcome);
+          discoveryDuration.observe(seconds(message.durationMs), issuer, message.outcome);
         },
         socket(message) {
-          socketEvents.add(1, [message.namespace, message.event, orNone("code" in message ? message.code : undefined), orNone("kind" in message ? message.kind : undefined)]);
+          socketEvents.add(1, message.namespace, message.event, orNone("code" in message ? message.code : undefined), orNone("kind" in message ? message.kind : undefined));
         },
         revocation(message) {
-          revocations.add(1, [message.kind]);
-          revokedSockets.add(message.local, [message.kind]);
-          revocationDuration.observe({ kind: message.kind }, seconds(message.durationMs));
+          revocations.add(1, message.kind);
+          revokedSockets.add(message.local, message.kind);
+          revocationDuration.observe(seconds(message.durationMs), message.kind);
         },
         logout(message) {
-          logouts.add(1, [message.outcome]);
-          logoutDuration.observe({ outcome: message.outcome }, seconds(message.durationMs));
+          logouts.add(1, message.outcome);
+          logoutDuration.observe(seconds(message.durationMs), message.outcome);
         },
         backend(message) {
           const degraded = last.backend(message);
           backendDegraded.set({ backend: message.backend }, degraded ? 1 : 0);
-          if (degraded) outages.add(1, [message.backend, message.source]);
+          if (degraded) outages.add(1, message.backend, message.source);
         },
       },
       () => {
@@ -129,4 +136,31 @@ export function attachPrometheusMetrics(options: PrometheusMetricsOptions): Deta
     for (const name of names) registry.removeSingleMetric(name);
     throw error;
   }
+}
+
+/** A value as prom-client's registry reads it: `labels` alone (`get()`, the JSON view), or with the series' labels apart (the text view). */
+interface HistogramValue {
+  labels: Record<string, string | number>;
+  sharedLabels?: SeriesLabels;
+  value: number;
+  metricName: string;
+}
+
+/** The series of a histogram as prom-client's own histograms give them: cumulative `_bucket`s, `+Inf`, `_sum`, `_count`. */
+function histogramValues(name: string, tally: HistogramTally, splay: boolean): HistogramValue[] {
+  const values: HistogramValue[] = [];
+  const push = (metricName: string, labels: Record<string, string | number>, series: SeriesLabels, value: number) => {
+    values.push(splay ? { labels: { ...series, ...labels }, value, metricName } : { labels, sharedLabels: series, value, metricName });
+  };
+  for (const series of tally.values()) {
+    let cumulative = 0;
+    DURATION_BUCKETS.forEach((bound, slot) => {
+      cumulative += series.buckets[slot]!;
+      push(`${name}_bucket`, { le: bound }, series.labels, cumulative);
+    });
+    push(`${name}_bucket`, { le: "+Inf" }, series.labels, series.count);
+    push(`${name}_sum`, {}, series.labels, series.sum);
+    push(`${name}_count`, {}, series.labels, series.count);
+  }
+  return values;
 }

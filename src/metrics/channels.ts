@@ -120,36 +120,111 @@ export class LastStates {
   }
 }
 
+/** One series: its label values by name, as the library wants them. */
+export type SeriesLabels = Readonly<Record<string, string>>;
+
 /**
- * Running totals by label values, kept by the adapter itself: counting an
- * event is a string join and a map lookup, and the library reads the totals
- * when it collects (an OpenTelemetry observable counter, a prom-client
- * counter's `collect`), rather than hashing the labels on every event.
+ * Series by their label values, found through one map per label (a trie):
+ * finding an existing series reads a few maps and allocates nothing, which
+ * matters on the path of every authentication. Label values are bounded
+ * (codes, enums, configured issuers, namespaces), so the table is too.
+ * Pass the values in the order of `labelNames` (up to five).
  */
-export class Tally {
-  private readonly series = new Map<string, { labels: Record<string, string>; value: number }>();
+class SeriesTable<S extends { labels: SeriesLabels }> {
+  private readonly root = new Map<string, unknown>();
+  private readonly all: S[] = [];
 
-  constructor(private readonly labelNames: readonly string[]) {}
-
-  /** Add `value` to the series of these label values (in the order of `labelNames`). */
-  add(value: number, values: readonly string[]): void {
-    // Label values hold no NUL (configured issuers, namespaces, codes, enums): the join names one series.
-    const key = values.join("\u0000");
-    const found = this.series.get(key);
-    if (found !== undefined) {
-      found.value += value;
-      return;
-    }
-    const labels: Record<string, string> = {};
-    this.labelNames.forEach((name, index) => {
-      labels[name] = values[index] ?? "";
-    });
-    this.series.set(key, { labels, value });
+  constructor(
+    readonly labelNames: readonly string[],
+    private readonly create: (labels: SeriesLabels) => S,
+  ) {
+    if (labelNames.length < 1 || labelNames.length > 5) throw new RangeError("a series has one to five labels");
   }
 
-  /** Every series: its labels and its total. */
-  values(): IterableIterator<{ labels: Record<string, string>; value: number }> {
-    return this.series.values();
+  protected at(a: string, b?: string, c?: string, d?: string, e?: string): S {
+    const depth = this.labelNames.length;
+    let map = this.root;
+    for (let level = 0; level < depth - 1; level++) {
+      const key = (level === 0 ? a : level === 1 ? b : level === 2 ? c : d) ?? "";
+      let next = map.get(key) as Map<string, unknown> | undefined;
+      if (next === undefined) map.set(key, (next = new Map()));
+      map = next;
+    }
+    const last = (depth === 1 ? a : depth === 2 ? b : depth === 3 ? c : depth === 4 ? d : e) ?? "";
+    let series = map.get(last) as S | undefined;
+    if (series === undefined) {
+      const values = [a, b, c, d, e];
+      const labels: Record<string, string> = {};
+      this.labelNames.forEach((name, index) => {
+        labels[name] = values[index] ?? "";
+      });
+      series = this.create(Object.freeze(labels));
+      map.set(last, series);
+      this.all.push(series);
+    }
+    return series;
+  }
+
+  /** Every series, in the order they first appeared. */
+  values(): readonly S[] {
+    return this.all;
+  }
+
+  clear(): void {
+    this.root.clear();
+    this.all.length = 0;
+  }
+}
+
+/**
+ * Running totals by label values, kept by the adapter itself: the library
+ * reads them when it collects (an OpenTelemetry observable counter, a
+ * prom-client counter's `collect`) rather than hashing the labels on every
+ * event.
+ */
+export class Tally extends SeriesTable<{ labels: SeriesLabels; value: number }> {
+  constructor(labelNames: readonly string[]) {
+    super(labelNames, (labels) => ({ labels, value: 0 }));
+  }
+
+  /** Add `value` to the series of these label values (in the order of `labelNames`). */
+  add(value: number, a: string, b?: string, c?: string, d?: string, e?: string): void {
+    this.at(a, b, c, d, e).value += value;
+  }
+}
+
+/** A histogram series kept by the adapter: the count in each of DURATION_BUCKETS (the last slot: above them all), the sum and the count. */
+export interface HistogramSeries {
+  labels: SeriesLabels;
+  buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/** Histograms kept by the adapter itself (see Tally): an observation is a few map reads and three additions. */
+export class HistogramTally extends SeriesTable<HistogramSeries> {
+  constructor(labelNames: readonly string[]) {
+    super(labelNames, (labels) => ({ labels, buckets: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0, count: 0 }));
+  }
+
+  observe(value: number, a: string, b?: string, c?: string, d?: string, e?: string): void {
+    const series = this.at(a, b, c, d, e);
+    let slot = 0;
+    while (slot < DURATION_BUCKETS.length && value > DURATION_BUCKETS[slot]!) slot++;
+    series.buckets[slot]! += 1;
+    series.sum += value;
+    series.count += 1;
+  }
+}
+
+/** The attributes object of each series, made once: OpenTelemetry records take one object per call. */
+export class AttributeSets extends SeriesTable<{ labels: SeriesLabels }> {
+  constructor(labelNames: readonly string[]) {
+    super(labelNames, (labels) => ({ labels }));
+  }
+
+  of(a: string, b?: string, c?: string, d?: string, e?: string): SeriesLabels {
+    return this.at(a, b, c, d, e).labels;
   }
 }
 
