@@ -452,7 +452,7 @@ describe("fastVerify: the checks it remembers for a header, key and policy", () 
     assert.ok(first && Object.isFrozen(first.header));
     assert.ok(fastVerify(first, key.fast, rules, now), "an ordinary token with its key and rules is accepted");
     // Same frozen header object and key material; only the JWK (its use), then only the rules differ.
-    const encKey = createFastKey({ ...key.jwk, use: "enc" } as Record<string, unknown>);
+    const encKey = createFastKey({ ...key.jwk, use: "enc" });
     assert.ok(encKey);
     const second = decodeJws(raw(key, hdr(key), claims(now, { n: 2 })));
     assert.ok(second);
