@@ -3,7 +3,7 @@
  * features. A preset name or a custom function picks the fields; the result
  * is sanitised the same way whatever produced it.
  */
-import type { OidcClaimMapper, OidcClaimPreset, OidcMappedClaims } from "../types.js";
+import type { OidcClaimMapper, OidcClaimPreset, OidcFeatures, OidcMappedClaims } from "../types.js";
 
 export type { OidcClaimMapper, OidcClaimPreset, OidcMappedClaims };
 
@@ -53,6 +53,9 @@ export function strings(value: unknown): string[] {
   return Object.freeze(out) as string[];
 }
 
+/** The one empty `features`, shared by every context whose token has none (frozen, like NO_STRINGS). */
+export const NO_FEATURES: OidcFeatures = Object.freeze({});
+
 function object(value: unknown): Record<string, unknown> | undefined {
   return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
@@ -86,7 +89,7 @@ export function presetMapper(preset: OidcClaimPreset, options: PresetOptions): O
       return (claims) => ({
         roles: customRoles?.(claims) ?? strings(claims["roles"]),
         permissions: strings(claims["permissions"]),
-        features: object(claims["features"]) ?? {},
+        features: object(claims["features"]) ?? NO_FEATURES,
       });
     case "keycloak":
       return (claims) => ({

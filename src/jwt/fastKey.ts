@@ -8,8 +8,8 @@ import { hasPrivateMember } from "./usableKey.js";
 
 /** The public key and the JWK it came from (for alg/kty/crv/use/key_ops checks). */
 export interface FastKey {
-  key: KeyObject;
-  jwk: Readonly<Record<string, unknown>>;
+  readonly key: KeyObject;
+  readonly jwk: Readonly<Record<string, unknown>>;
 }
 
 /** What fastVerify needs from a KeyObject, read once per key. */
@@ -64,6 +64,19 @@ export function importsAsVerifyKey(spec: AlgSpec, jwk: Readonly<Record<string, u
 }
 
 /**
+ * A frozen copy of a JWK, its arrays (`key_ops`, `x5c`) copied and frozen
+ * too: what fastVerify checked of a key stays true while it is in use.
+ */
+function frozenCopy(jwk: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  const copy: Record<string, unknown> = {};
+  for (const name of Object.keys(jwk)) {
+    const value = jwk[name];
+    copy[name] = Array.isArray(value) ? Object.freeze(value.slice()) : value;
+  }
+  return Object.freeze(copy);
+}
+
+/**
  * Build a FastKey from a published JWK, or undefined when it is not a public
  * RSA, EC or OKP key node:crypto can import (node validates it as WebCrypto's
  * import does: an EC point off its curve is refused by both). Which algs the
@@ -78,7 +91,7 @@ export function createFastKey(jwk: Readonly<Record<string, unknown>>): FastKey |
     if (hasPrivateMember(jwk)) return undefined;
     const key = createPublicKey({ key: { ...jwk } as never, format: "jwk" });
     if (key.type !== "public") return undefined;
-    return { key, jwk };
+    return { key, jwk: frozenCopy(jwk) };
   } catch {
     return undefined;
   }

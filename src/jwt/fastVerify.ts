@@ -23,13 +23,28 @@
  * bytes crypto.verify reads are views of one shared buffer, segment.ts).
  */
 import { verify as cryptoVerify } from "node:crypto";
-import { EC, ED, PSS, RSA, specOf } from "./algorithms.js";
+import { EC, ED, PSS, RSA, specOf, type AlgSpec } from "./algorithms.js";
 import { claimsValid, type FastPolicy } from "./claims.js";
 import type { DecodedJws } from "./decode.js";
-import { factsOf, importsAsVerifyKey, type FastKey } from "./fastKey.js";
+import { factsOf, importsAsVerifyKey, type FastKey, type KeyFacts } from "./fastKey.js";
 import { headerIsPlain } from "./header.js";
 import { signatureView, signingInputView } from "./segment.js";
 import { isUsableJwk } from "./usableKey.js";
+
+/**
+ * The last header, key and policy that passed the checks which depend on
+ * them alone (alg allowed and handled, header plain, key usable for it), and
+ * what those checks found. An issuer signs its tokens with one header and
+ * one key, and the header is then one frozen object shared by all of them
+ * (header.ts): the next token with the same three objects skips the checks.
+ * Only frozen objects are remembered, so what was checked cannot have
+ * changed since.
+ */
+let fitHeader: Record<string, unknown> | undefined;
+let fitKey: FastKey | undefined;
+let fitPolicy: FastPolicy | undefined;
+let fitSpec: AlgSpec | undefined;
+let fitFacts: KeyFacts | undefined;
 
 /**
  * Returns the payload when the token is VALID under `policy` with this key
@@ -44,15 +59,29 @@ import { isUsableJwk } from "./usableKey.js";
 export function fastVerify(decoded: DecodedJws, key: FastKey, policy: FastPolicy, nowSeconds?: number): Record<string, unknown> | undefined {
   try {
     const { header, payload, signatureLength } = decoded;
-    const alg = header["alg"];
-    if (typeof alg !== "string") return undefined;
-    const spec = specOf(alg);
-    const algorithms = policy.algorithms;
-    if (spec === undefined || !Array.isArray(algorithms) || !algorithms.includes(alg)) return undefined;
-    if (!headerIsPlain(header)) return undefined;
-    const jwk = key.jwk;
-    const facts = factsOf(key.key);
-    if (!isUsableJwk(jwk, alg, header["kid"]) || !importsAsVerifyKey(spec, jwk, facts)) return undefined;
+    let spec: AlgSpec | undefined;
+    let facts: KeyFacts;
+    if (header === fitHeader && key === fitKey && policy === fitPolicy) {
+      spec = fitSpec!;
+      facts = fitFacts!;
+    } else {
+      const alg = header["alg"];
+      if (typeof alg !== "string") return undefined;
+      spec = specOf(alg);
+      const algorithms = policy.algorithms;
+      if (spec === undefined || !Array.isArray(algorithms) || !algorithms.includes(alg)) return undefined;
+      if (!headerIsPlain(header)) return undefined;
+      const jwk = key.jwk;
+      facts = factsOf(key.key);
+      if (!isUsableJwk(jwk, alg, header["kid"]) || !importsAsVerifyKey(spec, jwk, facts)) return undefined;
+      if (Object.isFrozen(header) && Object.isFrozen(jwk) && Object.isFrozen(policy) && Object.isFrozen(policy.algorithms)) {
+        fitHeader = header;
+        fitKey = key;
+        fitPolicy = policy;
+        fitSpec = spec;
+        fitFacts = facts;
+      }
+    }
 
     const now = nowSeconds === undefined ? Math.floor(Date.now() / 1000) : nowSeconds;
     if (!claimsValid(header, payload, policy, now)) return undefined;

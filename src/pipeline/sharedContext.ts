@@ -14,7 +14,8 @@ export function sharedContext(verified: VerifiedToken, config: OidcConfig): Oidc
   const known = verified.context;
   if (known !== undefined) return known;
   const { payload, issuer } = verified;
-  return (verified.context = freezeContext(buildUserContext(payload, issuer.mapClaims, derivedUserId(issuer.issuer, payload.sub as string, config))));
+  // buildUserContext hands out its lists and `features` frozen already: only the context itself is left.
+  return (verified.context = Object.freeze(buildUserContext(payload, issuer.mapClaims, derivedUserId(issuer.issuer, payload.sub as string, config))));
 }
 
 /** Freeze a context and what it holds. */

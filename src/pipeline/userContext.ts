@@ -5,14 +5,12 @@
 import type { JWTPayload } from "jose";
 import { OidcAuthError } from "../errors.js";
 import type { OidcFeatures, OidcProvisionedUser, OidcUserContext } from "../types.js";
-import { scopesOf, strings, type OidcClaimMapper } from "../claims/claimMapping.js";
+import { NO_FEATURES, scopesOf, strings, type OidcClaimMapper } from "../claims/claimMapping.js";
 
 function stringOrNull(value: unknown): string | null {
   return typeof value === "string" ? value : null;
 }
 
-/** The one empty `features` shared by every context whose token has none (frozen, like the rest of a context). */
-const NO_FEATURES: OidcFeatures = Object.freeze({});
 
 /**
  * The `features` object, frozen: a verified claim's own (deep-frozen with the
@@ -36,8 +34,9 @@ const defaultMapper: OidcClaimMapper = (claims) => ({
  * Map a verified payload. `payload.sub` must already be checked to be a
  * non-empty string and `exp` a number. Whatever the mapper returns is
  * sanitised: arrays keep their strings, `features` must be an object; the
- * lists and `features` are frozen, shared with the verified claims when they
- * are the claims' own (see `strings`) and with every other context when empty.
+ * lists and `features` are always frozen (the context itself is not), shared
+ * with the verified claims when they are the claims' own (see `strings`) and
+ * with every other context when empty.
  * `userId` is the subject's derived id (see `identity.ts`) until a users
  * manager's record replaces it.
  */

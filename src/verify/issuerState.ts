@@ -25,6 +25,14 @@ export interface IssuerState {
 /** Process-wide cache, bounded by the configs: weak, an entry goes with its issuer config. */
 const issuerStates = new WeakMap<OidcIssuerConfig, IssuerState>();
 
+/**
+ * The issuer asked about last, and its state: most tokens come from one
+ * issuer, and this spares the WeakMap lookup. (It keeps that one issuer
+ * config alive until another is asked about.)
+ */
+let lastIssuer: OidcIssuerConfig | undefined;
+let lastState: IssuerState | undefined;
+
 function policyOf(issuer: OidcIssuerConfig): FastPolicy {
   return Object.freeze({
     issuer: issuer.issuer,
@@ -43,6 +51,7 @@ function policyOf(issuer: OidcIssuerConfig): FastPolicy {
  * registry has since dropped it.
  */
 export function issuerStateOf(issuer: OidcIssuerConfig, config: OidcConfig): IssuerState {
+  if (issuer === lastIssuer) return lastState!;
   let state = issuerStates.get(issuer);
   if (state === undefined) {
     state = Object.freeze({
@@ -51,6 +60,8 @@ export function issuerStateOf(issuer: OidcIssuerConfig, config: OidcConfig): Iss
     });
     issuerStates.set(issuer, state);
   }
+  lastIssuer = issuer;
+  lastState = state;
   return state;
 }
 

@@ -108,6 +108,9 @@ export class TokenCache {
   private deferred = 0;
   /** Lookup keys (plus one, 0 is "empty") of tokens verified once and not kept yet, in buckets of BUCKET slots; undefined when `admitAfter` is 1. */
   private readonly sightings: Int32Array | undefined;
+  /** The token of the last miss and its lookup key: a miss is usually followed by `set` for the same token, once it is verified. */
+  private missedToken: string | undefined;
+  private missedLookup = 0;
   /** State of the generator that picks which slot of a full bucket a sighting takes. */
   private victim = 0x2545f491;
 
@@ -117,9 +120,12 @@ export class TokenCache {
 
   /** The cached verification of exactly this token string, if still valid. */
   get(token: string, now: number): CachedVerification | undefined {
-    const entry = this.entries.get(keyOf(token));
+    const lookup = keyOf(token);
+    const entry = this.entries.get(lookup);
     if (entry === undefined || entry.token !== token) {
       this.misses++;
+      this.missedToken = token;
+      this.missedLookup = lookup;
       return undefined;
     }
     if (now >= entry.validUntil || !entry.keySet.stillPublished(entry.key, now)) {
@@ -148,7 +154,7 @@ export class TokenCache {
     if (validUntil <= now) return undefined;
     const bytes = token.length + payloadChars + ENTRY_OVERHEAD;
     if (bytes > this.options.maxBytes || this.options.maxEntries === 0) return undefined;
-    const lookup = keyOf(token);
+    const lookup = token === this.missedToken ? this.missedLookup : keyOf(token);
     if (!this.admit(lookup)) return undefined;
     const previous = this.entries.get(lookup);
     if (previous !== undefined) this.delete(previous);
@@ -168,6 +174,7 @@ export class TokenCache {
     this.sightings?.fill(0);
     this.cursor = undefined;
     this.bytes = 0;
+    this.missedToken = undefined;
   }
 
   /** Whether a verified token with this lookup key is kept now: with `admitAfter` 2, only if it was verified before. */

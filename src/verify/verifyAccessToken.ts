@@ -70,25 +70,90 @@ export function verifyAccessToken(token: unknown, config: OidcConfig, log?: KeyS
 export function verifyAccessTokenNow(token: unknown, config: OidcConfig, log?: KeySetLog, report?: OidcVerificationReport): VerifiedToken | Promise<VerifiedToken> {
   const now = Date.now();
   const cache = tokenCacheOf(config);
-  // A cached token costs one map lookup: no generator, no clock object.
-  if (cache !== undefined && typeof token === "string" && token.length > 0) {
-    const hit = cache.get(token, now);
-    if (hit !== undefined) {
-      if (report !== undefined) report.path = "cache";
-      return hit;
+  let decoded: DecodedJws | undefined;
+  if (typeof token === "string" && token.length > 0) {
+    // A cached token costs one map lookup: no generator, no clock object.
+    if (cache !== undefined) {
+      const hit = cache.get(token, now);
+      if (hit !== undefined) {
+        if (report !== undefined) report.path = "cache";
+        return hit;
+      }
+    }
+    if (token.length <= config.maxTokenLength) {
+      decoded = decodeJws(token);
+      // An ordinary token with fresh keys is verified here and now: no generator either.
+      if (decoded !== undefined) {
+        const verified = verifiedAtOnce(token, decoded, config, cache, now, report);
+        if (verified !== undefined) return verified;
+      }
     }
   }
   const clock: Clock = { now };
-  const pipeline = verification(token, config, cache, log, clock, report);
+  const pipeline = verification(token, decoded, config, cache, log, clock, report);
   return drive(pipeline, clock, pipeline.next());
+}
+
+/**
+ * The common case without the generator: a decoded token of a configured
+ * issuer whose key set is fresh, with one candidate key, that the fast path
+ * accepts. Undefined whenever anything is otherwise (an unknown issuer, an
+ * alg outside the allow-list, keys to fetch, no single candidate, the fast
+ * path deferring): `verification` then runs the whole flow from the start
+ * and gives every refusal its reason, so this function refuses nothing
+ * itself, except what `accepted` refuses after a valid signature, as
+ * `verification` would.
+ */
+function verifiedAtOnce(token: string, decoded: DecodedJws, config: OidcConfig, cache: TokenCache | undefined, now: number, report: OidcVerificationReport | undefined): VerifiedToken | undefined {
+  const iss = decoded.payload["iss"];
+  const issuers = config.issuers;
+  let issuer: OidcIssuerConfig | undefined;
+  for (let i = 0; i < issuers.length; i++) {
+    if (issuers[i]!.issuer === iss) {
+      issuer = issuers[i];
+      break;
+    }
+  }
+  if (issuer === undefined) return undefined;
+  const header = decoded.header;
+  const alg = header["alg"];
+  if (typeof alg !== "string" || !issuer.algorithms.includes(alg)) return undefined;
+  let keySet: RemoteKeySet | undefined;
+  let only: StoredKey | null | undefined;
+  let payload: JWTPayload | undefined;
+  try {
+    const state = issuerStateOf(issuer, config);
+    keySet = state.keySet;
+    const snapshot = keySet?.freshSnapshot(now);
+    if (snapshot === undefined) return undefined;
+    only = onlyCandidate(snapshot, alg, header["kid"]);
+    if (only === undefined || only === null || only.key === undefined) return undefined;
+    payload = fastVerify(decoded, only.key, state.policy, Math.floor(now / 1000));
+  } catch {
+    // `verification` meets the same error and explains it.
+    return undefined;
+  }
+  if (payload === undefined) return undefined;
+  if (report !== undefined) report.path = "fast";
+  return accepted(token, decoded, header, payload, issuer, cache, keySet!, only, now);
 }
 
 /**
  * The one verification flow, as a generator: each `yield* wait(x)` is an
  * `await x` that only happens when a step must wait. `clock.now` is the
- * current time for each step (see Clock).
+ * current time for each step (see Clock). `decoded` is the token's
+ * `decodeJws` result when the caller has it (it decodes every string token
+ * within the length limit).
  */
-function* verification(token: unknown, config: OidcConfig, cache: TokenCache | undefined, log: KeySetLog | undefined, clock: Clock, report: OidcVerificationReport | undefined): Generator<Wait, VerifiedToken, unknown> {
+function* verification(
+  token: unknown,
+  decoded: DecodedJws | undefined,
+  config: OidcConfig,
+  cache: TokenCache | undefined,
+  log: KeySetLog | undefined,
+  clock: Clock,
+  report: OidcVerificationReport | undefined,
+): Generator<Wait, VerifiedToken, unknown> {
   if (typeof token !== "string" || token.length === 0) {
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no token was presented" });
   }
@@ -97,7 +162,6 @@ function* verification(token: unknown, config: OidcConfig, cache: TokenCache | u
     throw invalid(`token is ${token.length} characters, over the ${config.maxTokenLength} limit`);
   }
   // decodeJws proves the compact form itself; the regex runs only for the tokens it declines.
-  const decoded: DecodedJws | undefined = decodeJws(token);
   if (decoded === undefined && !COMPACT_JWS.test(token)) throw invalid("token is not a compact JWS (three base64url segments)");
   // Synchronous when the fast decoder took the token; jose (loaded once) decodes the others.
   const { header, issuer, alg } = routeToken(token, config, decoded ?? (yield* wait(loadJose())), invalid);
@@ -125,13 +189,33 @@ function* verification(token: unknown, config: OidcConfig, cache: TokenCache | u
   } catch (error) {
     throw failure(error, issuer, kid);
   }
+  return accepted(token, decoded, header, payload, issuer, cache, set, verifiedWith, clock.now);
+}
+
+/**
+ * What follows a valid signature and valid registered claims, on every path:
+ * the subject and the token type checked (a refusal throws), the payload
+ * made shareable, the verification remembered by the cache (when it admits
+ * it). `verifiedWith` is the key that verified it, when known.
+ */
+function accepted(
+  token: string,
+  decoded: DecodedJws | undefined,
+  header: Record<string, unknown>,
+  payload: JWTPayload,
+  issuer: OidcIssuerConfig,
+  cache: TokenCache | undefined,
+  set: RemoteKeySet,
+  verifiedWith: StoredKey | undefined,
+  now: number,
+): VerifiedToken {
   checkSub(payload);
   const other = notAnAccessToken(header, payload, issuer.tokenType);
   if (other !== undefined) throw invalid(other);
   sharePayload(payload, issuer);
   if (cache !== undefined && verifiedWith !== undefined) {
     const payloadChars = decoded === undefined ? token.length : decoded.signingInput.length - decoded.signingInput.indexOf(".") - 1;
-    const kept = cache.set(token, payload, issuer, set, verifiedWith, payloadChars, clock.now);
+    const kept = cache.set(token, payload, issuer, set, verifiedWith, payloadChars, now);
     if (kept !== undefined) return kept;
   }
   return { payload, issuer, context: undefined };

@@ -443,6 +443,50 @@ describe("fastVerify: defers on unusual headers", () => {
   });
 });
 
+describe("fastVerify: the checks it remembers for a header, key and policy", () => {
+  const now = nowS();
+  it("checks a shared header afresh with another key or another policy, and accepts again with the first ones", () => {
+    const key = keys["RS256"]!;
+    const rules = Object.freeze(policy({ algorithms: Object.freeze(["RS256"]) }));
+    const first = decodeJws(raw(key, hdr(key), claims(now)));
+    assert.ok(first && Object.isFrozen(first.header));
+    assert.ok(fastVerify(first, key.fast, rules, now), "an ordinary token with its key and rules is accepted");
+    // Same frozen header object and key material; only the JWK (its use), then only the rules differ.
+    const encKey = createFastKey({ ...key.jwk, use: "enc" });
+    assert.ok(encKey);
+    const second = decodeJws(raw(key, hdr(key), claims(now, { n: 2 })));
+    assert.ok(second);
+    assert.equal(second.header, first.header);
+    assert.equal(fastVerify(second, encKey, rules, now), undefined, "a key published for encryption is not used");
+    const esOnly = Object.freeze(policy({ algorithms: Object.freeze(["ES256"]) }));
+    const third = decodeJws(raw(key, hdr(key), claims(now, { n: 3 })));
+    assert.ok(third);
+    assert.equal(fastVerify(third, key.fast, esOnly, now), undefined, "an alg outside the allow-list is not accepted");
+    const fourth = decodeJws(raw(key, hdr(key), claims(now, { n: 4 })));
+    assert.ok(fourth);
+    assert.ok(fastVerify(fourth, key.fast, rules, now));
+    // A valid signature is still checked per token, and so are the claims.
+    const forged = decodeJws(`${raw(key, hdr(key), claims(now, { n: 5 })).split(".").slice(0, 2).join(".")}.${fourth.signature}`);
+    assert.ok(forged);
+    assert.equal(fastVerify(forged, key.fast, rules, now), undefined);
+    const expired = decodeJws(raw(key, hdr(key), claims(now, { exp: now - 100 })));
+    assert.ok(expired);
+    assert.equal(fastVerify(expired, key.fast, rules, now), undefined);
+  });
+
+  it("createFastKey keeps a frozen copy of the JWK: changing the published object later changes nothing", () => {
+    const key = keys["ES256"]!;
+    const jwk = { ...key.jwk, key_ops: ["verify"] } as Record<string, unknown>;
+    const fast = createFastKey(jwk);
+    assert.ok(fast);
+    assert.ok(Object.isFrozen(fast.jwk) && Object.isFrozen(fast.jwk["key_ops"]));
+    (jwk["key_ops"] as string[])[0] = "encrypt";
+    jwk["use"] = "enc";
+    assert.deepStrictEqual(fast.jwk["key_ops"], ["verify"]);
+    assert.equal(fast.jwk["use"], "sig");
+  });
+});
+
 describe("fastVerify: defers on keys jose would not use for the alg", () => {
   const now = nowS();
   it("JWK alg naming another algorithm", async () => {
