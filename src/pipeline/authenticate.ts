@@ -78,13 +78,13 @@ export function authenticate(token: string | undefined, appHandle: OidcAppHandle
  * channels when they have subscribers (see observe.ts).
  */
 export function authenticateNow(token: string | undefined, appHandle: OidcAppHandle, transport: OidcAuthTransport): AuthenticateResult | Promise<AuthenticateResult> {
-  if (observingAuth()) return observeAuth(transport, token, () => tryResolveConfig(appHandle), issuerOfResult, (report) => decide(token, appHandle, report));
-  return decide(token, appHandle);
+  if (observingAuth()) return observeAuth(transport, token, appHandle, tryResolveConfig, issuerOfResult, decide);
+  return decide(appHandle, token, undefined);
 }
 
 const issuerOfResult = (result: AuthenticateResult): string | undefined => issOf(result.context);
 
-function decide(token: string | undefined, appHandle: OidcAppHandle, report?: OidcVerificationReport): AuthenticateResult | Promise<AuthenticateResult> {
+function decide(appHandle: OidcAppHandle, token: string | undefined, report: OidcVerificationReport | undefined): AuthenticateResult | Promise<AuthenticateResult> {
   if (token === undefined || token === "") {
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no bearer token was presented" });
   }

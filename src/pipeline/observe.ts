@@ -4,8 +4,8 @@
  * diagnostics.ts). Callers check `observingAuth()` first and run the
  * authentication bare when it is false: nobody listening costs that check.
  */
-import { authChannel, authTracing, type OidcAuthTraceContext, type OidcAuthTransport, type OidcVerificationReport } from "../diagnostics.js";
-import { isOidcAuthError, OidcAuthError } from "../errors.js";
+import { authChannel, authTracing, type OidcAuthMessage, type OidcAuthTraceContext, type OidcAuthTransport, type OidcVerificationReport } from "../diagnostics.js";
+import { isOidcAuthError, OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
 import type { OidcConfig } from "../types.js";
 
 /** Whether anybody listens to authentications. */
@@ -33,53 +33,104 @@ export function claimedIssuer(token: unknown, config: OidcConfig | undefined): s
   return undefined;
 }
 
+/** What `observeAuth` runs: the authentication of `token` for `subject` (an app, or a config), filling in `report`. */
+export type ObservedRun<S, T> = (subject: S, token: string | undefined, report: OidcVerificationReport | undefined) => T | Promise<T>;
+
 /**
- * Run one authentication (`run`, which returns its result or a promise of
- * it) under the channels: the `authenticate` tracing channel's `start` and
- * `end` around the call, `asyncStart` and `asyncEnd` when it returned a
- * promise and that settles, `error` on a refusal (Node's tracingChannel
- * contract, without turning a synchronous decision into a promise); then
- * the `auth` message. The result or the refusal is handed on unchanged.
+ * Run one authentication (`run(subject, token, report)`, which returns its
+ * result or a promise of it) under the channels: the `authenticate` tracing
+ * channel's `start` and `end` around the call, `asyncStart` and `asyncEnd`
+ * when it returned a promise and that settles, `error` on a refusal (Node's
+ * tracingChannel contract, without turning a synchronous decision into a
+ * promise); then the `auth` message. The result or the refusal is handed on
+ * unchanged. `configOf(subject)` is read only on a refusal (to name the
+ * issuer the token claims). With the `auth` channel alone listening (the
+ * metrics adapters), a decision made at once builds nothing but its report
+ * and its message.
  */
-export function observeAuth<T>(
+export function observeAuth<S, T>(
   transport: OidcAuthTransport,
-  token: unknown,
-  configOf: () => OidcConfig | undefined,
+  token: string | undefined,
+  subject: S,
+  configOf: (subject: S) => OidcConfig | undefined,
   issuerOf: (result: T) => string | undefined,
-  run: (report: OidcVerificationReport) => T | Promise<T>,
+  run: ObservedRun<S, T>,
+): T | Promise<T> {
+  if (authTracing.hasSubscribers) return traced(transport, token, subject, configOf, issuerOf, run);
+  const started = performance.now();
+  const report: OidcVerificationReport = {};
+  let result: T | Promise<T>;
+  try {
+    result = run(subject, token, report);
+  } catch (error) {
+    publishAuth(transport, claimedIssuer(token, configOf(subject)), codeOf(error), started, report);
+    throw error;
+  }
+  if (!(result instanceof Promise)) {
+    publishAuth(transport, issuerOf(result), "success", started, report);
+    return result;
+  }
+  return result.then(
+    (value) => {
+      publishAuth(transport, issuerOf(value), "success", started, report);
+      return value;
+    },
+    (error: unknown) => {
+      publishAuth(transport, claimedIssuer(token, configOf(subject)), codeOf(error), started, report);
+      throw error;
+    },
+  );
+}
+
+const codeOf = (error: unknown): OidcAuthErrorCode => (isOidcAuthError(error) ? error.code : "ERR_AUTH_MISCONFIGURED");
+
+/** The `auth` message, when someone listens (checked again: a subscriber may have left meanwhile). */
+function publishAuth(transport: OidcAuthTransport, issuer: string | undefined, outcome: OidcAuthMessage["outcome"], started: number | undefined, report: OidcVerificationReport): void {
+  if (started === undefined || !authChannel.hasSubscribers) return;
+  const path = report.path;
+  const message: OidcAuthMessage = {
+    transport,
+    issuer,
+    outcome,
+    durationMs: performance.now() - started,
+    cache: path === undefined ? undefined : path === "cache" ? "hit" : "miss",
+    path,
+  };
+  authChannel.publish(message);
+}
+
+/** `observeAuth` with the tracing channel's events around the authentication. */
+function traced<S, T>(
+  transport: OidcAuthTransport,
+  token: string | undefined,
+  subject: S,
+  configOf: (subject: S) => OidcConfig | undefined,
+  issuerOf: (result: T) => string | undefined,
+  run: ObservedRun<S, T>,
 ): T | Promise<T> {
   const started = authChannel.hasSubscribers ? performance.now() : undefined;
   const report: OidcVerificationReport = {};
   const context: OidcAuthTraceContext = { transport };
   const decided = (result: T | undefined, failed: boolean, error?: unknown): void => {
     if (failed) {
-      const code = isOidcAuthError(error) ? error.code : "ERR_AUTH_MISCONFIGURED";
+      const code = codeOf(error);
       context.outcome = code;
-      context.issuer = claimedIssuer(token, configOf());
+      context.issuer = claimedIssuer(token, configOf(subject));
       // The code and its client message only: the reason can quote the request.
       context.error = new OidcAuthError(code);
     } else {
       context.outcome = "success";
       context.issuer = issuerOf(result as T);
     }
-    if (started !== undefined && authChannel.hasSubscribers) {
-      const path = report.path;
-      authChannel.publish({
-        transport,
-        issuer: context.issuer,
-        outcome: context.outcome,
-        durationMs: performance.now() - started,
-        cache: path === undefined ? undefined : path === "cache" ? "hit" : "miss",
-        path,
-      });
-    }
+    publishAuth(transport, context.issuer, context.outcome, started, report);
   };
-
-  // Decided once: a trace that started without subscribers publishes nothing of its own later.
-  const traced = authTracing.hasSubscribers;
-  const body = (): T | Promise<T> => {
+  const settledAsync = (): void => {
+    authTracing.asyncStart.publish(context);
+    authTracing.asyncEnd.publish(context);
+  };
+  return authTracing.start.runStores(context, () => {
     try {
-      const result = run(report);
+      const result = run(subject, token, report);
       if (!(result instanceof Promise)) {
         decided(result, false);
         return result;
@@ -87,29 +138,22 @@ export function observeAuth<T>(
       return result.then(
         (value) => {
           decided(value, false);
-          if (traced) settledAsync();
+          settledAsync();
           return value;
         },
         (error: unknown) => {
           decided(undefined, true, error);
-          if (traced) {
-            authTracing.error.publish(context);
-            settledAsync();
-          }
+          authTracing.error.publish(context);
+          settledAsync();
           throw error;
         },
       );
     } catch (error) {
       decided(undefined, true, error);
-      if (traced) authTracing.error.publish(context);
+      authTracing.error.publish(context);
       throw error;
     } finally {
-      if (traced) authTracing.end.publish(context);
+      authTracing.end.publish(context);
     }
-  };
-  const settledAsync = (): void => {
-    authTracing.asyncStart.publish(context);
-    authTracing.asyncEnd.publish(context);
-  };
-  return traced ? authTracing.start.runStores(context, body) : body();
+  });
 }

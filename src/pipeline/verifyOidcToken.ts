@@ -29,12 +29,14 @@ import { observeAuth, observingAuth } from "./observe.js";
  */
 export function verifyOidcToken(token: string, config: OidcConfigInput | OidcConfig): Promise<OidcUserContext> {
   try {
-    const result = observingAuth() ? observeAuth("verify", token, () => normalizedOrNot(config), issOf, (report) => verifyNow(token, config, report)) : verifyNow(token, config);
+    const result = observingAuth() ? observeAuth("verify", token, config, normalizedOrNot, issOf, verifyObserved) : verifyNow(token, config);
     return result instanceof Promise ? result : Promise.resolve(result);
   } catch (error) {
     return Promise.reject(error);
   }
 }
+
+const verifyObserved = (config: OidcConfigInput | OidcConfig, token: string | undefined, report: OidcVerificationReport | undefined) => verifyNow(token as string, config, report);
 
 function verifyNow(token: string, config: OidcConfigInput | OidcConfig, report?: OidcVerificationReport): OidcUserContext | Promise<OidcUserContext> {
   let normalized: OidcConfig;
