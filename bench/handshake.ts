@@ -26,6 +26,7 @@ import { join } from "node:path";
 import type { Child } from "./lib/child.js";
 import { cacheNote, fmt, log, median, ratioStatus, round, sliceMs, splitCpu, type BenchParams, type Row, type Schedule } from "./lib/common.js";
 import { fixture, type Fixture } from "./lib/fixture.js";
+import { metricsCost, metricsRow } from "./lib/metricsCost.js";
 import { summariseProfile } from "./lib/profile.js";
 
 interface Side {
@@ -115,7 +116,7 @@ async function warmTokenCache(fx: Fixture, server: Child, port: number, concurre
 }
 
 export async function runHandshake(params: BenchParams, only: ReadonlySet<string>): Promise<Row[]> {
-  if (!only.has("P5")) return [];
+  if (!only.has("P5") && !only.has("M5")) return [];
   const fx = await fixture(params);
   const { server, port } = await fx.startServer("handshake");
   const profileDir = process.env.BENCH_PROFILE_DIR || undefined;
@@ -142,58 +143,71 @@ export async function runHandshake(params: BenchParams, only: ReadonlySet<string
     // Steady state: every pool token verified twice (the cache keeps a token from its second verification) before measuring.
     const warmed = await warmTokenCache(fx, server, port, params.handshakeConcurrency);
     log(`P5: token cache warmed with the pool: ${warmed.entries} entries after ${warmed.handshakes} handshakes in ${round(warmed.seconds, 1)} s`);
-    const rounds: HandshakeRound[] = [];
-    for (let r = 0; r < params.handshakeRounds; r++) {
-      const profile = profileDir !== undefined && r === params.handshakeRounds - 1;
-      if (profile) await server.ask("profileStart");
-      const each = await oneRound(fx, server, port, params.handshakeSeconds, params.handshakeConcurrency);
-      if (profile) {
-        const path = join(profileDir, "server-P5.cpuprofile");
-        await server.ask("profileStop", { path });
-        log(`P5: CPU profile of the server during the last round (both namespaces): ${path}\n${summariseProfile(path, 25)}`);
-      }
-      rounds.push(each);
-      log(
-        `P5 round ${r + 1}/${params.handshakeRounds}: open ${fmt(each.open.rps)}/s, protected ${fmt(each.secure.rps)}/s → ${round(each.secure.rps / each.open.rps, 3)} ` +
-          `(CPU: server ${pct(each.serverCpu)}, load generator ${pct(each.clientCpu)}; ` +
-          `server CPU per handshake ${round(each.secure.cpuPerHandshake ?? NaN, 1)} vs ${round(each.open.cpuPerHandshake ?? NaN, 1)} µs)`,
-      );
+    const rows: Row[] = [];
+    if (only.has("P5")) rows.push(await measureP5(fx, server, port, params, measure, how, profileDir));
+    if (only.has("M5")) {
+      const cost = await metricsCost(server, params.handshakeRounds, async () => {
+        const each = await oneRound(fx, server, port, params.handshakeSeconds, params.handshakeConcurrency);
+        return (each.secure.cpuPerHandshake ?? NaN) / (each.open.cpuPerHandshake ?? NaN);
+      });
+      log(`M5: per-pair attached ÷ detached ${cost.pairs.map((each) => round(each, 3)).join(", ")}`);
+      rows.push(metricsRow("M5", "P5 (handshakes)", cost, how));
     }
-    const health = await server.ask<{ tokenCache?: unknown } | null>("health");
-    if (health !== null) log(`P5: server token cache ${JSON.stringify(health.tokenCache ?? null)}`);
-    const failed = rounds.reduce((sum, each) => sum + each.open.failed + each.secure.failed, 0);
-    const reasons: Record<string, number> = {};
-    for (const each of rounds) {
-      for (const side of [each.open, each.secure]) for (const [reason, count] of Object.entries(side.reasons)) reasons[reason] = (reasons[reason] ?? 0) + count;
-    }
-    const authenticated = rounds.reduce((sum, each) => sum + each.secure.ok, 0);
-    const ratios = rounds.map((each) => each.secure.rps / each.open.rps);
-    const ratio = median(ratios);
-    const cpuOpen = median(rounds.map((each) => each.open.cpuPerHandshake ?? NaN));
-    const cpuSecure = median(rounds.map((each) => each.secure.cpuPerHandshake ?? NaN));
-    const cpuRatios = rounds.map((each) => (each.secure.cpuPerHandshake ?? NaN) / (each.open.cpuPerHandshake ?? NaN));
-    const cpuRatio = median(cpuRatios);
-    const spread = (values: number[]) => `${round(Math.min(...values), 3)}–${round(Math.max(...values), 3)}`;
-    const openRate = median(rounds.map((each) => each.open.rps));
-    const clientBound = median(rounds.map((each) => each.clientCpu)) >= 0.9 ? "LOAD GENERATOR SATURATED (ratio may be optimistic); " : "";
-    const secureRate = median(rounds.map((each) => each.secure.rps));
-    return [
-      {
-        id: "P5",
-        measure,
-        value: `${round(ratio, 3).toFixed(3)}; CPU ${round(cpuRatio, 3).toFixed(3)}×`,
-        target: `≥ ${TARGET}; CPU ≤ ${CPU_TARGET}×`,
-        status: failed > 0 ? "FAIL" : ratioStatus(ratio, TARGET, ">=") === "PASS" && ratioStatus(cpuRatio, CPU_TARGET, "<=") === "PASS" ? "PASS" : "MISS",
-        detail:
-          `${clientBound}${fmt(secureRate)} vs ${fmt(openRate)} handshakes/s (medians; ${how}; ${authenticated} authenticated, ${failed} failed` +
-          `${failed > 0 ? ` ${JSON.stringify(reasons)}` : ""}; p50 ${round(median(rounds.map((each) => each.secure.p50)), 1)} vs ${round(median(rounds.map((each) => each.open.p50)), 1)} ms; ` +
-          `CPU server ${pct(median(rounds.map((each) => each.serverCpu)))}, load generator ${pct(median(rounds.map((each) => each.clientCpu)))}; ` +
-          `server CPU per handshake ${round(cpuSecure, 1)} vs ${round(cpuOpen, 1)} µs (rounds ${spread(cpuRatios)}); ` +
-          `${cacheNote(health)}rate ratios ${spread(ratios)})`,
-        data: { ratio, ratios, openRate, secureRate, cpuOpen, cpuSecure, cpuRatio, cpuRatios, rounds, authenticated, failed, health, sliceMs: SLICE_MS },
-      },
-    ];
+    return rows;
   } finally {
     await server.stop();
   }
+}
+
+/** P5's rounds and row, on a warmed server. */
+async function measureP5(fx: Fixture, server: Child, port: number, params: BenchParams, measure: string, how: string, profileDir: string | undefined): Promise<Row> {
+  const rounds: HandshakeRound[] = [];
+  for (let r = 0; r < params.handshakeRounds; r++) {
+    const profile = profileDir !== undefined && r === params.handshakeRounds - 1;
+    if (profile) await server.ask("profileStart");
+    const each = await oneRound(fx, server, port, params.handshakeSeconds, params.handshakeConcurrency);
+    if (profile) {
+      const path = join(profileDir, "server-P5.cpuprofile");
+      await server.ask("profileStop", { path });
+      log(`P5: CPU profile of the server during the last round (both namespaces): ${path}\n${summariseProfile(path, 25)}`);
+    }
+    rounds.push(each);
+    log(
+      `P5 round ${r + 1}/${params.handshakeRounds}: open ${fmt(each.open.rps)}/s, protected ${fmt(each.secure.rps)}/s → ${round(each.secure.rps / each.open.rps, 3)} ` +
+        `(CPU: server ${pct(each.serverCpu)}, load generator ${pct(each.clientCpu)}; ` +
+        `server CPU per handshake ${round(each.secure.cpuPerHandshake ?? NaN, 1)} vs ${round(each.open.cpuPerHandshake ?? NaN, 1)} µs)`,
+    );
+  }
+  const health = await server.ask<{ tokenCache?: unknown } | null>("health");
+  if (health !== null) log(`P5: server token cache ${JSON.stringify(health.tokenCache ?? null)}`);
+  const failed = rounds.reduce((sum, each) => sum + each.open.failed + each.secure.failed, 0);
+  const reasons: Record<string, number> = {};
+  for (const each of rounds) {
+    for (const side of [each.open, each.secure]) for (const [reason, count] of Object.entries(side.reasons)) reasons[reason] = (reasons[reason] ?? 0) + count;
+  }
+  const authenticated = rounds.reduce((sum, each) => sum + each.secure.ok, 0);
+  const ratios = rounds.map((each) => each.secure.rps / each.open.rps);
+  const ratio = median(ratios);
+  const cpuOpen = median(rounds.map((each) => each.open.cpuPerHandshake ?? NaN));
+  const cpuSecure = median(rounds.map((each) => each.secure.cpuPerHandshake ?? NaN));
+  const cpuRatios = rounds.map((each) => (each.secure.cpuPerHandshake ?? NaN) / (each.open.cpuPerHandshake ?? NaN));
+  const cpuRatio = median(cpuRatios);
+  const spread = (values: number[]) => `${round(Math.min(...values), 3)}–${round(Math.max(...values), 3)}`;
+  const openRate = median(rounds.map((each) => each.open.rps));
+  const clientBound = median(rounds.map((each) => each.clientCpu)) >= 0.9 ? "LOAD GENERATOR SATURATED (ratio may be optimistic); " : "";
+  const secureRate = median(rounds.map((each) => each.secure.rps));
+  return {
+    id: "P5",
+    measure,
+    value: `${round(ratio, 3).toFixed(3)}; CPU ${round(cpuRatio, 3).toFixed(3)}×`,
+    target: `≥ ${TARGET}; CPU ≤ ${CPU_TARGET}×`,
+    status: failed > 0 ? "FAIL" : ratioStatus(ratio, TARGET, ">=") === "PASS" && ratioStatus(cpuRatio, CPU_TARGET, "<=") === "PASS" ? "PASS" : "MISS",
+    detail:
+      `${clientBound}${fmt(secureRate)} vs ${fmt(openRate)} handshakes/s (medians; ${how}; ${authenticated} authenticated, ${failed} failed` +
+      `${failed > 0 ? ` ${JSON.stringify(reasons)}` : ""}; p50 ${round(median(rounds.map((each) => each.secure.p50)), 1)} vs ${round(median(rounds.map((each) => each.open.p50)), 1)} ms; ` +
+      `CPU server ${pct(median(rounds.map((each) => each.serverCpu)))}, load generator ${pct(median(rounds.map((each) => each.clientCpu)))}; ` +
+      `server CPU per handshake ${round(cpuSecure, 1)} vs ${round(cpuOpen, 1)} µs (rounds ${spread(cpuRatios)}); ` +
+      `${cacheNote(health)}rate ratios ${spread(ratios)})`,
+    data: { ratio, ratios, openRate, secureRate, cpuOpen, cpuSecure, cpuRatio, cpuRatios, rounds, authenticated, failed, health, sliceMs: SLICE_MS },
+  };
 }

@@ -33,6 +33,7 @@ import type { Child } from "./lib/child.js";
 import { cacheNote, fmt, log, median, ratioStatus, round, sliceMs, splitCpu, type BenchParams, type Row, type Schedule } from "./lib/common.js";
 import { fixture, type Fixture } from "./lib/fixture.js";
 import { summariseProfile } from "./lib/profile.js";
+import { metricsCost, metricsRow } from "./lib/metricsCost.js";
 import { rotation, runWrk, WRK } from "./lib/wrk.js";
 
 /** One side (route) of one round. */
@@ -184,7 +185,7 @@ async function oneRound(fx: Fixture, server: Child, base: string, seconds: numbe
 
 export async function runHttp(params: BenchParams, only: ReadonlySet<string>): Promise<Row[]> {
   const ids = (["P3", "P4"] as const).filter((id) => only.has(id));
-  if (ids.length === 0) return [];
+  if (ids.length === 0 && !only.has("M3")) return [];
   const fx = await fixture(params);
   const { server, url } = await fx.startServer("http");
   const profileDir = process.env.BENCH_PROFILE_DIR || undefined;
@@ -262,6 +263,17 @@ export async function runHttp(params: BenchParams, only: ReadonlySet<string>): P
           (broken > 0 ? `; ${broken} failed requests: ${JSON.stringify(rounds.map((each) => [each.open.statusCodes, each.secure.statusCodes, each.errors, each.timeouts]))}` : ""),
         data: { ratio, ratios, openRps, secureRps, cpuOpen, cpuSecure, cpuRatio, cpuRatios, rounds, health, load: WRK !== undefined ? "wrk" : "autocannon", sliceMs: SLICE_MS },
       });
+    }
+    if (only.has("M3")) {
+      // The same token as P3; every round is a P3 round, with the metrics adapter attached or not.
+      const auth: Auth = { token: fx.single };
+      if (!ids.includes("P3")) await oneRound(fx, server, url, 2, params.httpConnections, auth);
+      const cost = await metricsCost(server, params.httpRounds, async (index) => {
+        const each = await oneRound(fx, server, url, params.httpSeconds, params.httpConnections, auth, (index % 2) as 0 | 1);
+        return (each.secure.cpuPerRequest ?? NaN) / (each.open.cpuPerRequest ?? NaN);
+      });
+      log(`M3: per-pair attached ÷ detached ${cost.pairs.map((each) => round(each, 3)).join(", ")}`);
+      rows.push(metricsRow("M3", "P3 (same token)", cost, how));
     }
     const logs = await server.ask<{ counts: Record<string, number>; notable: string[] }>("logs");
     if (logs.notable.length > 0) log(`server log lines at level <= 4: ${JSON.stringify(logs.counts)}\n  ${logs.notable.join("\n  ")}`);

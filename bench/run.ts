@@ -8,6 +8,7 @@
  *   P5      authenticated ÷ open Socket.IO handshakes (CPU, rate)     bench/handshake.ts
  *   P6      heap per authenticated ÷ per open idle socket             bench/heap.ts
  *   P7–P10  JWKS fetch coalescing, back-off, fail-fast, stale-if-error bench/resilience.ts
+ *   M3, M5  P3 and P5 with the metrics adapter attached ÷ without      bench/lib/metricsCost.ts
  *   C       resolveConfig: a stable vs a new equal config per call      bench/config.ts
  *   D       differential run, verifyOidcToken vs jose.jwtVerify        bench/differential.ts
  *
@@ -76,9 +77,9 @@ async function runDifferential(params: { mode?: unknown }): Promise<Row[]> {
   ];
 }
 
-const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "C", "D"] as const;
+const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "M3", "M5", "C", "D"] as const;
 /** The order of the final table. */
-const ORDER = ["P1", "P2 ES256", "P2 EdDSA", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "C", "D"];
+const ORDER = ["P1", "P2 ES256", "P2 EdDSA", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "M3", "M5", "C", "D"];
 
 function parseOnly(argv: readonly string[]): Set<string> {
   const index = argv.findIndex((arg) => arg === "--only" || arg.startsWith("--only="));
@@ -144,8 +145,8 @@ async function main(): Promise<number> {
 
   const groups: Array<[string[], (p: typeof params, o: Set<string>) => Promise<Row[]>]> = [
     [["P1", "P2"], runMicro],
-    [["P3", "P4"], runHttp],
-    [["P5"], runHandshake],
+    [["P3", "P4", "M3"], runHttp],
+    [["P5", "M5"], runHandshake],
     [["P6"], runHeap],
     [["P7", "P8", "P9", "P10"], runResilience],
     [["C"], runConfig],

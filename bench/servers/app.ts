@@ -27,6 +27,8 @@ import type { AppHandle } from "ioserver";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Socket } from "socket.io";
 import { OidcConfigManager, OidcHttpMiddleware, OidcSocketMiddleware, type OidcConfigInput } from "ioserver-oidc";
+import { attachPrometheusMetrics } from "ioserver-oidc/metrics";
+import * as promClient from "prom-client";
 import { serve } from "../lib/serve.js";
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -102,6 +104,8 @@ let routesDir: string | undefined;
 let profiler: Session | undefined;
 let trace: Array<[number, number]> = [];
 let tracer: NodeJS.Timeout | undefined;
+/** Detaches the metrics adapter while it is attached (the cost of observability: M3, M5). */
+let detachMetrics: (() => void) | undefined;
 
 async function gcHeap(): Promise<{ heapUsed: number; code: number; rss: number }> {
   if (typeof gc !== "function") throw new Error("the server must run with --expose-gc");
@@ -170,6 +174,16 @@ serve(
       const result = trace;
       trace = [];
       return { trace: result };
+    },
+    /** Attach (`{ attached: true }`) or detach the prom-client metrics adapter, with a registry of its own. */
+    metrics: (message) => {
+      if (message.attached === true && detachMetrics === undefined) {
+        detachMetrics = attachPrometheusMetrics({ client: promClient, registry: new promClient.Registry() });
+      } else if (message.attached !== true && detachMetrics !== undefined) {
+        detachMetrics();
+        detachMetrics = undefined;
+      }
+      return { attached: detachMetrics !== undefined };
     },
     sockets: (message) => ({ count: io()?.of(String(message.ns)).sockets.size ?? -1 }),
     logs: () => ({ counts: logCounts, notable }),
