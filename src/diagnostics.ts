@@ -58,13 +58,15 @@ export interface OidcAuthMessage {
   /**
    * How the token was verified: `"cache"` (a hit), `"fast"` (the synchronous
    * node:crypto path) or `"jose"` (jose's `jwtVerify`, the reference, which
-   * also decides every refusal); undefined as for `cache`.
+   * also decides every refusal), or `"introspection"` (an opaque token,
+   * asked of the issuer's introspection endpoint or its cache); undefined as
+   * for `cache`.
    */
   path: OidcVerificationPath | undefined;
 }
 
 /** How a token was verified (see `OidcAuthMessage.path`). */
-export type OidcVerificationPath = "cache" | "fast" | "jose";
+export type OidcVerificationPath = "cache" | "fast" | "jose" | "introspection";
 
 /** Filled in by a verification when asked: how the token was verified. */
 export interface OidcVerificationReport {

@@ -43,7 +43,7 @@ export type { OidcConnectError } from "./sockets/socketHook.js";
 export type { OidcSessionManagerOptions, OidcDisconnectSubjectOptions } from "./ioserver/OidcSessionManager.js";
 export type { OidcSessionRecord, OidcSessionStore } from "./stores/sessionStore.js";
 export type { OidcSocketMiddlewareOptions } from "./ioserver/OidcSocketMiddleware.js";
-export type { OidcHealth, OidcIssuerHealth } from "./ioserver/OidcConfigManager.js";
+export type { OidcHealth, OidcIssuerHealth, OidcIntrospectionHealth } from "./ioserver/OidcConfigManager.js";
 export type { TokenCacheStats as OidcTokenCacheStats } from "./verify/tokenCache.js";
 export { OidcBackchannelLogoutController, backchannelLogoutHandler } from "./ioserver/OidcBackchannelLogout.js";
 export type { OidcBackchannelLogoutOptions, OidcBackchannelLogoutHandler, OidcLogoutContext } from "./logout/options.js";
@@ -63,6 +63,9 @@ export type {
   OidcDecorations,
   OidcIssuerInput,
   OidcIssuerConfig,
+  OidcIntrospectionInput,
+  OidcIntrospectionOptions,
+  OidcIntrospectionConfig,
   OidcVerificationOptions,
   OidcRelaxTokenType,
   OidcLogger,

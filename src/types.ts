@@ -111,8 +111,48 @@ export interface OidcRelaxTokenType {
   presetMarker?: boolean;
 }
 
+/**
+ * Token introspection (RFC 7662) for one issuer: how this resource server
+ * asks the provider whether a token is active. See docs/introspection.md.
+ */
+export interface OidcIntrospectionInput {
+  /** The introspection endpoint. Default: the discovery document's `introspection_endpoint` (required when `jwksUri` is set, as there is no discovery then). */
+  endpoint?: string;
+  /** This resource server's client id at the provider. */
+  clientId: string;
+  /** Default: `client_secret_basic` with a `clientSecret`, `private_key_jwt` with a `privateKey`. */
+  clientAuthMethod?: "client_secret_basic" | "client_secret_post" | "private_key_jwt";
+  /** For `client_secret_basic` and `client_secret_post`. */
+  clientSecret?: string;
+  /** For `private_key_jwt`: a private JWK (with `d`), a private `KeyObject` or a `CryptoKey`. */
+  privateKey?: object;
+  /** The client assertion's `alg` (`private_key_jwt`). Default: the JWK's `alg`, else from its key type. */
+  signingAlg?: string;
+  /** Deadline of one introspection request, in ms. Default 5000. */
+  timeout?: number;
+  /** Longest time an active answer is reused, in ms (also bounded by the token's `exp` and the response's `max-age`). Default 60000; 0 asks every time. */
+  cacheTtl?: number;
+  /** How long an inactive answer is reused, in ms. Default 10000; 0 turns it off. */
+  negativeCacheTtl?: number;
+  /** Most tokens whose answers are kept. Default 10000. */
+  maxEntries?: number;
+}
+
+/** The introspection options of an issuer (see `OidcIntrospectionInput`). */
+export interface OidcIntrospectionOptions {
+  /** How to reach the issuer's introspection endpoint. */
+  introspection?: OidcIntrospectionInput;
+  /**
+   * Which tokens are introspected: `"opaque"` (default with an
+   * `introspection` block): tokens that are not JWTs; `"always"`: those, and
+   * JWTs too, after they verified locally (both must pass). At most one
+   * issuer may have an `introspection` block: an opaque token names no issuer.
+   */
+  introspect?: "opaque" | "always";
+}
+
 /** One trusted issuer in `issuers`. */
-export interface OidcIssuerInput extends OidcVerificationOptions {
+export interface OidcIssuerInput extends OidcVerificationOptions, OidcIntrospectionOptions {
   /** Expected `iss`, exactly. */
   issuer: string;
   /** Expected `aud` (the token's `aud` must contain one of these). */
@@ -134,7 +174,7 @@ export interface OidcIssuerInput extends OidcVerificationOptions {
  * to a recent one (functions such as a custom `claimMapping` compared by
  * identity) shares that one's validated form and token cache.
  */
-export interface OidcConfigInput extends OidcVerificationOptions {
+export interface OidcConfigInput extends OidcVerificationOptions, OidcIntrospectionOptions {
   /** Identity provider base URL (http or https): the default issuer, and `<authServiceUrl>/api/auth/jwks` the default JWKS. */
   authServiceUrl?: string;
   /** OAuth client id of this application; the default audience. */
@@ -244,6 +284,25 @@ export interface OidcIssuerConfig {
   readonly mapClaims: OidcClaimMapper;
   /** What is accepted as an access token (defaults and `relaxTokenType`). */
   readonly tokenType: TokenTypeRules;
+  /** Introspection (validated, defaults applied), or undefined when the issuer has none. */
+  readonly introspection?: OidcIntrospectionConfig | undefined;
+  /** Which tokens are introspected; undefined without `introspection`. */
+  readonly introspect?: "opaque" | "always" | undefined;
+}
+
+/** An issuer's introspection options, validated, defaults applied (durations in ms). */
+export interface OidcIntrospectionConfig {
+  /** `undefined`: from the discovery document. */
+  readonly endpoint: string | undefined;
+  readonly clientId: string;
+  readonly clientAuthMethod: "client_secret_basic" | "client_secret_post" | "private_key_jwt";
+  readonly clientSecret: string | undefined;
+  readonly privateKey: object | undefined;
+  readonly signingAlg: string | undefined;
+  readonly timeout: number;
+  readonly cacheTtl: number;
+  readonly negativeCacheTtl: number;
+  readonly maxEntries: number;
 }
 
 /** A validated, normalised, frozen configuration. The single-issuer fields describe the first issuer. */

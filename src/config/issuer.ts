@@ -5,9 +5,10 @@
 import { CLAIM_PRESETS, presetMapper, type OidcClaimMapper, type OidcClaimPreset } from "../claims/claimMapping.js";
 import { ACCESS_TOKEN_TYPS, presetMarker, type TokenTypeRules } from "../claims/tokenType.js";
 import { normalizeTyp } from "../jwt/typ.js";
-import type { OidcIssuerConfig, OidcIssuerInput, OidcVerificationOptions } from "../types.js";
+import type { OidcIntrospectionOptions, OidcIssuerConfig, OidcIssuerInput, OidcVerificationOptions } from "../types.js";
 import { ASYMMETRIC_ALGORITHMS, DEFAULTS } from "./defaults.js";
 import { OidcConfigError } from "./errors.js";
+import { introspectionOptions } from "./introspectionOptions.js";
 import { claimList, duration } from "./validate.js";
 
 /** The `algorithms` option: a non-empty list drawn from ASYMMETRIC_ALGORITHMS only. */
@@ -27,7 +28,7 @@ const STRICT_CLAIMS = ["client_id", "iat", "jti"];
 
 /** Per-issuer options, with the top-level ones as defaults. */
 export function normalizeIssuer(
-  entry: OidcVerificationOptions & { issuer: string; audience: readonly string[]; jwksUri: string | undefined },
+  entry: OidcVerificationOptions & OidcIntrospectionOptions & { issuer: string; audience: readonly string[]; jwksUri: string | undefined },
   defaults: OidcVerificationOptions,
   key: (option: keyof OidcIssuerInput) => string,
 ): OidcIssuerConfig {
@@ -61,6 +62,7 @@ export function normalizeIssuer(
     claimMapping,
     mapClaims,
     tokenType: tokenTypeRules(pick("relaxTokenType"), claimMapping, key),
+    ...introspectionOptions(entry.introspection, entry.introspect, entry.jwksUri === undefined, key("introspection"), key("introspect")),
   });
 }
 

@@ -50,7 +50,7 @@ function normalizeNew(input: OidcConfigInput, names: Names): OidcConfig {
   let issuers: OidcIssuerConfig[];
   if (input.issuers !== undefined) {
     if (!Array.isArray(input.issuers) || input.issuers.length === 0) throw new OidcConfigError('"issuers"', "must be a non-empty array");
-    for (const single of ["authServiceUrl", "issuer", "audience", "jwksUri"] as const) {
+    for (const single of ["authServiceUrl", "issuer", "audience", "jwksUri", "introspection", "introspect"] as const) {
       if (!blank(input[single])) throw new OidcConfigError(`"${single}"`, 'cannot be combined with "issuers": give it inside each issuer');
     }
     appSlug = blank(input.appSlug) ? undefined : nonEmpty(input.appSlug, "appSlug", names);
@@ -89,6 +89,8 @@ function normalizeNew(input: OidcConfigInput, names: Names): OidcConfig {
     issuers = [normalizeIssuer({ ...input, issuer, audience, jwksUri }, {}, (option) => label(option, names))];
   }
 
+  onlyOneIntrospecting(issuers);
+
   const maxTokenLength = duration(input.maxTokenLength, DEFAULTS.maxTokenLength, "maxTokenLength", names);
   if (maxTokenLength === 0) throw new OidcConfigError(label("maxTokenLength", names), "must be positive");
   if (input.realm !== undefined && (typeof input.realm !== "string" || /["\\\r\n]/.test(input.realm))) {
@@ -125,6 +127,14 @@ function normalizeNew(input: OidcConfigInput, names: Names): OidcConfig {
   Object.freeze(config);
   normalized.add(config);
   return config;
+}
+
+/** An opaque token names no issuer: it can go to one issuer only. */
+function onlyOneIntrospecting(issuers: readonly OidcIssuerConfig[]): void {
+  const introspecting = issuers.flatMap((issuer, index) => (issuer.introspection === undefined ? [] : [index]));
+  if (introspecting.length > 1) {
+    throw new OidcConfigError(`"issuers[${introspecting[1]}].introspection"`, `is not allowed: issuers[${introspecting[0]}] introspects already, and an opaque token names no issuer (at most one issuer may have an introspection block)`);
+  }
 }
 
 /**

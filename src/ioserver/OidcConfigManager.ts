@@ -6,6 +6,8 @@ import { keySetFor } from "../keys/keySetRegistry.js";
 import type { KeySetHealth } from "../keys/remoteKeySet.js";
 import type { TokenCacheStats } from "../verify/tokenCache.js";
 import { tokenCacheOf } from "../verify/issuerState.js";
+import { introspectionHealthOf } from "../verify/opaque.js";
+import type { IntrospectionHealth } from "../introspection/createIntrospector.js";
 import type { OidcConfig, OidcConfigInput } from "../types.js";
 import { loggerOf } from "../pipeline/authenticate.js";
 import { configuredClass } from "./configure.js";
@@ -15,6 +17,13 @@ export interface OidcIssuerHealth extends Omit<KeySetHealth, "jwksUri"> {
   issuer: string;
   /** `undefined` until discovery found it. */
   jwksUri: string | undefined;
+}
+
+/** One issuer's introspection endpoint, as `getHealth()` reports it (`undefined` members until its first token). */
+export interface OidcIntrospectionHealth extends Partial<IntrospectionHealth> {
+  issuer: string;
+  /** `closed` until a request fails; `open` while the endpoint fails (its opaque tokens get `ERR_AUTH_UNAVAILABLE`). */
+  circuit: "closed" | "open";
 }
 
 /** What `OidcConfigManager#getHealth()` returns, e.g. for a readiness probe. */
@@ -28,6 +37,8 @@ export interface OidcHealth {
   issuers: OidcIssuerHealth[];
   /** The verified-token cache, or `undefined` when turned off. */
   tokenCache: TokenCacheStats | undefined;
+  /** Each issuer with an `introspection` block: its endpoint's state and cache. An open circuit makes `status` `unavailable`. */
+  introspection: OidcIntrospectionHealth[];
 }
 
 /**
@@ -87,8 +98,9 @@ export class OidcConfigManager extends BaseManager {
   }
 
   /**
-   * Key-set freshness per issuer and the token cache's counters, for
-   * readiness probes and dashboards. Never fetches.
+   * Key-set freshness per issuer, the token cache's counters and each
+   * introspection endpoint's state, for readiness probes and dashboards.
+   * Never fetches.
    */
   getHealth(): OidcHealth {
     const config = this.getResolvedConfig();
@@ -102,8 +114,12 @@ export class OidcConfigManager extends BaseManager {
       return { ...health, issuer: issuer.issuer, jwksUri };
     });
     const states = new Set(issuers.map((issuer) => issuer.state));
-    const status = states.has("unavailable") ? "unavailable" : states.size === 1 && states.has("fresh") ? "ok" : "degraded";
-    return { status, issuers, tokenCache: tokenCacheOf(config)?.stats() };
+    const introspection = config.issuers.flatMap((issuer): OidcIntrospectionHealth[] =>
+      issuer.introspection === undefined ? [] : [{ circuit: "closed", endpoint: issuer.introspection.endpoint, ...introspectionHealthOf(issuer), issuer: issuer.issuer }],
+    );
+    const down = introspection.some((each) => each.circuit === "open");
+    const status = down || states.has("unavailable") ? "unavailable" : states.size === 1 && states.has("fresh") ? "ok" : "degraded";
+    return { status, issuers, tokenCache: tokenCacheOf(config)?.stats(), introspection };
   }
 
   /**

@@ -16,6 +16,8 @@ const MAX_DISCOVERY_BYTES = 256 * 1024;
 
 interface Entry {
   jwksUri?: string;
+  /** The document's `introspection_endpoint` when it names a usable one. */
+  introspectionEndpoint?: string;
   pending?: Promise<string>;
   failures: number;
   retryAt: number;
@@ -109,10 +111,24 @@ export function jwksUriOfDocument(document: Readonly<Record<string, unknown>>, u
   return jwksUri;
 }
 
-async function discover(issuer: string, timeout: number): Promise<string> {
+/**
+ * The document's `introspection_endpoint` if it is http(s), and https for an
+ * https issuer (the token and the client's credentials go there) unless it is
+ * on a loopback host; else undefined.
+ */
+export function introspectionEndpointOfDocument(document: Readonly<Record<string, unknown>>, issuer: string): string | undefined {
+  const endpoint = document["introspection_endpoint"];
+  if (typeof endpoint !== "string" || !URL.canParse(endpoint)) return undefined;
+  const { protocol, hostname } = new URL(endpoint);
+  if (protocol !== "https:" && protocol !== "http:") return undefined;
+  if (protocol === "http:" && new URL(issuer).protocol === "https:" && !isLoopbackHost(hostname)) return undefined;
+  return endpoint;
+}
+
+async function discover(issuer: string, timeout: number): Promise<{ jwksUri: string; introspectionEndpoint: string | undefined }> {
   for (const url of discoveryUrls(issuer)) {
     const document = await fetchDocument(url, timeout);
-    if (document !== undefined) return jwksUriOfDocument(document, url, issuer);
+    if (document !== undefined) return { jwksUri: jwksUriOfDocument(document, url, issuer), introspectionEndpoint: introspectionEndpointOfDocument(document, issuer) };
   }
   throw new Error(`no discovery document for ${issuer} (tried ${discoveryUrls(issuer).join(", ")})`);
 }
@@ -134,8 +150,9 @@ export async function jwksUriOf(issuer: OidcIssuerConfig, config: OidcConfig): P
   const current = entry;
   const started = discoveryChannel.hasSubscribers ? performance.now() : undefined;
   current.pending = discover(issuer.issuer, config.jwksTimeout).then(
-    (jwksUri) => {
+    ({ jwksUri, introspectionEndpoint }) => {
       current.jwksUri = jwksUri;
+      current.introspectionEndpoint = introspectionEndpoint;
       current.failures = 0;
       current.pending = undefined;
       if (started !== undefined) published(issuer.issuer, started, jwksUri);
@@ -157,4 +174,14 @@ export async function jwksUriOf(issuer: OidcIssuerConfig, config: OidcConfig): P
 function published(issuer: string, started: number, jwksUri: string | undefined): void {
   if (!discoveryChannel.hasSubscribers) return;
   discoveryChannel.publish({ issuer, outcome: jwksUri === undefined ? "failure" : "success", durationMs: performance.now() - started, jwksUri });
+}
+
+/**
+ * The `introspection_endpoint` of a discovered issuer's document, discovering
+ * it if need be; undefined when the document names none (or none usable).
+ * Rejects with `KeySetUnavailableError` when discovery fails.
+ */
+export async function discoveredIntrospectionEndpoint(issuer: OidcIssuerConfig, config: OidcConfig): Promise<string | undefined> {
+  await jwksUriOf(issuer, config);
+  return entryOf(issuer).introspectionEndpoint;
 }

@@ -33,6 +33,7 @@ import { invalid } from "./invalid.js";
 import { discoveredKeySet, issuerStateOf, tokenCacheOf } from "./issuerState.js";
 import type { TokenCache } from "./tokenCache.js";
 import { checkSub, sharePayload } from "./payload.js";
+import { confirmActive, introspectingIssuer, introspectOpaque } from "./opaque.js";
 import { routeToken } from "./route.js";
 
 /** A verified token and the trusted issuer that signed it. */
@@ -77,7 +78,7 @@ export function verifyAccessTokenNow(token: unknown, config: OidcConfig, log?: K
       const hit = cache.get(token, now);
       if (hit !== undefined) {
         if (report !== undefined) report.path = "cache";
-        return hit;
+        return hit.issuer.introspect === "always" ? confirmActive(token, hit, config, log) : hit;
       }
     }
     if (token.length <= config.maxTokenLength) {
@@ -85,7 +86,7 @@ export function verifyAccessTokenNow(token: unknown, config: OidcConfig, log?: K
       // An ordinary token with fresh keys is verified here and now: no generator either.
       if (decoded !== undefined) {
         const verified = verifiedAtOnce(token, decoded, config, cache, now, report);
-        if (verified !== undefined) return verified;
+        if (verified !== undefined) return verified.issuer.introspect === "always" ? confirmActive(token, verified, config, log) : verified;
       }
     }
   }
@@ -162,7 +163,13 @@ function* verification(
     throw invalid(`token is ${token.length} characters, over the ${config.maxTokenLength} limit`);
   }
   // decodeJws proves the compact form itself; the regex runs only for the tokens it declines.
-  if (decoded === undefined && !COMPACT_JWS.test(token)) throw invalid("token is not a compact JWS (three base64url segments)");
+  if (decoded === undefined && !COMPACT_JWS.test(token)) {
+    // Not a JWT: an opaque token, which only an introspecting issuer can vouch for (see opaque.ts).
+    const introspecting = introspectingIssuer(config);
+    if (introspecting === undefined) throw invalid("token is not a compact JWS (three base64url segments)");
+    if (report !== undefined) report.path = "introspection";
+    return yield* introspectOpaque(token, introspecting, config, log);
+  }
   // Synchronous when the fast decoder took the token; jose (loaded once) decodes the others.
   const { header, issuer, alg } = routeToken(token, config, decoded ?? (yield* wait(loadJose())), invalid);
   const { kid } = header;
@@ -189,7 +196,9 @@ function* verification(
   } catch (error) {
     throw failure(error, issuer, kid);
   }
-  return accepted(token, decoded, header, payload, issuer, cache, set, verifiedWith, clock.now);
+  const verified = accepted(token, decoded, header, payload, issuer, cache, set, verifiedWith, clock.now);
+  // introspect: "always": the provider must also say the token is active.
+  return issuer.introspect === "always" ? yield* wait(confirmActive(token, verified, config, log)) : verified;
 }
 
 /**

@@ -1,0 +1,176 @@
+/**
+ * Tokens the issuer vouches for through introspection (RFC 7662): opaque
+ * tokens, which name no issuer and go to the one issuer configured to
+ * introspect, and, with `introspect: "always"`, JWTs of that issuer after
+ * they verified locally.
+ *
+ * An active answer becomes a payload like a verified JWT's (its `iss` set to
+ * the configured issuer), checked against the issuer's rules as a JWT's
+ * claims are: a non-empty `sub` (a client_credentials token has none and is
+ * refused), one of the configured audiences in `aud` (an answer without
+ * `aud` is refused), `requiredClaims`, `maxTokenAge`, the access-token type
+ * rules, and no proof-of-possession binding (`cnf.jkt`, `cnf.x5t#S256`: a
+ * bound token presented as a plain Bearer token is refused). The pipeline
+ * then maps it like any other payload (claim mapping, guards, `expiresAt`
+ * from `exp`).
+ *
+ * One introspector per issuer config (kept while the config lives, like the
+ * issuer's key set): its cache and single flight are shared by every request
+ * of the apps using that config.
+ */
+import type { JWTPayload } from "jose";
+import { notAnAccessToken } from "../claims/tokenType.js";
+import { OidcAuthError } from "../errors.js";
+import { createIntrospector, type IntrospectionHealth, type Introspector } from "../introspection/createIntrospector.js";
+import { hasAudience, type IntrospectionClaims } from "../introspection/introspectionClaims.js";
+import { discoveredIntrospectionEndpoint } from "../keys/discovery.js";
+import { KeySetUnavailableError } from "../keys/keySetUnavailableError.js";
+import type { KeySetLog } from "../keys/remoteKeySet.js";
+import type { OidcConfig, OidcIssuerConfig, OidcUserContext } from "../types.js";
+import { show } from "../util/text.js";
+import { wait, type Wait } from "./drive.js";
+import { invalid } from "./invalid.js";
+import { checkSub } from "./payload.js";
+
+/** What the pipeline needs of a verified token (verifyAccessToken.ts's `VerifiedToken`, restated to avoid an import cycle). */
+export interface IntrospectedToken {
+  readonly payload: JWTPayload;
+  readonly issuer: OidcIssuerConfig;
+  context: OidcUserContext | undefined;
+}
+
+interface IssuerIntrospection {
+  introspector: Introspector | undefined;
+  pending: Promise<Introspector> | undefined;
+  /** Where the introspector logs: the last app logger seen (introspectors outlive requests). */
+  log: KeySetLog | undefined;
+}
+
+/** Process-wide, bounded by the configs: weak, an entry goes with its issuer config. */
+const states = new WeakMap<OidcIssuerConfig, IssuerIntrospection>();
+
+/** The issuer that takes opaque tokens (the one with an introspection block), if any. */
+export function introspectingIssuer(config: OidcConfig): OidcIssuerConfig | undefined {
+  for (const issuer of config.issuers) if (issuer.introspection !== undefined) return issuer;
+  return undefined;
+}
+
+function stateOf(issuer: OidcIssuerConfig): IssuerIntrospection {
+  let state = states.get(issuer);
+  if (state === undefined) states.set(issuer, (state = { introspector: undefined, pending: undefined, log: undefined }));
+  return state;
+}
+
+function build(issuer: OidcIssuerConfig, endpoint: string, state: IssuerIntrospection): Introspector {
+  const options = issuer.introspection!;
+  try {
+    return createIntrospector({
+      issuer: issuer.issuer,
+      endpoint,
+      clientId: options.clientId,
+      clientAuthMethod: options.clientAuthMethod,
+      clientSecret: options.clientSecret,
+      privateKey: options.privateKey, // checked in config/introspectionOptions.ts
+      signingAlg: options.signingAlg,
+      timeout: options.timeout,
+      cacheTtl: options.cacheTtl,
+      negativeCacheTtl: options.negativeCacheTtl,
+      maxEntries: options.maxEntries,
+      clockTolerance: issuer.clockTolerance,
+      log: (level, text) => state.log?.(level, text),
+    });
+  } catch (error) {
+    throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: `introspection of ${issuer.issuer}: ${error instanceof Error ? error.message : String(error)}`, cause: error });
+  }
+}
+
+/** The issuer's introspector, created on first use (after discovery when the endpoint comes from there). */
+function introspectorOf(issuer: OidcIssuerConfig, config: OidcConfig, log: KeySetLog | undefined): Introspector | Promise<Introspector> {
+  const state = stateOf(issuer);
+  if (log !== undefined) state.log = log;
+  if (state.introspector !== undefined) return state.introspector;
+  const configured = issuer.introspection!.endpoint;
+  if (configured !== undefined) return (state.introspector = build(issuer, configured, state));
+  state.pending ??= discoveredIntrospectionEndpoint(issuer, config).then(
+    (endpoint) => {
+      state.pending = undefined;
+      if (endpoint === undefined) {
+        throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", {
+          reason: `the discovery document of ${issuer.issuer} names no usable introspection_endpoint (http(s), https for an https issuer): set introspection.endpoint`,
+        });
+      }
+      return (state.introspector ??= build(issuer, endpoint, state));
+    },
+    (error: unknown) => {
+      state.pending = undefined;
+      if (error instanceof KeySetUnavailableError) throw new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: error.message, cause: error });
+      throw error;
+    },
+  );
+  return state.pending;
+}
+
+/** The health of the issuer's introspector, or undefined while none was created (no token introspected yet). */
+export function introspectionHealthOf(issuer: OidcIssuerConfig): IntrospectionHealth | undefined {
+  return states.get(issuer)?.introspector?.health();
+}
+
+/** A proof-of-possession binding in the answer (RFC 7800 `cnf`): DPoP (`jkt`) or mutual TLS (`x5t#S256`). */
+function binding(claims: IntrospectionClaims): string | undefined {
+  const cnf = claims["cnf"];
+  if (cnf === null || typeof cnf !== "object") return undefined;
+  if ("jkt" in cnf) return "DPoP key (cnf.jkt)";
+  if ("x5t#S256" in cnf) return "TLS client certificate (cnf.x5t#S256)";
+  return undefined;
+}
+
+/** Payloads built from answers, by answer: a cached answer maps to the same token (and so the same user context). */
+const built = new WeakMap<IntrospectionClaims, IntrospectedToken>();
+
+/** An opaque token's active answer checked against the issuer's rules, as a verified token. */
+function accepted(claims: Readonly<IntrospectionClaims>, issuer: OidcIssuerConfig, now: number): IntrospectedToken {
+  const bound = binding(claims);
+  if (bound !== undefined) throw invalid(`the token is bound to a ${bound} but was presented as a Bearer token`);
+  const tokenType = claims.token_type;
+  if (tokenType !== undefined && tokenType.toLowerCase() !== "bearer") throw invalid(`the introspection response's token_type is ${show(tokenType, 40)}, not Bearer`);
+  if (claims.sub === undefined) throw invalid("the introspection response has no sub (a token without a subject, e.g. client_credentials, is refused)");
+  if (!hasAudience(claims, issuer.audience)) throw invalid(`the introspection response's aud is ${show(claims.aud)}, expected one of ${show(issuer.audience)}`);
+  for (const claim of issuer.requiredClaims) if (claims[claim] === undefined) throw invalid(`required claim ${show(claim)} is missing from the introspection response`);
+  if (issuer.maxTokenAge !== undefined) {
+    if (claims.iat === undefined) throw invalid("the introspection response has no iat, and maxTokenAge is set");
+    const age = now / 1000 - claims.iat;
+    if (age > issuer.maxTokenAge + issuer.clockTolerance) throw invalid(`token issued ${Math.round(age)} s ago, over the maxTokenAge of ${issuer.maxTokenAge} s`);
+  }
+  let token = built.get(claims);
+  if (token === undefined) {
+    const payload = Object.freeze({ ...claims, iss: issuer.issuer }) as JWTPayload;
+    checkSub(payload);
+    const other = notAnAccessToken({}, payload, issuer.tokenType);
+    if (other !== undefined) throw invalid(other);
+    built.set(claims, (token = { payload, issuer, context: undefined }));
+  }
+  return token;
+}
+
+/** Verify an opaque token through the issuer's introspection endpoint. */
+export function* introspectOpaque(token: string, issuer: OidcIssuerConfig, config: OidcConfig, log: KeySetLog | undefined): Generator<Wait, IntrospectedToken, unknown> {
+  const found = introspectorOf(issuer, config, log);
+  const introspector = found instanceof Promise ? yield* wait(found) : found;
+  const claims = yield* wait(introspector.introspect(token));
+  return accepted(claims, issuer, Date.now());
+}
+
+/**
+ * `introspect: "always"`: a JWT that verified locally must also be active at
+ * the provider, for the same subject. Resolves to `verified` unchanged.
+ */
+export async function confirmActive<T extends IntrospectedToken>(token: string, verified: T, config: OidcConfig, log: KeySetLog | undefined): Promise<T> {
+  const { issuer, payload } = verified;
+  const claims = await (await introspectorOf(issuer, config, log)).introspect(token);
+  if (claims.sub !== undefined && claims.sub !== payload.sub) {
+    throw invalid(`the introspection response names sub ${show(claims.sub)}, the token ${show(payload.sub)}`);
+  }
+  const bound = binding(claims);
+  if (bound !== undefined) throw invalid(`the token is bound to a ${bound} but was presented as a Bearer token`);
+  return verified;
+}
