@@ -1,0 +1,313 @@
+/**
+ * Opaque access tokens accepted through introspection (RFC 7662), end to
+ * end: a real IOServer, real socket.io-client connections and a real
+ * `oidc-provider` that issues opaque tokens and answers introspection.
+ * Loopback endpoints answer for what the provider does not give: JWTs it
+ * knows (`introspect: "always"`), a DPoP-bound token, no `sub`, no `aud`.
+ */
+import assert from "node:assert/strict";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { OIDC_CHANNELS, type OidcAuthMessage, type OidcConfigManager } from "../../src/index.js";
+import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { call, connectedTo, handshake, httpGet, startApp, type TestApp } from "../helpers/app.js";
+import { startIntrospectionProvider, type IntrospectionProvider } from "../helpers/introspectionProvider.js";
+
+const health = (app: TestApp) => (app.appHandle.oidcConfig as OidcConfigManager).getHealth();
+
+/** No log line of the app names a token or a client secret. */
+function assertNothingLeaked(app: TestApp, secrets: readonly string[]): void {
+  for (const secret of secrets) for (const line of app.logs) assert.ok(!line.text.includes(secret), `a log line names a secret or a token: ${line.text}`);
+}
+
+describe("opaque tokens through introspection (oidc-provider)", { timeout: 90_000 }, () => {
+  let op: IntrospectionProvider;
+  let app: TestApp;
+  const tokens: string[] = [];
+  const heard: OidcAuthMessage[] = [];
+  const listener = (message: unknown) => heard.push(message as OidcAuthMessage);
+
+  async function token(): Promise<string> {
+    const value = await op.token();
+    tokens.push(value);
+    return value;
+  }
+
+  before(async () => {
+    op = await startIntrospectionProvider({ extraClaims: { sub: "alice", roles: ["reader"], email: "alice@example.test" } });
+    // Discovery finds both the keys and the introspection endpoint.
+    app = await startApp({ config: { issuer: op.issuer, audience: op.resource, introspection: { ...op.basic } } });
+    subscribe(OIDC_CHANNELS.auth, listener);
+  });
+  after(async () => {
+    unsubscribe(OIDC_CHANNELS.auth, listener);
+    await app.close();
+    await op.close();
+    assertNothingLeaked(app, [...tokens, op.basic.clientSecret]);
+  });
+
+  it("accepts an opaque token on an HTTP route: identity, roles, scopes and expiry from the introspection response", async () => {
+    const opaque = await token();
+    assert.ok(!opaque.includes("."), "the provider issues opaque tokens");
+    const before = op.introspections;
+    const res = await httpGet(app, opaque);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body["sub"], "alice");
+    assert.equal(res.body["userId"], "alice");
+    assert.equal(res.body["userRole"], "reader");
+    assert.deepEqual(res.body["roles"], ["reader"]);
+    const auth = res.body["auth"] as Record<string, unknown>;
+    const claims = auth["claims"] as Record<string, unknown>;
+    assert.deepEqual(auth["scopes"], ["read:stats", "chat:write"]);
+    assert.equal(auth["email"], "alice@example.test");
+    assert.equal(claims["iss"], op.issuer);
+    assert.equal(typeof claims["exp"], "number");
+    assert.equal(auth["expiresAt"], (claims["exp"] as number) * 1000);
+    assert.equal(op.introspections, before + 1);
+    const message = heard.findLast((each) => each.transport === "http");
+    assert.equal(message?.path, "introspection");
+    assert.equal(message?.outcome, "success");
+    assert.equal(message?.issuer, op.issuer);
+  });
+
+  it("a second request with the same token is answered from the cache: no second introspection call", async () => {
+    const opaque = await token();
+    assert.equal((await httpGet(app, opaque)).status, 200);
+    const calls = op.introspections;
+    assert.equal((await httpGet(app, opaque)).status, 200);
+    assert.equal((await httpGet(app, opaque)).status, 200);
+    assert.equal(op.introspections, calls);
+    const reported = health(app).introspection[0]!;
+    assert.equal(reported.issuer, op.issuer);
+    assert.equal(reported.endpoint, op.introspectionEndpoint);
+    assert.equal(reported.circuit, "closed");
+    assert.ok((reported.cache?.hits ?? 0) >= 2);
+  });
+
+  it("accepts an opaque token on a Socket.IO handshake, and an in-band oidc:refresh with another opaque token", async () => {
+    const socket = await connectedTo(app, "chat", await token());
+    try {
+      const view = await call<Record<string, unknown>>(socket, "whoami");
+      assert.equal(view["sub"], "alice");
+      assert.deepEqual(view["roles"], ["reader"]);
+      const ack = await call<{ ok: boolean; expiresAt: number }>(socket, "oidc:refresh", { token: await token() });
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+      assert.ok(ack.expiresAt > Date.now());
+    } finally {
+      socket.disconnect();
+    }
+  });
+
+  it("refuses a revoked (inactive) token: 401 invalid_token on HTTP, ERR_AUTH_TOKEN_INVALID on the handshake and on a refresh", async () => {
+    const revoked = await token();
+    await op.revoke(revoked);
+    const res = await httpGet(app, revoked);
+    assert.equal(res.status, 401);
+    assert.equal(res.code, "ERR_AUTH_TOKEN_INVALID");
+    assert.match(res.headers.get("www-authenticate") ?? "", /^Bearer .*error="invalid_token"/);
+    assert.equal((await handshake(app, revoked)).code, "ERR_AUTH_TOKEN_INVALID");
+    const socket = await connectedTo(app, "chat", await token());
+    try {
+      assert.deepEqual(await call(socket, "oidc:refresh", { token: revoked }), { ok: false, code: "ERR_AUTH_TOKEN_INVALID" });
+    } finally {
+      socket.disconnect();
+    }
+  });
+
+  it("refuses a string that is neither a JWT nor a token the provider knows", async () => {
+    const res = await httpGet(app, "not-a-token-the-provider-issued");
+    assert.equal(res.status, 401);
+    assert.equal(res.code, "ERR_AUTH_TOKEN_INVALID");
+  });
+
+  it("answers 503 ERR_AUTH_UNAVAILABLE while the endpoint fails, and getHealth() says so", async () => {
+    const opaque = await token();
+    op.failWith = 503;
+    try {
+      const res = await httpGet(app, opaque);
+      assert.equal(res.status, 503);
+      assert.equal(res.code, "ERR_AUTH_UNAVAILABLE");
+      assert.equal((await handshake(app, await token())).code, "ERR_AUTH_UNAVAILABLE");
+      const reported = health(app);
+      assert.equal(reported.introspection[0]?.circuit, "open");
+      assert.equal(reported.status, "unavailable");
+    } finally {
+      op.failWith = undefined;
+    }
+  });
+});
+
+describe('introspect: "always" (JWTs verified locally, then introspected)', { timeout: 60_000 }, () => {
+  // oidc-provider keeps no record of the JWT access tokens it issues (its introspection answers
+  // active: false for them), so the JWTs come from the package's test issuer and a loopback
+  // endpoint answers for them: active unless revoked, with the JWT's own subject.
+  let issuer: TestIssuer;
+  let app: TestApp;
+  let server: Server;
+  let calls = 0;
+  let failWith: number | undefined;
+  const revoked = new Set<string>();
+  const subjects = new Map<string, string>();
+
+  before(async () => {
+    issuer = await createTestIssuer();
+    server = createServer((req, res) => {
+      calls++;
+      let body = "";
+      req.setEncoding("utf8");
+      req.on("data", (chunk: string) => (body += chunk));
+      req.on("end", () => {
+        if (failWith !== undefined) {
+          res.writeHead(failWith, { "content-type": "application/json" }).end('{"error":"server_error"}');
+          return;
+        }
+        const token = new URLSearchParams(body).get("token") ?? "";
+        const active = !revoked.has(token) && subjects.has(token);
+        const answer = active ? { active, sub: subjects.get(token), iss: issuer.issuer, exp: Math.floor(Date.now() / 1000) + 300 } : { active };
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/introspect`;
+    // cacheTtl 0: every request asks, so a revocation is seen at once.
+    app = await startApp({ config: { ...issuer.config, introspection: { endpoint, clientId: "rs", clientSecret: "rs-secret", cacheTtl: 0 }, introspect: "always" } });
+  });
+  after(async () => {
+    await app.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await issuer.close();
+  });
+
+  async function jwt(sub: string, answerSub = sub): Promise<string> {
+    const token = await issuer.mint({ sub });
+    subjects.set(token, answerSub);
+    return token;
+  }
+
+  it("accepts a JWT that verifies and is active, asks on every request, and refuses it once revoked", async () => {
+    const token = await jwt("carol");
+    const before = calls;
+    const first = await httpGet(app, token);
+    assert.equal(first.status, 200, app.logs.map((line) => line.text).join("\n"));
+    assert.equal(first.body["sub"], "carol");
+    assert.equal(calls, before + 1, "the JWT was introspected");
+    // Verified-token cache or not, every request asks the provider.
+    assert.equal((await httpGet(app, token)).status, 200);
+    assert.equal((await httpGet(app, token)).status, 200);
+    assert.equal(calls, before + 3);
+    const socket = await connectedTo(app, "chat", token);
+    socket.disconnect();
+    revoked.add(token);
+    const res = await httpGet(app, token);
+    assert.equal(res.status, 401);
+    assert.equal(res.code, "ERR_AUTH_TOKEN_INVALID");
+    assert.equal((await handshake(app, token)).code, "ERR_AUTH_TOKEN_INVALID");
+  });
+
+  it("refuses a JWT the endpoint describes as another subject's", async () => {
+    const token = await jwt("dave", "mallory");
+    const res = await httpGet(app, token);
+    assert.equal(res.status, 401);
+    assert.equal(res.code, "ERR_AUTH_TOKEN_INVALID");
+  });
+
+  it("refuses a JWT that does not verify, without asking the endpoint", async () => {
+    const token = await jwt("erin");
+    const [header, payload, signature] = token.split(".");
+    const forged = `${header}.${payload}.${signature!.slice(0, -4)}AAAA`;
+    const before = calls;
+    const res = await httpGet(app, forged);
+    assert.equal(res.status, 401);
+    assert.equal(calls, before);
+  });
+
+  it("answers 503 for a valid JWT while the endpoint fails", async () => {
+    const token = await jwt("frank");
+    failWith = 500;
+    try {
+      const res = await httpGet(app, token);
+      assert.equal(res.status, 503);
+      assert.equal(res.code, "ERR_AUTH_UNAVAILABLE");
+    } finally {
+      failWith = undefined;
+    }
+  });
+});
+
+describe("introspection answers the provider above does not give (a loopback endpoint)", { timeout: 60_000 }, () => {
+  const issuer = "https://idp.introspection-e2e.test";
+  const audience = "api://e2e";
+  let server: Server;
+  let endpoint: string;
+  let answer: Record<string, unknown> = {};
+  let app: TestApp;
+  let down: TestApp;
+
+  before(async () => {
+    server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/introspect`;
+    const introspection = { endpoint, clientId: "rs", clientSecret: "rs-secret", cacheTtl: 0, negativeCacheTtl: 0 };
+    app = await startApp({ config: { issuer, audience, jwksUri: `${endpoint}/jwks`, introspection } });
+    // A closed port: nothing answers.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    down = await startApp({ config: { issuer, audience, jwksUri: `${endpoint}/jwks`, introspection: { ...introspection, endpoint: `http://127.0.0.1:${closedPort}/introspect` } } });
+  });
+  after(async () => {
+    await app.close();
+    await down.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  const active = () => ({ active: true, iss: issuer, sub: "bob", aud: audience, exp: Math.floor(Date.now() / 1000) + 300, token_type: "Bearer" });
+
+  async function status(token: string): Promise<[number, string]> {
+    const res = await httpGet(app, token);
+    return [res.status, res.code];
+  }
+
+  it("accepts a plain active answer (the baseline of the refusals below)", async () => {
+    answer = active();
+    assert.deepEqual(await status("opaque-1"), [200, "ok"]);
+  });
+
+  it("refuses a DPoP-bound token (cnf.jkt) presented as Bearer", async () => {
+    answer = { ...active(), cnf: { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" } };
+    assert.deepEqual(await status("opaque-2"), [401, "ERR_AUTH_TOKEN_INVALID"]);
+  });
+
+  it("refuses an answer without sub (a client_credentials token)", async () => {
+    const { sub: _sub, ...rest } = active();
+    answer = rest;
+    assert.deepEqual(await status("opaque-3"), [401, "ERR_AUTH_TOKEN_INVALID"]);
+  });
+
+  it("refuses an answer without aud, and one for another audience", async () => {
+    const { aud: _aud, ...rest } = active();
+    answer = rest;
+    assert.deepEqual(await status("opaque-4"), [401, "ERR_AUTH_TOKEN_INVALID"]);
+    answer = { ...active(), aud: "api://other" };
+    assert.deepEqual(await status("opaque-5"), [401, "ERR_AUTH_TOKEN_INVALID"]);
+  });
+
+  it("refuses an answer naming another issuer, and a token_type other than Bearer", async () => {
+    answer = { ...active(), iss: "https://evil.test" };
+    assert.deepEqual(await status("opaque-6"), [401, "ERR_AUTH_TOKEN_INVALID"]);
+    answer = { ...active(), token_type: "refresh_token" };
+    assert.deepEqual(await status("opaque-7"), [401, "ERR_AUTH_TOKEN_INVALID"]);
+  });
+
+  it("answers 503 when the endpoint is down (nothing listening)", async () => {
+    const res = await httpGet(down, "opaque-8");
+    assert.equal(res.status, 503);
+    assert.equal(res.code, "ERR_AUTH_UNAVAILABLE");
+    assertNothingLeaked(down, ["opaque-8", "rs-secret"]);
+  });
+});
