@@ -152,11 +152,23 @@ function accepted(claims: Readonly<IntrospectionClaims>, issuer: OidcIssuerConfi
   return token;
 }
 
+/**
+ * The introspector's answer for the token. An answer saying active with an
+ * `exp` already passed is refused as `ERR_AUTH_TOKEN_INVALID`, as an expired
+ * JWT is: a client sees one code for every token it must replace.
+ */
+async function claimsOf(token: string, issuer: OidcIssuerConfig, config: OidcConfig, log: KeySetLog | undefined): Promise<Readonly<IntrospectionClaims>> {
+  try {
+    return await (await introspectorOf(issuer, config, log)).introspect(token);
+  } catch (error) {
+    if (error instanceof OidcAuthError && error.code === "ERR_AUTH_TOKEN_EXPIRED") throw invalid(error.reason, error);
+    throw error;
+  }
+}
+
 /** Verify an opaque token through the issuer's introspection endpoint. */
 export function* introspectOpaque(token: string, issuer: OidcIssuerConfig, config: OidcConfig, log: KeySetLog | undefined): Generator<Wait, IntrospectedToken, unknown> {
-  const found = introspectorOf(issuer, config, log);
-  const introspector = found instanceof Promise ? yield* wait(found) : found;
-  const claims = yield* wait(introspector.introspect(token));
+  const claims = yield* wait(claimsOf(token, issuer, config, log));
   return accepted(claims, issuer, Date.now());
 }
 
@@ -166,7 +178,7 @@ export function* introspectOpaque(token: string, issuer: OidcIssuerConfig, confi
  */
 export async function confirmActive<T extends IntrospectedToken>(token: string, verified: T, config: OidcConfig, log: KeySetLog | undefined): Promise<T> {
   const { issuer, payload } = verified;
-  const claims = await (await introspectorOf(issuer, config, log)).introspect(token);
+  const claims = await claimsOf(token, issuer, config, log);
   if (claims.sub !== undefined && claims.sub !== payload.sub) {
     throw invalid(`the introspection response names sub ${show(claims.sub)}, the token ${show(payload.sub)}`);
   }

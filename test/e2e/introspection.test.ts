@@ -304,6 +304,11 @@ describe("introspection answers the provider above does not give (a loopback end
     assert.deepEqual(await status("opaque-7"), [401, "ERR_AUTH_TOKEN_INVALID"]);
   });
 
+  it("refuses an active answer whose exp has passed as ERR_AUTH_TOKEN_INVALID, like an expired JWT", async () => {
+    answer = { ...active(), exp: Math.floor(Date.now() / 1000) - 60 };
+    assert.deepEqual(await status("opaque-9"), [401, "ERR_AUTH_TOKEN_INVALID"]);
+  });
+
   it("answers 503 when the endpoint is down (nothing listening)", async () => {
     const res = await httpGet(down, "opaque-8");
     assert.equal(res.status, 503);
