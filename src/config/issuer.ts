@@ -9,6 +9,7 @@ import type { OidcIssuerConfig, OidcIssuerInput, OidcVerificationOptions } from 
 import { ASYMMETRIC_ALGORITHMS, DEFAULTS } from "./defaults.js";
 import { OidcConfigError } from "./errors.js";
 import { claimList, duration } from "./validate.js";
+import { issuerDpopPolicy } from "./dpopConfig.js";
 
 /** The `algorithms` option: a non-empty list drawn from ASYMMETRIC_ALGORITHMS only. */
 function algorithmList(value: unknown, fallback: readonly string[], key: string): readonly string[] {
@@ -61,6 +62,7 @@ export function normalizeIssuer(
     claimMapping,
     mapClaims,
     tokenType: tokenTypeRules(pick("relaxTokenType"), claimMapping, key),
+    dpop: issuerDpopPolicy((entry as { dpop?: unknown }).dpop, (defaults as { dpop?: unknown }).dpop, key("dpop")),
   });
 }
 
