@@ -371,6 +371,4 @@ export interface OidcDecorations {
   scopes: string[];
   /** The whole authenticated context (on sockets also in `socket.data.auth`). */
   auth: OidcUserContext;
-  /** HTTP, a DPoP request: the RFC 7638 thumbprint of the key that signed the proof (the token's `cnf.jkt`); absent for Bearer. */
-  dpopJkt?: string;
 }

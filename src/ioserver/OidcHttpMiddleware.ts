@@ -1,5 +1,7 @@
 import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
+import type { FastifyRequest } from "fastify";
+import type { OidcAppHandle } from "../types.js";
 import { authenticateNow, type AuthenticateResult } from "../pipeline/authenticate.js";
 import { httpHook } from "../pipeline/httpHook.js";
 import { applyContext } from "../pipeline/applyContext.js";
@@ -24,12 +26,15 @@ export class OidcHttpMiddleware extends BaseMiddleware {
       if (token === undefined && (token = dpopToken(header)) !== undefined) scheme = "dpop";
       // A cached token is decided at once; anything else resolves later. The DPoP step runs either way: a proof is per request.
       const result = authenticateNow(token, app, "http");
-      const accepted = ({ context, config }: AuthenticateResult): void | Promise<void> => {
-        const bound = checkDpopBinding(request, app, { scheme, token: token as string }, context, config);
-        if (bound === undefined) return applyContext(request, context);
-        return bound.then(() => applyContext(request, context));
-      };
-      return result instanceof Promise ? result.then(accepted) : accepted(result);
+      if (result instanceof Promise) return result.then((each) => accept(request, app, scheme, token as string, each));
+      return accept(request, app, scheme, token as string, result);
     });
   }
+}
+
+/** After verification: the DPoP step (nothing to wait for unless a proof is checked), then the context on the request. */
+function accept(request: FastifyRequest, app: OidcAppHandle, scheme: AuthScheme, token: string, { context, config }: AuthenticateResult): void | Promise<void> {
+  const bound = checkDpopBinding(request, app, { scheme, token }, context, config);
+  if (bound === undefined) return applyContext(request, context);
+  return bound.then(() => applyContext(request, context));
 }
