@@ -275,6 +275,36 @@ describe("DPoP on HTTP: issuer policies", () => {
   });
 });
 
+describe("DPoP on HTTP: several issuers, each with its policy", () => {
+  let second: TestIssuer;
+  let app: ServerBase;
+  before(async () => {
+    second = await createTestIssuer();
+    app = await startDpopApp({
+      dpop: { policy: "required" },
+      issuers: [
+        { issuer: issuer.issuer, audience: issuer.appSlug, jwksUri: issuer.jwksUri },
+        { issuer: second.issuer, audience: second.appSlug, jwksUri: second.jwksUri, dpop: "allowed" },
+      ],
+    });
+  });
+  after(async () => {
+    await app.close();
+    await second.close();
+  });
+
+  it("applies the policy of the issuer that issued the token", async () => {
+    await refused(app, { authorization: `Bearer ${await issuer.mint({ sub: "bob" })}` }, "ERR_AUTH_TOKEN_INVALID", /^DPoP error="invalid_token"/);
+    const res = await call(app, { authorization: `Bearer ${await second.mint({ sub: "bob" })}` });
+    assert.equal(res.status, 200);
+    const key = await proofKey();
+    const token = await second.mint({ sub: "dora", cnf: { jkt: key.jkt } });
+    await refused(app, { authorization: `Bearer ${token}` }, "ERR_AUTH_TOKEN_INVALID", /^DPoP error="invalid_token", .*, Bearer error="invalid_token"/);
+    const ok = await call(app, { authorization: `DPoP ${token}`, dpop: await proof(key, { htu: `${app.url}/api/me`, token }) });
+    assert.equal(ok.status, 200);
+  });
+});
+
 describe("DPoP on HTTP: behind a proxy (publicOrigin)", () => {
   let app: ServerBase;
   before(async () => {
