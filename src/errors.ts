@@ -15,7 +15,9 @@ export type OidcAuthErrorCode =
   | "ERR_AUTH_TOKEN_EXPIRED"
   | "ERR_AUTH_SUBJECT_MISMATCH"
   | "ERR_AUTH_RATE_LIMITED"
-  | "ERR_AUTH_REVOKED";
+  | "ERR_AUTH_REVOKED"
+  | "ERR_AUTH_DPOP_INVALID"
+  | "ERR_AUTH_DPOP_NONCE";
 
 /** RFC 6750 section 3: the challenge a refusal carries on HTTP. */
 type Challenge =
@@ -52,6 +54,9 @@ const CODES: Readonly<Record<OidcAuthErrorCode, CodeInfo>> = Object.freeze({
   ERR_AUTH_SUBJECT_MISMATCH: { status: 403, error: "Forbidden", message: "The new token is for another user", challenge: "insufficient_scope", logLevel: 4 },
   ERR_AUTH_RATE_LIMITED: { status: 429, error: "Too Many Requests", message: "Too many refresh attempts", challenge: "none", logLevel: 4 },
   ERR_AUTH_REVOKED: { status: 401, error: "Unauthorized", message: "The session was revoked", challenge: "invalid_token", logLevel: 6 },
+  // The DPoP codes' challenge is the `DPoP` one, built by the caller (`challenge` option); `invalid_token` is the Bearer fallback.
+  ERR_AUTH_DPOP_INVALID: { status: 401, error: "Unauthorized", message: "The DPoP proof is invalid", challenge: "invalid_token", logLevel: 4 },
+  ERR_AUTH_DPOP_NONCE: { status: 401, error: "Unauthorized", message: "A DPoP nonce is required", challenge: "invalid_token", logLevel: 7 },
 });
 
 /** Syslog level at which a refusal with this code is logged (3 for anything unknown). */
@@ -79,6 +84,14 @@ export interface OidcAuthErrorOptions {
   realm?: string;
   /** `scope` parameter of an `insufficient_scope` challenge: the scopes that would have been enough (RFC 6750 section 3). */
   scope?: string;
+  /**
+   * The whole `WWW-Authenticate` value, in place of the one the code implies
+   * (DPoP refusals: a `DPoP` challenge, with the `Bearer` one where Bearer is
+   * accepted). `realm` is then not added: put it in.
+   */
+  challenge?: string;
+  /** More response headers for HTTP (lower-case names), e.g. `dpop-nonce`. */
+  extraHeaders?: Readonly<Record<string, string>>;
 }
 
 export class OidcAuthError extends Error {
@@ -94,6 +107,8 @@ export class OidcAuthError extends Error {
   readonly headers: Readonly<Record<string, string>>;
   /** The `scope` of the challenge, when a scope check refused. */
   readonly scope: string | undefined;
+  /** Whether `headers` were given (the `challenge` option) rather than derived from the code. */
+  private readonly replacedChallenge: boolean;
 
   constructor(code: OidcAuthErrorCode, options: OidcAuthErrorOptions = {}) {
     const info = CODES[code];
@@ -105,7 +120,9 @@ export class OidcAuthError extends Error {
     this.status = info.status;
     this.reason = options.reason ?? info.message;
     this.scope = options.scope;
-    this.headers = Object.freeze(buildHeaders(code, options.realm, options.scope));
+    this.replacedChallenge = options.challenge !== undefined || options.extraHeaders !== undefined;
+    const headers = options.challenge === undefined ? buildHeaders(code, options.realm, options.scope) : { "www-authenticate": options.challenge };
+    this.headers = Object.freeze(options.extraHeaders === undefined ? headers : { ...headers, ...options.extraHeaders });
   }
 
   /** The public body: `{ statusCode, error, code, message }`. */
@@ -115,7 +132,8 @@ export class OidcAuthError extends Error {
 
   /** The same error with a `realm` on its challenge. */
   withRealm(realm: string | undefined): OidcAuthError {
-    if (realm === undefined) return this;
+    // A replaced challenge carries its realm already.
+    if (realm === undefined || this.replacedChallenge) return this;
     return new OidcAuthError(this.code, { reason: this.reason, cause: this.cause, realm, scope: this.scope });
   }
 }

@@ -159,6 +159,34 @@ export interface OidcIssuerInput extends OidcVerificationOptions, OidcIntrospect
   audience: string | readonly string[];
   /** JWKS endpoint. Default: `jwks_uri` of the issuer's discovery document. */
   jwksUri?: string;
+  /** DPoP (RFC 9449) for this issuer's tokens on HTTP. Default: the top-level `dpop.policy`, else `"allowed"`. See docs/dpop.md. */
+  dpop?: OidcDpopPolicy;
+}
+
+/**
+ * Whether an issuer's tokens may or must be DPoP-bound: `"allowed"` (Bearer
+ * and DPoP both accepted), `"required"` (Bearer refused), `"disabled"` (the
+ * `DPoP` scheme refused). A token bound to a key (`cnf.jkt`) is refused as
+ * Bearer under every policy.
+ */
+export type OidcDpopPolicy = "allowed" | "required" | "disabled";
+
+/** The app-wide DPoP proof settings (`dpop` at the top level). See docs/dpop.md. */
+export interface OidcDpopConfig {
+  /** The policy of every issuer that sets none (with one issuer: its policy). Default `"allowed"`. */
+  policy?: OidcDpopPolicy;
+  /** Proof algorithms accepted (asymmetric JWS only). Default RS/PS/ES 256-512, EdDSA, Ed25519. */
+  algorithms?: readonly string[];
+  /** How old a proof's `iat` may be, in seconds (1 to 3600). Default 60. */
+  maxAge?: number;
+  /** Clock difference allowed between client and server for a proof's `iat`, in seconds (0 to 300). Default 5. */
+  clockTolerance?: number;
+  /** Require a server nonce in every proof (`DPoP-Nonce`, `use_dpop_nonce`). Default false. */
+  nonce?: boolean;
+  /** The origin(s) clients address, e.g. `"https://api.example.com"`: needed behind a proxy that rewrites the scheme or `Host`. Default: the request's own. */
+  publicOrigin?: string | readonly string[];
+  /** Where the `jti` of accepted proofs are remembered (`claim(key, ttlMs)`). Default a `MemoryReplayStore` per app; a cluster needs a shared one (`redisReplayStore`). */
+  replayStore?: { claim(key: string, ttlMs: number): Promise<boolean> };
 }
 
 /**
@@ -187,6 +215,8 @@ export interface OidcConfigInput extends OidcVerificationOptions, OidcIntrospect
   audience?: string | readonly string[];
   /** Several trusted issuers; a token is routed by its `iss`. Not combined with the single-issuer fields. */
   issuers?: readonly OidcIssuerInput[];
+  /** DPoP-bound tokens on HTTP (RFC 9449): the proof settings and the default policy. See docs/dpop.md. */
+  dpop?: OidcDpopConfig;
   /** Tokens longer than this many characters are refused before parsing. Default 16384. */
   maxTokenLength?: number;
   /** JWKS and discovery fetch timeout in ms. Default 5000. */
@@ -288,6 +318,8 @@ export interface OidcIssuerConfig {
   readonly introspection?: OidcIntrospectionConfig | undefined;
   /** Which tokens are introspected; undefined without `introspection`. */
   readonly introspect?: "opaque" | "always" | undefined;
+  /** Whether this issuer's tokens may or must be DPoP-bound on HTTP. */
+  readonly dpop: OidcDpopPolicy;
 }
 
 /** An issuer's introspection options, validated, defaults applied (durations in ms). */
@@ -336,6 +368,8 @@ export interface OidcConfig {
   readonly logger: OidcLogger | undefined;
   /** `false` when every refusal is logged; see `OidcConfigInput.logSampling`. */
   readonly logSampling: Readonly<{ limit: number; window: number }> | false;
+  /** The app-wide DPoP settings as given (validated, frozen), or `undefined` for the defaults. */
+  readonly dpop: Readonly<OidcDpopConfig> | undefined;
 }
 
 /** What `appHandle.users.findOrCreate` returns. */

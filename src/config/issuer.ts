@@ -10,6 +10,7 @@ import { ASYMMETRIC_ALGORITHMS, DEFAULTS } from "./defaults.js";
 import { OidcConfigError } from "./errors.js";
 import { introspectionOptions } from "./introspectionOptions.js";
 import { claimList, duration } from "./validate.js";
+import { issuerDpopPolicy } from "./dpopConfig.js";
 
 /** The `algorithms` option: a non-empty list drawn from ASYMMETRIC_ALGORITHMS only. */
 function algorithmList(value: unknown, fallback: readonly string[], key: string): readonly string[] {
@@ -63,6 +64,7 @@ export function normalizeIssuer(
     mapClaims,
     tokenType: tokenTypeRules(pick("relaxTokenType"), claimMapping, key),
     ...introspectionOptions(entry.introspection, entry.introspect, entry.jwksUri === undefined, key("introspection"), key("introspect")),
+    dpop: issuerDpopPolicy((entry as { dpop?: unknown }).dpop, (defaults as { dpop?: unknown }).dpop, key("dpop")),
   });
 }
 

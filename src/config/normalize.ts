@@ -11,6 +11,7 @@ import { normalizeIssuer } from "./issuer.js";
 import { knownConfig, remember } from "./knownConfigs.js";
 import { tokenCacheOptions } from "./tokenCacheOptions.js";
 import { loggerOption, logSamplingOption } from "./logOptions.js";
+import { dpopAppConfig } from "./dpopConfig.js";
 import { audienceList, duration, flag, httpUrl, label, nonEmpty, stripTrailingSlashes, type Names } from "./validate.js";
 
 /** Process-wide set, bounded by the configs: weak, the normalised configs this module made (returned as they are when given again). */
@@ -123,6 +124,7 @@ function normalizeNew(input: OidcConfigInput, names: Names): OidcConfig {
     revocationTtl: revocationTtlOf(input.revocationTtl, issuers, names),
     logger: loggerOption(input.logger, names),
     logSampling: logSamplingOption(input.logSampling, names),
+    dpop: dpopAppConfig(input.dpop),
   };
   Object.freeze(config);
   normalized.add(config);

@@ -26,6 +26,26 @@ export function bearerToken(header: unknown): string | undefined {
   return token === "" ? undefined : token;
 }
 
+/** "dpop", lower case (RFC 9449 section 7.1). */
+const DPOP = "dpop";
+
+/**
+ * The token of an `Authorization: DPoP <token>` value, read like
+ * `bearerToken`; any other scheme gives `undefined`. Only asked when
+ * `bearerToken` found none, so a Bearer request never pays for it.
+ */
+export function dpopToken(header: unknown): string | undefined {
+  if (typeof header !== "string" || header.length <= DPOP.length + 1) return undefined;
+  for (let i = 0; i < DPOP.length; i++) {
+    if ((header.charCodeAt(i) | 0x20) !== DPOP.charCodeAt(i)) return undefined;
+  }
+  let start = DPOP.length;
+  if (header.charCodeAt(start) !== SPACE) return undefined;
+  while (header.charCodeAt(start) === SPACE) start++;
+  const token = header.slice(start).trim();
+  return token === "" ? undefined : token;
+}
+
 /** The parts of a Socket.IO handshake read here. */
 export interface HandshakeLike {
   auth?: unknown;

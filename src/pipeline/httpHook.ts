@@ -4,7 +4,8 @@ import { tryResolveConfig } from "../config/resolve.js";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
 import type { RefusalSource } from "../util/refusalLog.js";
 import { issOf } from "../claims/identity.js";
-import { bearerToken } from "./extractToken.js";
+import { bearerToken, dpopToken } from "./extractToken.js";
+import { DPOP_NONCE } from "./dpopBinding.js";
 import { runStep, type Step } from "./step.js";
 
 /**
@@ -24,7 +25,7 @@ function sourceOf(request: FastifyRequest, guard: string | undefined): RefusalSo
     route,
     guard,
     issuer: context === undefined ? undefined : issOf(context),
-    token: context === undefined ? bearerToken(request.headers?.authorization) : undefined,
+    token: context === undefined ? (bearerToken(request.headers?.authorization) ?? dpopToken(request.headers?.authorization)) : undefined,
   };
 }
 
@@ -44,7 +45,12 @@ export function httpHook(appHandle: OidcAppHandle, step: Step<FastifyRequest>, g
   };
   return function oidcPreValidation(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     runStep(step, request, appHandle, where, (failure) => {
-      if (failure === undefined) return done();
+      if (failure === undefined) {
+        // A DPoP proof accepted with a nonce about to expire: the client learns the next one (RFC 9449 section 8).
+        const nonce = (request as { [DPOP_NONCE]?: string })[DPOP_NONCE];
+        if (nonce !== undefined) reply.header("dpop-nonce", nonce);
+        return done();
+      }
       const error = failure.withRealm(tryResolveConfig(appHandle)?.realm);
       reply.code(error.statusCode).headers(error.headers).send(error.toJSON());
     });

@@ -58,6 +58,8 @@ switch (code) {
   case "ERR_AUTH_SUBJECT_MISMATCH":
   case "ERR_AUTH_RATE_LIMITED":
   case "ERR_AUTH_REVOKED":
+  case "ERR_AUTH_DPOP_INVALID":
+  case "ERR_AUTH_DPOP_NONCE":
     break;
   default: {
     const exhaustive: never = code;

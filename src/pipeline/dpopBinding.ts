@@ -1,0 +1,184 @@
+/**
+ * The DPoP step of the HTTP pipeline (RFC 9449 section 7), run after the
+ * access token was verified (cached or not): the scheme the token came with,
+ * the issuer's policy and the token's binding (`cnf.jkt`) decide whether a
+ * proof is needed, and the proof is checked against this request on every
+ * request (a proof is per request, whatever the token cache knows).
+ *
+ * - A token bound to a key, sent as `Bearer`: refused, whatever the policy
+ *   (the downgrade that would make a stolen bound token usable).
+ * - `DPoP` scheme with a token bound to no key: refused (a proof would bind
+ *   nothing).
+ * - Policy `required` and `Bearer`: refused; policy `disabled` and `DPoP`:
+ *   refused.
+ * - Otherwise, with the `DPoP` scheme: one `DPoP` header, a proof of the
+ *   request's method and URL, for this token (`ath`), by the key the token
+ *   is bound to.
+ *
+ * A Bearer token without `cnf` under a policy other than `required` costs
+ * one property read and one comparison.
+ */
+import type { FastifyRequest } from "fastify";
+import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
+import type { OidcAppHandle, OidcConfig, OidcDpopPolicy, OidcUserContext } from "../types.js";
+import { appPart } from "../util/appState.js";
+import { describeError } from "../util/text.js";
+import { MemoryReplayStore } from "../stores/replayStore.js";
+import { resolveDpopOptions, type DpopSettings } from "../dpop/dpopOptions.js";
+import { createNonceIssuer, type DpopNonceIssuer } from "../dpop/nonceIssuer.js";
+import { dpopChallenge, isDpopProofError, type DpopErrorCode } from "../dpop/DpopProofError.js";
+import { dpopRequestUrl } from "../dpop/dpopRequestUrl.js";
+import { verifyDpopProof } from "../dpop/verifyDpopProof.js";
+
+/** The `Authorization` scheme a token came with. */
+export type AuthScheme = "bearer" | "dpop";
+
+/** Where the step leaves a fresh nonce for the HTTP front-end to send in `DPoP-Nonce`. */
+export const DPOP_NONCE: unique symbol = Symbol("ioserver-oidc.dpopNonce");
+
+/** Replay store entries of the default store (one app). */
+const REPLAY_ENTRIES = 50_000;
+const NO_OPTIONS = Object.freeze({});
+
+interface DpopState {
+  /** The `config.dpop` the settings were made from. */
+  source: object | undefined;
+  settings: DpopSettings | undefined;
+  /** Kept across reconfigurations: a new config must not forget the proofs already seen, nor the nonces handed out. */
+  memoryStore: MemoryReplayStore | undefined;
+  nonces: DpopNonceIssuer | undefined;
+}
+
+const dpopState = appPart<DpopState>("dpop", () => ({ source: undefined, settings: undefined, memoryStore: undefined, nonces: undefined }));
+
+/** The app's proof settings for `config`, resolved once per app (again only when the app's `dpop` options change). */
+export function dpopSettingsOf(appHandle: OidcAppHandle, config: OidcConfig): DpopSettings {
+  const state = dpopState.of(appHandle);
+  const source = config.dpop ?? NO_OPTIONS;
+  if (state.settings !== undefined && state.source === source) return state.settings;
+  const given = config.dpop ?? {};
+  try {
+    state.settings = resolveDpopOptions({
+      algorithms: given.algorithms,
+      maxAgeSeconds: given.maxAge,
+      clockToleranceSeconds: given.clockTolerance,
+      replayStore: given.replayStore ?? (state.memoryStore ??= new MemoryReplayStore({ maxEntries: REPLAY_ENTRIES })),
+      nonces: given.nonce === true ? (state.nonces ??= createNonceIssuer()) : undefined,
+      publicOrigin: given.publicOrigin,
+    });
+  } catch (error) {
+    throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: describeError(error), cause: error });
+  }
+  state.source = source;
+  return state.settings;
+}
+
+/** The policy of the issuer that issued `context`'s token. */
+function policyOf(config: OidcConfig, context: OidcUserContext): OidcDpopPolicy {
+  const { issuers } = config;
+  if (issuers.length === 1) return issuers[0]!.dpop;
+  const iss = context.claims["iss"];
+  for (const issuer of issuers) if (issuer.issuer === iss) return issuer.dpop;
+  return "allowed";
+}
+
+/** The key a token is bound to: `cnf.jkt` when it is a non-empty string. */
+function boundKey(cnf: unknown): string | undefined {
+  if (cnf === null || typeof cnf !== "object") return undefined;
+  const jkt = (cnf as { jkt?: unknown }).jkt;
+  return typeof jkt === "string" && jkt !== "" ? jkt : undefined;
+}
+
+/** What the HTTP request says, for the step. */
+export interface DpopPresentation {
+  scheme: AuthScheme;
+  token: string;
+}
+
+/**
+ * The DPoP step for one HTTP request whose token was verified: nothing (at
+ * once) when no proof is involved, a promise when a proof is checked;
+ * throws or rejects with an `OidcAuthError` carrying the challenge. On
+ * success with a proof, sets `request.dpopJkt`, and `request[DPOP_NONCE]`
+ * when the client should move to a new nonce.
+ */
+export function checkDpopBinding(request: FastifyRequest, appHandle: OidcAppHandle, presented: DpopPresentation, context: OidcUserContext, config: OidcConfig): void | Promise<void> {
+  const cnf = context.claims["cnf"];
+  if (presented.scheme === "bearer" && cnf === undefined && config.issuers.length === 1 && config.issuers[0]!.dpop !== "required") return;
+  const policy = policyOf(config, context);
+  const jkt = boundKey(cnf);
+  const realm = config.realm;
+  if (presented.scheme === "bearer") {
+    if (jkt !== undefined) throw refusal("ERR_AUTH_TOKEN_INVALID", "a DPoP-bound token (cnf.jkt) was presented as a Bearer token", policy, "invalid_token", realm, appHandle, config);
+    if (policy === "required") throw refusal("ERR_AUTH_TOKEN_INVALID", "the issuer requires DPoP and the token was presented as a Bearer token", policy, "invalid_token", realm, appHandle, config);
+    return;
+  }
+  if (policy === "disabled") throw refusal("ERR_AUTH_TOKEN_INVALID", "the DPoP scheme was used and the issuer's DPoP policy is \"disabled\"", policy, undefined, realm, appHandle, config);
+  if (jkt === undefined) throw refusal("ERR_AUTH_TOKEN_INVALID", "the DPoP scheme was used with a token bound to no key (no cnf.jkt)", policy, "invalid_token", realm, appHandle, config);
+
+  const settings = dpopSettingsOf(appHandle, config);
+  const url = dpopRequestUrl({ secure: request.protocol === "https", host: request.headers.host, url: request.url }, settings.publicOrigins);
+  if (url === undefined) throw refusal("ERR_AUTH_DPOP_INVALID", "the request URL cannot be known (no usable Host header)", policy, "invalid_dpop_proof", realm, appHandle, config);
+  return verifyDpopProof(request.headers.dpop, { method: request.method, url, accessToken: presented.token, expectedJkt: jkt }, settings).then(
+    (proof) => {
+      (request as { dpopJkt?: string }).dpopJkt = proof.jkt;
+      if (proof.nonce !== undefined) (request as { [DPOP_NONCE]?: string })[DPOP_NONCE] = proof.nonce;
+    },
+    (error: unknown) => {
+      if (!isDpopProofError(error)) {
+        throw new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: `DPoP: ${describeError(error)}`, cause: error });
+      }
+      const code: OidcAuthErrorCode = error.error === "use_dpop_nonce" ? "ERR_AUTH_DPOP_NONCE" : error.error === "invalid_token" ? "ERR_AUTH_TOKEN_INVALID" : "ERR_AUTH_DPOP_INVALID";
+      throw refusal(code, error.reason, policy, error.error, realm, appHandle, config, error.nonce, error);
+    },
+  );
+}
+
+function quote(value: string): string {
+  return `"${value.replace(/["\\]/g, "\\$&")}"`;
+}
+
+/**
+ * A refusal with its challenges (RFC 9449 section 7.1): the `DPoP` one where
+ * the issuer accepts DPoP (with the error and the accepted `algs`), and the
+ * `Bearer` one where it accepts Bearer (with `error="invalid_token"` when
+ * the token itself is refused).
+ */
+function refusal(
+  code: OidcAuthErrorCode,
+  reason: string,
+  policy: OidcDpopPolicy,
+  error: DpopErrorCode | undefined,
+  realm: string | undefined,
+  appHandle: OidcAppHandle,
+  config: OidcConfig,
+  nonce?: string,
+  cause?: unknown,
+): OidcAuthError {
+  const challenges: string[] = [];
+  if (policy !== "disabled") {
+    const algs = dpopAlgorithms(appHandle, config);
+    challenges.push(dpopChallenge({ error, algs, realm }));
+  }
+  if (policy !== "required") {
+    const params: string[] = [];
+    if (realm !== undefined) params.push(`realm=${quote(realm)}`);
+    if (code === "ERR_AUTH_TOKEN_INVALID") params.push('error="invalid_token"', 'error_description="The access token is invalid"');
+    challenges.push(params.length === 0 ? "Bearer" : `Bearer ${params.join(", ")}`);
+  }
+  return new OidcAuthError(code, {
+    reason: `DPoP: ${reason}`,
+    cause,
+    challenge: challenges.join(", "),
+    extraHeaders: nonce === undefined ? undefined : { "dpop-nonce": nonce },
+  });
+}
+
+/** The accepted proof algorithms, for `algs`; the defaults' when the settings cannot be made (the refusal stands). */
+function dpopAlgorithms(appHandle: OidcAppHandle, config: OidcConfig): readonly string[] | undefined {
+  try {
+    return dpopSettingsOf(appHandle, config).algorithms;
+  } catch {
+    return undefined;
+  }
+}
