@@ -1,12 +1,10 @@
 import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
-import type { FastifyRequest } from "fastify";
-import type { OidcAppHandle } from "../types.js";
-import { authenticateNow, type AuthenticateResult } from "../pipeline/authenticate.js";
+import { authenticateNow } from "../pipeline/authenticate.js";
 import { httpHook } from "../pipeline/httpHook.js";
 import { applyContext } from "../pipeline/applyContext.js";
 import { bearerToken, dpopToken } from "../pipeline/extractToken.js";
-import { checkDpopBinding, type AuthScheme } from "../pipeline/dpopBinding.js";
+import { bearerBinding, dpopBinding } from "../pipeline/dpopBinding.js";
 
 /**
  * Guards every route of an IOServer controller: an `Authorization: Bearer`
@@ -21,20 +19,14 @@ export class OidcHttpMiddleware extends BaseMiddleware {
   handle(appHandle: AppHandle) {
     return httpHook(appHandle, (request, app) => {
       const header = request.headers.authorization;
-      let scheme: AuthScheme = "bearer";
       let token = bearerToken(header);
-      if (token === undefined && (token = dpopToken(header)) !== undefined) scheme = "dpop";
-      // A cached token is decided at once; anything else resolves later. The DPoP step runs either way: a proof is per request.
-      const result = authenticateNow(token, app, "http");
-      if (result instanceof Promise) return result.then((each) => accept(request, app, scheme, token as string, each));
-      return accept(request, app, scheme, token as string, result);
+      let binding = bearerBinding;
+      if (token === undefined && (token = dpopToken(header)) !== undefined) binding = dpopBinding;
+      // A cached token is decided at once; anything else resolves later. The DPoP step runs inside the
+      // authentication, after verification and before the users manager: a proof is checked on every request.
+      const result = authenticateNow(token, app, "http", request, binding);
+      if (result instanceof Promise) return result.then((each) => applyContext(request, each.context));
+      applyContext(request, result.context);
     });
   }
-}
-
-/** After verification: the DPoP step (nothing to wait for unless a proof is checked), then the context on the request. */
-function accept(request: FastifyRequest, app: OidcAppHandle, scheme: AuthScheme, token: string, { context, config }: AuthenticateResult): void | Promise<void> {
-  const bound = checkDpopBinding(request, app, { scheme, token }, context, config);
-  if (bound === undefined) return applyContext(request, context);
-  return bound.then(() => applyContext(request, context));
 }

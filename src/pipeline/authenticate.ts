@@ -77,24 +77,59 @@ export function authenticate(token: string | undefined, appHandle: OidcAppHandle
  * `authenticate` rejects with. Published on the `auth` and `authenticate`
  * channels when they have subscribers (see observe.ts).
  */
-export function authenticateNow(token: string | undefined, appHandle: OidcAppHandle, transport: OidcAuthTransport): AuthenticateResult | Promise<AuthenticateResult> {
-  if (observingAuth()) return observeAuth(transport, token, appHandle, tryResolveConfig, issuerOfResult, decide);
-  return decide(appHandle, token, undefined);
+export function authenticateNow<B = undefined>(
+  token: string | undefined,
+  appHandle: OidcAppHandle,
+  transport: OidcAuthTransport,
+  bindingTarget?: B,
+  binding?: TokenBinding<B>,
+): AuthenticateResult | Promise<AuthenticateResult> {
+  if (observingAuth()) return observeAuth(transport, token, appHandle, tryResolveConfig, issuerOfResult, decide, bindingTarget, binding);
+  return decide(appHandle, token, undefined, bindingTarget, binding);
 }
+
+/**
+ * A check of a verified token against what came with it (DPoP's proof of
+ * possession, RFC 9449): run right after verification, before the deny-list
+ * and the users manager, so a token refused here provisions nothing and is
+ * reported as refused. Throws (or rejects with) `OidcAuthError` to refuse.
+ */
+export type TokenBinding<B> = (target: B, appHandle: OidcAppHandle, token: string, context: OidcUserContext, config: OidcConfig) => void | Promise<void>;
 
 const issuerOfResult = (result: AuthenticateResult): string | undefined => issOf(result.context);
 
-function decide(appHandle: OidcAppHandle, token: string | undefined, report: OidcVerificationReport | undefined): AuthenticateResult | Promise<AuthenticateResult> {
+function decide<B>(
+  appHandle: OidcAppHandle,
+  token: string | undefined,
+  report: OidcVerificationReport | undefined,
+  bindingTarget: B | undefined,
+  binding: TokenBinding<B> | undefined,
+): AuthenticateResult | Promise<AuthenticateResult> {
   if (token === undefined || token === "") {
     throw new OidcAuthError("ERR_AUTH_TOKEN_REQUIRED", { reason: "no bearer token was presented" });
   }
   const config = resolveConfig(appHandle);
   const verified = verifyAccessTokenNow(token, config, loggerOf(appHandle), report);
-  return verified instanceof Promise ? verified.then((each) => afterVerification(each, appHandle, config)) : afterVerification(verified, appHandle, config);
+  if (verified instanceof Promise) return verified.then((each) => afterVerification(each, appHandle, config, token, bindingTarget, binding));
+  return afterVerification(verified, appHandle, config, token, bindingTarget, binding);
 }
 
-function afterVerification(verified: VerifiedToken, appHandle: OidcAppHandle, config: OidcConfig): AuthenticateResult | Promise<AuthenticateResult> {
+function afterVerification<B>(
+  verified: VerifiedToken,
+  appHandle: OidcAppHandle,
+  config: OidcConfig,
+  token: string,
+  bindingTarget: B | undefined,
+  binding: TokenBinding<B> | undefined,
+): AuthenticateResult | Promise<AuthenticateResult> {
   const context = sharedContext(verified, config);
+  const bound = binding === undefined ? undefined : binding(bindingTarget as B, appHandle, token, context, config);
+  if (bound !== undefined) return bound.then(() => admitted(appHandle, context, config));
+  return admitted(appHandle, context, config);
+}
+
+/** The deny-list, then (with a users manager) provisioning. */
+function admitted(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): AuthenticateResult | Promise<AuthenticateResult> {
   refuseRevoked(appHandle, context, config);
   // Without a users manager nothing else is asked: no further wait.
   if (!hasUsersManager(appHandle)) return { context, config };

@@ -29,6 +29,7 @@ import { createNonceIssuer, type DpopNonceIssuer } from "../dpop/nonceIssuer.js"
 import { dpopChallenge, isDpopProofError, type DpopErrorCode } from "../dpop/DpopProofError.js";
 import { dpopRequestUrl } from "../dpop/dpopRequestUrl.js";
 import { verifyDpopProof } from "../dpop/verifyDpopProof.js";
+import type { TokenBinding } from "./authenticate.js";
 
 /** The `Authorization` scheme a token came with. */
 export type AuthScheme = "bearer" | "dpop";
@@ -89,26 +90,25 @@ function boundKey(cnf: unknown): string | undefined {
   return typeof jkt === "string" && jkt !== "" ? jkt : undefined;
 }
 
-/** What the HTTP request says, for the step. */
-export interface DpopPresentation {
-  scheme: AuthScheme;
-  token: string;
-}
-
 /**
- * The DPoP step for one HTTP request whose token was verified: nothing (at
- * once) when no proof is involved, a promise when a proof is checked;
- * throws or rejects with an `OidcAuthError` carrying the challenge. On
- * success with a proof, sets `request.dpopJkt`, and `request[DPOP_NONCE]`
- * when the client should move to a new nonce.
+ * The DPoP step for one HTTP request whose token was verified (a
+ * `TokenBinding` of the pipeline: it runs before the deny-list and the users
+ * manager): nothing (at once) when no proof is involved, a promise when a
+ * proof is checked; throws or rejects with an `OidcAuthError` carrying the
+ * challenge. On success with a proof, sets `request.dpopJkt`, and
+ * `request[DPOP_NONCE]` when the client should move to a new nonce. One for
+ * each scheme the `Authorization` header used.
  */
-export function checkDpopBinding(request: FastifyRequest, appHandle: OidcAppHandle, presented: DpopPresentation, context: OidcUserContext, config: OidcConfig): void | Promise<void> {
+export const bearerBinding: TokenBinding<FastifyRequest> = (request, appHandle, token, context, config) => checkDpopBinding(request, appHandle, "bearer", token, context, config);
+export const dpopBinding: TokenBinding<FastifyRequest> = (request, appHandle, token, context, config) => checkDpopBinding(request, appHandle, "dpop", token, context, config);
+
+function checkDpopBinding(request: FastifyRequest, appHandle: OidcAppHandle, scheme: AuthScheme, token: string, context: OidcUserContext, config: OidcConfig): void | Promise<void> {
   const cnf = context.claims["cnf"];
-  if (presented.scheme === "bearer" && cnf === undefined && config.issuers.length === 1 && config.issuers[0]!.dpop !== "required") return;
+  if (scheme === "bearer" && cnf === undefined && config.issuers.length === 1 && config.issuers[0]!.dpop !== "required") return;
   const policy = policyOf(config, context);
   const jkt = boundKey(cnf);
   const realm = config.realm;
-  if (presented.scheme === "bearer") {
+  if (scheme === "bearer") {
     if (jkt !== undefined) throw refusal("ERR_AUTH_TOKEN_INVALID", "a DPoP-bound token (cnf.jkt) was presented as a Bearer token", policy, "invalid_token", realm, appHandle, config);
     if (policy === "required") throw refusal("ERR_AUTH_TOKEN_INVALID", "the issuer requires DPoP and the token was presented as a Bearer token", policy, "invalid_token", realm, appHandle, config);
     return;
@@ -119,7 +119,7 @@ export function checkDpopBinding(request: FastifyRequest, appHandle: OidcAppHand
   const settings = dpopSettingsOf(appHandle, config);
   const url = dpopRequestUrl({ secure: request.protocol === "https", host: request.headers.host, url: request.url }, settings.publicOrigins);
   if (url === undefined) throw refusal("ERR_AUTH_DPOP_INVALID", "the request URL cannot be known (no usable Host header)", policy, "invalid_dpop_proof", realm, appHandle, config);
-  return verifyDpopProof(request.headers.dpop, { method: request.method, url, accessToken: presented.token, expectedJkt: jkt }, settings).then(
+  return verifyDpopProof(request.headers.dpop, { method: request.method, url, accessToken: token, expectedJkt: jkt }, settings).then(
     (proof) => {
       (request as { dpopJkt?: string }).dpopJkt = proof.jkt;
       if (proof.nonce !== undefined) (request as { [DPOP_NONCE]?: string })[DPOP_NONCE] = proof.nonce;

@@ -33,8 +33,13 @@ export function claimedIssuer(token: unknown, config: OidcConfig | undefined): s
   return undefined;
 }
 
-/** What `observeAuth` runs: the authentication of `token` for `subject` (an app, or a config), filling in `report`. */
-export type ObservedRun<S, T> = (subject: S, token: string | undefined, report: OidcVerificationReport | undefined) => T | Promise<T>;
+/**
+ * What `observeAuth` runs: the authentication of `token` for `subject` (an
+ * app, or a config), filling in `report`; `x` and `y` are handed through
+ * (arguments of the caller's own, passed along rather than captured so that
+ * no closure is made per call).
+ */
+export type ObservedRun<S, T, X, Y> = (subject: S, token: string | undefined, report: OidcVerificationReport | undefined, x: X, y: Y) => T | Promise<T>;
 
 /**
  * Run one authentication (`run(subject, token, report)`, which returns its
@@ -48,20 +53,22 @@ export type ObservedRun<S, T> = (subject: S, token: string | undefined, report: 
  * metrics adapters), a decision made at once builds nothing but its report
  * and its message.
  */
-export function observeAuth<S, T>(
+export function observeAuth<S, T, X = undefined, Y = undefined>(
   transport: OidcAuthTransport,
   token: string | undefined,
   subject: S,
   configOf: (subject: S) => OidcConfig | undefined,
   issuerOf: (result: T) => string | undefined,
-  run: ObservedRun<S, T>,
+  run: ObservedRun<S, T, X, Y>,
+  x?: X,
+  y?: Y,
 ): T | Promise<T> {
-  if (authTracing.hasSubscribers) return traced(transport, token, subject, configOf, issuerOf, run);
+  if (authTracing.hasSubscribers) return traced(transport, token, subject, configOf, issuerOf, run, x as X, y as Y);
   const started = performance.now();
   const report: OidcVerificationReport = {};
   let result: T | Promise<T>;
   try {
-    result = run(subject, token, report);
+    result = run(subject, token, report, x as X, y as Y);
   } catch (error) {
     publishAuth(transport, claimedIssuer(token, configOf(subject)), codeOf(error), started, report);
     throw error;
@@ -100,13 +107,15 @@ function publishAuth(transport: OidcAuthTransport, issuer: string | undefined, o
 }
 
 /** `observeAuth` with the tracing channel's events around the authentication. */
-function traced<S, T>(
+function traced<S, T, X, Y>(
   transport: OidcAuthTransport,
   token: string | undefined,
   subject: S,
   configOf: (subject: S) => OidcConfig | undefined,
   issuerOf: (result: T) => string | undefined,
-  run: ObservedRun<S, T>,
+  run: ObservedRun<S, T, X, Y>,
+  x: X,
+  y: Y,
 ): T | Promise<T> {
   const started = authChannel.hasSubscribers ? performance.now() : undefined;
   const report: OidcVerificationReport = {};
@@ -130,7 +139,7 @@ function traced<S, T>(
   };
   return authTracing.start.runStores(context, () => {
     try {
-      const result = run(subject, token, report);
+      const result = run(subject, token, report, x, y);
       if (!(result instanceof Promise)) {
         decided(result, false);
         return result;

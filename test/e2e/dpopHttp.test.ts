@@ -9,7 +9,8 @@ import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { BaseController } from "ioserver";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
-import { OidcConfigManager, OidcHttpMiddleware, type OidcConfigInput } from "../../src/index.js";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { OIDC_CHANNELS, OidcConfigManager, OidcHttpMiddleware, type OidcConfigInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { createServerBase, routesFolder, type ServerBase } from "../helpers/app.js";
 
@@ -339,5 +340,52 @@ describe("DPoP on HTTP: a replay store that cannot answer", () => {
     assert.equal(res.status, 503);
     assert.equal(res.body.code, "ERR_AUTH_UNAVAILABLE");
     assert.equal(res.headers.get("retry-after"), "5");
+  });
+});
+
+describe("DPoP on HTTP: the proof is part of the authentication", () => {
+  let base: ServerBase;
+  let key: ProofKey;
+  let htu: string;
+  const provisioned: string[] = [];
+  const outcomes: Array<{ transport: string; outcome: string }> = [];
+  const listen = (message: unknown) => outcomes.push(message as { transport: string; outcome: string });
+
+  /** A users manager that records every subject it is asked to provision. */
+  class RecordingUsers {
+    async findOrCreate(sub: string) {
+      provisioned.push(sub);
+      return { id: `local-${sub}`, role: "user", isDisabled: false };
+    }
+  }
+
+  before(async () => {
+    base = await createServerBase(routes);
+    base.server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure({ ...issuer.config, realm: "api" }) });
+    base.server.addManager({ name: "users", manager: RecordingUsers });
+    base.server.addController({ name: "api", controller: ApiController, middlewares: [OidcHttpMiddleware] });
+    await base.server.start();
+    key = await proofKey();
+    htu = `${base.url}/api/me`;
+    subscribe(OIDC_CHANNELS.auth, listen);
+  });
+  after(async () => {
+    unsubscribe(OIDC_CHANNELS.auth, listen);
+    await base?.close();
+  });
+
+  it("a refused proof provisions nothing, and the auth channel reports the refusal's code", async () => {
+    const sub = `dpop-${randomUUID()}`;
+    const token = await issuer.mint({ sub, cnf: { jkt: key.jkt } });
+    outcomes.length = 0;
+    await refused(base, { authorization: `DPoP ${token}`, dpop: await proof(key, { htu, token, htm: "POST" }) }, "ERR_AUTH_DPOP_INVALID", INVALID_PROOF);
+    assert.deepEqual(provisioned, [], "findOrCreate was not asked for a token refused for its proof");
+    assert.deepEqual(outcomes.map(({ transport, outcome }) => ({ transport, outcome })), [{ transport: "http", outcome: "ERR_AUTH_DPOP_INVALID" }]);
+
+    outcomes.length = 0;
+    const ok = await call(base, { authorization: `DPoP ${token}`, dpop: await proof(key, { htu, token }) });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.deepEqual(provisioned, [sub], "provisioned once the proof held");
+    assert.deepEqual(outcomes.map(({ outcome }) => outcome), ["success"]);
   });
 });
