@@ -5,33 +5,17 @@
  * OidcSocketAdminMiddleware: hiding the panel from others is cosmetic, the
  * server is what refuses them (ERR_FORBIDDEN).
  */
-import type { OidcSessionRecord } from "ioserver-oidc";
 import type { OidcClientToServerEvents, OidcServerToClientEvents } from "ioserver-oidc/client";
 import type { Socket } from "socket.io-client";
 import { describe } from "./errors.js";
 import { $, time } from "./dom.js";
+// The server's own wire types (type-only: nothing of the server reaches the page's bundle).
+import type { SessionView } from "../app/sessions.js";
+import type { DemoUser } from "../app/UsersManager.js";
+import type { MetricsSummary } from "../app/MetricsManager.js";
 
-/** A live session as `/admin/sessions` returns it: the session manager's record plus the user's name. */
-interface SessionView extends OidcSessionRecord {
-  name: string | null;
-  email: string | null;
-}
-
-interface UserView {
-  id: number;
-  sub: string;
-  email: string | null;
-  name: string | null;
-  isDisabled: boolean;
-}
-
-/** GET /admin/metrics: running totals and current states (demo/app/MetricsManager.ts). */
-interface MetricsSummary {
-  at: number;
-  authentications: Record<string, number>;
-  liveSockets: Record<string, number>;
-  keySets: Array<{ issuer: string; state: string; keys: number }>;
-}
+/** A user row as `/admin/users` returns it. */
+type UserView = Pick<DemoUser, "id" | "sub" | "email" | "name" | "isDisabled">;
 
 export type AdminSocket = Socket<
   OidcServerToClientEvents & { "admin:sessions": (sessions: SessionView[]) => void },

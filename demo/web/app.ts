@@ -11,25 +11,9 @@ import { startAdmin, stopAdmin, type AdminSocket } from "./admin.js";
 import { $, time } from "./dom.js";
 import { ApiError, describe } from "./errors.js";
 import { OidcClient, OidcError, type OidcSettings } from "./oidc.js";
-
-/** GET /api/me. */
-interface Me {
-  userId: string;
-  sub: string;
-  name: string | null;
-  email: string | null;
-  roles: string[];
-  permissions: string[];
-  scopes: string[];
-  expiresAt: number;
-}
-
-interface ChatMessage {
-  from: string;
-  userId: string;
-  text: string;
-  at: number;
-}
+// The server's own wire types (type-only: nothing of the server reaches the page's bundle).
+import type { MeView as Me } from "../app/ApiController.js";
+import type { ChatMessage } from "../app/ChatService.js";
 
 /** The protocol's events plus the chat's own. */
 type ChatSocket = Socket<

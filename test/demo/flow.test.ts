@@ -11,43 +11,17 @@ import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { OidcSessionRecord } from "ioserver-oidc";
 import type { Socket } from "socket.io-client";
 import { openSqlite } from "../../demo/app/sqlite.js";
+import type { MeView as Me } from "../../demo/app/ApiController.js";
+import type { ChatMessage } from "../../demo/app/ChatService.js";
+import type { SessionView } from "../../demo/app/sessions.js";
+import type { DemoUser } from "../../demo/app/UsersManager.js";
 import { callApi, HttpSpa, nextEvent, openSocket, startDemo, STEP_TIMEOUT_MS, type RunningDemo, type Tokens } from "../helpers/demo.js";
 import { connected } from "../helpers/app.js";
 import { nextSecond } from "../helpers/wait.js";
 
-interface Me {
-  userId: string;
-  sub: string;
-  name: string | null;
-  email: string | null;
-  roles: string[];
-  permissions: string[];
-  scopes: string[];
-  expiresAt: number;
-}
-
-interface ChatMessage {
-  from: string;
-  userId: string;
-  text: string;
-  at: number;
-}
-
-/** `/admin/sessions` rows: the session manager's record plus the user's name. */
-interface SessionView extends OidcSessionRecord {
-  name: string | null;
-}
-
-interface UserView {
-  id: number;
-  sub: string;
-  name: string | null;
-  email: string | null;
-  isDisabled: boolean;
-}
+type UserView = Pick<DemoUser, "id" | "sub" | "name" | "email" | "isDisabled">;
 
 describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, () => {
   let demo: RunningDemo;
