@@ -2,6 +2,7 @@ import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
 import type { Socket } from "socket.io";
 import { authenticateNow, type AuthenticateResult } from "../pipeline/authenticate.js";
+import { prooflessBinding } from "../pipeline/dpopBinding.js";
 import { socketHook } from "../sockets/socketHook.js";
 import { socketToken } from "../pipeline/extractToken.js";
 import { ensureLifecycle } from "../sockets/lifecycle.js";
@@ -48,7 +49,8 @@ export class OidcSocketMiddleware extends BaseMiddleware {
       return registerSocketSession(appHandle, socket, context, config); // tracks it: socket.data.auth and the decorations
     };
     return socketHook(appHandle, (socket, app) => {
-      const result = authenticateNow(socketToken(socket.handshake), app, "handshake");
+      // No DPoP proof travels with a handshake yet: a token bound to a key is refused (prooflessBinding).
+      const result = authenticateNow(socketToken(socket.handshake), app, "handshake", undefined, prooflessBinding);
       return result instanceof Promise ? result.then((each) => admitSocket(socket, each)) : admitSocket(socket, result);
     });
   }

@@ -62,9 +62,9 @@ export function reportFailure(appHandle: OidcAppHandle, source: RefusalSource, e
  * disabled users. Rejects with `OidcAuthError` only. `transport` names the
  * caller in the `auth` channel's message.
  */
-export function authenticate(token: string | undefined, appHandle: OidcAppHandle, transport: OidcAuthTransport): Promise<AuthenticateResult> {
+export function authenticate<B = undefined>(token: string | undefined, appHandle: OidcAppHandle, transport: OidcAuthTransport, bindingTarget?: B, binding?: TokenBinding<B>): Promise<AuthenticateResult> {
   try {
-    return Promise.resolve(authenticateNow(token, appHandle, transport));
+    return Promise.resolve(authenticateNow(token, appHandle, transport, bindingTarget, binding));
   } catch (error) {
     return Promise.reject(error);
   }

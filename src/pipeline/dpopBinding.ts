@@ -99,20 +99,36 @@ function boundKey(cnf: unknown): string | undefined {
  * `request[DPOP_NONCE]` when the client should move to a new nonce. One for
  * each scheme the `Authorization` header used.
  */
-export const bearerBinding: TokenBinding<FastifyRequest> = (request, appHandle, token, context, config) => checkDpopBinding(request, appHandle, "bearer", token, context, config);
-export const dpopBinding: TokenBinding<FastifyRequest> = (request, appHandle, token, context, config) => checkDpopBinding(request, appHandle, "dpop", token, context, config);
+export const bearerBinding: TokenBinding<FastifyRequest> = (_request, appHandle, _token, context, config) => checkBearer(appHandle, context, config, "presented as a Bearer token");
+export const dpopBinding: TokenBinding<FastifyRequest> = (request, appHandle, token, context, config) => checkDpopBinding(request, appHandle, token, context, config);
 
-function checkDpopBinding(request: FastifyRequest, appHandle: OidcAppHandle, scheme: AuthScheme, token: string, context: OidcUserContext, config: OidcConfig): void | Promise<void> {
+/**
+ * For the transports that carry no proof yet (Socket.IO's handshake and
+ * in-band refresh): the Bearer rules, so that a token bound to a key
+ * (`cnf.jkt`) is refused there, as on HTTP without its proof, and so is
+ * every token of an issuer whose policy is `"required"`. Fail closed: a
+ * stolen bound token opens no socket.
+ */
+export const prooflessBinding: TokenBinding<unknown> = (_target, appHandle, _token, context, config) => checkBearer(appHandle, context, config, "presented without a DPoP proof (Socket.IO does not carry proofs yet)");
+
+/** A token presented without a proof: refused when bound to a key, or when its issuer requires DPoP. */
+function checkBearer(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig, how: string): void {
   const cnf = context.claims["cnf"];
-  if (scheme === "bearer" && cnf === undefined && config.issuers.length === 1 && config.issuers[0]!.dpop !== "required") return;
+  if (cnf === undefined && config.issuers.length === 1 && config.issuers[0]!.dpop !== "required") return;
+  const policy = policyOf(config, context);
+  if (boundKey(cnf) !== undefined) throw refusal("ERR_AUTH_TOKEN_INVALID", `a DPoP-bound token (cnf.jkt) was ${how}`, policy, "invalid_token", config.realm, appHandle, config);
+  // RFC 8705: a certificate-bound token is only good with the client's TLS certificate, which the package does not check.
+  if (cnf !== null && typeof cnf === "object" && "x5t#S256" in cnf) {
+    throw refusal("ERR_AUTH_TOKEN_INVALID", "a certificate-bound token (cnf.x5t#S256) was presented; TLS client certificates are not checked here", policy, "invalid_token", config.realm, appHandle, config);
+  }
+  if (policy === "required") throw refusal("ERR_AUTH_TOKEN_INVALID", `the issuer requires DPoP and the token was ${how}`, policy, "invalid_token", config.realm, appHandle, config);
+}
+
+function checkDpopBinding(request: FastifyRequest, appHandle: OidcAppHandle, token: string, context: OidcUserContext, config: OidcConfig): void | Promise<void> {
+  const cnf = context.claims["cnf"];
   const policy = policyOf(config, context);
   const jkt = boundKey(cnf);
   const realm = config.realm;
-  if (scheme === "bearer") {
-    if (jkt !== undefined) throw refusal("ERR_AUTH_TOKEN_INVALID", "a DPoP-bound token (cnf.jkt) was presented as a Bearer token", policy, "invalid_token", realm, appHandle, config);
-    if (policy === "required") throw refusal("ERR_AUTH_TOKEN_INVALID", "the issuer requires DPoP and the token was presented as a Bearer token", policy, "invalid_token", realm, appHandle, config);
-    return;
-  }
   if (policy === "disabled") throw refusal("ERR_AUTH_TOKEN_INVALID", "the DPoP scheme was used and the issuer's DPoP policy is \"disabled\"", policy, undefined, realm, appHandle, config);
   if (jkt === undefined) throw refusal("ERR_AUTH_TOKEN_INVALID", "the DPoP scheme was used with a token bound to no key (no cnf.jkt)", policy, "invalid_token", realm, appHandle, config);
 

@@ -6,6 +6,7 @@
  */
 import type { Namespace, Socket } from "socket.io";
 import { admit, authenticate, reportFailure } from "../pipeline/authenticate.js";
+import { prooflessBinding } from "../pipeline/dpopBinding.js";
 import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { resolveConfig } from "../config/resolve.js";
@@ -121,7 +122,8 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
 
   const token = tokenOf(payload);
   const current = contextOf(socket) as OidcUserContext;
-  const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle, "refresh");
+  // No DPoP proof travels with a refresh yet: a token bound to a key is refused (prooflessBinding).
+  const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle, "refresh", undefined, prooflessBinding);
   // The same user is the same issuer and the same sub: another issuer's equal sub is someone else.
   if (!sameSubject(context, current)) {
     throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", {
