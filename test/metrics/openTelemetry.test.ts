@@ -1,27 +1,27 @@
 /**
  * The OpenTelemetry adapter through real traffic (see traffic.ts), read back
- * with the SDK's own pipeline: a MeterProvider and a MetricReader collected
- * on demand (cumulative sums and histograms, the gauges' callbacks run at
- * each collection).
+ * with the SDK's own in-memory pipeline: a MeterProvider whose periodic
+ * reader exports into an InMemoryMetricExporter, flushed when the test reads
+ * (cumulative sums and histograms, the gauges' callbacks run at each flush).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { DataPointType, MeterProvider, MetricReader, type CollectionResult, type MetricData } from "@opentelemetry/sdk-metrics";
+import { AggregationTemporality, DataPointType, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type MetricData, type MetricReader } from "@opentelemetry/sdk-metrics";
 import { attachOpenTelemetryMetrics, type DetachMetrics } from "../../src/metrics/index.js";
 import { connectedTo } from "../helpers/app.js";
 import { waitFor } from "../helpers/wait.js";
 import { Traffic, type Expected } from "./traffic.js";
 
-/** A reader the test collects from when it wants to. */
-class OnDemandReader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
+/** Where the reader exports: the SDK's in-memory exporter, read and emptied by `collected`. */
+const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
 
+/** Export now, and the metrics of that export (cumulative: the latest holds every total). */
 async function collected(reader: MetricReader): Promise<MetricData[]> {
-  const { resourceMetrics, errors }: CollectionResult = await reader.collect();
-  assert.deepEqual(errors, []);
-  return resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics);
+  await reader.forceFlush();
+  const exported = exporter.getMetrics();
+  exporter.reset();
+  assert.ok(exported.length > 0, "the reader exported");
+  return exported.at(-1)!.scopeMetrics.flatMap((scope) => scope.metrics);
 }
 
 /** A series' value (a histogram's: its count), undefined when the series is not there. */
@@ -44,7 +44,8 @@ async function check(reader: MetricReader, expected: Expected[]): Promise<void> 
 
 describe("attachOpenTelemetryMetrics", { timeout: 120_000 }, () => {
   const traffic = new Traffic();
-  const reader = new OnDemandReader();
+  // The export interval is an hour: the test flushes when it reads.
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
   const provider = new MeterProvider({ readers: [reader] });
   let detach: DetachMetrics;
 
