@@ -3,8 +3,10 @@
  * credential is `undefined` (no token), never an error.
  */
 
-/** "bearer", lower case: the scheme is matched case-insensitively (RFC 7235 section 2.1). */
+/** The schemes read here, lower case: matched case-insensitively (RFC 7235 section 2.1). */
 const BEARER = "bearer";
+/** RFC 9449 section 7.1. */
+const DPOP = "dpop";
 const SPACE = 0x20;
 
 /**
@@ -14,32 +16,26 @@ const SPACE = 0x20;
  * for every request.
  */
 export function bearerToken(header: unknown): string | undefined {
-  if (typeof header !== "string" || header.length <= BEARER.length + 1) return undefined;
-  for (let i = 0; i < BEARER.length; i++) {
-    // ASCII letters only: OR-ing 0x20 lower-cases them, and maps no other character onto one.
-    if ((header.charCodeAt(i) | 0x20) !== BEARER.charCodeAt(i)) return undefined;
-  }
-  let start = BEARER.length;
-  if (header.charCodeAt(start) !== SPACE) return undefined;
-  while (header.charCodeAt(start) === SPACE) start++;
-  const token = header.slice(start).trim();
-  return token === "" ? undefined : token;
+  return schemeToken(header, BEARER);
 }
-
-/** "dpop", lower case (RFC 9449 section 7.1). */
-const DPOP = "dpop";
 
 /**
  * The token of an `Authorization: DPoP <token>` value, read like
- * `bearerToken`; any other scheme gives `undefined`. Only asked when
- * `bearerToken` found none, so a Bearer request never pays for it.
+ * `bearerToken`. Only asked when `bearerToken` found none, so a Bearer
+ * request never pays for it.
  */
 export function dpopToken(header: unknown): string | undefined {
-  if (typeof header !== "string" || header.length <= DPOP.length + 1) return undefined;
-  for (let i = 0; i < DPOP.length; i++) {
-    if ((header.charCodeAt(i) | 0x20) !== DPOP.charCodeAt(i)) return undefined;
+  return schemeToken(header, DPOP);
+}
+
+/** The credentials after `scheme` (ASCII letters, lower case) and its spaces, or `undefined`. */
+function schemeToken(header: unknown, scheme: string): string | undefined {
+  if (typeof header !== "string" || header.length <= scheme.length + 1) return undefined;
+  for (let i = 0; i < scheme.length; i++) {
+    // ASCII letters only: OR-ing 0x20 lower-cases them, and maps no other character onto one.
+    if ((header.charCodeAt(i) | 0x20) !== scheme.charCodeAt(i)) return undefined;
   }
-  let start = DPOP.length;
+  let start = scheme.length;
   if (header.charCodeAt(start) !== SPACE) return undefined;
   while (header.charCodeAt(start) === SPACE) start++;
   const token = header.slice(start).trim();
