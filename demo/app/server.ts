@@ -94,6 +94,12 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       // page refreshes its token when less than 20 s are left, so when asked it
       // always has a new one to give, even with a second or two of clock skew.
       expiryLeadTime: 15,
+      // Only DPoP-bound tokens (RFC 9449): every request carries
+      // `Authorization: DPoP <token>` and a fresh proof signed with the key
+      // the token is bound to (`cnf.jkt`); every socket handshake and in-band
+      // refresh carries one in its `auth`. A token copied out of the page is
+      // refused without that key, as `Bearer` or as `DPoP`.
+      dpop: { policy: "required" },
     }),
   });
   server.addManager({ name: "session", manager: OidcSessionManager });

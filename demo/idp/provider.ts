@@ -38,6 +38,14 @@
  *   consumed one is ever presented again, the provider assumes theft and
  *   revokes the whole grant.
  *
+ * - **DPoP-bound tokens (RFC 9449).** The SPA keeps a non-extractable
+ *   signing key in the browser and sends a `DPoP` proof (a JWT signed with it,
+ *   naming `POST <issuer>/token`) with every token request. The provider then
+ *   writes the key's thumbprint into the access token (`cnf.jkt`) and binds
+ *   the refresh token to the same key. A copied token is useless without the
+ *   key: the API wants a fresh proof by that key with every request and
+ *   every socket handshake.
+ *
  * - **Consent** is given automatically: `demo-spa` is a first-party app, so
  *   the end-user only ever sees the login form.
  *
@@ -63,7 +71,8 @@
  * | `prompt`                | `consent` (required for a refresh token, see below) |
  *
  * Then `POST <issuer>/token` (`application/x-www-form-urlencoded`, from the
- * SPA's origin):
+ * SPA's origin, with a `DPoP` proof header: `htm` `POST`, `htu` the token
+ * endpoint, no `ath`; always by the same key, which the refresh token is bound to):
  * - `grant_type=authorization_code&code=…&redirect_uri=…&code_verifier=…&client_id=demo-spa&resource=…`
  * - later `grant_type=refresh_token&refresh_token=…&client_id=demo-spa&resource=…`
  *   (store the *new* `refresh_token` from each answer; the old one is spent).
@@ -262,6 +271,14 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
     features: {
       // We serve our own login page under /interaction/:uid (below).
       devInteractions: { enabled: false },
+      // DPoP (RFC 9449): a token request that carries a `DPoP` proof gets an
+      // access token bound to the proof's key (`cnf.jkt`, the key's RFC 7638
+      // thumbprint, in the JWT) and `token_type: "DPoP"`; for this public
+      // client the refresh token is bound to the same key, so a refresh needs
+      // a proof by that key too. The page creates a non-extractable key at
+      // sign-in; the API requires the binding (`dpop: { policy: "required" }`).
+      // The provider's own nonces (`nonceSecret`) are left off.
+      dPoP: { enabled: true },
       // Lets the SPA revoke its refresh token when the user signs out (the
       // grant includes offline_access, so ending the provider session alone
       // would leave the refresh token valid).

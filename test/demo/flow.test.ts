@@ -11,13 +11,14 @@ import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { decodeJwt } from "jose";
 import type { Socket } from "socket.io-client";
 import { openSqlite } from "../../demo/app/sqlite.js";
 import type { MeView as Me } from "../../demo/app/ApiController.js";
 import type { ChatMessage } from "../../demo/app/ChatService.js";
 import type { SessionView } from "../../demo/app/sessions.js";
 import type { DemoUser } from "../../demo/app/UsersManager.js";
-import { callApi, HttpSpa, nextEvent, openSocket, startDemo, STEP_TIMEOUT_MS, type RunningDemo, type Tokens } from "../helpers/demo.js";
+import { callApi, HttpSpa, nextEvent, openSocket, startDemo, STEP_TIMEOUT_MS, type Credential, type RunningDemo, type Tokens } from "../helpers/demo.js";
 import { connected } from "../helpers/app.js";
 import { nextSecond } from "../helpers/wait.js";
 
@@ -35,8 +36,8 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
   const sockets: Socket[] = [];
 
   /** Every socket opened here is closed in `after`. */
-  function chatSocket(token: string): Socket {
-    const socket = openSocket(demo, "chat", token);
+  function chatSocket(credential: Credential): Socket {
+    const socket = openSocket(demo, "chat", credential);
     sockets.push(socket);
     return socket;
   }
@@ -51,17 +52,20 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     await demo?.close();
   });
 
-  it("signs alice and bob in: Authorization Code + PKCE through the provider's login form", async () => {
+  it("signs alice and bob in: Authorization Code + PKCE through the provider's login form, DPoP-bound tokens", async () => {
     [alice, bob] = await Promise.all([spa.signIn("alice", "alice-password"), spa.signIn("bob", "bob-password")]);
     for (const tokens of [alice, bob]) {
       assert.equal(tokens.expiresIn, 120);
       assert.equal(tokens.accessToken.split(".").length, 3, "a JWT access token for the API");
+      assert.equal(tokens.tokenType, "DPoP");
+      assert.deepEqual(decodeJwt(tokens.accessToken).cnf, { jkt: tokens.key.jkt }, "bound to the key that signed the token request's proof");
     }
     assert.notEqual(alice.accessToken, bob.accessToken);
+    assert.notEqual(alice.key.jkt, bob.key.jkt);
   });
 
   it("GET /api/me: the app reads name and roles from each access token", async () => {
-    const a = await callApi<Me>(demo, "GET", "/api/me", alice.accessToken);
+    const a = await callApi<Me>(demo, "GET", "/api/me", alice);
     assert.equal(a.status, 200, JSON.stringify(a.body));
     aliceMe = a.body;
     assert.equal(aliceMe.sub, "alice");
@@ -71,7 +75,7 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.deepEqual(aliceMe.permissions, ["chat:write", "sessions:manage"]);
     assert.match(aliceMe.userId, /^\d+$/, "the app's own user id (its SQLite row)");
 
-    const b = await callApi<Me>(demo, "GET", "/api/me", bob.accessToken);
+    const b = await callApi<Me>(demo, "GET", "/api/me", bob);
     assert.equal(b.status, 200, JSON.stringify(b.body));
     bobMe = b.body;
     assert.equal(bobMe.sub, "bob");
@@ -84,10 +88,25 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.equal(((await anonymous.json()) as { code?: string }).code, "ERR_AUTH_TOKEN_REQUIRED");
   });
 
+  it("the API takes a bound token only with a proof by its key", async () => {
+    const asBearer = await callApi<{ code?: string }>(demo, "GET", "/api/me", alice.accessToken);
+    assert.deepEqual([asBearer.status, asBearer.body.code], [401, "ERR_AUTH_TOKEN_INVALID"]);
+    const withBobsKey = await callApi<{ code?: string }>(demo, "GET", "/api/me", { accessToken: alice.accessToken, key: bob.key });
+    assert.deepEqual([withBobsKey.status, withBobsKey.body.code], [401, "ERR_AUTH_TOKEN_INVALID"]);
+    const noProof = await fetch(`${demo.appOrigin}/api/me`, {
+      headers: { authorization: `DPoP ${alice.accessToken}` },
+      signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+    });
+    assert.equal(noProof.status, 401);
+    assert.equal(((await noProof.json()) as { code?: string }).code, "ERR_AUTH_DPOP_INVALID");
+    // the same token with its key still works
+    assert.equal((await callApi(demo, "GET", "/api/me", alice)).status, 200);
+  });
+
   it("both join /chat; bob's message reaches alice as chat:message", async () => {
-    aliceChat = chatSocket(alice.accessToken);
+    aliceChat = chatSocket(alice);
     const welcome = nextEvent<[{ text: string }]>(aliceChat, "chat:system");
-    bobChat = chatSocket(bob.accessToken);
+    bobChat = chatSocket(bob);
     await Promise.all([connected(aliceChat), connected(bobChat)]);
     assert.match((await welcome)[0].text, /Welcome, Alice Admin/);
 
@@ -116,22 +135,22 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.match(text, /^ioserver_oidc_jwks_state\{issuer="[^"]+",state="fresh"\} 1$/m);
     for (const secret of [alice.accessToken, bob.accessToken, "sub=\"alice\"", "\"bob\""]) assert.ok(!text.includes(secret), "no token and no sub in a label");
 
-    const summary = await callApi<{ authentications: Record<string, number>; liveSockets: Record<string, number>; keySets: Array<{ state: string; keys: number }> }>(demo, "GET", "/admin/metrics", alice.accessToken);
+    const summary = await callApi<{ authentications: Record<string, number>; liveSockets: Record<string, number>; keySets: Array<{ state: string; keys: number }> }>(demo, "GET", "/admin/metrics", alice);
     assert.equal(summary.status, 200);
     assert.ok((summary.body.authentications.success ?? 0) >= 2);
     assert.equal(summary.body.liveSockets["/chat"], 2);
     assert.equal(summary.body.keySets[0]?.state, "fresh");
-    assert.equal((await callApi(demo, "GET", "/admin/metrics", bob.accessToken)).status, 403);
+    assert.equal((await callApi(demo, "GET", "/admin/metrics", bob)).status, 403);
   });
 
   it("the admin API is for admins only", async () => {
-    const refused = await callApi<{ code?: string }>(demo, "GET", "/admin/sessions", bob.accessToken);
+    const refused = await callApi<{ code?: string }>(demo, "GET", "/admin/sessions", bob);
     assert.equal(refused.status, 403);
     assert.equal(refused.body.code, "ERR_FORBIDDEN");
   });
 
   it("alice lists the sessions and disables bob: his socket gets oidc:revoked and is disconnected", async () => {
-    const sessions = await callApi<SessionView[]>(demo, "GET", "/admin/sessions", alice.accessToken);
+    const sessions = await callApi<SessionView[]>(demo, "GET", "/admin/sessions", alice);
     assert.equal(sessions.status, 200, JSON.stringify(sessions.body));
     const chatSessions = sessions.body.filter((session) => session.namespace === "/chat");
     assert.deepEqual(chatSessions.map((session) => session.socketId).sort(), [aliceChat.id, bobChat.id].sort());
@@ -140,7 +159,7 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.equal(bobSession?.name, "Bob Member");
     assert.ok((bobSession?.expiresAt ?? 0) > Date.now());
 
-    const users = await callApi<UserView[]>(demo, "GET", "/admin/users", alice.accessToken);
+    const users = await callApi<UserView[]>(demo, "GET", "/admin/users", alice);
     assert.equal(users.status, 200);
     const bobRow = users.body.find((user) => user.sub === "bob");
     assert.ok(bobRow, "bob is in the app's user table");
@@ -152,7 +171,7 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     const aliceDropped: string[] = [];
     aliceChat.on("disconnect", (reason) => aliceDropped.push(reason));
 
-    const disabled = await callApi(demo, "POST", `/admin/users/${bobRow.id}/disable`, alice.accessToken);
+    const disabled = await callApi(demo, "POST", `/admin/users/${bobRow.id}/disable`, alice);
     assert.equal(disabled.status, 200, JSON.stringify(disabled.body));
     assert.deepEqual(disabled.body, { ok: true, disconnected: 1 });
 
@@ -160,9 +179,9 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.equal((await gone)[0], "io server disconnect");
     assert.equal(bobChat.connected, false);
 
-    const listed = await callApi<UserView[]>(demo, "GET", "/admin/users", alice.accessToken);
+    const listed = await callApi<UserView[]>(demo, "GET", "/admin/users", alice);
     assert.equal(listed.body.find((user) => user.sub === "bob")?.isDisabled, true);
-    const remaining = await callApi<SessionView[]>(demo, "GET", "/admin/sessions", alice.accessToken);
+    const remaining = await callApi<SessionView[]>(demo, "GET", "/admin/sessions", alice);
     assert.deepEqual(
       remaining.body.filter((session) => session.namespace === "/chat").map((session) => session.sub),
       ["alice"],
@@ -170,43 +189,43 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.equal(aliceChat.connected, true, "alice keeps her connection");
     assert.deepEqual(aliceDropped, []);
 
-    const self = await callApi<{ message?: string }>(demo, "POST", `/admin/users/${aliceMe.userId}/disable`, alice.accessToken);
+    const self = await callApi<{ message?: string }>(demo, "POST", `/admin/users/${aliceMe.userId}/disable`, alice);
     assert.equal(self.status, 409, "an admin cannot lock herself out");
   });
 
   it("a disabled bob is refused everywhere, even with his unexpired token", async () => {
-    const retry = chatSocket(bob.accessToken);
+    const retry = chatSocket(bob);
     await assert.rejects(connected(retry), (error: Error) => {
       assert.equal(error.message, "refused: ERR_USER_DISABLED");
       return true;
     });
     assert.equal(retry.connected, false);
 
-    const me = await callApi<{ code?: string }>(demo, "GET", "/api/me", bob.accessToken);
+    const me = await callApi<{ code?: string }>(demo, "GET", "/api/me", bob);
     assert.equal(me.status, 403);
     assert.equal(me.body.code, "ERR_USER_DISABLED");
 
     // a fresh sign-in does not help either: disabling is the app's decision, not the provider's
     const again = await spa.signIn("bob", "bob-password");
-    assert.equal((await callApi<{ code?: string }>(demo, "GET", "/api/me", again.accessToken)).body.code, "ERR_USER_DISABLED");
+    assert.equal((await callApi<{ code?: string }>(demo, "GET", "/api/me", again)).body.code, "ERR_USER_DISABLED");
   });
 
   it("re-enabled by alice, bob connects and chats again", async () => {
-    const enabled = await callApi(demo, "POST", `/admin/users/${bobMe.userId}/enable`, alice.accessToken);
+    const enabled = await callApi(demo, "POST", `/admin/users/${bobMe.userId}/enable`, alice);
     assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
     assert.deepEqual(enabled.body, { ok: true });
 
     // Disabling revoked the tokens bob had: they stay refused; he signs in again.
-    const stale = await callApi<{ code?: string }>(demo, "GET", "/api/me", bob.accessToken);
+    const stale = await callApi<{ code?: string }>(demo, "GET", "/api/me", bob);
     assert.deepEqual([stale.status, stale.body.code], [401, "ERR_AUTH_REVOKED"]);
     await nextSecond();
     bob = await spa.signIn("bob", "bob-password");
 
-    const me = await callApi<Me>(demo, "GET", "/api/me", bob.accessToken);
+    const me = await callApi<Me>(demo, "GET", "/api/me", bob);
     assert.equal(me.status, 200);
     assert.equal(me.body.userId, bobMe.userId, "the same app user as at his first sign-in");
 
-    bobChat = await connected(chatSocket(bob.accessToken));
+    bobChat = await connected(chatSocket(bob));
     const text = `bob is back ${Date.now()}`;
     const received = nextEvent<[ChatMessage]>(aliceChat, "chat:message", STEP_TIMEOUT_MS, (message) => message.text === text);
     assert.deepEqual(await bobChat.timeout(STEP_TIMEOUT_MS).emitWithAck("message", { text }), { ok: true });
@@ -215,14 +234,20 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
 
   it("a refresh grant gives alice a new token, handed over on the same socket with oidc:refresh", async () => {
     const socketId = aliceChat.id;
-    const before = await callApi<Me>(demo, "GET", "/api/me", alice.accessToken);
-    const refreshed = await spa.refresh(alice.refreshToken);
+    const before = await callApi<Me>(demo, "GET", "/api/me", alice);
+    // The refresh token is bound to alice's key too: another key's proof is refused.
+    await assert.rejects(spa.refresh({ refreshToken: alice.refreshToken, key: bob.key }), /invalid_grant/);
+    const refreshed = await spa.refresh(alice);
     assert.notEqual(refreshed.accessToken, alice.accessToken);
     assert.notEqual(refreshed.refreshToken, alice.refreshToken, "rotated");
+    assert.equal(decodeJwt(refreshed.accessToken).cnf?.jkt, alice.key.jkt, "bound to the same key");
 
     const reconnects: string[] = [];
     aliceChat.on("disconnect", (reason) => reconnects.push(reason));
-    const reply = (await aliceChat.timeout(STEP_TIMEOUT_MS).emitWithAck("oidc:refresh", { token: refreshed.accessToken })) as {
+    const reply = (await aliceChat.timeout(STEP_TIMEOUT_MS).emitWithAck("oidc:refresh", {
+      token: refreshed.accessToken,
+      dpop: await alice.key.socketProof(demo.appOrigin, refreshed.accessToken),
+    })) as {
       ok: boolean;
       expiresAt?: number;
       code?: string;
@@ -234,7 +259,7 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.equal(aliceChat.connected, true);
     assert.deepEqual(reconnects, []);
 
-    const sessions = await callApi<SessionView[]>(demo, "GET", "/admin/sessions", refreshed.accessToken);
+    const sessions = await callApi<SessionView[]>(demo, "GET", "/admin/sessions", refreshed);
     assert.equal(sessions.status, 200);
     assert.equal(sessions.body.find((session) => session.socketId === socketId)?.expiresAt, reply.expiresAt);
 
@@ -247,12 +272,12 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
   });
 
   it("the /admin namespace is for admins and offers the same actions: list, disconnect, disable, enable", async () => {
-    const refused = openSocket(demo, "admin", bob.accessToken);
+    const refused = openSocket(demo, "admin", bob);
     sockets.push(refused);
     const error = await nextEvent<[Error]>(refused, "connect_error");
     assert.equal(error[0].message, "ERR_FORBIDDEN");
 
-    const admin = openSocket(demo, "admin", alice.accessToken);
+    const admin = openSocket(demo, "admin", alice);
     sockets.push(admin);
     await connected(admin);
     type Result = { status: number; body: Record<string, unknown> };
@@ -267,7 +292,7 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.deepEqual((await kicked)[0], { code: "ERR_AUTH_REVOKED", reason: "disconnected by an administrator" });
     assert.equal((await emit("disconnectSession", { socketId: "nope" })).status, 404);
 
-    bobChat = await connected(chatSocket(bob.accessToken)); // a disconnect is not a ban
+    bobChat = await connected(chatSocket(bob)); // a disconnect is not a ban
     const revoked = nextEvent<[{ code: string; reason?: string }]>(bobChat, "oidc:revoked");
     const disabled = await emit("disableUser", { userId: bobMe.userId });
     assert.equal(disabled.status, 200, JSON.stringify(disabled.body));
@@ -277,7 +302,7 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.deepEqual(await emit("enableUser", { userId: bobMe.userId }), { status: 200, body: { ok: true } });
     await nextSecond(); // the disable revoked bob's tokens: he signs in again
     bob = await spa.signIn("bob", "bob-password");
-    bobChat = await connected(chatSocket(bob.accessToken));
+    bobChat = await connected(chatSocket(bob));
   });
 
   it("kept the users in the SQLite database in dataDir", () => {

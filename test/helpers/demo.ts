@@ -9,10 +9,11 @@
  * run `npm run build` first (`npm test` does).
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { startDemoApp, type DemoApp } from "../../demo/app/server.js";
 import { DEMO_SPA_SCOPE, startDemoProvider, type DemoProvider } from "../../demo/idp/provider.js";
@@ -88,11 +89,50 @@ export async function startDemo(options: StartDemoOptions = {}): Promise<Running
 }
 
 
+/**
+ * A DPoP key pair made in the test (ES256, with jose), standing in for the
+ * page's non-extractable WebCrypto key: it signs RFC 9449 proofs.
+ */
+export class DpopTestKey {
+  private constructor(
+    private readonly privateKey: CryptoKey,
+    /** The public JWK embedded in every proof's header. */
+    readonly publicJwk: JWK,
+    /** RFC 7638 SHA-256 thumbprint: the `cnf.jkt` of the tokens bound to this key. */
+    readonly jkt: string,
+  ) {}
+
+  static async create(): Promise<DpopTestKey> {
+    const { privateKey, publicKey } = await generateKeyPair("ES256");
+    const { kty, crv, x, y } = await exportJWK(publicKey);
+    const publicJwk = { kty, crv, x, y } as JWK;
+    return new DpopTestKey(privateKey, publicJwk, await calculateJwkThumbprint(publicJwk, "sha256"));
+  }
+
+  /** A fresh proof for one request: `htu` without query and fragment, `ath` when a token goes with it. */
+  proof(options: { method: string; url: string; accessToken?: string; nonce?: string }): Promise<string> {
+    const url = new URL(options.url);
+    const claims: Record<string, string> = { htm: options.method, htu: `${url.origin}${url.pathname}`, jti: randomUUID() };
+    if (options.accessToken !== undefined) claims.ath = createHash("sha256").update(options.accessToken).digest("base64url");
+    if (options.nonce !== undefined) claims.nonce = options.nonce;
+    return new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: this.publicJwk }).setIssuedAt().sign(this.privateKey);
+  }
+
+  /** The proof a Socket.IO handshake or in-band refresh carries: `GET` of the engine endpoint `<origin>/socket.io/`. */
+  socketProof(origin: string, accessToken: string): Promise<string> {
+    return this.proof({ method: "GET", url: `${origin}/socket.io/`, accessToken });
+  }
+}
+
 export interface Tokens {
   accessToken: string;
   refreshToken: string;
   idToken: string;
   expiresIn: number;
+  /** `token_type` of the token response: `"DPoP"` for a bound token. */
+  tokenType: string;
+  /** The key the tokens are bound to (a new one per sign-in; the refresh token is bound to it as well). */
+  key: DpopTestKey;
 }
 
 /**
@@ -157,6 +197,8 @@ export class HttpSpa {
       throw new Error("too many redirects");
     };
 
+    // A new key for every sign-in, as the page makes one; the code is bound to it (dpop_jkt).
+    const key = await DpopTestKey.create();
     const verifier = randomBytes(32).toString("base64url");
     const state = randomBytes(16).toString("base64url");
     const start = new URL(authorization_endpoint);
@@ -171,6 +213,7 @@ export class HttpSpa {
       state,
       nonce: randomBytes(16).toString("base64url"),
       prompt: "consent",
+      dpop_jkt: key.jkt,
     }).toString();
 
     const landed = await follow(await request(start.href), start.href);
@@ -197,19 +240,25 @@ export class HttpSpa {
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<script type="module" src="\/app\.js">/);
 
-    return this.token({ grant_type: "authorization_code", code, redirect_uri: this.redirectUri, code_verifier: verifier });
+    return this.token({ grant_type: "authorization_code", code, redirect_uri: this.redirectUri, code_verifier: verifier }, key);
   }
 
-  /** The refresh grant, as the page's OidcClient sends it (rotation: use the returned refresh token next). */
-  refresh(refreshToken: string): Promise<Tokens> {
-    return this.token({ grant_type: "refresh_token", refresh_token: refreshToken });
+  /** The refresh grant, as the page's OidcClient sends it, with a proof by the key the tokens are bound to (rotation: use the returned refresh token next). */
+  refresh(tokens: Pick<Tokens, "refreshToken" | "key">): Promise<Tokens> {
+    return this.token({ grant_type: "refresh_token", refresh_token: tokens.refreshToken }, tokens.key);
   }
 
-  private async token(grant: Record<string, string>): Promise<Tokens> {
+  private async token(grant: Record<string, string>, key: DpopTestKey): Promise<Tokens> {
     const { token_endpoint } = await this.endpoints();
     const response = await fetch(token_endpoint, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json", origin: this.demo.appOrigin },
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        accept: "application/json",
+        origin: this.demo.appOrigin,
+        // The token endpoint's proof: no `ath` (no access token yet).
+        dpop: await key.proof({ method: "POST", url: token_endpoint }),
+      },
       body: new URLSearchParams({ ...grant, client_id: this.demo.idp.clientId, resource: this.demo.idp.resource }),
       signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
     });
@@ -224,30 +273,54 @@ export class HttpSpa {
       // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the token endpoint answers id_token as a string; String() only guards a malformed answer
       idToken: String(body.id_token ?? ""),
       expiresIn: Number(body.expires_in),
+      tokenType: String(body.token_type),
+      key,
     };
   }
 }
 
-/** A call to the app's HTTP API with a bearer token; the JSON body (or `{}`). */
+/** What an API call or a socket presents: a DPoP-bound token with its key, or a bare token (sent as `Bearer`). */
+export type Credential = Pick<Tokens, "accessToken" | "key"> | string;
+
+/**
+ * A call to the app's HTTP API: `Authorization: DPoP` with a fresh proof by
+ * the token's key, or `Authorization: Bearer` for a bare token. The JSON body (or `{}`).
+ */
 export async function callApi<T = Record<string, unknown>>(
   demo: RunningDemo,
   method: "GET" | "POST",
   path: string,
-  token: string,
+  credential: Credential,
 ): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${demo.appOrigin}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, accept: "application/json" },
-    signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
-  });
+  const url = `${demo.appOrigin}${path}`;
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (typeof credential === "string") headers.authorization = `Bearer ${credential}`;
+  else {
+    headers.authorization = `DPoP ${credential.accessToken}`;
+    headers.dpop = await credential.key.proof({ method, url, accessToken: credential.accessToken });
+  }
+  const response = await fetch(url, { method, headers, signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
   const text = await response.text();
   return { status: response.status, body: (text === "" ? {} : JSON.parse(text)) as T };
 }
 
-/** A socket.io-client socket to a namespace of the app, websocket only, no automatic reconnection. */
-export function openSocket(demo: RunningDemo, namespace: string, token: string, options: Partial<ManagerOptions & SocketOptions> = {}): Socket {
+/**
+ * A socket.io-client socket to a namespace of the app, websocket only, no
+ * automatic reconnection. With a bound token, the handshake's `auth` carries
+ * `{ token, dpop }`, a fresh proof for each attempt; a bare token goes alone.
+ */
+export function openSocket(demo: RunningDemo, namespace: string, credential: Credential, options: Partial<ManagerOptions & SocketOptions> = {}): Socket {
+  const auth =
+    typeof credential === "string"
+      ? { token: credential }
+      : (send: (data: object) => void) => {
+          credential.key.socketProof(demo.appOrigin, credential.accessToken).then(
+            (dpop) => send({ token: credential.accessToken, dpop }),
+            () => send({ token: credential.accessToken }),
+          );
+        };
   return io(`${demo.appOrigin}/${namespace}`, {
-    auth: { token },
+    auth,
     transports: ["websocket"],
     reconnection: false,
     forceNew: true,
