@@ -17,6 +17,7 @@ import {
   type DemoProvider,
 } from "../../demo/idp/provider.js";
 import { CookieJar } from "../helpers/cookieJar.js";
+import { DpopTestKey } from "../helpers/dpopTestKey.js";
 
 const APP_ORIGIN = "http://127.0.0.1:3999"; // never contacted: the test stops at the redirect to /callback
 const REDIRECT_URI = `${APP_ORIGIN}/callback`;
@@ -121,11 +122,11 @@ async function signIn(username: string, password: string, extra: Record<string, 
   return { code, verifier, agent };
 }
 
-/** `POST /token` the way the SPA's fetch() does it. */
-async function token(body: Record<string, string>, origin = APP_ORIGIN) {
+/** `POST /token` the way the SPA's fetch() does it; with `dpop`, that proof in a `DPoP` header. */
+async function token(body: Record<string, string>, origin = APP_ORIGIN, dpop?: string) {
   const response = await fetch(String(discovery.token_endpoint), {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json", origin },
+    headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json", origin, ...(dpop === undefined ? {} : { dpop }) },
     body: new URLSearchParams({ client_id: DEMO_CLIENT_ID, ...body }),
     signal: AbortSignal.timeout(TIMEOUT_MS),
   });
@@ -268,6 +269,52 @@ describe("demo identity provider", () => {
     assert.equal(again.payload.sub, "alice");
     assert.deepEqual(again.payload.roles, ["admin"]);
     assert.notEqual(again.payload.jti, payload.jti);
+  });
+
+  it("binds the tokens to the DPoP key of the token request's proof, and the code to the dpop_jkt of the authorization request", async () => {
+    const key = await DpopTestKey.create();
+    const tokenEndpoint = String(discovery.token_endpoint);
+    const proof = () => key.proof({ method: "POST", url: tokenEndpoint });
+    assert.ok((discovery.dpop_signing_alg_values_supported as string[] | undefined)?.includes("ES256"), "discovery announces DPoP");
+
+    const { code, verifier } = await signIn("alice", "alice-password", { dpop_jkt: key.jkt });
+    const grant = { grant_type: "authorization_code", code, redirect_uri: REDIRECT_URI, code_verifier: verifier, resource: DEMO_RESOURCE };
+    const { response, body } = await token(grant, APP_ORIGIN, await proof());
+    assert.equal(response.status, 200, JSON.stringify(body));
+    assert.equal(body.token_type, "DPoP");
+    const { payload } = await verifyAccessToken(String(body.access_token));
+    assert.deepEqual(payload.cnf, { jkt: key.jkt });
+
+    // the refresh token is bound to the key as well: no proof, or another key's proof, is refused
+    const refreshGrant = { grant_type: "refresh_token", refresh_token: String(body.refresh_token), resource: DEMO_RESOURCE };
+    const other = await DpopTestKey.create();
+    const withoutProof = await token(refreshGrant);
+    assert.deepEqual([withoutProof.response.status, withoutProof.body.error], [400, "invalid_grant"]);
+    const otherKey = await token(refreshGrant, APP_ORIGIN, await other.proof({ method: "POST", url: tokenEndpoint }));
+    assert.deepEqual([otherKey.response.status, otherKey.body.error], [400, "invalid_grant"]);
+    const refreshed = await token(refreshGrant, APP_ORIGIN, await proof());
+    assert.equal(refreshed.response.status, 200, JSON.stringify(refreshed.body));
+    assert.equal(refreshed.body.token_type, "DPoP");
+    assert.deepEqual((await verifyAccessToken(String(refreshed.body.access_token))).payload.cnf, { jkt: key.jkt });
+
+    // a code bound with dpop_jkt, redeemed (with its verifier) by someone else's key: refused
+    const stolen = await signIn("bob", "bob-password", { dpop_jkt: key.jkt });
+    const thief = await token(
+      { grant_type: "authorization_code", code: stolen.code, redirect_uri: REDIRECT_URI, code_verifier: stolen.verifier, resource: DEMO_RESOURCE },
+      APP_ORIGIN,
+      await other.proof({ method: "POST", url: tokenEndpoint }),
+    );
+    assert.deepEqual([thief.response.status, thief.body.error], [400, "invalid_grant"]);
+
+    // the browser may send the DPoP header cross-origin (CORS preflight)
+    const preflight = await fetch(tokenEndpoint, {
+      method: "OPTIONS",
+      headers: { origin: APP_ORIGIN, "access-control-request-method": "POST", "access-control-request-headers": "content-type,dpop" },
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    await preflight.body?.cancel();
+    assert.ok(preflight.status < 300, `preflight answered ${preflight.status}`);
+    assert.match(preflight.headers.get("access-control-allow-headers") ?? "", /\bdpop\b/i);
   });
 
   it("does not let another origin read token responses (CORS)", async () => {

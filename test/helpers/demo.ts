@@ -9,18 +9,18 @@
  * run `npm run build` first (`npm test` does).
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { startDemoApp, type DemoApp } from "../../demo/app/server.js";
 import { DEMO_SPA_SCOPE, startDemoProvider, type DemoProvider } from "../../demo/idp/provider.js";
 import { CookieJar } from "./cookieJar.js";
+import { DpopTestKey } from "./dpopTestKey.js";
 import { freePort } from "./app.js";
 
-export { freePort };
+export { freePort, DpopTestKey };
 
 /** Upper bound of every single network step or awaited event. */
 export const STEP_TIMEOUT_MS = 10_000;
@@ -88,41 +88,6 @@ export async function startDemo(options: StartDemoOptions = {}): Promise<Running
   throw lastError;
 }
 
-
-/**
- * A DPoP key pair made in the test (ES256, with jose), standing in for the
- * page's non-extractable WebCrypto key: it signs RFC 9449 proofs.
- */
-export class DpopTestKey {
-  private constructor(
-    private readonly privateKey: CryptoKey,
-    /** The public JWK embedded in every proof's header. */
-    readonly publicJwk: JWK,
-    /** RFC 7638 SHA-256 thumbprint: the `cnf.jkt` of the tokens bound to this key. */
-    readonly jkt: string,
-  ) {}
-
-  static async create(): Promise<DpopTestKey> {
-    const { privateKey, publicKey } = await generateKeyPair("ES256");
-    const { kty, crv, x, y } = await exportJWK(publicKey);
-    const publicJwk = { kty, crv, x, y } as JWK;
-    return new DpopTestKey(privateKey, publicJwk, await calculateJwkThumbprint(publicJwk, "sha256"));
-  }
-
-  /** A fresh proof for one request: `htu` without query and fragment, `ath` when a token goes with it. */
-  proof(options: { method: string; url: string; accessToken?: string; nonce?: string }): Promise<string> {
-    const url = new URL(options.url);
-    const claims: Record<string, string> = { htm: options.method, htu: `${url.origin}${url.pathname}`, jti: randomUUID() };
-    if (options.accessToken !== undefined) claims.ath = createHash("sha256").update(options.accessToken).digest("base64url");
-    if (options.nonce !== undefined) claims.nonce = options.nonce;
-    return new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: this.publicJwk }).setIssuedAt().sign(this.privateKey);
-  }
-
-  /** The proof a Socket.IO handshake or in-band refresh carries: `GET` of the engine endpoint `<origin>/socket.io/`. */
-  socketProof(origin: string, accessToken: string): Promise<string> {
-    return this.proof({ method: "GET", url: `${origin}/socket.io/`, accessToken });
-  }
-}
 
 export interface Tokens {
   accessToken: string;
