@@ -1,9 +1,11 @@
 /// <reference lib="dom" />
 /**
  * The demo page: signs in with the identity provider (./oidc.ts), then uses
- * the access token for the app's HTTP API (`Authorization: Bearer`) and its
- * Socket.IO namespaces (`connectWithOidc`, which also answers the server's
- * `oidc:expiring` with a fresh token on the same connection).
+ * the DPoP-bound access token for the app's HTTP API (`Authorization: DPoP`
+ * plus a proof by the page's key, through `key.fetch`) and its Socket.IO
+ * namespaces (`connectWithOidc` with `dpop: key`: a proof in every handshake,
+ * and in the answer to the server's `oidc:expiring`, a fresh token handed
+ * over on the same connection).
  */
 import { connectWithOidc, type OidcClientToServerEvents, type OidcServerToClientEvents } from "ioserver-oidc/client";
 import type { Socket } from "socket.io-client";
@@ -40,10 +42,14 @@ function setStatus(state: string, text: string, code = ""): void {
   $("reconnect").hidden = !["error", "revoked", "expired"].includes(state);
 }
 
-/** Calls the app's HTTP API with the current access token. */
+/**
+ * Calls the app's HTTP API with the current access token: `Authorization:
+ * DPoP <token>` and a `DPoP` proof for this method and URL, signed by the key
+ * the token is bound to (the server refuses the token without it).
+ */
 async function api<T>(method: "GET" | "POST", path: string): Promise<T> {
   const token = await client.getAccessToken();
-  const response = await fetch(path, { method, headers: { authorization: `Bearer ${token}` } });
+  const response = await client.dpopKey.fetch(new URL(path, location.origin), { method, accessToken: token });
   const body = (await response.json().catch(() => ({}))) as { code?: string; message?: string };
   if (response.ok) return body as T;
   // ioserver-oidc's refusals carry a `code`; the app's own errors (404, 409…) a message.
@@ -65,6 +71,10 @@ function connect<S>(namespace: string): S {
     // Called on every connect, reconnect and oidc:expiring: refreshes the
     // token first when it is about to expire, so the server always gets a live one.
     getToken: () => client.getAccessToken(),
+    // Every handshake and every in-band refresh carries a proof by this key
+    // (GET <origin>/socket.io/, with the token's hash): a token copied out of
+    // the page opens no socket.
+    dpop: client.dpopKey,
     onRefreshed: () => {
       if (namespace === "chat") $("socket-refreshes").textContent = String(Number($("socket-refreshes").textContent) + 1);
     },
@@ -193,6 +203,8 @@ function render(): void {
   $("signout").hidden = !signedIn;
   $("welcome").hidden = signedIn;
   for (const id of ["identity", "token", "chat"]) $(id).hidden = !signedIn;
+  // The RFC 7638 thumbprint of the page's DPoP key: the `cnf.jkt` of its tokens.
+  $("token-jkt").textContent = signedIn ? client.dpopKey.jkt : "–";
   if (!signedIn) {
     $("whoami").textContent = "";
     $("messages").replaceChildren();

@@ -7,6 +7,8 @@
 const MESSAGES: Record<string, string> = {
   ERR_AUTH_TOKEN_REQUIRED: "The server received no access token. Sign in again.",
   ERR_AUTH_TOKEN_INVALID: "The server refused the access token (expired, for another audience, or badly signed). Sign in again.",
+  ERR_AUTH_DPOP_INVALID: "The server refused the proof of possession sent with the token. Reconnect, or sign in again.",
+  ERR_AUTH_DPOP_NONCE: "The server asked for a fresh proof of possession. Reconnect.",
   ERR_AUTH_TOKEN_EXPIRED: "Your access token expired before it could be refreshed. Reconnect, or sign in again.",
   ERR_USER_DISABLED: "Your account has been disabled by an administrator.",
   ERR_FORBIDDEN: "You are not allowed here: this needs the admin role.",

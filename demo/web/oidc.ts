@@ -1,10 +1,14 @@
 /// <reference lib="dom" />
 /**
  * A minimal OpenID Connect client for a single-page app: Authorization Code
- * with PKCE (S256), as a public client — the page has no secret to keep.
- * Real apps may prefer a library (oidc-client-ts, oauth4webapi); this one is
- * short enough to read.
+ * with PKCE (S256), as a public client — the page has no secret to keep —
+ * and DPoP-bound tokens (RFC 9449): a key pair made at sign-in, whose private
+ * half never leaves the browser's WebCrypto, signs a proof for every token
+ * request, so the provider binds the tokens to it. Real apps may prefer a
+ * library (oidc-client-ts, oauth4webapi); this one is short enough to read.
  */
+import { createDpopKey, type DpopKey } from "ioserver-oidc/client";
+import { clearKeyPair, loadKeyPair, newKeyPair } from "./keyStore.js";
 
 export interface OidcSettings {
   issuer: string;
@@ -67,10 +71,14 @@ async function s256(verifier: string): Promise<string> {
  * sessionStorage only so that reloading this tab keeps you signed in; it
  * disappears with the tab. Either way any script running in the page could
  * read them, which is why the page's Content-Security-Policy allows no
- * script but its own.
+ * script but its own. What such a script reads is not enough, though: the
+ * tokens are bound to the DPoP key (see ./keyStore.ts), whose private half
+ * cannot be exported, and the API refuses them without a proof by it.
  */
 export class OidcClient {
   private tokens: Tokens | null = null;
+  /** The key the tokens are bound to (null when signed out). */
+  private key: DpopKey | null = null;
   private refreshing: Promise<string> | null = null;
   /** How many times the refresh token was used during this page's life. */
   refreshCount = 0;
@@ -80,23 +88,45 @@ export class OidcClient {
   private constructor(
     private readonly settings: OidcSettings,
     private readonly discovery: Discovery,
-  ) {
-    const saved = sessionStorage.getItem(TOKENS_KEY);
-    if (saved !== null) this.tokens = JSON.parse(saved) as Tokens;
-  }
+  ) {}
 
-  /** Reads the provider's discovery document to learn its endpoints. */
+  /** Reads the provider's discovery document to learn its endpoints, then this tab's tokens and key, if any. */
   static async create(settings: OidcSettings): Promise<OidcClient> {
     const response = await fetch(`${settings.issuer.replace(/\/$/, "")}/.well-known/openid-configuration`);
     if (!response.ok) throw new OidcError("discovery_failed", `The identity provider answered ${response.status} to discovery`);
     const discovery = (await response.json()) as Discovery;
     // The document must describe the issuer we trust, or the endpoints could be anyone's.
     if (discovery.issuer !== settings.issuer) throw new OidcError("discovery_failed", `Discovery names issuer ${discovery.issuer}`);
-    return new OidcClient(settings, discovery);
+    const client = new OidcClient(settings, discovery);
+    await client.restore();
+    return client;
+  }
+
+  /** After a reload: the tokens from sessionStorage and the key they are bound to from IndexedDB, or neither. */
+  private async restore(): Promise<void> {
+    const saved = sessionStorage.getItem(TOKENS_KEY);
+    const keyPair = await loadKeyPair().catch(() => null);
+    if (saved === null || keyPair === null) {
+      // Tokens without their key are useless (and a key without tokens is left over): start signed out.
+      sessionStorage.removeItem(TOKENS_KEY);
+      return;
+    }
+    this.key = await createDpopKey({ keyPair });
+    this.tokens = JSON.parse(saved) as Tokens;
   }
 
   get signedIn(): boolean {
-    return this.tokens !== null;
+    return this.tokens !== null && this.key !== null;
+  }
+
+  /**
+   * The DPoP key the access token is bound to: the API wants a proof by it
+   * with every request (`key.fetch`) and every socket handshake and refresh
+   * (`connectWithOidc(…, { dpop: key })`).
+   */
+  get dpopKey(): DpopKey {
+    if (this.key === null) throw new OidcError("signed_out", "Not signed in");
+    return this.key;
   }
 
   /** When the current access token expires (epoch ms), or null when signed out. */
@@ -110,6 +140,8 @@ export class OidcClient {
 
   /** Leaves the page for the provider's login; it comes back to /callback. */
   async signIn(): Promise<void> {
+    // A new key for every sign-in, kept in IndexedDB for the way back.
+    const key = await createDpopKey({ keyPair: await newKeyPair() });
     const pending: PendingSignIn = { state: randomString(), verifier: randomString() };
     // The verifier must survive the round trip through the provider's pages,
     // and only this tab started the sign-in: sessionStorage.
@@ -132,6 +164,9 @@ export class OidcClient {
       // which is exactly what the API checks (`audience` in server.ts).
       // Without it the token would be meant for the provider's own userinfo.
       resource: this.settings.resource,
+      // RFC 9449 section 10: the code is bound to this key's thumbprint, so
+      // only a token request with a proof by this key can redeem it.
+      dpop_jkt: key.jkt,
     }).toString();
     location.assign(url.toString());
   }
@@ -151,6 +186,10 @@ export class OidcClient {
     if (iss !== null && iss !== this.settings.issuer) throw new OidcError("invalid_issuer", `The response comes from ${iss}`);
     const code = params.get("code");
     if (code === null) throw new OidcError("invalid_request", "The sign-in response has no code");
+    // The key made by signIn() before the page left for the provider.
+    const keyPair = await loadKeyPair();
+    if (keyPair === null) throw new OidcError("invalid_state", "The key of this sign-in is gone: sign in again");
+    this.key = await createDpopKey({ keyPair });
     await this.tokenRequest({
       grant_type: "authorization_code",
       code,
@@ -200,7 +239,11 @@ export class OidcClient {
 
   private async tokenRequest(grant: Record<string, string>): Promise<Tokens> {
     const sentAt = Date.now();
-    const response = await fetch(this.discovery.token_endpoint, {
+    if (this.key === null) throw new OidcError("signed_out", "Not signed in");
+    // key.fetch adds the `DPoP` proof header (POST, the token endpoint, no
+    // `ath`): the provider binds the new tokens to this key. It also follows
+    // the provider's `DPoP-Nonce` if it ever asks for one.
+    const response = await this.key.fetch(this.discovery.token_endpoint, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },
       // The resource is repeated on every token request: it selects the API
@@ -233,7 +276,9 @@ export class OidcClient {
   signOut(): void {
     const refreshToken = this.tokens?.refreshToken;
     this.tokens = null;
+    this.key = null;
     sessionStorage.removeItem(TOKENS_KEY);
+    void clearKeyPair().catch(() => undefined);
     if (refreshToken && this.discovery.revocation_endpoint) {
       void fetch(this.discovery.revocation_endpoint, {
         method: "POST",

@@ -13,8 +13,10 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
+import { calculateJwkThumbprint, decodeJwt, type JWK } from "jose";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { startDemo, type RunningDemo } from "../helpers/demo.js";
+import type { Socket } from "socket.io-client";
+import { DpopTestKey, nextEvent, openSocket, startDemo, type Credential, type RunningDemo } from "../helpers/demo.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const installed = existsSync(CHROMIUM);
@@ -103,6 +105,13 @@ describe(
       return (await status.textContent()) ?? "";
     }
 
+    /** The access token the page keeps in sessionStorage — what a script in the page could read. */
+    async function pageToken(page: Page): Promise<string> {
+      const saved = await page.evaluate(() => sessionStorage.getItem("ioserver-oidc-demo.tokens"));
+      assert.ok(saved, "the page keeps its tokens in sessionStorage");
+      return (JSON.parse(saved) as { accessToken: string }).accessToken;
+    }
+
     /** Home page → Sign in → the provider's login form → back on the app, signed in and connected to /chat. */
     async function signIn(user: User): Promise<void> {
       assert.ok(demo);
@@ -147,6 +156,104 @@ describe(
       // the sender sees it too, and the input was cleared after the server's ack
       await users.bob.page.locator("#messages li.mine", { hasText: text }).waitFor();
       assert.equal(await users.bob.page.locator("#chat-input").inputValue(), "");
+    });
+
+    it("alice's page holds a DPoP-bound token and a non-extractable key, kept across a reload, and sends proofs with its API calls", async () => {
+      assert.ok(demo);
+      const { page } = users.alice;
+      const token = await pageToken(page);
+      const jkt = decodeJwt(token).cnf?.jkt;
+      assert.equal(typeof jkt, "string", "the access token is bound to a key (cnf.jkt)");
+      assert.equal(await page.locator("#token-jkt").textContent(), jkt, "the page shows its key's thumbprint");
+
+      // The page's key pair, read back from IndexedDB as the page does: the private key cannot be exported.
+      const stored = await page.evaluate(async () => {
+        const id = sessionStorage.getItem("ioserver-oidc-demo.dpop-key-id");
+        const db = await new Promise<IDBDatabase>((resolve, reject) => {
+          const request = indexedDB.open("ioserver-oidc-demo");
+          request.onsuccess = () => resolve(request.result);
+          request.onerror = () => reject(new Error("cannot open IndexedDB"));
+        });
+        const keyPair = await new Promise<CryptoKeyPair | undefined>((resolve, reject) => {
+          const request = db.transaction("dpop-keys").objectStore("dpop-keys").get(id ?? "");
+          request.onsuccess = () => resolve(request.result as CryptoKeyPair | undefined);
+          request.onerror = () => reject(new Error("cannot read the key"));
+        });
+        db.close();
+        if (!keyPair) return null;
+        const exported = await crypto.subtle.exportKey("jwk", keyPair.privateKey).then(
+          () => "exported",
+          (error: unknown) => (error instanceof Error ? error.name : "refused"),
+        );
+        return { extractable: keyPair.privateKey.extractable, algorithm: keyPair.privateKey.algorithm.name, exported, publicJwk: await crypto.subtle.exportKey("jwk", keyPair.publicKey) };
+      });
+      assert.ok(stored, "the key pair is in IndexedDB");
+      assert.deepEqual([stored.extractable, stored.algorithm, stored.exported], [false, "ECDSA", "InvalidAccessError"]);
+      const { kty, crv, x, y } = stored.publicJwk;
+      assert.equal(await calculateJwkThumbprint({ kty, crv, x, y } as JWK), jkt, "the token is bound to that key");
+
+      // A reload: tokens from sessionStorage, the key from IndexedDB; GET /api/me carries a proof, the socket reconnects.
+      const meRequest = page.waitForRequest((request) => request.url() === `${demo?.appOrigin}/api/me`, { timeout: WAIT_MS });
+      const framesSent: string[] = [];
+      page.on("websocket", (socket) => socket.on("framesent", (frame) => framesSent.push(String(frame.payload))));
+      await page.reload();
+      const headers = (await meRequest).headers();
+      assert.equal(headers.authorization, `DPoP ${token}`);
+      const proof = decodeJwt(headers.dpop ?? "");
+      assert.deepEqual([proof.htm, proof.htu], ["GET", `${demo.appOrigin}/api/me`]);
+      assert.match(await waitForStatus(page, "connected"), /Connected to \/chat as Alice Admin/);
+      await page.locator("#socket-id").filter({ hasNotText: "–" }).waitFor();
+      assert.equal(await pageToken(page), token, "the same token after the reload");
+
+      // The /chat handshake (Socket.IO CONNECT packet `40/chat,{auth}`) carried the token and a proof for the engine endpoint.
+      const connect = framesSent.find((frame) => frame.startsWith("40/chat,"));
+      assert.ok(connect, `a CONNECT packet for /chat among ${framesSent.length} frames`);
+      const auth = JSON.parse(connect.slice("40/chat,".length)) as { token?: string; dpop?: string };
+      assert.equal(auth.token, token);
+      const handshakeProof = decodeJwt(auth.dpop ?? "");
+      assert.deepEqual([handshakeProof.htm, handshakeProof.htu], ["GET", `${demo.appOrigin}/socket.io/`]);
+      assert.equal(typeof handshakeProof.ath, "string");
+    });
+
+    it("alice's token taken out of the page is refused without her key: on HTTP as Bearer or DPoP, on the socket", async () => {
+      assert.ok(demo);
+      const token = await pageToken(users.alice.page);
+      const thiefKey = await DpopTestKey.create();
+      const me = `${demo.appOrigin}/api/me`;
+      const attempts: Array<[string, Record<string, string>]> = [
+        ["Bearer", { authorization: `Bearer ${token}` }],
+        ["DPoP without a proof", { authorization: `DPoP ${token}` }],
+        ["DPoP with another key's proof", { authorization: `DPoP ${token}`, dpop: await thiefKey.proof({ method: "GET", url: me, accessToken: token }) }],
+      ];
+      for (const [label, headers] of attempts) {
+        const response = await fetch(me, { headers, signal: AbortSignal.timeout(WAIT_MS) });
+        const body = (await response.json()) as { code?: string };
+        assert.equal(response.status, 401, `${label}: ${JSON.stringify(body)}`);
+        assert.match(body.code ?? "", /^ERR_AUTH_(TOKEN|DPOP)_INVALID$/, label);
+      }
+
+      const sockets: Socket[] = [];
+      try {
+        for (const credential of [token, { accessToken: token, key: thiefKey }] satisfies Credential[]) {
+          const socket = openSocket(demo, "chat", credential, { timeout: WAIT_MS });
+          sockets.push(socket);
+          const connects: string[] = [];
+          socket.on("connect", () => connects.push(socket.id ?? ""));
+          const [error] = await nextEvent<[Error]>(socket, "connect_error", WAIT_MS);
+          assert.match(error.message, /^ERR_AUTH_(TOKEN|DPOP)_INVALID$/, typeof credential === "string" ? "auth: { token }" : "another key's proof");
+          assert.deepEqual(connects, []);
+        }
+      } finally {
+        for (const socket of sockets) socket.disconnect();
+      }
+
+      // meanwhile the page, which holds the key, carries on
+      const { page } = users.alice;
+      assert.equal(await page.locator("#status").getAttribute("data-state"), "connected");
+      const text = `still connected with my key (${Date.now()})`;
+      await page.locator("#chat-input").fill(text);
+      await page.locator("#chat-send").click();
+      await page.locator("#messages li.mine", { hasText: text }).waitFor();
     });
 
     it("alice's live metrics panel: authentications per second by outcome, live sockets, the key set's state", async () => {
