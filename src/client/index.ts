@@ -19,6 +19,8 @@ import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket
 
 import { OIDC_EVENTS } from "../events.js";
 
+export { createDpopKey, dpopHtu, type CreateDpopKeyOptions, type DpopAlgorithm, type DpopFetchInit, type DpopKey, type DpopKeyPair, type DpopProofRequest } from "./dpop.js";
+
 /** Names of the protocol events exchanged with an `ioserver-oidc` server. */
 export { OIDC_EVENTS };
 
