@@ -103,6 +103,19 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.equal((await callApi(demo, "GET", "/api/me", alice)).status, 200);
   });
 
+  it("the socket handshake takes a bound token only with a proof by its key", async () => {
+    for (const [credential, code] of [
+      [alice.accessToken, "ERR_AUTH_TOKEN_INVALID"],
+      [{ accessToken: alice.accessToken, key: bob.key }, "ERR_AUTH_TOKEN_INVALID"],
+    ] as const) {
+      const socket = chatSocket(credential);
+      const [error] = await nextEvent<[Error & { data?: { code?: string } }]>(socket, "connect_error");
+      assert.equal(error.message, code);
+      assert.equal(error.data?.code, code);
+      socket.disconnect();
+    }
+  });
+
   it("both join /chat; bob's message reaches alice as chat:message", async () => {
     aliceChat = chatSocket(alice);
     const welcome = nextEvent<[{ text: string }]>(aliceChat, "chat:system");
@@ -244,6 +257,13 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
 
     const reconnects: string[] = [];
     aliceChat.on("disconnect", (reason) => reconnects.push(reason));
+    // the connection stays bound to alice's key: the new token with a proof by another key is refused
+    const foreign = (await aliceChat.timeout(STEP_TIMEOUT_MS).emitWithAck("oidc:refresh", {
+      token: refreshed.accessToken,
+      dpop: await bob.key.socketProof(demo.appOrigin, refreshed.accessToken),
+    })) as { ok: boolean; code?: string };
+    assert.equal(foreign.ok, false);
+    assert.match(foreign.code ?? "", /^ERR_AUTH_(TOKEN|DPOP)_INVALID$/);
     const reply = (await aliceChat.timeout(STEP_TIMEOUT_MS).emitWithAck("oidc:refresh", {
       token: refreshed.accessToken,
       dpop: await alice.key.socketProof(demo.appOrigin, refreshed.accessToken),
