@@ -32,6 +32,7 @@ process.stdout.write(
     "",
     `  identity provider: ${idp.issuer}  (discovery: ${idp.issuer}/.well-known/openid-configuration)`,
     `  API audience:      ${idp.resource}`,
+    "  access tokens:     DPoP-bound to a key the page makes at sign-in (the API requires DPoP)",
     `  users database:    ${dataDir}`,
     "",
     "  Sign in as:",

@@ -13,7 +13,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import { calculateJwkThumbprint, decodeJwt, type JWK } from "jose";
+import { calculateJwkThumbprint, decodeJwt } from "jose";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import type { Socket } from "socket.io-client";
 import { DpopTestKey, nextEvent, openSocket, startDemo, type Credential, type RunningDemo } from "../helpers/demo.js";
@@ -162,7 +162,7 @@ describe(
       assert.ok(demo);
       const { page } = users.alice;
       const token = await pageToken(page);
-      const jkt = decodeJwt(token).cnf?.jkt;
+      const jkt = decodeJwt<{ cnf?: { jkt?: string } }>(token).cnf?.jkt;
       assert.equal(typeof jkt, "string", "the access token is bound to a key (cnf.jkt)");
       assert.equal(await page.locator("#token-jkt").textContent(), jkt, "the page shows its key's thumbprint");
 
@@ -190,7 +190,7 @@ describe(
       assert.ok(stored, "the key pair is in IndexedDB");
       assert.deepEqual([stored.extractable, stored.algorithm, stored.exported], [false, "ECDSA", "InvalidAccessError"]);
       const { kty, crv, x, y } = stored.publicJwk;
-      assert.equal(await calculateJwkThumbprint({ kty, crv, x, y } as JWK), jkt, "the token is bound to that key");
+      assert.equal(await calculateJwkThumbprint({ kty, crv, x, y }), jkt, "the token is bound to that key");
 
       // A reload: tokens from sessionStorage, the key from IndexedDB; GET /api/me carries a proof, the socket reconnects.
       const meRequest = page.waitForRequest((request) => request.url() === `${demo?.appOrigin}/api/me`, { timeout: WAIT_MS });

@@ -253,7 +253,7 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     const refreshed = await spa.refresh(alice);
     assert.notEqual(refreshed.accessToken, alice.accessToken);
     assert.notEqual(refreshed.refreshToken, alice.refreshToken, "rotated");
-    assert.equal(decodeJwt(refreshed.accessToken).cnf?.jkt, alice.key.jkt, "bound to the same key");
+    assert.equal(decodeJwt<{ cnf?: { jkt?: string } }>(refreshed.accessToken).cnf?.jkt, alice.key.jkt, "bound to the same key");
 
     const reconnects: string[] = [];
     aliceChat.on("disconnect", (reason) => reconnects.push(reason));
