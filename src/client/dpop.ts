@@ -193,6 +193,48 @@ export function dpopHtu(url: string | URL): string {
   return parsed.href;
 }
 
+/** Options of {@link dpopSocketHtu}: the `io()` options that shape the engine endpoint's URL. */
+export interface DpopSocketHtuOptions {
+  /** The Socket.IO `path` option (default `"/socket.io"`). */
+  path?: string | undefined;
+  /** The engine's `addTrailingSlash` option (default `true`). */
+  addTrailingSlash?: boolean | undefined;
+}
+
+/**
+ * The `htu` of a Socket.IO handshake proof: the URL of the engine endpoint
+ * that `io(url, options)` opens, without query, `http`/`https` even for a
+ * `ws://`/`wss://` URL. The namespace in `url` is not part of it (all
+ * namespaces share the endpoint): `https://api.example.com/chat` with the
+ * default options gives `https://api.example.com/socket.io/`. A URL without
+ * a scheme, or a relative one, is resolved the way socket.io-client does
+ * (against `location` in a browser, `https://` otherwise).
+ *
+ * @throws {TypeError} when `url` is relative and there is no `location`, or
+ * is not an http(s) or ws(s) URL.
+ */
+export function dpopSocketHtu(url: string, options: DpopSocketHtuOptions = {}): string {
+  const where = (globalThis as { location?: { protocol: string; host: string } }).location;
+  let absolute = url;
+  if (absolute.startsWith("//")) absolute = `${where?.protocol ?? "https:"}${absolute}`;
+  else if (absolute.startsWith("/")) {
+    if (where === undefined) throw new TypeError(`DPoP: the Socket.IO URL ${JSON.stringify(absolute)} is relative and there is no location to resolve it against`);
+    absolute = `${where.protocol}//${where.host}${absolute}`;
+  } else if (!/^(https?|wss?):\/\//i.test(absolute)) absolute = `${where?.protocol ?? "https:"}//${absolute}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(absolute);
+  } catch {
+    throw new TypeError(`DPoP: ${JSON.stringify(url)} is not a Socket.IO URL`);
+  }
+  const scheme = ({ "http:": "http:", "ws:": "http:", "https:": "https:", "wss:": "https:" } as Record<string, string>)[parsed.protocol];
+  if (scheme === undefined) throw new TypeError(`DPoP: ${JSON.stringify(url)} is not an http(s) or ws(s) URL`);
+  // As the engine builds it: the path without its trailing slash, then one unless addTrailingSlash is false.
+  const path = (options.path ?? "/socket.io").replace(/\/$/, "") + (options.addTrailingSlash === false ? "" : "/");
+  // A ws(s) URL's default port is its http(s) twin's, so the host (port included when not the default) carries over.
+  return dpopHtu(`${scheme}//${parsed.host}${path.startsWith("/") ? "" : "/"}${path}`);
+}
+
 /** Does this answer ask for (another) nonce, per RFC 9449 section 8? Reads a copy of the body, never the body itself. */
 async function asksForNonce(response: Response): Promise<boolean> {
   if (response.status === 401) {
