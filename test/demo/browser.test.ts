@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { calculateJwkThumbprint, decodeJwt } from "jose";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page, type Request, type WebSocket } from "playwright-core";
 import type { Socket } from "socket.io-client";
 import { DpopTestKey, nextEvent, openSocket, startDemo, type Credential, type RunningDemo } from "../helpers/demo.js";
 
@@ -194,8 +194,14 @@ describe(
 
       // A reload: tokens from sessionStorage, the key from IndexedDB; GET /api/me carries a proof, the socket reconnects.
       const meRequest = page.waitForRequest((request) => request.url() === `${demo?.appOrigin}/api/me`, { timeout: WAIT_MS });
-      const framesSent: string[] = [];
-      page.on("websocket", (socket) => socket.on("framesent", (frame) => framesSent.push(String(frame.payload))));
+      // What the page sends to Socket.IO: long-polling POST bodies (the first transport) and WebSocket frames.
+      const packets: string[] = [];
+      const onRequest = (request: Request) => {
+        if (request.method() === "POST" && request.url().startsWith(`${demo?.appOrigin}/socket.io/`)) packets.push(...(request.postData() ?? "").split("\x1e"));
+      };
+      const onWebSocket = (socket: WebSocket) => socket.on("framesent", (frame) => packets.push(String(frame.payload)));
+      page.on("request", onRequest);
+      page.on("websocket", onWebSocket);
       await page.reload();
       const headers = (await meRequest).headers();
       assert.equal(headers.authorization, `DPoP ${token}`);
@@ -205,9 +211,12 @@ describe(
       await page.locator("#socket-id").filter({ hasNotText: "–" }).waitFor();
       assert.equal(await pageToken(page), token, "the same token after the reload");
 
+      page.off("request", onRequest);
+      page.off("websocket", onWebSocket);
+
       // The /chat handshake (Socket.IO CONNECT packet `40/chat,{auth}`) carried the token and a proof for the engine endpoint.
-      const connect = framesSent.find((frame) => frame.startsWith("40/chat,"));
-      assert.ok(connect, `a CONNECT packet for /chat among ${framesSent.length} frames`);
+      const connect = packets.find((packet) => packet.startsWith("40/chat,"));
+      assert.ok(connect, `a CONNECT packet for /chat among ${packets.length} packets`);
       const auth = JSON.parse(connect.slice("40/chat,".length)) as { token?: string; dpop?: string };
       assert.equal(auth.token, token);
       const handshakeProof = decodeJwt(auth.dpop ?? "");
