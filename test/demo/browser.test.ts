@@ -1,7 +1,10 @@
 /**
  * The demo in a real browser (Debian's Chromium, driven by playwright-core):
  * two users sign in through the provider's login page, chat, and the admin
- * disables the other one, whose page shows the revocation. Screenshots go to
+ * disables the other one, whose page shows the revocation. The tokens are
+ * DPoP-bound to a non-extractable key the page keeps in IndexedDB: the page
+ * works with it over HTTP and Socket.IO, and its access token, taken out of
+ * the page, is refused without the key on both. Screenshots go to
  * test-results/ (git-ignored).
  *
  * Without /usr/bin/chromium the suite is skipped locally and fails on CI
@@ -331,6 +334,35 @@ describe(
       await page.locator("#chat-input").fill(text);
       await page.locator("#chat-send").click();
       await page.locator("#messages li.mine", { hasText: text }).waitFor();
+    });
+
+    it("bob signs out: the page forgets his tokens and deletes his key", async () => {
+      const { page } = users.bob;
+      const keyId = await page.evaluate(() => sessionStorage.getItem("ioserver-oidc-demo.dpop-key-id"));
+      assert.ok(keyId, "a key while signed in");
+      const storedKeys = () =>
+        page.evaluate(
+          async () =>
+            new Promise<string[]>((resolve, reject) => {
+              const open = indexedDB.open("ioserver-oidc-demo");
+              open.onerror = () => reject(new Error("cannot open IndexedDB"));
+              open.onsuccess = () => {
+                const request = open.result.transaction("dpop-keys").objectStore("dpop-keys").getAllKeys();
+                request.onsuccess = () => {
+                  open.result.close();
+                  resolve(request.result.map(String));
+                };
+                request.onerror = () => reject(new Error("cannot list the keys"));
+              };
+            }),
+        );
+      assert.deepEqual(await storedKeys(), [keyId]);
+      await page.locator("#signout").click();
+      await waitForStatus(page, "signed-out");
+      assert.equal(await page.evaluate(() => sessionStorage.getItem("ioserver-oidc-demo.tokens")), null);
+      assert.equal(await page.evaluate(() => sessionStorage.getItem("ioserver-oidc-demo.dpop-key-id")), null);
+      for (const deadline = Date.now() + WAIT_MS; (await storedKeys()).length > 0 && Date.now() < deadline; ) await delay(20);
+      assert.deepEqual(await storedKeys(), [], "the key pair is deleted from IndexedDB");
     });
 
     it("no page errors and no console errors in either tab", () => {
