@@ -249,8 +249,9 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
       client: { grantTypeAllowed(type: string): boolean },
       code: { scopes: Set<string> },
     ) => client.grantTypeAllowed("refresh_token") && code.scopes.has("offline_access"),
-    // Rotate on every use: a browser cannot bind the refresh token to a key
-    // it holds (without DPoP), so a spent token must never work again.
+    // Rotate on every use, so a spent token never works again: the refresh
+    // token is also bound to the page's DPoP key (features.dPoP below), but
+    // rotation still catches a thief who can make the page sign for them.
     rotateRefreshToken: () => true,
 
     ttl: {
@@ -277,7 +278,9 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
       // client the refresh token is bound to the same key, so a refresh needs
       // a proof by that key too. The page creates a non-extractable key at
       // sign-in; the API requires the binding (`dpop: { policy: "required" }`).
-      // The provider's own nonces (`nonceSecret`) are left off.
+      // The provider's own nonces (`nonceSecret`, `requireNonce`) are left
+      // off: required, they would cost every first token request a 400 and a
+      // second round trip (the page's key.fetch retries with the nonce).
       dPoP: { enabled: true },
       // Lets the SPA revoke its refresh token when the user signs out (the
       // grant includes offline_access, so ending the provider session alone

@@ -10,12 +10,22 @@
  * sessionStorage are bound to it). IndexedDB is shared by every tab of the
  * origin, sessionStorage is not: each tab stores its key under an id of its
  * own, kept in its sessionStorage, so that signing in in one tab does not
- * replace the key of another.
+ * replace the key of another. A tab closed while signed in leaves its key
+ * behind; the next sign-in deletes the keys older than the longest session
+ * the provider grants.
  */
 
 const DB_NAME = "ioserver-oidc-demo";
 const STORE = "dpop-keys";
 const KEY_ID = "ioserver-oidc-demo.dpop-key-id";
+/** The provider's refresh tokens live 8 hours at most: no key is of use for longer. */
+const MAX_KEY_AGE_MS = 8 * 3600 * 1000;
+
+/** What the store holds under a tab's id. */
+interface StoredKey {
+  keyPair: CryptoKeyPair;
+  createdAt: number;
+}
 
 function openDb(): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
@@ -48,18 +58,37 @@ async function run<T>(mode: IDBTransactionMode, action: (store: IDBObjectStore) 
  */
 export async function newKeyPair(): Promise<CryptoKeyPair> {
   await clearKeyPair();
+  await deleteStaleKeys();
   const keyPair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
   const id = crypto.randomUUID();
-  await run("readwrite", (store) => store.put(keyPair, id));
+  const stored: StoredKey = { keyPair, createdAt: Date.now() };
+  await run("readwrite", (store) => store.put(stored, id));
   sessionStorage.setItem(KEY_ID, id);
   return keyPair;
+}
+
+/** Deletes the keys left behind by tabs closed while signed in, once no token bound to them can be alive. */
+async function deleteStaleKeys(): Promise<void> {
+  const cutoff = Date.now() - MAX_KEY_AGE_MS;
+  await run("readwrite", (store) => {
+    const cursor = store.openCursor();
+    cursor.onsuccess = () => {
+      const entry = cursor.result;
+      if (entry === null) return;
+      const { createdAt } = (entry.value ?? {}) as Partial<StoredKey>;
+      if (typeof createdAt !== "number" || createdAt < cutoff) entry.delete();
+      entry.continue();
+    };
+    return cursor;
+  });
 }
 
 /** This tab's key pair, or null when it has none (signed out, or the tab was never signed in). */
 export async function loadKeyPair(): Promise<CryptoKeyPair | null> {
   const id = sessionStorage.getItem(KEY_ID);
   if (id === null) return null;
-  const keyPair = await run<CryptoKeyPair | undefined>("readonly", (store) => store.get(id));
+  const stored = await run<StoredKey | undefined>("readonly", (store) => store.get(id));
+  const keyPair = stored?.keyPair;
   return keyPair?.privateKey && keyPair.publicKey ? keyPair : null;
 }
 

@@ -108,6 +108,25 @@ describe(
       return (await status.textContent()) ?? "";
     }
 
+    /** The ids of the DPoP keys in the page origin's IndexedDB store. */
+    function storedKeys(page: Page): Promise<string[]> {
+      return page.evaluate(
+        async () =>
+          new Promise<string[]>((resolve, reject) => {
+            const open = indexedDB.open("ioserver-oidc-demo");
+            open.onerror = () => reject(new Error("cannot open IndexedDB"));
+            open.onsuccess = () => {
+              const request = open.result.transaction("dpop-keys").objectStore("dpop-keys").getAllKeys();
+              request.onsuccess = () => {
+                open.result.close();
+                resolve(request.result.map(String).sort());
+              };
+              request.onerror = () => reject(new Error("cannot list the keys"));
+            };
+          }),
+      );
+    }
+
     /** The access token the page keeps in sessionStorage — what a script in the page could read. */
     async function pageToken(page: Page): Promise<string> {
       const saved = await page.evaluate(() => sessionStorage.getItem("ioserver-oidc-demo.tokens"));
@@ -116,11 +135,12 @@ describe(
     }
 
     /** Home page → Sign in → the provider's login form → back on the app, signed in and connected to /chat. */
-    async function signIn(user: User): Promise<void> {
+    async function signIn(user: User, beforeClick?: (page: Page) => Promise<void>): Promise<void> {
       assert.ok(demo);
       const { page } = user;
       await page.goto(`${demo.appOrigin}/`);
       await waitForStatus(page, "signed-out");
+      await beforeClick?.(page);
       await page.locator("#signin").click();
 
       await page.waitForURL((url) => url.href.startsWith(`${demo?.idp.issuer}/interaction/`));
@@ -139,7 +159,32 @@ describe(
 
     it("bob and alice sign in through the provider's login page and land on the app, connected", async () => {
       // bob first, so that alice's admin panel lists him from its first load
-      await signIn(users.bob);
+      // Keys left in IndexedDB by two tabs closed while signed in: bob's sign-in deletes the one too old to matter.
+      const leftBehind = { stale: Date.now() - 9 * 3600 * 1000, recent: Date.now() - 60_000 };
+      await signIn(users.bob, (page) =>
+        page.evaluate(
+          async (ages) =>
+            new Promise<void>((resolve, reject) => {
+              const open = indexedDB.open("ioserver-oidc-demo", 1);
+              open.onupgradeneeded = () => open.result.createObjectStore("dpop-keys");
+              open.onerror = () => reject(new Error("cannot open IndexedDB"));
+              open.onsuccess = async () => {
+                const keyPair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+                const transaction = open.result.transaction("dpop-keys", "readwrite");
+                transaction.objectStore("dpop-keys").put({ keyPair, createdAt: ages.stale }, "left-behind-stale");
+                transaction.objectStore("dpop-keys").put({ keyPair, createdAt: ages.recent }, "left-behind-recent");
+                transaction.oncomplete = () => {
+                  open.result.close();
+                  resolve();
+                };
+                transaction.onerror = () => reject(new Error("cannot store the keys"));
+              };
+            }),
+          leftBehind,
+        ),
+      );
+      const bobKeyId = await users.bob.page.evaluate(() => sessionStorage.getItem("ioserver-oidc-demo.dpop-key-id"));
+      assert.deepEqual(await storedKeys(users.bob.page), [bobKeyId, "left-behind-recent"].sort());
       await signIn(users.alice);
       assert.equal(await users.alice.page.locator("#me-roles").textContent(), "admin");
       assert.equal(await users.bob.page.locator("#me-roles").textContent(), "member");
@@ -179,7 +224,7 @@ describe(
         });
         const keyPair = await new Promise<CryptoKeyPair | undefined>((resolve, reject) => {
           const request = db.transaction("dpop-keys").objectStore("dpop-keys").get(id ?? "");
-          request.onsuccess = () => resolve(request.result as CryptoKeyPair | undefined);
+          request.onsuccess = () => resolve((request.result as { keyPair?: CryptoKeyPair } | undefined)?.keyPair);
           request.onerror = () => reject(new Error("cannot read the key"));
         });
         db.close();
@@ -340,29 +385,13 @@ describe(
       const { page } = users.bob;
       const keyId = await page.evaluate(() => sessionStorage.getItem("ioserver-oidc-demo.dpop-key-id"));
       assert.ok(keyId, "a key while signed in");
-      const storedKeys = () =>
-        page.evaluate(
-          async () =>
-            new Promise<string[]>((resolve, reject) => {
-              const open = indexedDB.open("ioserver-oidc-demo");
-              open.onerror = () => reject(new Error("cannot open IndexedDB"));
-              open.onsuccess = () => {
-                const request = open.result.transaction("dpop-keys").objectStore("dpop-keys").getAllKeys();
-                request.onsuccess = () => {
-                  open.result.close();
-                  resolve(request.result.map(String));
-                };
-                request.onerror = () => reject(new Error("cannot list the keys"));
-              };
-            }),
-        );
-      assert.deepEqual(await storedKeys(), [keyId]);
+      assert.deepEqual(await storedKeys(page), [keyId, "left-behind-recent"].sort());
       await page.locator("#signout").click();
       await waitForStatus(page, "signed-out");
       assert.equal(await page.evaluate(() => sessionStorage.getItem("ioserver-oidc-demo.tokens")), null);
       assert.equal(await page.evaluate(() => sessionStorage.getItem("ioserver-oidc-demo.dpop-key-id")), null);
-      for (const deadline = Date.now() + WAIT_MS; (await storedKeys()).length > 0 && Date.now() < deadline; ) await delay(20);
-      assert.deepEqual(await storedKeys(), [], "the key pair is deleted from IndexedDB");
+      for (const deadline = Date.now() + WAIT_MS; (await storedKeys(page)).includes(keyId) && Date.now() < deadline; ) await delay(20);
+      assert.deepEqual(await storedKeys(page), ["left-behind-recent"], "bob's key pair is deleted from IndexedDB, another tab's is not");
     });
 
     it("no page errors and no console errors in either tab", () => {
