@@ -106,12 +106,14 @@ export class OidcClient {
   private async restore(): Promise<void> {
     const saved = sessionStorage.getItem(TOKENS_KEY);
     const keyPair = await loadKeyPair().catch(() => null);
-    if (saved === null || keyPair === null) {
-      // Tokens without their key are useless (and a key without tokens is left over): start signed out.
+    // Tokens without their key are useless: start signed out. (A key without
+    // tokens is kept: on /callback it is the one the code is bound to.)
+    const key = keyPair === null ? null : await createDpopKey({ keyPair }).catch(() => null);
+    if (saved === null || key === null) {
       sessionStorage.removeItem(TOKENS_KEY);
       return;
     }
-    this.key = await createDpopKey({ keyPair });
+    this.key = key;
     this.tokens = JSON.parse(saved) as Tokens;
   }
 
