@@ -5,14 +5,15 @@
  * HTTP requests.
  */
 import assert from "node:assert/strict";
-import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
+import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { BaseController } from "ioserver";
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
+import { SignJWT } from "jose";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { OIDC_CHANNELS, OidcConfigManager, OidcHttpMiddleware, type OidcConfigInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { createServerBase, routesFolder, type ServerBase } from "../helpers/app.js";
+import { ath, now, proof, proofKey, type ProofKey } from "../helpers/dpop.js";
 
 const routes = routesFolder("ioserver-oidc-dpop-", {
   api: [
@@ -33,41 +34,6 @@ async function startDpopApp(config: OidcConfigInput): Promise<ServerBase> {
   base.server.addController({ name: "api", controller: ApiController, middlewares: [OidcHttpMiddleware] });
   await base.server.start();
   return base;
-}
-
-interface ProofKey {
-  privateKey: CryptoKey;
-  jwk: JWK;
-  privateJwk: JWK;
-  jkt: string;
-}
-
-async function proofKey(): Promise<ProofKey> {
-  const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
-  const jwk = await exportJWK(publicKey);
-  return { privateKey, jwk, privateJwk: await exportJWK(privateKey), jkt: await calculateJwkThumbprint(jwk, "sha256") };
-}
-
-const ath = (token: string) => createHash("sha256").update(token).digest("base64url");
-const now = () => Math.floor(Date.now() / 1000);
-
-interface ProofOptions {
-  htm?: string;
-  htu: string;
-  token?: string;
-  iat?: number;
-  jti?: string;
-  ath?: string;
-  nonce?: string;
-  header?: Record<string, unknown>;
-}
-
-async function proof(key: ProofKey, options: ProofOptions): Promise<string> {
-  const claims: Record<string, unknown> = { htm: options.htm ?? "GET", htu: options.htu, iat: options.iat ?? now(), jti: options.jti ?? randomUUID() };
-  const hash = options.ath ?? (options.token === undefined ? undefined : ath(options.token));
-  if (hash !== undefined) claims.ath = hash;
-  if (options.nonce !== undefined) claims.nonce = options.nonce;
-  return new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: key.jwk, ...options.header }).sign(key.privateKey);
 }
 
 async function call(base: ServerBase, headers: Record<string, string>, method = "GET") {
