@@ -240,6 +240,30 @@ function refusal(
   });
 }
 
+/**
+ * The challenge of a 401 the DPoP step did not answer itself (no token, a
+ * token that failed verification, a revoked one), where DPoP is in use: the
+ * request used the `DPoP` scheme, an issuer requires DPoP, or the app set
+ * `dpop` options. Then the `DPoP` challenge with `algs` (and
+ * `error="invalid_token"` unless no token came), followed by the derived
+ * `Bearer` one where some issuer still accepts Bearer. Otherwise `undefined`:
+ * the Bearer challenge stays as it is.
+ */
+export function withDpopChallenge(bearer: string | undefined, failure: OidcAuthError, scheme: AuthScheme, appHandle: OidcAppHandle, config: OidcConfig): string | undefined {
+  let requires = false;
+  let acceptsBearer = false;
+  let acceptsDpop = false;
+  for (const issuer of config.issuers) {
+    if (issuer.dpop === "required") requires = true;
+    else acceptsBearer = true;
+    if (issuer.dpop !== "disabled") acceptsDpop = true;
+  }
+  if (!acceptsDpop || (!requires && scheme !== "dpop" && config.dpop === undefined)) return undefined;
+  const refused = failure.code !== "ERR_AUTH_TOKEN_REQUIRED";
+  const dpop = dpopChallenge({ error: refused ? "invalid_token" : undefined, description: refused ? failure.message : undefined, algs: dpopAlgorithms(appHandle, config), realm: config.realm });
+  return acceptsBearer && bearer !== undefined ? `${dpop}, ${bearer}` : dpop;
+}
+
 /** The accepted proof algorithms, for `algs`; the defaults' when the settings cannot be made (the refusal stands). */
 function dpopAlgorithms(appHandle: OidcAppHandle, config: OidcConfig): readonly string[] | undefined {
   try {

@@ -152,6 +152,15 @@ describe("DPoP on HTTP: policy allowed (the default)", () => {
     await refused(app, { authorization: `DPoP ${plain}`, dpop: await proof(key, { htu, token: plain }) }, "ERR_AUTH_TOKEN_INVALID", /^DPoP realm="api", error="invalid_token"/);
   });
 
+  it("challenges a token that fails verification under the DPoP scheme with both schemes; a request without a token with Bearer alone", async () => {
+    const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"A".repeat(86)}`;
+    await refused(app, await dpop(await proof(key, { htu, token: forged }), forged), "ERR_AUTH_TOKEN_INVALID", /^DPoP realm="api", error="invalid_token", error_description="The access token is invalid", algs="ES256 [^"]*", Bearer realm="api", error="invalid_token", error_description="The access token is invalid"$/);
+    // Where the app neither requires DPoP nor set dpop options, a request without credentials is challenged as before.
+    const res = await call(app, {});
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="api"');
+  });
+
   it("refuses a proof whose jwk holds the private key", async () => {
     await refused(app, await dpop(await proof(key, { htu, token, header: { jwk: key.privateJwk } })), "ERR_AUTH_DPOP_INVALID", INVALID_PROOF);
   });
@@ -204,6 +213,12 @@ describe("DPoP on HTTP: server nonces", () => {
     assert.equal(retry.body.dpopJkt, key.jkt);
   });
 
+  it("names both schemes, with algs, to a request without a token (the app set dpop options)", async () => {
+    const res = await call(app, {});
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get("www-authenticate") ?? "", /^DPoP algs="ES256 [^"]*", Bearer$/);
+  });
+
   it("asks no nonce of a Bearer token bound to no key", async () => {
     const res = await call(app, { authorization: `Bearer ${await issuer.mint({ sub: "bob" })}` });
     assert.equal(res.status, 200);
@@ -225,6 +240,10 @@ describe("DPoP on HTTP: issuer policies", () => {
   it("required: refuses a Bearer token with a DPoP challenge only, accepts DPoP", async () => {
     const res = await refused(required, { authorization: `Bearer ${await issuer.mint({ sub: "bob" })}` }, "ERR_AUTH_TOKEN_INVALID", /^DPoP error="invalid_token", error_description="[^"]+", algs="[^"]+"$/);
     assert.ok(!(res.headers.get("www-authenticate") ?? "").includes("Bearer"));
+    const bare = await call(required, {});
+    assert.equal(bare.status, 401);
+    assert.match(bare.headers.get("www-authenticate") ?? "", /^DPoP algs="ES256 [^"]*"$/, "no token: the DPoP challenge alone, without an error");
+    await refused(required, { authorization: "DPoP not.a.token" }, "ERR_AUTH_TOKEN_INVALID", /^DPoP error="invalid_token", error_description="The access token is invalid", algs="[^"]+"$/);
     const key = await proofKey();
     const token = await issuer.mint({ sub: "dora", cnf: { jkt: key.jkt } });
     const ok = await call(required, { authorization: `DPoP ${token}`, dpop: await proof(key, { htu: `${required.url}/api/me`, token }) });
