@@ -68,7 +68,7 @@ export function dpopAppConfig(value: unknown, key = '"dpop"'): OidcDpopConfig | 
     }
   }
   if (replayStore !== undefined && (replayStore === null || typeof replayStore !== "object" || typeof (replayStore as { claim?: unknown }).claim !== "function")) {
-    throw new OidcConfigError(member("replayStore"), "must have a claim(key, ttlMs) method (e.g. a MemoryReplayStore or redisReplayStore)");
+    throw new OidcConfigError(member("replayStore"), "must have a claim(key, ttlMs) method (e.g. a MemoryReplayStore or redisDpopReplayStore)");
   }
   return Object.freeze({ ...(given as OidcDpopConfig) });
 }

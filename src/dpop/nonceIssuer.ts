@@ -76,7 +76,7 @@ export function nonceSecretBytes(secret: unknown, who = "createNonceIssuer"): Bu
 export function nonceLifetime(lifetime: unknown, who = "createNonceIssuer"): number {
   if (lifetime === undefined) return DEFAULT_LIFETIME_SECONDS;
   if (typeof lifetime !== "number" || !Number.isInteger(lifetime) || lifetime < 2 || lifetime > MAX_LIFETIME_SECONDS) {
-    throw new TypeError(`${who}: lifetime must be an integer number of seconds from 2 to ${MAX_LIFETIME_SECONDS}, got ${String(lifetime)}`);
+    throw new TypeError(`${who}: lifetime must be an integer number of seconds from 2 to ${MAX_LIFETIME_SECONDS}, got ${JSON.stringify(lifetime) ?? typeof lifetime}`);
   }
   return lifetime;
 }
