@@ -10,7 +10,8 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import type { ServerBase } from "../helpers/app.js";
-import { callApi, proofKey, signProof, startDpopApp, type ProofKey } from "../helpers/dpopProofs.js";
+import { proof as signProof, proofKey, type ProofKey } from "../helpers/dpop.js";
+import { callApi, startDpopApp } from "../helpers/dpopApp.js";
 
 /** The origin clients address: the load balancer in front of every node. */
 const ORIGIN = "https://api.cluster.test";

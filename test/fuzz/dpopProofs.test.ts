@@ -26,7 +26,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { Agent, request } from "node:http";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { CompactSign, exportJWK } from "jose";
+import { CompactSign } from "jose";
 import { MemoryReplayStore } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { DpopProofError, isDpopProofError } from "../../src/dpop/DpopProofError.js";
@@ -34,7 +34,8 @@ import { resolveDpopOptions, type DpopSettings } from "../../src/dpop/dpopOption
 import { createNonceIssuer } from "../../src/dpop/nonceIssuer.js";
 import { verifyDpopProof } from "../../src/dpop/verifyDpopProof.js";
 import type { ServerBase } from "../helpers/app.js";
-import { accessTokenHash, nowSeconds, proofKey, startDpopApp, type ProofKey } from "../helpers/dpopProofs.js";
+import { ath as accessTokenHash, now as nowSeconds, proofKey, type ProofKey } from "../helpers/dpop.js";
+import { startDpopApp } from "../helpers/dpopApp.js";
 import { watchProcess, type ProcessWatch } from "./properties.js";
 
 const SEED = process.env["FUZZ_SEED"] === undefined || process.env["FUZZ_SEED"] === "" ? undefined : Number(process.env["FUZZ_SEED"]);
@@ -371,9 +372,8 @@ before(
     issuer = await createTestIssuer();
     const key = await proofKey();
     const other = await proofKey();
-    const { generateKeyPair } = await import("jose");
-    const pair = await generateKeyPair("ES256", { extractable: true });
-    keys = { key, other, privateJwk: { ...(await exportJWK(pair.privateKey)) } };
+    // The proof key's own private JWK (its `d` included): the public members match, only the private ones are wrong.
+    keys = { key, other, privateJwk: { ...key.privateJwk } };
     token = await issuer.mint({ sub: "fuzz", cnf: { jkt: key.jkt } });
   },
   { timeout: 30_000 },

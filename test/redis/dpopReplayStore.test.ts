@@ -12,7 +12,8 @@ import type { Redis } from "ioredis";
 import { DPOP_REPLAY_PREFIX, redisDpopReplayStore, type OidcReplayRedisClient } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import type { ServerBase } from "../helpers/app.js";
-import { callApi, proofKey, signProof, startDpopApp, type ProofKey } from "../helpers/dpopProofs.js";
+import { proof as signProof, proofKey, type ProofKey } from "../helpers/dpop.js";
+import { callApi, startDpopApp } from "../helpers/dpopApp.js";
 import { fastFailingClient, redisAvailable, restartRedis, runPrefix, startRedis, stopRedis, type RedisServer } from "../helpers/redis.js";
 import { waitFor } from "../helpers/wait.js";
 

@@ -1,11 +1,9 @@
 /**
- * DPoP proofs for tests: a proof key generated in the test, proofs signed
- * with jose, and a real IOServer with one protected route (`GET|POST
- * /api/me`) behind `OidcHttpMiddleware`.
+ * A real IOServer with one route protected by `OidcHttpMiddleware` (`GET|POST
+ * /api/me`, answering `{ sub, dpopJkt }`), for DPoP tests that need several
+ * apps (the nodes of a cluster); proofs come from `./dpop.js`.
  */
-import { createHash, randomUUID } from "node:crypto";
 import { BaseController } from "ioserver";
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { OidcConfigManager, OidcHttpMiddleware, type OidcConfigInput } from "../../src/index.js";
 import { createServerBase, routesFolder, type ServerBase } from "./app.js";
 
@@ -30,39 +28,6 @@ export async function startDpopApp(config: OidcConfigInput): Promise<ServerBase>
   base.server.addController({ name: "api", controller: DpopApiController, middlewares: [OidcHttpMiddleware] });
   await base.server.start();
   return base;
-}
-
-export interface ProofKey {
-  privateKey: CryptoKey;
-  jwk: JWK;
-  jkt: string;
-}
-
-export async function proofKey(alg: "ES256" | "EdDSA" | "RS256" = "ES256"): Promise<ProofKey> {
-  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
-  const jwk = await exportJWK(publicKey);
-  return { privateKey, jwk, jkt: await calculateJwkThumbprint(jwk, "sha256") };
-}
-
-export const accessTokenHash = (token: string) => createHash("sha256").update(token).digest("base64url");
-export const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-export interface ProofOptions {
-  htm?: string;
-  htu: string;
-  token?: string;
-  iat?: number;
-  jti?: string;
-  nonce?: string;
-  alg?: string;
-}
-
-/** A proof signed with `key` (ES256 unless `alg` says otherwise). */
-export async function signProof(key: ProofKey, options: ProofOptions): Promise<string> {
-  const claims: Record<string, unknown> = { htm: options.htm ?? "GET", htu: options.htu, iat: options.iat ?? nowSeconds(), jti: options.jti ?? randomUUID() };
-  if (options.token !== undefined) claims.ath = accessTokenHash(options.token);
-  if (options.nonce !== undefined) claims.nonce = options.nonce;
-  return new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? "ES256", typ: "dpop+jwt", jwk: key.jwk }).sign(key.privateKey);
 }
 
 export interface ApiResponse {
