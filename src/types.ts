@@ -199,7 +199,7 @@ export interface OidcDpopConfig {
   nonce?: boolean | OidcDpopNonceOptions;
   /** The origin(s) clients address, e.g. `"https://api.example.com"`: needed behind a proxy that rewrites the scheme or `Host`. Default: the request's own. */
   publicOrigin?: string | readonly string[];
-  /** Where the `jti` of accepted proofs are remembered (`claim(key, ttlMs)`). Default a `MemoryReplayStore` per app; a cluster needs a shared one (`redisReplayStore`). */
+  /** Where the `jti` of accepted proofs are remembered (`claim(key, ttlMs)`). Default a `MemoryReplayStore` per app; a cluster needs a shared one (`redisDpopReplayStore`). */
   replayStore?: { claim(key: string, ttlMs: number): Promise<boolean> };
 }
 
