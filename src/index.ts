@@ -11,6 +11,8 @@ export { MemorySessionStore } from "./stores/sessionStore.js";
 export { redisSessionStore } from "./redis/redisSessionStore.js";
 export type { RedisSessionStore, RedisSessionStoreOptions, RedisSessionStoreClient, RedisSessionStoreMulti } from "./redis/redisSessionStore.js";
 export { redisRevocationStore } from "./redis/redisRevocationStore.js";
+export { redisDpopReplayStore, DPOP_REPLAY_PREFIX } from "./redis/redisDpopReplayStore.js";
+export type { RedisDpopReplayStoreOptions } from "./redis/redisDpopReplayStore.js";
 export type { RedisRevocationStore, RedisRevocationStoreOptions, RedisRevocationClient, RedisRevocationMulti, RedisRevocationSubscriber } from "./redis/redisRevocationStore.js";
 export { MemoryRevocationStore } from "./stores/revocationStore.js";
 export type { OidcRevocationStore } from "./stores/revocationStore.js";
@@ -68,6 +70,9 @@ export type {
   OidcIntrospectionConfig,
   OidcVerificationOptions,
   OidcRelaxTokenType,
+  OidcDpopConfig,
+  OidcDpopPolicy,
+  OidcDpopNonceOptions,
   OidcLogger,
   OidcClaimMapper,
   OidcClaimPreset,

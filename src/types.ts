@@ -171,6 +171,14 @@ export interface OidcIssuerInput extends OidcVerificationOptions, OidcIntrospect
  */
 export type OidcDpopPolicy = "allowed" | "required" | "disabled";
 
+/** Server nonces shared by the nodes of a cluster (`dpop.nonce`). See docs/dpop.md. */
+export interface OidcDpopNonceOptions {
+  /** The HMAC-SHA-256 key: at least 32 bytes (a string counts its UTF-8 bytes), the same on every node. */
+  secret: string | Uint8Array;
+  /** The longest a nonce is accepted, in seconds (2 to 86400): handed out for the first half, still accepted in the second. Default 120. */
+  lifetime?: number;
+}
+
 /** The app-wide DPoP proof settings (`dpop` at the top level). See docs/dpop.md. */
 export interface OidcDpopConfig {
   /** The policy of every issuer that sets none (with one issuer: its policy). Default `"allowed"`. */
@@ -181,11 +189,17 @@ export interface OidcDpopConfig {
   maxAge?: number;
   /** Clock difference allowed between client and server for a proof's `iat`, in seconds (0 to 300). Default 5. */
   clockTolerance?: number;
-  /** Require a server nonce in every proof (`DPoP-Nonce`, `use_dpop_nonce`). Default false. */
-  nonce?: boolean;
+  /**
+   * Require a server nonce in every proof (`DPoP-Nonce`, `use_dpop_nonce`).
+   * `true`: nonces made with a random secret of this process; `{ secret }`:
+   * with that secret (at least 32 bytes; give every node of a cluster the
+   * same), accepted for at most `lifetime` seconds (2 to 86400, default 120).
+   * Default false.
+   */
+  nonce?: boolean | OidcDpopNonceOptions;
   /** The origin(s) clients address, e.g. `"https://api.example.com"`: needed behind a proxy that rewrites the scheme or `Host`. Default: the request's own. */
   publicOrigin?: string | readonly string[];
-  /** Where the `jti` of accepted proofs are remembered (`claim(key, ttlMs)`). Default a `MemoryReplayStore` per app; a cluster needs a shared one (`redisReplayStore`). */
+  /** Where the `jti` of accepted proofs are remembered (`claim(key, ttlMs)`). Default a `MemoryReplayStore` per app; a cluster needs a shared one (`redisDpopReplayStore`). */
   replayStore?: { claim(key: string, ttlMs: number): Promise<boolean> };
 }
 

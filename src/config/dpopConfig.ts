@@ -8,6 +8,10 @@ import { specOf } from "../jwt/algorithms.js";
 import type { OidcDpopConfig, OidcDpopPolicy } from "../types.js";
 import { OidcConfigError } from "./errors.js";
 
+/** The shortest nonce secret, in bytes (the size of an HMAC-SHA-256 output). */
+const MIN_NONCE_SECRET_BYTES = 32;
+const NONCE_OPTIONS = ["secret", "lifetime"];
+
 const POLICIES: readonly OidcDpopPolicy[] = Object.freeze(["allowed", "required", "disabled"]);
 const APP_OPTIONS = ["policy", "algorithms", "maxAge", "clockTolerance", "nonce", "publicOrigin", "replayStore"];
 
@@ -55,7 +59,7 @@ export function dpopAppConfig(value: unknown, key = '"dpop"'): OidcDpopConfig | 
   if (clockTolerance !== undefined && (typeof clockTolerance !== "number" || !Number.isInteger(clockTolerance) || clockTolerance < 0 || clockTolerance > 300)) {
     throw new OidcConfigError(member("clockTolerance"), `must be an integer number of seconds from 0 to 300, got ${JSON.stringify(clockTolerance) ?? "undefined"}`);
   }
-  if (nonce !== undefined && typeof nonce !== "boolean") throw new OidcConfigError(member("nonce"), "must be a boolean");
+  if (nonce !== undefined && typeof nonce !== "boolean") nonceOptions(nonce, member("nonce"));
   const origins = publicOrigin === undefined ? undefined : typeof publicOrigin === "string" ? [publicOrigin] : publicOrigin;
   if (origins !== undefined) {
     if (!Array.isArray(origins) || origins.length === 0) throw new OidcConfigError(member("publicOrigin"), "must be an origin or a non-empty array of origins");
@@ -64,9 +68,30 @@ export function dpopAppConfig(value: unknown, key = '"dpop"'): OidcDpopConfig | 
     }
   }
   if (replayStore !== undefined && (replayStore === null || typeof replayStore !== "object" || typeof (replayStore as { claim?: unknown }).claim !== "function")) {
-    throw new OidcConfigError(member("replayStore"), "must have a claim(key, ttlMs) method (e.g. a MemoryReplayStore or redisReplayStore)");
+    throw new OidcConfigError(member("replayStore"), "must have a claim(key, ttlMs) method (e.g. a MemoryReplayStore or redisDpopReplayStore)");
   }
   return Object.freeze({ ...(given as OidcDpopConfig) });
+}
+
+/** `dpop.nonce` as an object: `{ secret, lifetime? }`, checked here so a short secret fails with the rest of the configuration. */
+function nonceOptions(value: unknown, key: string): void {
+  const shape = "must be true, false or { secret, lifetime? } (a secret shared by the nodes of a cluster)";
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new OidcConfigError(key, `${shape}, got ${JSON.stringify(value) ?? String(value)}`);
+  const given = value as Record<string, unknown>;
+  for (const option of Object.keys(given)) {
+    if (!NONCE_OPTIONS.includes(option)) throw new OidcConfigError(key, `has no option ${JSON.stringify(option)} (${NONCE_OPTIONS.join(", ")})`);
+  }
+  const { secret, lifetime } = given;
+  const secretKey = `${key.slice(0, -1)}.secret"`;
+  if (secret === undefined) throw new OidcConfigError(secretKey, "is required when nonce is an object (or use nonce: true for a secret of this process only)");
+  const bytes = typeof secret === "string" ? Buffer.byteLength(secret, "utf8") : secret instanceof Uint8Array ? secret.byteLength : undefined;
+  if (bytes === undefined) throw new OidcConfigError(secretKey, `must be a string or a Uint8Array of at least ${MIN_NONCE_SECRET_BYTES} bytes`);
+  if (bytes < MIN_NONCE_SECRET_BYTES) {
+    throw new OidcConfigError(secretKey, `is ${bytes} bytes long; it must be at least ${MIN_NONCE_SECRET_BYTES} bytes (e.g. crypto.randomBytes(32), or 64 hex characters)`);
+  }
+  if (lifetime !== undefined && (typeof lifetime !== "number" || !Number.isInteger(lifetime) || lifetime < 2 || lifetime > 86_400)) {
+    throw new OidcConfigError(`${key.slice(0, -1)}.lifetime"`, `must be an integer number of seconds from 2 to 86400, got ${JSON.stringify(lifetime) ?? "undefined"}`);
+  }
 }
 
 function isOrigin(value: unknown): boolean {

@@ -23,7 +23,7 @@ export interface DpopOptions {
   /**
    * Where the `jti` of accepted proofs are remembered for the window. Default
    * a `MemoryReplayStore` of 50000 entries (right for one node; a cluster
-   * needs a shared store, e.g. `redisReplayStore(client, { prefix: "ioserver-oidc:dpop-jti:" })`).
+   * needs a shared store, e.g. `redisDpopReplayStore(client)`).
    */
   replayStore?: OidcReplayStore;
   /** `true`: require a server nonce, from a `createNonceIssuer()` of this app; an issuer: require its nonces. Default none. */

@@ -66,7 +66,7 @@ export function dpopSettingsOf(appHandle: OidcAppHandle, config: OidcConfig): Dp
       maxAgeSeconds: given.maxAge,
       clockToleranceSeconds: given.clockTolerance,
       replayStore: given.replayStore ?? (state.memoryStore ??= new MemoryReplayStore({ maxEntries: REPLAY_ENTRIES })),
-      nonces: given.nonce === true ? (state.nonces ??= createNonceIssuer()) : undefined,
+      nonces: given.nonce === undefined || given.nonce === false ? undefined : (state.nonces = createNonceIssuer({ ...(given.nonce === true ? {} : given.nonce), previous: state.nonces })),
       publicOrigin: given.publicOrigin,
     });
   } catch (error) {

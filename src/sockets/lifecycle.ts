@@ -7,6 +7,7 @@
 import type { Namespace, Socket } from "socket.io";
 import { admit, authenticate, reportFailure } from "../pipeline/authenticate.js";
 import { socketBinding } from "../pipeline/dpopBinding.js";
+import { socketProof, socketToken } from "../pipeline/extractToken.js";
 import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { resolveConfig } from "../config/resolve.js";
@@ -186,7 +187,9 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
 /**
  * A socket restored by connection-state recovery: its context comes back
  * from `socket.data.auth`. Recovery skips the middlewares, so what the
- * handshake would decide now is decided here: expiry, the deny-list (a
+ * handshake would decide now is decided here: expiry, for a connection bound
+ * to a DPoP key a proof by that key in the new handshake's `auth.dpop` (the
+ * key holder is back, not just someone with its session id), the deny-list (a
  * revocation issued while the socket was away), the users manager (a user
  * disabled meanwhile) and the namespace's guards. Refused: `oidc:revoked` (or `oidc:expired`) and a
  * disconnect.
@@ -205,6 +208,8 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
   }
   let admitted: OidcUserContext;
   try {
+    const proved = socketBinding({ handshake: socket.handshake, proof: socketProof(socket.handshake) }, appHandle, socketToken(socket.handshake) ?? "", context, config);
+    if (proved !== undefined) await proved;
     admitted = await admit(appHandle, context, config);
     // And the namespace's guards, as at the handshake (known once a handshake here ran them).
     for (const check of handshakeChecksOf(socket.nsp) ?? []) check(admitted);

@@ -39,6 +39,16 @@ describe("dpop options", () => {
     assert.ok(Object.isFrozen(normalized.dpop));
   });
 
+  it("keeps a shared nonce secret (string or bytes) and lifetime, and never shows the secret in an error", () => {
+    const secret = new Uint8Array(32).fill(7);
+    assert.equal((config({ dpop: { nonce: { secret, lifetime: 30 } } }).dpop?.nonce as { secret: unknown }).secret, secret);
+    assert.deepEqual(config({ dpop: { nonce: { secret: "k".repeat(32) } } }).dpop?.nonce, { secret: "k".repeat(32) });
+    assert.throws(
+      () => config({ dpop: { nonce: { secret: "hunter2-secret" } } }),
+      (error: unknown) => error instanceof OidcConfigError && !error.message.includes("hunter2"),
+    );
+  });
+
   it("refuses bad values, naming the option", () => {
     refused({ dpop: "required" }, /"dpop" must be an object/);
     refused({ dpop: { polcy: "required" } }, /"dpop" has no option "polcy"/);
@@ -49,7 +59,13 @@ describe("dpop options", () => {
     refused({ dpop: { maxAge: 0 } }, /"dpop.maxAge" must be an integer number of seconds from 1 to 3600, got 0/);
     refused({ dpop: { maxAge: 7200 } }, /"dpop.maxAge"/);
     refused({ dpop: { clockTolerance: -1 } }, /"dpop.clockTolerance"/);
-    refused({ dpop: { nonce: "yes" } }, /"dpop.nonce" must be a boolean/);
+    refused({ dpop: { nonce: "yes" } }, /"dpop.nonce" must be true, false or \{ secret, lifetime\? \}/);
+    refused({ dpop: { nonce: {} } }, /"dpop.nonce.secret" is required/);
+    refused({ dpop: { nonce: { secret: "too short" } } }, /"dpop.nonce.secret" is 9 bytes long; it must be at least 32 bytes/);
+    refused({ dpop: { nonce: { secret: new Uint8Array(31) } } }, /"dpop.nonce.secret" is 31 bytes long/);
+    refused({ dpop: { nonce: { secret: 12345 } } }, /"dpop.nonce.secret" must be a string or a Uint8Array/);
+    refused({ dpop: { nonce: { secret: "s".repeat(32), lifetime: 1 } } }, /"dpop.nonce.lifetime" must be an integer number of seconds from 2 to 86400, got 1/);
+    refused({ dpop: { nonce: { secret: "s".repeat(32), ttl: 60 } } }, /"dpop.nonce" has no option "ttl"/);
     refused({ dpop: { publicOrigin: "https://api.example.test/base" } }, /"dpop.publicOrigin" must hold http\(s\) origins/);
     refused({ dpop: { publicOrigin: [] } }, /"dpop.publicOrigin" must be an origin or a non-empty array/);
     refused({ dpop: { publicOrigin: "ftp://api.example.test" } }, /"dpop.publicOrigin"/);

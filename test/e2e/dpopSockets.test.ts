@@ -14,7 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { SignJWT } from "jose";
 import type { OidcConfigInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, connectedTo, httpGet, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { call, connectedTo, httpGet, next, outcome, startApp, type AppOptions, type TestApp } from "../helpers/app.js";
 import { now, proof, proofKey, type ProofKey, type ProofOptions } from "../helpers/dpop.js";
 
 const JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
@@ -28,11 +28,11 @@ interface DpopSocketApp {
 }
 
 /** A test issuer and an app with `extra` config for the enclosing describe, and a proof key. */
-function dpopSocketApp(extra: Partial<OidcConfigInput> = {}): DpopSocketApp {
+function dpopSocketApp(extra: Partial<OidcConfigInput> = {}, options: Omit<AppOptions, "config"> = {}): DpopSocketApp {
   const setup = {} as DpopSocketApp;
   before(async () => {
     setup.issuer = await createTestIssuer();
-    setup.app = await startApp({ config: { ...setup.issuer.config, ...extra } });
+    setup.app = await startApp({ config: { ...setup.issuer.config, ...extra }, ...options });
     setup.key = await proofKey();
     setup.htu = `${setup.app.url}/socket.io/`;
   });
@@ -217,5 +217,59 @@ describe("DPoP on Socket.IO: an issuer that requires DPoP", { timeout: 60_000 },
     const result = await outcome(setup.app.connect("chat", { auth: { token, dpop: await proof(setup.key, { htu: `${setup.app.url}/socket.io/`, token }) }, reconnection: false }));
     assert.equal(result.connected, true, result.connected ? "" : result.message);
     if (result.connected) result.socket.disconnect();
+  });
+});
+
+describe("DPoP on Socket.IO: connection-state recovery", { timeout: 60_000 }, () => {
+  const setup = dpopSocketApp({}, { recovery: true });
+
+  /** A client whose `auth` gives the token with the proof `proofs` makes for its n-th handshake (0 first). */
+  async function client(sub: string, proofs: (n: number, token: string, htu: string) => Promise<string | undefined>) {
+    const token = await setup.issuer.mint({ sub, cnf: { jkt: setup.key.jkt } });
+    const htu = `${setup.app.url}/socket.io/`;
+    let n = 0;
+    const socket = setup.app.connect("chat", {
+      auth: (cb: (data: object) => void) => {
+        void proofs(n++, token, htu).then((dpop) => cb(dpop === undefined ? { token } : { token, dpop }));
+      },
+      reconnection: true,
+      reconnectionDelay: 50,
+      reconnectionDelayMax: 100,
+    });
+    const first = await outcome(socket);
+    assert.equal(first.connected, true, first.connected ? "" : first.message);
+    const joined = next(socket, "chat:joined");
+    await call(socket, "join", { room: "kept" }); // an event gives the client a recovery offset
+    await joined;
+    return socket;
+  }
+  const drop = (socket: ReturnType<TestApp["connect"]>) => (socket.io as unknown as { engine: { close(): void } }).engine.close();
+
+  it("a bound connection is recovered when the new handshake proves the key", async () => {
+    const socket = await client("rhea", (_n, token, htu) => proof(setup.key, { htu, token }));
+    const back = next(socket, "connect", 8_000);
+    drop(socket);
+    await back;
+    assert.equal(socket.recovered, true);
+    assert.ok((await call<{ rooms: string[] }>(socket, "rooms")).rooms.includes("kept"));
+    socket.disconnect();
+  });
+
+  it("a bound connection whose new handshake brings no proof, a replayed one or another key's is revoked on recovery", async () => {
+    const other = await proofKey();
+    let replayed: string | undefined;
+    const variants: Array<[string, (n: number, token: string, htu: string) => Promise<string | undefined>]> = [
+      ["no proof", async (n, token, htu) => (n === 0 ? proof(setup.key, { htu, token }) : undefined)],
+      ["a replayed proof", async (n, token, htu) => (n === 0 ? (replayed = await proof(setup.key, { htu, token })) : replayed)],
+      ["another key", async (n, token, htu) => proof(n === 0 ? setup.key : other, { htu, token })],
+    ];
+    for (const [name, proofs] of variants) {
+      const socket = await client(`rufus-${name}`, proofs);
+      const revoked = next<{ code: string }>(socket, "oidc:revoked", 8_000);
+      drop(socket);
+      const payload = await revoked;
+      assert.match(payload.code, /^ERR_AUTH_(TOKEN|DPOP)_INVALID$/, name);
+      socket.disconnect();
+    }
   });
 });
