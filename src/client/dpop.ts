@@ -5,8 +5,8 @@
  * no Node modules, only `globalThis.crypto`, `TextEncoder`, `URL` and `fetch`.
  * Every JOSE operation is `jose`'s.
  */
-import type { CryptoKey, JWK } from "jose";
-
+// Types of jose only inside this module: they are ES-module only, so none of them may appear in the
+// declarations of this entry (a CommonJS project type-checking its libraries could not read them).
 type Jose = typeof import("jose");
 let loadingJose: Promise<Jose> | undefined;
 /**
@@ -21,10 +21,32 @@ function loadJose(): Promise<Jose> {
 /** The proof algorithms {@link createDpopKey} can sign with. */
 export type DpopAlgorithm = "ES256" | "ES384" | "ES512" | "EdDSA" | "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512";
 
+/**
+ * A WebCrypto key (the DOM's `CryptoKey`, Node's `webcrypto.CryptoKey`), by
+ * the members this helper reads; declared here so that the entry's types
+ * need neither the DOM library nor jose's ES-module-only types.
+ */
+export interface DpopCryptoKey {
+  readonly type: string;
+  readonly extractable: boolean;
+  readonly algorithm: { readonly name: string };
+  readonly usages: readonly string[];
+}
+
 /** A WebCrypto key pair (the DOM's `CryptoKeyPair`). */
 export interface DpopKeyPair {
-  publicKey: CryptoKey;
-  privateKey: CryptoKey;
+  publicKey: DpopCryptoKey;
+  privateKey: DpopCryptoKey;
+}
+
+/** A public JSON Web Key (RFC 7517) with the members that identify the key: `crv`, `x`, `y` (EC); `crv`, `x` (OKP); `n`, `e` (RSA). */
+export interface DpopPublicJwk {
+  kty: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+  n?: string;
+  e?: string;
 }
 
 /** Options of {@link createDpopKey}. */
@@ -69,7 +91,7 @@ export interface DpopKey {
   /** RFC 7638 SHA-256 thumbprint of the public key: what a bound token's `cnf.jkt` names, and the `dpop_jkt` of an authorization request. */
   readonly jkt: string;
   /** The public key as a JWK (required members only), as it appears in every proof's `jwk` header. */
-  readonly publicJwk: Readonly<JWK>;
+  readonly publicJwk: Readonly<DpopPublicJwk>;
   /** The key pair; its private key is never exported by this helper. */
   readonly keyPair: Readonly<DpopKeyPair>;
   /**
@@ -139,7 +161,7 @@ interface SubtleCryptoLike {
 }
 
 /** The JWS algorithm of a WebCrypto key, or a `TypeError` naming what is not supported. */
-function algorithmOf(key: CryptoKey): DpopAlgorithm {
+function algorithmOf(key: DpopCryptoKey): DpopAlgorithm {
   const algorithm = key.algorithm as { name?: string; namedCurve?: string; hash?: { name?: string } };
   const name = algorithm?.name;
   if (name === "ECDSA") {
@@ -157,7 +179,7 @@ function algorithmOf(key: CryptoKey): DpopAlgorithm {
 }
 
 /** The members of a public JWK that identify the key (RFC 7638 section 3.2), nothing else. */
-function publicMembers(jwk: JWK): JWK {
+function publicMembers(jwk: { kty?: string; crv?: string; x?: string; y?: string; n?: string; e?: string }): DpopPublicJwk {
   switch (jwk.kty) {
     case "EC":
       return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
@@ -170,7 +192,7 @@ function publicMembers(jwk: JWK): JWK {
   }
 }
 
-function isKey(value: unknown): value is CryptoKey {
+function isKey(value: unknown): value is DpopCryptoKey {
   return typeof value === "object" && value !== null && typeof (value as { type?: unknown }).type === "string" && typeof (value as { algorithm?: unknown }).algorithm === "object";
 }
 

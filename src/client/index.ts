@@ -27,7 +27,7 @@ import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket
 import { OIDC_EVENTS } from "../events.js";
 import { dpopSocketHtu, type DpopKey } from "./dpop.js";
 
-export { createDpopKey, dpopHtu, dpopSocketHtu, type CreateDpopKeyOptions, type DpopAlgorithm, type DpopFetchInit, type DpopKey, type DpopKeyPair, type DpopProofRequest } from "./dpop.js";
+export { createDpopKey, dpopHtu, dpopSocketHtu, type CreateDpopKeyOptions, type DpopAlgorithm, type DpopCryptoKey, type DpopFetchInit, type DpopKey, type DpopKeyPair, type DpopProofRequest, type DpopPublicJwk, type DpopSocketHtuOptions } from "./dpop.js";
 
 /** Names of the protocol events exchanged with an `ioserver-oidc` server. */
 export { OIDC_EVENTS };
