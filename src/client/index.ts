@@ -1,7 +1,9 @@
 /**
  * `ioserver-oidc/client`: connect a browser or Node Socket.IO client to namespaces guarded by
  * `ioserver-oidc`, sending a fresh access token on every (re)connect and answering the server's
- * `oidc:expiring` notice with an in-band token refresh. Depends only on `socket.io-client`.
+ * `oidc:expiring` notice with an in-band token refresh; and sign DPoP proofs (RFC 9449) for HTTP
+ * requests, the Socket.IO handshake and each refresh with a key that never leaves WebCrypto.
+ * Depends only on `socket.io-client` and `jose`; browser-safe (no Node modules).
  *
  * @example
  * ```ts
@@ -13,11 +15,19 @@
  * });
  * socket.on("connect_error", (err) => console.warn(err.message)); // e.g. "ERR_AUTH_TOKEN_INVALID"
  * socket.on("oidc:revoked", ({ reason }) => showSignedOut(reason));
+ *
+ * // DPoP-bound tokens: one key for the session, a proof on every request, handshake and refresh
+ * const key = await createDpopKey();
+ * const me = await key.fetch("https://api.example.com/me", { accessToken });
+ * const bound = connectWithOidc("https://api.example.com/chat", { getToken, dpop: key });
  * ```
  */
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 
 import { OIDC_EVENTS } from "../events.js";
+import { dpopSocketHtu, type DpopKey } from "./dpop.js";
+
+export { createDpopKey, dpopHtu, dpopSocketHtu, type CreateDpopKeyOptions, type DpopAlgorithm, type DpopCryptoKey, type DpopFetchInit, type DpopKey, type DpopKeyPair, type DpopProofRequest, type DpopPublicJwk, type DpopSocketHtuOptions } from "./dpop.js";
 
 /** Names of the protocol events exchanged with an `ioserver-oidc` server. */
 export { OIDC_EVENTS };
@@ -27,8 +37,17 @@ export interface OidcExpiringPayload {
   expiresAt: number;
 }
 
-/** Acknowledgement of `oidc:refresh`: the new expiry (epoch ms), or the refusal code. */
-export type OidcRefreshAck = { ok: true; expiresAt: number } | { ok: false; code: string };
+/**
+ * Acknowledgement of `oidc:refresh`: the new expiry (epoch ms), or the refusal code (with the
+ * nonce to use when the code is `ERR_AUTH_DPOP_NONCE`).
+ */
+export type OidcRefreshAck = { ok: true; expiresAt: number } | { ok: false; code: string; dpopNonce?: string };
+
+/** Payload of `oidc:refresh`: the new access token, and a DPoP proof for it when the connection is DPoP-bound. */
+export interface OidcRefreshPayload {
+  token: string;
+  dpop?: string;
+}
 
 /** Payload of `oidc:expired`, sent just before the server disconnects the socket. */
 export interface OidcExpiredPayload {
@@ -54,7 +73,7 @@ export interface OidcServerToClientEvents {
 
 /** Client → server events of the protocol; intersect with your own event map if needed. */
 export interface OidcClientToServerEvents {
-  "oidc:refresh": (payload: { token: string }, ack: (result: OidcRefreshAck) => void) => void;
+  "oidc:refresh": (payload: OidcRefreshPayload, ack: (result: OidcRefreshAck) => void) => void;
 }
 
 /** Options of {@link connectWithOidc}: any `io()` option except `auth`, plus the token hooks. */
@@ -67,11 +86,21 @@ export type ConnectWithOidcOptions = Partial<ManagerOptions & SocketOptions> & {
   onRefreshed?: (expiresAt: number) => void;
   /**
    * Called when a refresh failed: the server's code (e.g. `ERR_AUTH_TOKEN_INVALID`),
-   * `ERR_REFRESH_TIMEOUT` (no acknowledgement in time) or `ERR_TOKEN_UNAVAILABLE` (`getToken` failed).
+   * `ERR_REFRESH_TIMEOUT` (no acknowledgement in time), `ERR_TOKEN_UNAVAILABLE` (`getToken` failed)
+   * or, with `dpop`, `ERR_DPOP_PROOF_FAILED` (the key could not sign the refresh's proof).
    * After `ERR_FORBIDDEN` (the new token no longer passes the namespace's guards) the server
    * also sends `oidc:revoked` and disconnects; the socket does not reconnect by itself.
    */
   onRefreshFailed?: (code: string) => void;
+  /**
+   * Send DPoP proofs signed by this key (from {@link createDpopKey}): the handshake's `auth` becomes
+   * `{ token, dpop }` (a fresh proof on every connect and reconnect) and each refresh
+   * `{ token, dpop }`. The proofs are for `GET` and the engine endpoint's URL (see
+   * {@link dpopSocketHtu}), with the `ath` of the token they come with; `getToken` must return tokens
+   * bound to this key. A server nonce is remembered on the key per origin: a handshake refused with
+   * `ERR_AUTH_DPOP_NONCE` is retried once with the nonce it names, and so is a refresh.
+   */
+  dpop?: DpopKey;
 };
 
 /**
@@ -87,14 +116,20 @@ export type OidcClientSocket = Socket<OidcServerToClientEvents, OidcClientToServ
  * `oidc:expiring` notice is answered with `oidc:refresh` (one refresh in flight at a time).
  * Errors thrown by `onRefreshed` / `onRefreshFailed` are ignored.
  *
+ * With `dpop`, every handshake and refresh carries a fresh proof by that key. A handshake refused with
+ * `ERR_AUTH_DPOP_NONCE` (the server wants its nonce in the proof) is retried once at once with the
+ * nonce from `err.data.dpopNonce`; the app's `connect_error` listeners still see that first refusal.
+ * A refresh whose proof could not be signed is reported as `ERR_DPOP_PROOF_FAILED`.
+ *
  * @throws {TypeError} if `getToken` is not a function, `refreshTimeout` is not a positive number,
- * or `auth` is given (connectWithOidc owns it).
+ * `auth` is given (connectWithOidc owns it), `dpop` is not a key from `createDpopKey`, or, with `dpop`,
+ * `url` is not one the proof's `htu` can be derived from.
  */
 export function connectWithOidc(url: string, options: ConnectWithOidcOptions): OidcClientSocket {
   if (typeof options?.getToken !== "function") {
     throw new TypeError("connectWithOidc: options.getToken must be a function returning the access token");
   }
-  const { getToken, refreshTimeout = 10_000, onRefreshed, onRefreshFailed, ...ioOptions } = options;
+  const { getToken, refreshTimeout = 10_000, onRefreshed, onRefreshFailed, dpop, ...ioOptions } = options;
   if (ioOptions.auth !== undefined) {
     throw new TypeError(
       "connectWithOidc: the `auth` option is not allowed: connectWithOidc owns `auth` and fills it with getToken()'s token",
@@ -103,6 +138,13 @@ export function connectWithOidc(url: string, options: ConnectWithOidcOptions): O
   if (typeof refreshTimeout !== "number" || !(refreshTimeout > 0)) {
     throw new TypeError("connectWithOidc: options.refreshTimeout must be a positive number of milliseconds");
   }
+  if (dpop !== undefined && (dpop === null || typeof dpop !== "object" || typeof dpop.proof !== "function" || typeof dpop.setNonce !== "function")) {
+    throw new TypeError("connectWithOidc: options.dpop must be a key from createDpopKey()");
+  }
+  // The engine endpoint every namespace of this URL shares: what each proof's htu names.
+  const htu = dpop === undefined ? "" : dpopSocketHtu(url, { path: ioOptions.path, addTrailingSlash: ioOptions.addTrailingSlash });
+  // The nonce is the one remembered on the key for the endpoint's origin, if any.
+  const sign = (token: string): Promise<string> => dpop!.proof({ method: "GET", url: htu, accessToken: token });
   const fetchToken = async (): Promise<string> => {
     const token = await getToken();
     if (typeof token !== "string" || token === "") throw new TypeError("getToken() did not return a token");
@@ -120,11 +162,34 @@ export function connectWithOidc(url: string, options: ConnectWithOidcOptions): O
     ...ioOptions,
     auth: (cb) => {
       fetchToken().then(
-        (token) => cb({ token }),
+        (token) => {
+          if (dpop === undefined) return cb({ token });
+          // Without a proof a bound token is refused; the refusal reaches connect_error.
+          sign(token).then(
+            (proof) => cb({ token, dpop: proof }),
+            () => cb({ token }),
+          );
+        },
         () => cb({}),
       );
     },
   }) as OidcClientSocket;
+
+  if (dpop !== undefined) {
+    // A refusal for want of the server's nonce: remember it and connect again, once per run of refusals.
+    let retried = false;
+    socket.on("connect", () => {
+      retried = false;
+    });
+    socket.on("connect_error", (error: Error & { data?: unknown }) => {
+      const nonce = nonceOf(error.data);
+      if (nonce === undefined) return;
+      dpop.setNonce(htu, nonce);
+      if (retried || socket.active) return;
+      retried = true;
+      socket.connect();
+    });
+  }
 
   let refreshing = false;
   const refresh = async (): Promise<void> => {
@@ -135,10 +200,24 @@ export function connectWithOidc(url: string, options: ConnectWithOidcOptions): O
       return report(onRefreshFailed, "ERR_TOKEN_UNAVAILABLE");
     }
     let ack: OidcRefreshAck | undefined;
-    try {
-      ack = (await socket.timeout(refreshTimeout).emitWithAck(OIDC_EVENTS.refresh, { token })) as OidcRefreshAck | undefined;
-    } catch {
-      return report(onRefreshFailed, "ERR_REFRESH_TIMEOUT");
+    for (let attempt = 0; ; attempt++) {
+      let payload: OidcRefreshPayload = { token };
+      if (dpop !== undefined) {
+        try {
+          payload = { token, dpop: await sign(token) };
+        } catch {
+          return report(onRefreshFailed, "ERR_DPOP_PROOF_FAILED");
+        }
+      }
+      try {
+        ack = (await socket.timeout(refreshTimeout).emitWithAck(OIDC_EVENTS.refresh, payload)) as OidcRefreshAck | undefined;
+      } catch {
+        return report(onRefreshFailed, "ERR_REFRESH_TIMEOUT");
+      }
+      const nonce = dpop === undefined ? undefined : nonceOf(ack);
+      if (nonce === undefined) break;
+      dpop!.setNonce(htu, nonce);
+      if (attempt > 0) break;
     }
     if (ack?.ok === true && typeof ack.expiresAt === "number") report(onRefreshed, ack.expiresAt);
     else report(onRefreshFailed, ack?.ok === false && typeof ack.code === "string" ? ack.code : "ERR_REFRESH_FAILED");
@@ -153,4 +232,11 @@ export function connectWithOidc(url: string, options: ConnectWithOidcOptions): O
       });
   });
   return socket;
+}
+
+/** The nonce a `ERR_AUTH_DPOP_NONCE` refusal (`connect_error` data or refresh ack) names, if it is one. */
+function nonceOf(refusal: unknown): string | undefined {
+  if (typeof refusal !== "object" || refusal === null) return undefined;
+  const { code, dpopNonce } = refusal as { code?: unknown; dpopNonce?: unknown };
+  return code === "ERR_AUTH_DPOP_NONCE" && typeof dpopNonce === "string" && dpopNonce !== "" ? dpopNonce : undefined;
 }
