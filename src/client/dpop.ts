@@ -316,11 +316,19 @@ export async function createDpopKey(options: CreateDpopKeyOptions = {}): Promise
   const jkt = await jose.calculateJwkThumbprint(publicJwk, "sha256");
   if (options.keyPair !== undefined) {
     // A pair whose halves do not match would sign proofs no server accepts: find out now, not at the first request.
-    const probe = await new jose.CompactSign(new TextEncoder().encode(jkt)).setProtectedHeader({ alg: algorithm }).sign(keyPair.privateKey);
+    // (The check needs a public key that allows "verify", as generated pairs do; one that does not is taken on trust.)
+    let probe: string;
     try {
-      await jose.compactVerify(probe, keyPair.publicKey, { algorithms: [algorithm] });
-    } catch {
-      throw new TypeError("createDpopKey: the private key of options.keyPair does not belong to its public key");
+      probe = await new jose.CompactSign(new TextEncoder().encode(jkt)).setProtectedHeader({ alg: algorithm }).sign(keyPair.privateKey);
+    } catch (error) {
+      throw new TypeError(`createDpopKey: the private key of options.keyPair cannot sign ${algorithm}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    if (keyPair.publicKey.usages.includes("verify")) {
+      try {
+        await jose.compactVerify(probe, keyPair.publicKey, { algorithms: [algorithm] });
+      } catch {
+        throw new TypeError("createDpopKey: the private key of options.keyPair does not belong to its public key");
+      }
     }
   }
 

@@ -86,7 +86,8 @@ export type ConnectWithOidcOptions = Partial<ManagerOptions & SocketOptions> & {
   onRefreshed?: (expiresAt: number) => void;
   /**
    * Called when a refresh failed: the server's code (e.g. `ERR_AUTH_TOKEN_INVALID`),
-   * `ERR_REFRESH_TIMEOUT` (no acknowledgement in time) or `ERR_TOKEN_UNAVAILABLE` (`getToken` failed).
+   * `ERR_REFRESH_TIMEOUT` (no acknowledgement in time), `ERR_TOKEN_UNAVAILABLE` (`getToken` failed)
+   * or, with `dpop`, `ERR_DPOP_PROOF_FAILED` (the key could not sign the refresh's proof).
    * After `ERR_FORBIDDEN` (the new token no longer passes the namespace's guards) the server
    * also sends `oidc:revoked` and disconnects; the socket does not reconnect by itself.
    */

@@ -17,6 +17,21 @@ export interface DpopRequestTarget {
   url: string;
 }
 
+/** A `.` or `..` path segment, percent-encoded or not, or a backslash: what URL parsing resolves and a router does not. */
+const UNRESOLVED = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)|\\/i;
+
+/**
+ * Whether the request path means the same to the router as to URL parsing.
+ * The `htu` comparison resolves dot segments and backslashes (WHATWG URL
+ * parsing), a router does not: `/public/../admin` is routed under `/public/`
+ * while it parses as `/admin`, so a proof for `/admin` would be accepted on
+ * a `/public/` route. Such a request has no URL a proof can name.
+ */
+function routedAsWritten(url: string): boolean {
+  const query = url.indexOf("?");
+  return !UNRESOLVED.test(query === -1 ? url : url.slice(0, query));
+}
+
 /** A `host[:port]` and nothing else (no user information, path, query or spaces). */
 const BARE_HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
@@ -33,6 +48,7 @@ const BARE_HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
  * declaring the origins closes that.)
  */
 export function dpopRequestUrl(target: DpopRequestTarget, publicOrigins: readonly string[] | undefined): string | undefined {
+  if (typeof target.url !== "string" || !routedAsWritten(target.url)) return undefined;
   const host = typeof target.host === "string" && BARE_HOST.test(target.host) ? target.host : undefined;
   if (publicOrigins !== undefined && publicOrigins.length > 0) {
     const origin = (host === undefined ? undefined : publicOrigins.find((candidate) => sameHost(candidate, host))) ?? publicOrigins[0];

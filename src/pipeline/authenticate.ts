@@ -135,14 +135,3 @@ function admitted(appHandle: OidcAppHandle, context: OidcUserContext, config: Oi
   if (!hasUsersManager(appHandle)) return { context, config };
   return provisioned(appHandle, context, config).then((admitted) => ({ context: admitted, config }));
 }
-
-/**
- * What follows verification, for a fresh token and for a socket restored by
- * connection-state recovery alike: the deny-list, then (with a users manager)
- * provisioning, the disabled check and the deny-list again for the local
- * user id. Resolves to the context with the users manager's id and role.
- */
-export async function admit(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig): Promise<OidcUserContext> {
-  refuseRevoked(appHandle, context, config);
-  return hasUsersManager(appHandle) ? provisioned(appHandle, context, config) : context;
-}

@@ -25,6 +25,7 @@ import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
 import type { OidcAppHandle, OidcConfig, OidcDpopPolicy, OidcUserContext } from "../types.js";
 import { appPart } from "../util/appState.js";
 import { describeError } from "../util/text.js";
+import { oidcLog } from "../util/log.js";
 import { MemoryReplayStore } from "../stores/replayStore.js";
 import { resolveDpopOptions, type DpopSettings } from "../dpop/dpopOptions.js";
 import { createNonceIssuer, type DpopNonceIssuer } from "../dpop/nonceIssuer.js";
@@ -73,6 +74,13 @@ export function dpopSettingsOf(appHandle: OidcAppHandle, config: OidcConfig): Dp
     throw new OidcAuthError("ERR_AUTH_MISCONFIGURED", { reason: describeError(error), cause: error });
   }
   state.source = source;
+  if (state.settings.publicOrigins === undefined || state.settings.publicOrigins.length === 0) {
+    oidcLog(
+      appHandle,
+      4,
+      "dpop: no publicOrigin is set, so each request's own scheme and Host header name the URL a DPoP proof must be for; behind a proxy, or where another server accepts the same tokens, set dpop.publicOrigin to this app's public origin(s)",
+    );
+  }
   return state.settings;
 }
 
@@ -156,17 +164,27 @@ export const socketBinding: TokenBinding<SocketProofTarget> = (target, appHandle
   return checkProof(appHandle, token, context, config, "GET", { secure: handshake.secure, host: handshake.headers.host, url: handshake.url }, target.proof).then(() => undefined);
 };
 
-/** A token presented without a proof: refused when bound to a key, or when its issuer requires DPoP. */
-function checkBearer(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig, how: string): void {
+/**
+ * Why a token presented without a proof must be refused, or `undefined`
+ * when it may be used so. Fail closed: any confirmation (`cnf`, RFC 7800)
+ * means the token is only good with something the client proves, and the
+ * package checks only DPoP's `jkt`, with a proof.
+ */
+export function prooflessRefusal(context: OidcUserContext, config: OidcConfig, how: string): string | undefined {
   const cnf = context.claims["cnf"];
-  if (cnf === undefined && config.issuers.length === 1 && config.issuers[0]!.dpop !== "required") return;
-  const policy = policyOf(config, context);
-  if (boundKey(cnf) !== undefined) throw refusal("ERR_AUTH_TOKEN_INVALID", `a DPoP-bound token (cnf.jkt) was ${how}`, policy, "invalid_token", config.realm, appHandle, config);
+  if (cnf === undefined && config.issuers.length === 1 && config.issuers[0]!.dpop !== "required") return undefined;
+  if (boundKey(cnf) !== undefined) return `a DPoP-bound token (cnf.jkt) was ${how}`;
   // RFC 8705: a certificate-bound token is only good with the client's TLS certificate, which the package does not check.
-  if (cnf !== null && typeof cnf === "object" && "x5t#S256" in cnf) {
-    throw refusal("ERR_AUTH_TOKEN_INVALID", "a certificate-bound token (cnf.x5t#S256) was presented; TLS client certificates are not checked here", policy, "invalid_token", config.realm, appHandle, config);
-  }
-  if (policy === "required") throw refusal("ERR_AUTH_TOKEN_INVALID", `the issuer requires DPoP and the token was ${how}`, policy, "invalid_token", config.realm, appHandle, config);
+  if (cnf !== null && typeof cnf === "object" && "x5t#S256" in cnf) return "a certificate-bound token (cnf.x5t#S256) was presented; TLS client certificates are not checked here";
+  if (cnf !== undefined) return "a token with a confirmation (cnf) the package does not check (only a string cnf.jkt, with a DPoP proof) was presented";
+  if (policyOf(config, context) === "required") return `the issuer requires DPoP and the token was ${how}`;
+  return undefined;
+}
+
+/** A token presented without a proof: refused when bound to a key (or to anything), or when its issuer requires DPoP. */
+function checkBearer(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig, how: string): void {
+  const reason = prooflessRefusal(context, config, how);
+  if (reason !== undefined) throw refusal("ERR_AUTH_TOKEN_INVALID", reason, policyOf(config, context), "invalid_token", config.realm, appHandle, config);
 }
 
 /**
@@ -190,7 +208,7 @@ function checkProof(appHandle: OidcAppHandle, token: string, context: OidcUserCo
     return Promise.reject(error);
   }
   const url = dpopRequestUrl(request, settings.publicOrigins);
-  if (url === undefined) return Promise.reject(refusal("ERR_AUTH_DPOP_INVALID", "the request URL cannot be known (no usable Host header)", policy, "invalid_dpop_proof", realm, appHandle, config));
+  if (url === undefined) return Promise.reject(refusal("ERR_AUTH_DPOP_INVALID", "the request URL cannot be compared with an htu (no usable Host header, or dot segments or backslashes in its path)", policy, "invalid_dpop_proof", realm, appHandle, config));
   return verifyDpopProof(proof, { method, url, accessToken: token, expectedJkt: jkt }, settings).catch((error: unknown) => {
     if (!isDpopProofError(error)) {
       throw new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: `DPoP: ${describeError(error)}`, cause: error });

@@ -6,6 +6,7 @@ import { verifyAccessTokenNow } from "../verify/verifyAccessToken.js";
 import type { OidcConfig, OidcConfigInput, OidcUserContext } from "../types.js";
 import { issOf } from "../claims/identity.js";
 import { observeAuth, observingAuth } from "./observe.js";
+import { prooflessRefusal } from "./dpopBinding.js";
 
 /**
  * Verify a raw JWT access token and map its claims.
@@ -23,6 +24,11 @@ import { observeAuth, observingAuth } from "./observe.js";
  * one, reuses the validated form and its verified-token cache — so passing a
  * fresh literal per call is cheap, and a changed configuration is a new
  * object.
+ *
+ * No proof of possession is checked: a token bound to a key (a `cnf` claim,
+ * e.g. DPoP's `cnf.jkt`), or issued by an issuer whose DPoP policy is
+ * `"required"`, is refused with `ERR_AUTH_TOKEN_INVALID`, as the
+ * middlewares refuse it without its proof.
  *
  * Published on the `auth` channel (transport `"verify"`) and the
  * `authenticate` tracing channel when they have subscribers.
@@ -47,7 +53,14 @@ function verifyNow(token: string, config: OidcConfigInput | OidcConfig, report?:
   }
   // No promise in between when the token is verified at once (cached, or fresh keys and the fast path).
   const verified = verifyAccessTokenNow(token, normalized, undefined, report);
-  return verified instanceof Promise ? verified.then((each) => sharedContext(each, normalized)) : sharedContext(verified, normalized);
+  return verified instanceof Promise ? verified.then((each) => withoutProof(sharedContext(each, normalized), normalized)) : withoutProof(sharedContext(verified, normalized), normalized);
+}
+
+/** No proof of possession is checked here: a token bound to a key (any `cnf`), or of an issuer that requires DPoP, is refused. */
+function withoutProof(context: OidcUserContext, config: OidcConfig): OidcUserContext {
+  const reason = prooflessRefusal(context, config, "verified without a proof (verifyOidcToken checks none)");
+  if (reason !== undefined) throw new OidcAuthError("ERR_AUTH_TOKEN_INVALID", { reason });
+  return context;
 }
 
 function normalizedOrNot(config: OidcConfigInput | OidcConfig): OidcConfig | undefined {

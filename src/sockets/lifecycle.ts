@@ -5,7 +5,7 @@
  * connection-state recovery (which skips middlewares).
  */
 import type { Namespace, Socket } from "socket.io";
-import { admit, authenticate, reportFailure } from "../pipeline/authenticate.js";
+import { authenticate, reportFailure } from "../pipeline/authenticate.js";
 import { socketBinding } from "../pipeline/dpopBinding.js";
 import { socketProof, socketToken } from "../pipeline/extractToken.js";
 import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
@@ -187,9 +187,10 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
 /**
  * A socket restored by connection-state recovery: its context comes back
  * from `socket.data.auth`. Recovery skips the middlewares, so what the
- * handshake would decide now is decided here: expiry, for a connection bound
- * to a DPoP key a proof by that key in the new handshake's `auth.dpop` (the
- * key holder is back, not just someone with its session id), the deny-list (a
+ * handshake would decide now is decided here: expiry, then the token the
+ * reconnecting client presents, verified as at a handshake and for the same
+ * user (so the session id alone brings nothing back), with, for a connection
+ * bound to a DPoP key, a proof by that key in `auth.dpop`; the deny-list (a
  * revocation issued while the socket was away), the users manager (a user
  * disabled meanwhile) and the namespace's guards. Refused: `oidc:revoked` (or `oidc:expired`) and a
  * disconnect.
@@ -208,9 +209,15 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
   }
   let admitted: OidcUserContext;
   try {
-    const proved = socketBinding({ handshake: socket.handshake, proof: socketProof(socket.handshake) }, appHandle, socketToken(socket.handshake) ?? "", context, config);
-    if (proved !== undefined) await proved;
-    admitted = await admit(appHandle, context, config);
+    // The session id alone proves nothing: the token the client brings now (and, for a connection bound to a
+    // key, its proof by that key) is verified as at a handshake, and must be the same user's.
+    const target = { handshake: socket.handshake, proof: socketProof(socket.handshake), current: context };
+    admitted = (await authenticate(socketToken(socket.handshake), appHandle, "handshake", target, socketBinding)).context;
+    if (!sameSubject(admitted, context)) {
+      throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", {
+        reason: `the recovering client's token is for iss ${show(issOf(admitted))} sub ${show(admitted.sub)}, not the connection's iss ${show(issOf(context))} sub ${show(context.sub)}`,
+      });
+    }
     // And the namespace's guards, as at the handshake (known once a handshake here ran them).
     for (const check of handshakeChecksOf(socket.nsp) ?? []) check(admitted);
   } catch (error) {
@@ -261,8 +268,9 @@ export function ensureLifecycle(namespace: Namespace, appHandle: OidcAppHandle, 
   };
   namespace.on("connection", (socket: Socket) => {
     connectedSocket(socket);
-    // A restored socket is admitted again first (asynchronously); any other is armed at once.
-    if (socket.recovered) {
+    // A socket restored without the middlewares is admitted again first (asynchronously); any other
+    // (the middlewares ran, `skipMiddlewares: false` included) is armed at once.
+    if (socket.recovered && contextOf(socket) === undefined) {
       restore(socket, appHandle)
         .then((admitted) => {
           if (admitted) connected(socket, appHandle, options);

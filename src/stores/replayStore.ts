@@ -15,15 +15,22 @@ export interface OidcReplayStore {
 }
 
 export interface MemoryReplayStoreOptions {
-  /** Most keys held at once; when full, the oldest recorded is forgotten first. Default 10000. */
+  /**
+   * Most keys held at once. Default 10000. When every key held is still
+   * within its time, a new claim is refused (the promise rejects, the caller
+   * answers "unavailable"): forgetting a key before it expires would let its
+   * replay through.
+   */
   maxEntries?: number;
 }
 
 /**
  * The default store: a Map in this process, right for a single node. Expired
- * keys are pruned lazily on each claim (no timers); the size is bounded.
- * Only tokens that passed every other check are claimed, so the bound is
- * reached only by the provider's own logout volume, not by forged requests.
+ * keys are pruned lazily on each claim (no timers); the size is bounded, and
+ * a full store refuses new claims rather than forget a key still in its time.
+ * Only fully valid tokens and proofs are claimed, so the bound is reached by
+ * legitimate volume (the provider's logouts, clients' DPoP proofs), not by
+ * forged requests; size it for the peak volume within one key lifetime.
  */
 export class MemoryReplayStore implements OidcReplayStore {
   /** Key → expiry (epoch ms), in insertion order. */
@@ -48,25 +55,31 @@ export class MemoryReplayStore implements OidcReplayStore {
     const expiry = this.entries.get(key);
     if (expiry !== undefined && expiry > now) return false;
     this.entries.delete(key);
-    while (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done === true) break;
-      this.entries.delete(oldest.value);
+    if (this.entries.size >= this.maxEntries) {
+      throw new Error(`the replay store is full: ${this.maxEntries} keys, all still within their time (raise maxEntries, or use a shared store)`);
     }
     this.entries.set(key, now + Math.max(0, ttlMs));
     return true;
   }
 
-  /** Drop expired keys from the front (oldest first), and sweep everything when the map is full. */
+  /**
+   * Drop expired keys from the front (oldest first); when the map is full,
+   * sweep it whole for keys that expired behind a longer-lived one, at most
+   * once a second (a full store of live keys must not cost a sweep per claim).
+   */
   private prune(now: number): void {
     for (const [key, expiry] of this.entries) {
       if (expiry > now) break;
       this.entries.delete(key);
     }
-    if (this.entries.size >= this.maxEntries) {
+    if (this.entries.size >= this.maxEntries && now - this.sweptAt >= 1000) {
+      this.sweptAt = now;
       for (const [key, expiry] of this.entries) if (expiry <= now) this.entries.delete(key);
     }
   }
+
+  /** When the last whole sweep ran (epoch ms). */
+  private sweptAt = -Infinity;
 }
 
 /**

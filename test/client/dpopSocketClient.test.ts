@@ -287,7 +287,25 @@ describe("connectWithOidc with a DPoP key", () => {
     });
   });
 
-  it("refuses a dpop option that is not a key, and a relative URL it cannot derive the htu from", () => {
+  it("a refresh whose proof cannot be signed sends nothing and reports ERR_DPOP_PROOF_FAILED", async () => {
+    const key = await createDpopKey();
+    let proofs = 0;
+    const failing: DpopKey = { ...key, proof: (request) => (++proofs === 1 ? key.proof(request) : Promise.reject(new Error("the key is gone"))) };
+    const server = await startServer({ jkt: key.jkt });
+    const failures: string[] = [];
+    await withClient(failing, server, `http://127.0.0.1:${server.port}/`, { onRefreshFailed: (code) => failures.push(code) }, async (client) => {
+      await waitFor("connect", () => client.connected, 5_000, 10);
+      server.socket().emit(OIDC_EVENTS.expiring, { expiresAt: Date.now() + 1_000 });
+      await waitFor("onRefreshFailed", () => failures.length === 1, 5_000, 10);
+      assert.deepEqual(failures, ["ERR_DPOP_PROOF_FAILED"]);
+      assert.equal(server.refreshes.length, 0);
+      assert.equal(client.connected, true);
+    });
+  });
+
+  it("refuses a dpop option that is not a key, and a relative URL it cannot derive the htu from", async () => {
     assert.throws(() => connectWithOidc("http://127.0.0.1:1/", { getToken: () => "t", dpop: {} as DpopKey, autoConnect: false }), TypeError);
+    const key = await createDpopKey();
+    assert.throws(() => connectWithOidc("/chat", { getToken: () => "t", dpop: key, autoConnect: false }), /relative/);
   });
 });

@@ -23,6 +23,20 @@ describe("dpopRequestUrl", () => {
     }
   });
 
+  test("a path with dot segments or backslashes, which URL parsing resolves and a router does not, gives no URL (with or without declared origins)", () => {
+    for (const url of ["/public/../admin", "/public/./admin", "/public/%2e%2E/admin", "/public/.%2e/admin", "/public\\..\\admin", "/public/..", "/public/."]) {
+      assert.equal(dpopRequestUrl({ secure: true, host: "api.example.com", url }, undefined), undefined, url);
+      assert.equal(dpopRequestUrl({ secure: true, host: "api.example.com", url }, ["https://api.example.com"]), undefined, url);
+    }
+    for (const [url, expected] of [
+      ["/a/.hidden", "https://api.example.com/a/.hidden"],
+      ["/a/..b", "https://api.example.com/a/..b"],
+      ["/search?q=/../x", "https://api.example.com/search"],
+    ]) {
+      assert.equal(dpopRequestUrl({ secure: true, host: "api.example.com", url }, undefined), expected, url);
+    }
+  });
+
   test("with declared origins: the one the Host names, else the first; the request's scheme does not matter", () => {
     const origins = ["https://api.example.com", "https://api.example.org"];
     assert.equal(dpopRequestUrl({ secure: false, host: "api.example.org", url: "/orders" }, origins), "https://api.example.org/orders");

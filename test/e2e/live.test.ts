@@ -397,6 +397,29 @@ describe("connection-state recovery", () => {
     socket.disconnect();
   });
 
+  it("the session id alone recovers nothing: without a token, or with another user's, the restored socket is revoked", async () => {
+    for (const [name, token, code] of [
+      ["no token", undefined, "ERR_AUTH_TOKEN_REQUIRED"],
+      ["another user's token", await issuer.mint({ sub: "thief" }), "ERR_AUTH_SUBJECT_MISMATCH"],
+      ["a forged token", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ2aWN0aW0ifQ.c2ln", "ERR_AUTH_TOKEN_INVALID"],
+    ] as const) {
+      const victim = await connectedTo(app, "chat", await issuer.mint({ sub: "victim" }), { reconnection: false });
+      const joined = next(victim, "chat:joined");
+      await call(victim, "join", { room: "victim-room" });
+      await joined;
+      const { _pid: pid, _lastOffset: offset } = victim as unknown as { _pid: string; _lastOffset: string };
+      assert.ok(pid !== undefined && offset !== undefined, "the victim has a session to recover");
+      const dropped = next(victim, "disconnect");
+      (victim.io as unknown as { engine: { close(): void } }).engine.close();
+      await dropped;
+      const thief = app.connect("chat", { auth: token === undefined ? { pid, offset } : { token, pid, offset }, reconnection: false });
+      // Socket.IO restores the session (the middlewares are skipped: a refusal there would be a connect_error); the package revokes it.
+      const revoked = next<{ code: string }>(thief, "oidc:revoked", 8_000);
+      assert.equal((await revoked).code, code, name);
+      thief.disconnect();
+    }
+  });
+
   it("a socket whose token expired while it was away is disconnected on recovery", async () => {
     const exp = nowS() + 2;
     const socket = await connectedTo(app, "chat", await issuer.mint({ sub: "late", exp }), { reconnection: false });

@@ -29,8 +29,8 @@ export interface AppOptions {
   config?: OidcConfigInput | "env";
   /** Extra managers, e.g. `users`, `session`. */
   managers?: Record<string, new (appHandle: AppHandle) => unknown>;
-  /** Turn on Socket.IO connection-state recovery on the IOServer's Socket.IO server. */
-  recovery?: boolean;
+  /** Turn on Socket.IO connection-state recovery on the IOServer's Socket.IO server (`"run-middlewares"`: with `skipMiddlewares: false`). */
+  recovery?: boolean | "run-middlewares";
   /** A Socket.IO adapter class for every namespace (set through Socket.IO's public `io.adapter()` before any client connects). */
   adapter?: unknown;
 }
@@ -232,11 +232,11 @@ export async function startApp(options: AppOptions = {}): Promise<TestApp> {
   // A namespace whose sockets may outlive their token.
   server.addService({ name: "lenient", service: ChatService, middlewares: [OidcSocketMiddleware.configure({ expiry: false })] });
   await server.start();
-  if (options.recovery === true) {
+  if (options.recovery !== undefined && options.recovery !== false) {
     // IOServer 2.0.6 creates its Socket.IO server itself, without this option:
     // switch it on through Socket.IO's public API before any client connects.
     const socketio = (server.getApp() as unknown as { io: { opts: Record<string, unknown>; adapter(a: unknown): unknown } }).io;
-    socketio.opts.connectionStateRecovery = { maxDisconnectionDuration: 60_000, skipMiddlewares: true };
+    socketio.opts.connectionStateRecovery = { maxDisconnectionDuration: 60_000, skipMiddlewares: options.recovery !== "run-middlewares" };
     socketio.adapter(SessionAwareAdapter);
   }
   if (options.adapter !== undefined) {

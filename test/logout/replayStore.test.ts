@@ -32,14 +32,18 @@ describe("MemoryReplayStore", () => {
     assert.equal(store.size, 1);
   });
 
-  test("the size is bounded: the oldest key is forgotten first", async () => {
+  test("the size is bounded: a full store refuses new claims rather than forget a key still in its time, and takes them again once keys expire", async () => {
     const store = new MemoryReplayStore({ maxEntries: 3 });
-    for (const key of ["k1", "k2", "k3", "k4"]) assert.equal(await store.claim(key, 60_000), true);
+    for (const key of ["k1", "k2", "k3"]) assert.equal(await store.claim(key, 60_000), true);
+    await assert.rejects(store.claim("k4", 60_000), /the replay store is full/);
     assert.equal(store.size, 3);
-    assert.equal(await store.claim("k2", 60_000), false);
-    assert.equal(await store.claim("k4", 60_000), false);
-    assert.equal(await store.claim("k1", 60_000), true, "k1 was forgotten");
-    assert.equal(store.size, 3);
+    for (const key of ["k1", "k2", "k3"]) assert.equal(await store.claim(key, 60_000), false, `${key} is still remembered: its replay is refused`);
+    const short = new MemoryReplayStore({ maxEntries: 2 });
+    assert.equal(await short.claim("long", 60_000), true);
+    assert.equal(await short.claim("brief", 1), true);
+    await sleep(20);
+    assert.equal(await short.claim("next", 60_000), true, "an expired key behind a live one makes room");
+    assert.equal(await short.claim("long", 60_000), false);
   });
 
   test("options are validated", () => {
