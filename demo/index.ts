@@ -18,7 +18,7 @@ const dataDir = process.env.DEMO_DATA_DIR ? resolve(process.env.DEMO_DATA_DIR) :
 const appOrigin = `http://127.0.0.1:${port}`;
 
 const idp = await startDemoProvider({ port: idpPort, appOrigin });
-const app = await startDemoApp({ port, issuer: idp.issuer, clientId: idp.clientId, resource: idp.resource, dataDir }).catch(
+const app = await startDemoApp({ port, issuer: idp.issuer, clientId: idp.clientId, resource: idp.resource, dataDir, publicOrigin: appOrigin }).catch(
   async (error: unknown) => {
     await idp.close();
     throw error;

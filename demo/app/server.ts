@@ -39,6 +39,8 @@ export interface DemoAppOptions {
   resource: string;
   /** Where `demo.sqlite` lives; created on first run. */
   dataDir: string;
+  /** The origin the page is opened at (what DPoP proofs name in `htu`). Default `http://<host>:<port>`. */
+  publicOrigin?: string;
 }
 
 export interface DemoApp {
@@ -66,6 +68,7 @@ async function bundleBrowserApp(): Promise<string> {
 
 export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   const { port, host = "127.0.0.1", issuer, clientId, resource, dataDir } = options;
+  const publicOrigin = options.publicOrigin ?? `http://${host}:${port}`;
   const [html, css, js] = await Promise.all([
     readFile(new URL("index.html", web), "utf8"),
     readFile(new URL("app.css", web), "utf8"),
@@ -98,8 +101,9 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       // `Authorization: DPoP <token>` and a fresh proof signed with the key
       // the token is bound to (`cnf.jkt`); every socket handshake and in-band
       // refresh carries one in its `auth`. A token copied out of the page is
-      // refused without that key, as `Bearer` or as `DPoP`.
-      dpop: { policy: "required" },
+      // refused without that key, as `Bearer` or as `DPoP`. The proofs name
+      // this origin: a request whose Host header names another is refused.
+      dpop: { policy: "required", publicOrigin },
     }),
   });
   server.addManager({ name: "session", manager: OidcSessionManager });

@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
+import { get as httpGet } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { decodeJwt } from "jose";
@@ -101,6 +102,25 @@ describe("demo end to end over HTTP and socket.io-client", { timeout: 60_000 }, 
     assert.equal(((await noProof.json()) as { code?: string }).code, "ERR_AUTH_DPOP_INVALID");
     // the same token with its key still works
     assert.equal((await callApi(demo, "GET", "/api/me", alice)).status, 200);
+
+    // Proofs name the app's public origin (dpop.publicOrigin), not whatever the Host header says:
+    // a proof made for another host is refused even when the request's Host header names that host.
+    const { port } = new URL(demo.appOrigin);
+    const elsewhere = `http://localhost:${port}/api/me`;
+    const proof = await alice.key.proof({ method: "GET", url: elsewhere, accessToken: alice.accessToken });
+    const status = await new Promise<number>((resolve, reject) => {
+      const request = httpGet(
+        `${demo.appOrigin}/api/me`,
+        { headers: { host: `localhost:${port}`, authorization: `DPoP ${alice.accessToken}`, dpop: proof }, timeout: STEP_TIMEOUT_MS },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
+      request.on("timeout", () => request.destroy(new Error("GET /api/me timed out")));
+      request.on("error", reject);
+    });
+    assert.equal(status, 401);
   });
 
   it("the socket handshake takes a bound token only with a proof by its key", async () => {
