@@ -28,7 +28,7 @@ describe("dpopRequestUrl", () => {
       assert.equal(dpopRequestUrl({ secure: true, host: "api.example.com", url }, undefined), undefined, url);
       assert.equal(dpopRequestUrl({ secure: true, host: "api.example.com", url }, ["https://api.example.com"]), undefined, url);
     }
-    for (const [url, expected] of [
+    for (const [url, expected] of <Array<[string, string]>>[
       ["/a/.hidden", "https://api.example.com/a/.hidden"],
       ["/a/..b", "https://api.example.com/a/..b"],
       ["/search?q=/../x", "https://api.example.com/search"],
