@@ -134,8 +134,12 @@ export interface OidcIntrospectionInput {
   cacheTtl?: number;
   /** How long an inactive answer is reused, in ms. Default 10000; 0 turns it off. */
   negativeCacheTtl?: number;
-  /** Most tokens whose answers are kept. Default 10000. */
+  /** Most tokens whose active answers are kept (refusals are kept apart, in a tenth of that). Default 10000. */
   maxEntries?: number;
+  /** Longest opaque token sent to the endpoint, in characters; a longer one (or one outside RFC 6750's `b64token` characters) is refused without a request. Default 2048. */
+  maxTokenLength?: number;
+  /** Most introspection requests in flight at once; a new token needing another is refused with `ERR_AUTH_UNAVAILABLE` (cached answers still served). Default 64. */
+  maxConcurrent?: number;
 }
 
 /** The introspection options of an issuer (see `OidcIntrospectionInput`). */
@@ -349,6 +353,8 @@ export interface OidcIntrospectionConfig {
   readonly cacheTtl: number;
   readonly negativeCacheTtl: number;
   readonly maxEntries: number;
+  readonly maxTokenLength: number;
+  readonly maxConcurrent: number;
 }
 
 /** A validated, normalised, frozen configuration. The single-issuer fields describe the first issuer. */

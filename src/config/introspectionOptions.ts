@@ -13,9 +13,11 @@ export const INTROSPECTION_OPTION_DEFAULTS = Object.freeze({
   cacheTtl: 60_000,
   negativeCacheTtl: 10_000,
   maxEntries: 10_000,
+  maxTokenLength: 2048,
+  maxConcurrent: 64,
 });
 
-const OPTIONS = new Set(["endpoint", "clientId", "clientAuthMethod", "clientSecret", "privateKey", "signingAlg", "timeout", "cacheTtl", "negativeCacheTtl", "maxEntries"]);
+const OPTIONS = new Set(["endpoint", "clientId", "clientAuthMethod", "clientSecret", "privateKey", "signingAlg", "timeout", "cacheTtl", "negativeCacheTtl", "maxEntries", "maxTokenLength", "maxConcurrent"]);
 const METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"] as const;
 
 /** `name` is the label of the block (e.g. `"issuers[0].introspection"`); a member's label is built from it. */
@@ -97,6 +99,8 @@ export function introspectionOptions(
     cacheTtl: count(input.cacheTtl, INTROSPECTION_OPTION_DEFAULTS.cacheTtl, member("cacheTtl")),
     negativeCacheTtl: count(input.negativeCacheTtl, INTROSPECTION_OPTION_DEFAULTS.negativeCacheTtl, member("negativeCacheTtl")),
     maxEntries: count(input.maxEntries, INTROSPECTION_OPTION_DEFAULTS.maxEntries, member("maxEntries")),
+    maxTokenLength: count(input.maxTokenLength, INTROSPECTION_OPTION_DEFAULTS.maxTokenLength, member("maxTokenLength"), true),
+    maxConcurrent: count(input.maxConcurrent, INTROSPECTION_OPTION_DEFAULTS.maxConcurrent, member("maxConcurrent"), true),
   });
   return { introspection, introspect: mode ?? "opaque" };
 }

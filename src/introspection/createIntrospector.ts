@@ -13,29 +13,45 @@
  *   `token_type_hint=access_token`, form-encoded, authenticated as the
  *   resource server (clientAuth.ts), no redirects followed (the token would
  *   go with them), within `timeout`.
+ * - Before any request, the token must look like one (`opaqueTokenProblem`):
+ *   RFC 6750 `b64token` characters and at most `maxTokenLength` of them.
+ *   Anything else is refused here, so junk chosen by an unauthenticated
+ *   client (markup a WAF blocks, a URL-sized string a gateway refuses)
+ *   never reaches the provider.
  * - The response (section 2.2) must be HTTP 200, `application/json`, at most
- *   MAX_RESPONSE_BYTES, a JSON object with a boolean `active`. Anything else
- *   is the endpoint failing, not the token: `ERR_AUTH_UNAVAILABLE` (503),
- *   except answers that no retry will fix (a 3xx or a 4xx other than 408 and
- *   429, such as `invalid_client` for a wrong secret or an unknown
- *   endpoint), which are `ERR_AUTH_MISCONFIGURED` (500). Either way the
- *   token is refused: a token is never accepted without a valid answer
- *   (section 4).
+ *   MAX_RESPONSE_BYTES, a JSON object with a boolean `active`. What counts
+ *   as the endpoint failing (`ERR_AUTH_UNAVAILABLE`, 503, and the circuit
+ *   opens) is only what says nothing about the token: no connection, no
+ *   answer within `timeout`, 5xx, 408, 429, and a 200 that is not a valid
+ *   answer. A 401, or any 4xx naming `invalid_client`, is our request being
+ *   refused: `ERR_AUTH_MISCONFIGURED` (500), counted as a failure too. Any
+ *   other 3xx or 4xx is about the token that was sent (a WAF or gateway in
+ *   front of the endpoint refusing its content, a provider refusing it with
+ *   `invalid_request`): that token alone is refused (`ERR_AUTH_TOKEN_INVALID`)
+ *   and the refusal is cached like `active: false`; the circuit is left as
+ *   it was, so one client cannot shut introspection down for every other.
+ *   A token is never accepted without a valid answer (section 4).
  * - What the answer says about the token is checked in
  *   introspectionClaims.ts: `active: false` → `ERR_AUTH_TOKEN_INVALID`; an
  *   active token needs an `exp` still ahead, an `nbf` not ahead, the
  *   configured `iss` when it names one. `aud` is exposed (`audienceOf`,
  *   `hasAudience`) for the caller to check against its own configuration.
- * - Cache (introspectionCache.ts): keyed by the token's SHA-256, never the
+ * - Caches (introspectionCache.ts): keyed by the token's SHA-256, never the
  *   token. An active answer is kept for min(`cacheTtl`, until `exp`, the
  *   response's `Cache-Control: max-age`); a refusal for min(
- *   `negativeCacheTtl`, `max-age`). `no-store`, which introspection
+ *   `negativeCacheTtl`, `max-age`), in a cache of its own a tenth the size
+ *   (`negativeEntriesFor`), so a flood of refused tokens can only evict
+ *   other refusals, never an active answer. `no-store`, which introspection
  *   endpoints send because the body describes a credential, addresses
  *   shared HTTP caches and is not read here: section 4 lets the resource
  *   server cache, bounded by `exp`, and `cacheTtl` bounds how long a revoked
  *   token may still be accepted. Bounded by `maxEntries`, least recently
- *   used first.
- * - Single flight: concurrent callers for one token share one request.
+ *   used first. Cached answers are served whatever the endpoint's state
+ *   (backing off after a 429 included).
+ * - Single flight: concurrent callers for one token share one request. At
+ *   most `maxConcurrent` requests are in flight; a token that would need
+ *   one more is refused at once with `ERR_AUTH_UNAVAILABLE`, without a
+ *   request and without counting as a failure.
  * - Failing endpoint: the back-off of the key sets (util/backoff.ts, or a
  *   longer `Retry-After`, through keys/fetchJwks.ts's `retryDelay`). After a
  *   failure the circuit is open: no request before the back-off ends, then
@@ -70,7 +86,28 @@ export const INTROSPECTION_DEFAULTS = Object.freeze({
   staleIfError: 0,
   maxEntries: 10_000,
   clockTolerance: 5,
+  maxTokenLength: 2048,
+  maxConcurrent: 64,
 });
+
+/** RFC 6750 section 2.1 `b64token`: the only form a Bearer token can take. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * Why the token cannot be one worth asking the endpoint about (not a
+ * `b64token`, or longer than `maxLength`), or undefined. The reason never
+ * quotes the token.
+ */
+export function opaqueTokenProblem(token: string, maxLength: number): string | undefined {
+  if (token.length > maxLength) return `token is ${token.length} characters, over the introspection limit of ${maxLength}`;
+  if (!B64TOKEN.test(token)) return "token has characters a Bearer token cannot have (RFC 6750 b64token)";
+  return undefined;
+}
+
+/** Size of the cache of refusals for a cache of `maxEntries` active answers: a tenth, at least 100, never more than `maxEntries`. */
+export function negativeEntriesFor(maxEntries: number): number {
+  return Math.min(maxEntries, Math.max(100, Math.ceil(maxEntries / 10)));
+}
 
 /** Options of {@link createIntrospector}. */
 export interface IntrospectorOptions extends IntrospectionCredentials {
@@ -90,6 +127,10 @@ export interface IntrospectorOptions extends IntrospectionCredentials {
   maxEntries?: number | undefined;
   /** Seconds of clock skew tolerated on `exp` and `nbf`. Default 5. */
   clockTolerance?: number | undefined;
+  /** Longest token sent to the endpoint, in characters; a longer one is refused without a request. Default 2048. */
+  maxTokenLength?: number | undefined;
+  /** Most requests in flight at once; a token needing another is refused with `ERR_AUTH_UNAVAILABLE`. Default 64. */
+  maxConcurrent?: number | undefined;
   /** Where events go (syslog levels). */
   log?: ((level: number, text: string) => void) | undefined;
 }
@@ -106,7 +147,18 @@ export interface IntrospectionHealth {
   lastError: string | undefined;
   /** Requests sent to the endpoint (answered or not). */
   requests: number;
+  /** Requests in flight now. */
+  inflight: number;
+  /** Tokens refused without a request: not a Bearer token's form, or too long. */
+  malformed: number;
+  /** Tokens the endpoint (or what stands in front of it) refused with a 3xx/4xx about the token itself. */
+  refusedByStatus: number;
+  /** Tokens refused without a request because `maxConcurrent` requests were in flight. */
+  overloaded: number;
+  /** Active answers. */
   cache: IntrospectionCacheStats;
+  /** Refusals (`active: false`, a 3xx/4xx about the token). */
+  negativeCache: IntrospectionCacheStats;
 }
 
 /** An issuer's introspection client. */
@@ -119,16 +171,26 @@ export interface Introspector {
    * fails the checks), `ERR_AUTH_TOKEN_EXPIRED`, `ERR_AUTH_UNAVAILABLE`
    * (endpoint down, slow, failing or answering nonsense; also while backing
    * off), `ERR_AUTH_MISCONFIGURED` (the endpoint refuses our request:
-   * client authentication, a wrong URL).
+   * client authentication).
+   *
+   * `verified`: the caller verified the token itself (a JWT whose signature
+   * checked out), so its form is not filtered; otherwise a token that is
+   * not a `b64token` of at most `maxTokenLength` characters is refused
+   * (`ERR_AUTH_TOKEN_INVALID`) without a request.
    */
-  introspect(token: string): Promise<Readonly<IntrospectionClaims>>;
+  introspect(token: string, verified?: boolean): Promise<Readonly<IntrospectionClaims>>;
   /** Forget a token's cached answer (e.g. after the app learns it was revoked). */
   forget(token: string): void;
   health(): IntrospectionHealth;
 }
 
-/** The endpoint refused the request with a status no retry fixes (3xx, 4xx but 408 and 429). */
+/** The endpoint refused our request: client authentication (401, `invalid_client`). */
 class IntrospectionRefusedError extends FetchStatusError {}
+
+/** A 3xx or 4xx about the token that was sent, not about the endpoint or our credentials. */
+class TokenRefusedError extends Error {
+  override readonly name = "TokenRefusedError";
+}
 
 /** The request could not be authenticated (the assertion could not be signed with the configured key). */
 class ClientAuthenticationError extends Error {
@@ -159,14 +221,14 @@ function isJson(contentType: string | null): boolean {
   return contentType !== null && contentType.split(";", 1)[0]!.trim().toLowerCase() === "application/json";
 }
 
-/** The OAuth `error` of an error response, quoted for a log line, or "". */
-async function oauthError(response: Response): Promise<string> {
+/** The OAuth `error` of an error response, when it sent one. */
+async function oauthError(response: Response): Promise<unknown> {
   try {
-    if (!isJson(response.headers.get("content-type"))) return "";
+    if (!isJson(response.headers.get("content-type"))) return undefined;
     const body: unknown = JSON.parse(await readBodyLimited(response, MAX_ERROR_BYTES, "the error response"));
-    return isObject(body) && body["error"] !== undefined ? ` (${show(body["error"], 40)})` : "";
+    return isObject(body) ? body["error"] : undefined;
   } catch {
-    return "";
+    return undefined;
   } finally {
     await response.body?.cancel().catch(() => undefined);
   }
@@ -192,9 +254,16 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
   const staleIfError = nonNegative("staleIfError", options.staleIfError, INTROSPECTION_DEFAULTS.staleIfError);
   const clockTolerance = nonNegative("clockTolerance", options.clockTolerance, INTROSPECTION_DEFAULTS.clockTolerance);
   const maxEntries = Math.floor(nonNegative("maxEntries", options.maxEntries, INTROSPECTION_DEFAULTS.maxEntries));
+  const maxTokenLength = Math.floor(nonNegative("maxTokenLength", options.maxTokenLength, INTROSPECTION_DEFAULTS.maxTokenLength));
+  if (maxTokenLength === 0) throw new TypeError("introspection: maxTokenLength must be positive");
+  const maxConcurrent = Math.floor(nonNegative("maxConcurrent", options.maxConcurrent, INTROSPECTION_DEFAULTS.maxConcurrent));
+  if (maxConcurrent === 0) throw new TypeError("introspection: maxConcurrent must be positive");
   const log = options.log;
 
+  /** Active answers. */
   const cache = new IntrospectionCache(maxEntries);
+  /** Refusals, apart: refused tokens cost an attacker nothing to make, and must not push active answers out. */
+  const refusals = new IntrospectionCache(negativeEntriesFor(maxEntries));
   /** Requests in flight, by token hash: concurrent callers for one token share one. */
   const inflight = new Map<string, Promise<IntrospectionOutcome>>();
   let failures = 0;
@@ -203,6 +272,12 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
   let probing = false;
   let requests = 0;
   let servingStale = false;
+  let malformed = 0;
+  let refusedByStatus = 0;
+  let overloaded = 0;
+  /** When each kind of notice was last logged (at most one a minute each). */
+  let refusedLoggedAt = -Infinity;
+  let overloadLoggedAt = -Infinity;
 
   function emit(level: number, text: string): void {
     try {
@@ -250,11 +325,13 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
     const { status } = response;
     if (status !== 200) {
       const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
-      const detail = await oauthError(response);
+      const error = await oauthError(response);
+      const message = `answered HTTP ${status}${error === undefined ? "" : ` (${show(error, 40)})`}`;
       if (status >= 300 && status < 500 && status !== 408 && status !== 429) {
-        throw new IntrospectionRefusedError(`answered HTTP ${status}${detail}`, retryAfter);
+        if (status === 401 || error === "invalid_client") throw new IntrospectionRefusedError(message, retryAfter);
+        throw new TokenRefusedError(message);
       }
-      throw new FetchStatusError(`answered HTTP ${status}${detail}`, retryAfter);
+      throw new FetchStatusError(message, retryAfter);
     }
     const contentType = response.headers.get("content-type");
     if (!isJson(contentType)) {
@@ -296,19 +373,31 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
     return unavailable(error, `retry in ${delay} ms`);
   }
 
-  /** Store the outcome for the token under `key`, for as long as it may be reused. */
+  /** Store the outcome for the token under `key`, for as long as it may be reused (an active answer and a refusal each in its own cache). */
   function remember(key: string, outcome: IntrospectionOutcome, maxAge: number | undefined, now: number): void {
-    let ttl: number;
-    let staleUntil: number;
     if (outcome.active) {
+      refusals.delete(key);
       const expiresAt = outcome.claims.exp * 1000;
-      ttl = Math.min(cacheTtl, expiresAt - now, maxAge ?? Infinity);
-      staleUntil = Math.min(expiresAt, now + ttl + staleIfError);
+      const ttl = Math.min(cacheTtl, expiresAt - now, maxAge ?? Infinity);
+      if (ttl > 0) cache.set(key, { outcome, freshUntil: now + ttl, staleUntil: Math.min(expiresAt, now + ttl + staleIfError) });
     } else {
-      ttl = Math.min(negativeCacheTtl, maxAge ?? Infinity);
-      staleUntil = now + ttl;
+      cache.delete(key);
+      const ttl = Math.min(negativeCacheTtl, maxAge ?? Infinity);
+      if (ttl > 0) refusals.set(key, { outcome, freshUntil: now + ttl, staleUntil: now + ttl });
     }
-    if (ttl > 0) cache.set(key, { outcome, freshUntil: now + ttl, staleUntil });
+  }
+
+  /** The endpoint (or a WAF, a gateway in front of it) refused this token with a 3xx/4xx: that token only. */
+  function refusedToken(key: string, error: TokenRefusedError): IntrospectionOutcome {
+    refusedByStatus++;
+    const now = Date.now();
+    if (now - refusedLoggedAt >= 60_000) {
+      refusedLoggedAt = now;
+      emit(4, `introspection endpoint ${endpoint} ${error.message} for a token: that token is refused (${refusedByStatus} so far); the endpoint is not counted as failing`);
+    }
+    const outcome: IntrospectionOutcome = { active: false, code: "ERR_AUTH_TOKEN_INVALID", reason: `the introspection endpoint ${error.message} for this token` };
+    remember(key, outcome, undefined, now);
+    return outcome;
   }
 
   /** Ask the endpoint (the caller has made sure nobody is asking for this token already). */
@@ -323,6 +412,7 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
         return outcome;
       },
       (error: unknown) => {
+        if (error instanceof TokenRefusedError) return refusedToken(key, error);
         throw failed(error);
       },
     );
@@ -346,10 +436,20 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
     return stale.outcome;
   }
 
+  /** `maxConcurrent` requests are in flight: this token waits for none of them. */
+  function overload(now: number): OidcAuthError {
+    overloaded++;
+    if (now - overloadLoggedAt >= 60_000) {
+      overloadLoggedAt = now;
+      emit(4, `introspection endpoint ${endpoint}: ${maxConcurrent} requests in flight (maxConcurrent); tokens needing another are refused until some complete (${overloaded} so far)`);
+    }
+    return new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: `${maxConcurrent} introspection requests are in flight (maxConcurrent)` });
+  }
+
   async function outcomeFor(token: string): Promise<IntrospectionOutcome> {
     const key = tokenHash(token);
     const now = Date.now();
-    const fresh = cache.fresh(key, now);
+    const fresh = cache.fresh(key, now) ?? refusals.fresh(key, now);
     if (fresh !== undefined) return fresh.outcome;
     let pending = inflight.get(key);
     if (pending === undefined) {
@@ -357,6 +457,7 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
         if (now < retryAt) return staleOr(key, unavailable(lastError, `backing off for ${retryAt - now} ms after ${failures} failed request(s)`), now);
         if (probing) return staleOr(key, unavailable(lastError, "circuit open; a probe request is in flight"), now);
       }
+      if (inflight.size >= maxConcurrent) return staleOr(key, overload(now), now);
       pending = ask(key, token, failures > 0);
     }
     try {
@@ -370,14 +471,23 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
   return {
     issuer,
     endpoint,
-    async introspect(token: string): Promise<Readonly<IntrospectionClaims>> {
+    async introspect(token: string, verified = false): Promise<Readonly<IntrospectionClaims>> {
       if (typeof token !== "string" || token === "") throw new OidcAuthError("ERR_AUTH_TOKEN_INVALID", { reason: "no token to introspect" });
+      if (!verified) {
+        const problem = opaqueTokenProblem(token, maxTokenLength);
+        if (problem !== undefined) {
+          malformed++;
+          throw new OidcAuthError("ERR_AUTH_TOKEN_INVALID", { reason: problem });
+        }
+      }
       const outcome = await outcomeFor(token);
       if (outcome.active) return outcome.claims;
       throw new OidcAuthError(outcome.code, { reason: outcome.reason });
     },
     forget(token: string): void {
-      cache.delete(tokenHash(token));
+      const key = tokenHash(token);
+      cache.delete(key);
+      refusals.delete(key);
     },
     health(): IntrospectionHealth {
       return {
@@ -387,7 +497,12 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
         retryAt: failures > 0 ? retryAt : undefined,
         lastError: lastError === undefined ? undefined : describeError(lastError),
         requests,
+        inflight: inflight.size,
+        malformed,
+        refusedByStatus,
+        overloaded,
         cache: cache.stats(),
+        negativeCache: refusals.stats(),
       };
     },
   };

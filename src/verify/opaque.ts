@@ -21,7 +21,7 @@
 import type { JWTPayload } from "jose";
 import { notAnAccessToken } from "../claims/tokenType.js";
 import { OidcAuthError } from "../errors.js";
-import { createIntrospector, type IntrospectionHealth, type Introspector } from "../introspection/createIntrospector.js";
+import { createIntrospector, opaqueTokenProblem, type IntrospectionHealth, type Introspector } from "../introspection/createIntrospector.js";
 import { hasAudience, type IntrospectionClaims } from "../introspection/introspectionClaims.js";
 import { discoveredIntrospectionEndpoint } from "../keys/discovery.js";
 import { KeySetUnavailableError } from "../keys/keySetUnavailableError.js";
@@ -76,6 +76,8 @@ function build(issuer: OidcIssuerConfig, endpoint: string, state: IssuerIntrospe
       cacheTtl: options.cacheTtl,
       negativeCacheTtl: options.negativeCacheTtl,
       maxEntries: options.maxEntries,
+      maxTokenLength: options.maxTokenLength,
+      maxConcurrent: options.maxConcurrent,
       clockTolerance: issuer.clockTolerance,
       log: (level, text) => state.log?.(level, text),
     });
@@ -157,18 +159,25 @@ function accepted(claims: Readonly<IntrospectionClaims>, issuer: OidcIssuerConfi
  * `exp` already passed is refused as `ERR_AUTH_TOKEN_INVALID`, as an expired
  * JWT is: a client sees one code for every token it must replace.
  */
-async function claimsOf(token: string, issuer: OidcIssuerConfig, config: OidcConfig, log: KeySetLog | undefined): Promise<Readonly<IntrospectionClaims>> {
+async function claimsOf(token: string, issuer: OidcIssuerConfig, config: OidcConfig, log: KeySetLog | undefined, verified: boolean): Promise<Readonly<IntrospectionClaims>> {
   try {
-    return await (await introspectorOf(issuer, config, log)).introspect(token);
+    return await (await introspectorOf(issuer, config, log)).introspect(token, verified);
   } catch (error) {
     if (error instanceof OidcAuthError && error.code === "ERR_AUTH_TOKEN_EXPIRED") throw invalid(error.reason, error);
     throw error;
   }
 }
 
-/** Verify an opaque token through the issuer's introspection endpoint. */
+/**
+ * Verify an opaque token through the issuer's introspection endpoint. A
+ * token that cannot be a Bearer token (characters outside RFC 6750's
+ * `b64token`, over `introspection.maxTokenLength`) is refused here, before
+ * discovery or any request.
+ */
 export function* introspectOpaque(token: string, issuer: OidcIssuerConfig, config: OidcConfig, log: KeySetLog | undefined): Generator<Wait, IntrospectedToken, unknown> {
-  const claims = yield* wait(claimsOf(token, issuer, config, log));
+  const problem = opaqueTokenProblem(token, issuer.introspection!.maxTokenLength);
+  if (problem !== undefined) throw invalid(problem);
+  const claims = yield* wait(claimsOf(token, issuer, config, log, false));
   return accepted(claims, issuer, Date.now());
 }
 
@@ -178,7 +187,8 @@ export function* introspectOpaque(token: string, issuer: OidcIssuerConfig, confi
  */
 export async function confirmActive<T extends IntrospectedToken>(token: string, verified: T, config: OidcConfig, log: KeySetLog | undefined): Promise<T> {
   const { issuer, payload } = verified;
-  const claims = await claimsOf(token, issuer, config, log);
+  // The JWT verified locally: its form is the issuer's, not an attacker's, and may exceed the opaque-token limit.
+  const claims = await claimsOf(token, issuer, config, log, true);
   if (claims.sub !== undefined && claims.sub !== payload.sub) {
     throw invalid(`the introspection response names sub ${show(claims.sub)}, the token ${show(payload.sub)}`);
   }

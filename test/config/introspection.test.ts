@@ -43,6 +43,8 @@ describe("introspection options", () => {
       cacheTtl: 60_000,
       negativeCacheTtl: 10_000,
       maxEntries: 10_000,
+      maxTokenLength: 2048,
+      maxConcurrent: 64,
     });
     assert.ok(Object.isFrozen(issuer.introspection));
   });
@@ -114,6 +116,8 @@ describe("introspection options", () => {
     refused({ ...base, introspection: { clientId: "rs", clientSecret: SECRET, cacheTtl: -1 } }, '"introspection.cacheTtl"');
     refused({ ...base, introspection: { clientId: "rs", clientSecret: SECRET, negativeCacheTtl: 1.5 } }, '"introspection.negativeCacheTtl"');
     refused({ ...base, introspection: { clientId: "rs", clientSecret: SECRET, maxEntries: Number.NaN } }, '"introspection.maxEntries"');
+    refused({ ...base, introspection: { clientId: "rs", clientSecret: SECRET, maxTokenLength: 0 } }, '"introspection.maxTokenLength"');
+    refused({ ...base, introspection: { clientId: "rs", clientSecret: SECRET, maxConcurrent: 1.5 } }, '"introspection.maxConcurrent"');
     refused({ ...base, introspection: "rs" as unknown as { clientId: string } }, '"introspection"');
     refused({ issuers: [{ ...base, introspection: { clientId: "rs" } }] }, '"issuers[0].introspection.clientSecret"');
   });

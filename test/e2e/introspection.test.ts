@@ -122,6 +122,18 @@ describe("opaque tokens through introspection (oidc-provider)", { timeout: 90_00
     assert.equal(res.code, "ERR_AUTH_TOKEN_INVALID");
   });
 
+  it("refuses tokens that cannot be Bearer tokens, or are over introspection.maxTokenLength, without asking the provider", async () => {
+    const before = op.introspections;
+    for (const junk of ["<script>alert(1)</script>", 'abc"def', "abc%41", "a".repeat(2049)]) {
+      const res = await httpGet(app, junk);
+      assert.equal(res.status, 401);
+      assert.equal(res.code, "ERR_AUTH_TOKEN_INVALID");
+    }
+    assert.equal(op.introspections, before, "none reached the introspection endpoint");
+    assert.ok((await httpGet(app, await token())).status === 200, "a real token is still introspected");
+    assert.equal(op.introspections, before + 1);
+  });
+
   it("answers 503 ERR_AUTH_UNAVAILABLE while the endpoint fails, and getHealth() says so", async () => {
     const opaque = await token();
     op.failWith = 503;

@@ -12,7 +12,7 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import { exportJWK, generateKeyPair, jwtVerify } from "jose";
 import { isOidcAuthError } from "../../src/errors.js";
 import { createIntrospector, MAX_RESPONSE_BYTES, parseMaxAge, type IntrospectorOptions } from "../../src/introspection/createIntrospector.js";
-import { sleepUntil } from "../helpers/wait.js";
+import { sleepUntil, waitFor } from "../helpers/wait.js";
 
 const ISSUER = "https://op.introspection.test";
 const TOKEN = "opaque-token-Zx81qT0vW3";
@@ -115,9 +115,36 @@ describe("introspection responses", { timeout: 60_000 }, () => {
       });
     }
 
-    it("no answer within the timeout", async () => {
+    it("no answer within the timeout (the circuit opens: the next token fails fast)", async () => {
       handler = () => undefined;
-      await refusedWith(introspector({ timeout: 200 }).introspect(TOKEN), "ERR_AUTH_UNAVAILABLE", /no answer within 200 ms/);
+      const rs = introspector({ timeout: 200 });
+      await refusedWith(rs.introspect(TOKEN), "ERR_AUTH_UNAVAILABLE", /no answer within 200 ms/);
+      assert.equal(rs.health().circuit, "open");
+      await refusedWith(rs.introspect("another-token"), "ERR_AUTH_UNAVAILABLE", /backing off/);
+      assert.equal(seen.length, 1);
+    });
+
+    it("HTTP 503 opens the circuit for every token", async () => {
+      handler = (res) => res.writeHead(503).end();
+      const rs = introspector();
+      await refusedWith(rs.introspect(TOKEN), "ERR_AUTH_UNAVAILABLE", /HTTP 503/);
+      await refusedWith(rs.introspect("another-token"), "ERR_AUTH_UNAVAILABLE", /backing off/);
+      assert.equal(seen.length, 1);
+      assert.equal(rs.health().circuit, "open");
+    });
+
+    it("rate-limited (429 + Retry-After): cached active answers are still served, new tokens wait", async () => {
+      handler = (res, request) => {
+        if (request.form.get("token") === TOKEN) return json(res, { active: true, exp: inAMinute() });
+        res.writeHead(429, { "retry-after": "120" }).end();
+      };
+      const rs = introspector();
+      await rs.introspect(TOKEN);
+      await refusedWith(rs.introspect("token-b"), "ERR_AUTH_UNAVAILABLE", /HTTP 429/);
+      assert.equal(rs.health().circuit, "open");
+      assert.equal((await rs.introspect(TOKEN)).exp > 0, true);
+      await refusedWith(rs.introspect("token-c"), "ERR_AUTH_UNAVAILABLE", /backing off/);
+      assert.equal(seen.length, 2, "neither the cached token nor the new one was sent during the back-off");
     });
 
     it("a body that stalls after the headers", async () => {
@@ -143,20 +170,119 @@ describe("introspection responses", { timeout: 60_000 }, () => {
       await refusedWith(introspector().introspect(TOKEN), "ERR_AUTH_MISCONFIGURED", /HTTP 401 \("invalid_client"\)/);
     });
 
-    it("HTTP 404", async () => {
-      handler = (res) => res.writeHead(404).end();
-      await refusedWith(introspector().introspect(TOKEN), "ERR_AUTH_MISCONFIGURED", /HTTP 404/);
+    it("HTTP 400 invalid_client", async () => {
+      handler = (res) => res.writeHead(400, { "content-type": "application/json" }).end('{"error":"invalid_client"}');
+      const rs = introspector();
+      await refusedWith(rs.introspect(TOKEN), "ERR_AUTH_MISCONFIGURED", /HTTP 400 \("invalid_client"\)/);
+      assert.equal(rs.health().circuit, "open");
+    });
+  });
+
+  describe("a 3xx or 4xx about one token refuses that token only", () => {
+    const BLOCKED = "blocked-by-the-waf";
+    const cases: Array<[string, (res: ServerResponse) => void, RegExp]> = [
+      ["HTTP 403 from a WAF", (res) => res.writeHead(403, { "content-type": "text/html" }).end("blocked"), /HTTP 403/],
+      ["HTTP 413", (res) => res.writeHead(413).end(), /HTTP 413/],
+      ["HTTP 414", (res) => res.writeHead(414).end(), /HTTP 414/],
+      ["HTTP 404", (res) => res.writeHead(404).end(), /HTTP 404/],
+      ["HTTP 400 invalid_request", (res) => res.writeHead(400, { "content-type": "application/json" }).end('{"error":"invalid_request"}'), /HTTP 400 \("invalid_request"\)/],
+      ["a redirect, which is not followed (the token would go with it)", (res) => res.writeHead(307, { location: `${endpoint}?followed` }).end(), /HTTP 307/],
+    ];
+    for (const [name, refuse, reason] of cases) {
+      it(`${name}: the circuit stays closed, other tokens are introspected, the refusal is cached`, async () => {
+        handler = (res, request) => (request.form.get("token") === BLOCKED ? refuse(res) : json(res, { active: true, exp: inAMinute() }));
+        const rs = introspector();
+        await refusedWith(rs.introspect(BLOCKED), "ERR_AUTH_TOKEN_INVALID", reason);
+        assert.equal(rs.health().circuit, "closed");
+        assert.equal(rs.health().failures, 0);
+        assert.equal(rs.health().refusedByStatus, 1);
+        const claims = await rs.introspect(TOKEN);
+        assert.ok(claims.exp > 0);
+        assert.equal(seen.length, 2, "the other token was sent: no failing fast");
+        await refusedWith(rs.introspect(BLOCKED), "ERR_AUTH_TOKEN_INVALID", reason);
+        assert.equal(seen.length, 2, "the refusal is cached like active: false");
+        assert.equal(rs.health().negativeCache.entries, 1);
+        assert.equal(seen.filter((request) => request.form.has("followed")).length, 0);
+      });
+    }
+
+    it("one refusal logs once a minute at most, without the token", async () => {
+      handler = (res) => res.writeHead(403).end();
+      const rs = introspector();
+      const before = lines.length;
+      await refusedWith(rs.introspect("blocked-1"), "ERR_AUTH_TOKEN_INVALID");
+      await refusedWith(rs.introspect("blocked-2"), "ERR_AUTH_TOKEN_INVALID");
+      const logged = lines.slice(before);
+      assert.equal(logged.length, 1);
+      assert.match(logged[0]!, /HTTP 403 for a token/);
+      assert.ok(!logged[0]!.includes("blocked-1"));
+    });
+  });
+
+  describe("tokens that cannot be Bearer tokens never reach the endpoint", () => {
+    const junk: Array<[string, string]> = [
+      ["markup", "<script>alert(1)</script>"],
+      ["a space", "abc def"],
+      ["a percent escape", "abc%41"],
+      ["a quote", 'abc"def'],
+      ["non-ASCII", "tökén"],
+      ["= before the end", "abc=def"],
+      ["a control character", "abc\u0000def"],
+      ["over the default 2048 characters", "a".repeat(2049)],
+    ];
+    for (const [name, token] of junk) {
+      it(`refuses ${name} with ERR_AUTH_TOKEN_INVALID, without a request`, async () => {
+        const rs = introspector();
+        await refusedWith(rs.introspect(token), "ERR_AUTH_TOKEN_INVALID", /b64token|over the introspection limit of 2048/);
+        assert.equal(seen.length, 0);
+        assert.equal(rs.health().requests, 0);
+        assert.equal(rs.health().malformed, 1);
+      });
+    }
+
+    it("sends every b64token character, trailing = and exactly maxTokenLength characters", async () => {
+      const rs = introspector({ maxTokenLength: 80 });
+      await rs.introspect("AZaz09-._~+/==");
+      await rs.introspect("b".repeat(80));
+      await refusedWith(rs.introspect("b".repeat(81)), "ERR_AUTH_TOKEN_INVALID", /over the introspection limit of 80/);
+      assert.deepEqual(seen.map((request) => request.form.get("token")), ["AZaz09-._~+/==", "b".repeat(80)]);
     });
 
-    it("a redirect, which is not followed (the token would go with it)", async () => {
-      handler = (res, request) => {
-        if (request.form.has("followed")) return json(res, { active: true, exp: inAMinute() });
-        res.writeHead(307, { location: `${endpoint}?followed` }).end();
-      };
-      await refusedWith(introspector().introspect(TOKEN), "ERR_AUTH_MISCONFIGURED", /HTTP 307/);
+    it("a caller that verified the token itself (a JWT) is not held to the limit", async () => {
+      const rs = introspector({ maxTokenLength: 10 });
+      await rs.introspect("x".repeat(40), true);
       assert.equal(seen.length, 1);
     });
   });
+
+  describe("maxConcurrent", () => {
+    it("beyond the limit a new token is refused with ERR_AUTH_UNAVAILABLE without a request; cached tokens and joiners pass", async () => {
+      const held: ServerResponse[] = [];
+      handler = (res, request) => (request.form.get("token")!.startsWith("slow-") ? held.push(res) : json(res, { active: true, exp: inAMinute() }));
+      const rs = introspector({ maxConcurrent: 2, timeout: 20_000 });
+      try {
+        await rs.introspect(TOKEN);
+        const first = rs.introspect("slow-1");
+        const second = rs.introspect("slow-2");
+        await waitFor("both held requests at the server", () => held.length === 2, 10_000);
+        assert.equal(rs.health().inflight, 2);
+        await refusedWith(rs.introspect("slow-3"), "ERR_AUTH_UNAVAILABLE", /maxConcurrent/);
+        assert.equal(seen.length, 3, "the third slow token was not sent");
+        assert.equal(rs.health().overloaded, 1);
+        assert.equal(rs.health().circuit, "closed", "being busy is not a failure");
+        assert.ok((await rs.introspect(TOKEN)).exp > 0, "a cached token is still served");
+        const joiner = rs.introspect("slow-1");
+        for (const res of held.splice(0)) json(res, { active: true, exp: inAMinute() });
+        await Promise.all([first, second, joiner]);
+        assert.equal(seen.length, 3, "the joiner shared the request in flight");
+        await rs.introspect("slow-3").catch(() => undefined);
+        assert.equal(seen.length, 4, "room again once requests completed");
+      } finally {
+        for (const res of held.splice(0)) json(res, { active: false });
+      }
+    });
+  });
+
 
   describe("an active answer's claims", () => {
     const now = () => Math.floor(Date.now() / 1000);
@@ -193,6 +319,26 @@ describe("introspection responses", { timeout: 60_000 }, () => {
   });
 
   describe("the cache", () => {
+    it("a flood of refused tokens does not evict a cached active answer", async () => {
+      handler = (res, request) => {
+        const token = request.form.get("token")!;
+        if (token.startsWith("junk-4xx-")) return res.writeHead(403).end();
+        json(res, token.startsWith("junk-") ? { active: false } : { active: true, exp: inAMinute() });
+      };
+      const rs = introspector({ maxEntries: 2 });
+      await rs.introspect(TOKEN);
+      for (let i = 0; i < 30; i++) {
+        await refusedWith(rs.introspect(`junk-${i}`), "ERR_AUTH_TOKEN_INVALID");
+        await refusedWith(rs.introspect(`junk-4xx-${i}`), "ERR_AUTH_TOKEN_INVALID");
+      }
+      const sent = seen.length;
+      await rs.introspect(TOKEN);
+      assert.equal(seen.length, sent, "the active answer was still cached");
+      assert.equal(rs.health().cache.entries, 1);
+      assert.equal(rs.health().cache.evictions, 0);
+      assert.equal(rs.health().negativeCache.entries, 2);
+    });
+
     it("caches a refusal for negativeCacheTtl, and not at all with 0", async () => {
       handler = (res) => json(res, { active: false });
       const rs = introspector();
@@ -335,6 +481,8 @@ describe("introspection responses", { timeout: 60_000 }, () => {
       ["credentials in the endpoint", { endpoint: "https://rs:pw@op.test/introspect" }, /credentials/],
       ["a negative cacheTtl", { cacheTtl: -1 }, /cacheTtl/],
       ["a zero timeout", { timeout: 0 }, /timeout must be positive/],
+      ["a zero maxTokenLength", { maxTokenLength: 0 }, /maxTokenLength must be positive/],
+      ["a zero maxConcurrent", { maxConcurrent: 0 }, /maxConcurrent must be positive/],
     ];
     for (const [name, options, message] of bad) {
       it(`refuses ${name} with a TypeError naming the option`, () => {
