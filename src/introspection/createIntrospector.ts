@@ -179,6 +179,13 @@ export interface Introspector {
    * (`ERR_AUTH_TOKEN_INVALID`) without a request.
    */
   introspect(token: string, verified?: boolean): Promise<Readonly<IntrospectionClaims>>;
+  /**
+   * The cached answer for `token`, at once, when it is active and fresh:
+   * what `introspect` would resolve to without a request, with no promise
+   * and no hash-and-lookup twice. `undefined` otherwise (not cached, stale,
+   * or a cached refusal): ask `introspect`.
+   */
+  cachedClaims(token: string): Readonly<IntrospectionClaims> | undefined;
   /** Forget a token's cached answer (e.g. after the app learns it was revoked). */
   forget(token: string): void;
   health(): IntrospectionHealth;
@@ -483,6 +490,10 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
       const outcome = await outcomeFor(token);
       if (outcome.active) return outcome.claims;
       throw new OidcAuthError(outcome.code, { reason: outcome.reason });
+    },
+    cachedClaims(token: string): Readonly<IntrospectionClaims> | undefined {
+      const fresh = cache.hit(tokenHash(token), Date.now());
+      return fresh !== undefined && fresh.outcome.active ? fresh.outcome.claims : undefined;
     },
     forget(token: string): void {
       const key = tokenHash(token);

@@ -36,15 +36,21 @@ export class IntrospectionCache {
 
   constructor(readonly maxEntries: number) {}
 
+  /** The fresh entry for `key`, counted as a hit (and made the most recent); nothing is counted when there is none. */
+  hit(key: string, now: number): CacheEntry | undefined {
+    const entry = this.map.get(key);
+    if (entry === undefined || now >= entry.freshUntil) return undefined;
+    this.hits++;
+    this.map.delete(key);
+    this.map.set(key, entry);
+    return entry;
+  }
+
   /** A fresh entry for this key, which becomes the most recently used; counts a hit or a miss. */
   fresh(key: string, now: number): CacheEntry | undefined {
+    const hit = this.hit(key, now);
+    if (hit !== undefined) return hit;
     const entry = this.map.get(key);
-    if (entry !== undefined && now < entry.freshUntil) {
-      this.hits++;
-      this.map.delete(key);
-      this.map.set(key, entry);
-      return entry;
-    }
     this.misses++;
     if (entry !== undefined && now >= entry.staleUntil) this.map.delete(key);
     return undefined;

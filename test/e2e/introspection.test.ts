@@ -6,7 +6,7 @@
  * knows (`introspect: "always"`), a DPoP-bound token, no `sub`, no `aud`.
  */
 import assert from "node:assert/strict";
-import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { subscribe, tracingChannel, unsubscribe } from "node:diagnostics_channel";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -84,6 +84,24 @@ describe("opaque tokens through introspection (oidc-provider)", { timeout: 90_00
     assert.equal(reported.endpoint, op.introspectionEndpoint);
     assert.equal(reported.circuit, "closed");
     assert.ok((reported.cache?.hits ?? 0) >= 2);
+  });
+
+  it("a cached answer decides at once, like a cached JWT: the authentication is traced without an asynchronous part", async () => {
+    const opaque = await token();
+    assert.equal((await httpGet(app, opaque)).status, 200);
+    const events: string[] = [];
+    const record = (event: string) => (context: unknown) => {
+      if ((context as { transport?: string }).transport === "http") events.push(event);
+    };
+    const handlers = { start: record("start"), end: record("end"), asyncStart: record("asyncStart"), asyncEnd: record("asyncEnd"), error: record("error") };
+    const tracing = tracingChannel(OIDC_CHANNELS.authenticate);
+    tracing.subscribe(handlers);
+    try {
+      assert.equal((await httpGet(app, opaque)).status, 200);
+    } finally {
+      tracing.unsubscribe(handlers);
+    }
+    assert.deepEqual(events, ["start", "end"]);
   });
 
   it("accepts an opaque token on a Socket.IO handshake, and an in-band oidc:refresh with another opaque token", async () => {
