@@ -67,7 +67,7 @@
  */
 import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
 import { FetchStatusError, FetchTimeoutError, parseRetryAfter, retryDelay } from "../keys/fetchJwks.js";
-import { readBodyLimited } from "../util/readBodyLimited.js";
+import { readBodyLimited, readJsonObject } from "../util/readBodyLimited.js";
 import { describeError, isObject, show } from "../util/text.js";
 import { createClientAuthenticator, type ClientAuthentication, type IntrospectionCredentials } from "./clientAuth.js";
 import { checkIntrospection, type IntrospectionClaims, type IntrospectionOutcome } from "./introspectionClaims.js";
@@ -345,20 +345,7 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
       await response.body?.cancel().catch(() => undefined);
       throw new Error(`answered content-type ${show(contentType, 60)}, not application/json`);
     }
-    let text: string;
-    try {
-      text = await readBodyLimited(response, MAX_RESPONSE_BYTES, "the introspection response");
-    } catch (error) {
-      if (signal.aborted) throw new FetchTimeoutError(`body not received within ${timeout} ms`);
-      throw error;
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new Error("answered a body that is not JSON");
-    }
-    if (!isObject(parsed)) throw new Error("answered JSON that is not an object");
+    const parsed = await readJsonObject(response, MAX_RESPONSE_BYTES, "the introspection response", () => (signal.aborted ? new FetchTimeoutError(`body not received within ${timeout} ms`) : undefined));
     if (typeof parsed["active"] !== "boolean") throw new Error(`answered an object whose "active" is not a boolean (${show(parsed["active"], 20)})`);
     return { body: parsed, maxAge: parseMaxAge(response.headers.get("cache-control")) };
   }

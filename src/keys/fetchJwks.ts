@@ -5,7 +5,7 @@
  */
 import type { JSONWebKeySet } from "jose";
 import { backoffDelay } from "../util/backoff.js";
-import { readBodyLimited } from "../util/readBodyLimited.js";
+import { readJsonObject } from "../util/readBodyLimited.js";
 import { isObject } from "../util/text.js";
 
 /** A fetch that did not answer within `jwksTimeout`. */
@@ -49,20 +49,8 @@ export async function fetchJwks(uri: string, timeout: number): Promise<JSONWebKe
     await response.body?.cancel().catch(() => undefined);
     throw new FetchStatusError(`answered HTTP ${response.status}`, parseRetryAfter(response.headers.get("retry-after")));
   }
-  let text: string;
-  try {
-    text = await readBodyLimited(response, MAX_JWKS_BYTES, "the key set");
-  } catch (error) {
-    if (signal.aborted) throw new FetchTimeoutError(`body not received within ${timeout} ms`);
-    throw error;
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new Error("answered a body that is not JSON");
-  }
-  if (!isObject(body) || !Array.isArray(body["keys"]) || !(body["keys"] as unknown[]).every(isObject)) {
+  const body = await readJsonObject(response, MAX_JWKS_BYTES, "the key set", () => (signal.aborted ? new FetchTimeoutError(`body not received within ${timeout} ms`) : undefined));
+  if (!Array.isArray(body["keys"]) || !(body["keys"] as unknown[]).every(isObject)) {
     throw new Error('answered JSON that is not a JWK Set (an object with a "keys" array of objects)');
   }
   // An empty set is the provider failing to publish keys (503 to clients, back-off, previous keys kept), not a rotation.

@@ -5,6 +5,8 @@
  * it is known to be too large.
  */
 
+import { isObject } from "./text.js";
+
 /**
  * The body of `response` as text (decoded as `response.text()` does: UTF-8,
  * BOM dropped). Rejects when the `Content-Length` announces more than `limit`
@@ -34,4 +36,28 @@ export async function readBodyLimited(response: Response, limit: number, label: 
     }
     text += decoder.decode(value, { stream: true });
   }
+}
+
+/**
+ * The body of `response` as a JSON object, read as `readBodyLimited` does.
+ * `timedOut` turns a read cut short by the request's own deadline into the
+ * caller's timeout error (it returns `undefined` for any other failure,
+ * which is thrown as it is). Rejects when the body is not JSON or not an
+ * object.
+ */
+export async function readJsonObject(response: Response, limit: number, label: string, timedOut: () => Error | undefined): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readBodyLimited(response, limit, label);
+  } catch (error) {
+    throw timedOut() ?? error;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error("answered a body that is not JSON");
+  }
+  if (!isObject(parsed)) throw new Error(`answered JSON that is not an object (${label})`);
+  return parsed;
 }
