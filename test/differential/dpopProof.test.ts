@@ -200,7 +200,7 @@ function generator(keys: Keys, nowS: number, random: () => number) {
         const proof = signed({ typ: "dpop+jwt", alg, jwk: key.publicJwk }, claims(), alg, key.privateKey);
         const signature = Buffer.from(proof.split(".")[2]!, "base64url");
         const variant = pick(["flip", "flip", "truncate", "extend", "highS", "padding", "otherKey", "empty"]);
-        let bytes = Buffer.from(signature);
+        let bytes: Buffer = Buffer.from(signature);
         if (variant === "flip") bytes[Math.floor(random() * bytes.length)]! ^= 1 << Math.floor(random() * 8);
         if (variant === "truncate") bytes = bytes.subarray(0, bytes.length - 1 - Math.floor(random() * 3));
         if (variant === "extend") bytes = Buffer.concat([bytes, Buffer.from([0])]);
