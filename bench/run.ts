@@ -137,7 +137,7 @@ async function main(): Promise<number> {
   pin(process.pid, "load");
   process.stdout.write(`${header(mode, info)}\nMeasuring ${[...only].join(", ")} …\n`);
 
-  const watchdogS = Number(process.env.BENCH_WATCHDOG_S ?? (mode === "quick" ? 420 : 1_500));
+  const watchdogS = Number(process.env.BENCH_WATCHDOG_S ?? (mode === "quick" ? 540 : 2_400));
   const watchdog = setTimeout(() => {
     log(`WATCHDOG: the run exceeded ${watchdogS} s; killing every child and stopping`);
     killAllChildren();
