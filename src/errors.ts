@@ -136,6 +136,18 @@ export class OidcAuthError extends Error {
     if (realm === undefined || this.replacedChallenge) return this;
     return new OidcAuthError(this.code, { reason: this.reason, cause: this.cause, realm, scope: this.scope });
   }
+
+  /**
+   * @internal The same error with the challenge `make` builds from the
+   * derived one (the HTTP front-end adds the DPoP challenge); unchanged when
+   * the challenge was given rather than derived, or `make` gives nothing.
+   */
+  withChallengeFrom(make: (derived: string | undefined) => string | undefined): OidcAuthError {
+    if (this.replacedChallenge) return this;
+    const challenge = make(this.headers["www-authenticate"]);
+    if (challenge === undefined) return this;
+    return new OidcAuthError(this.code, { reason: this.reason, cause: this.cause, scope: this.scope, challenge });
+  }
 }
 
 /** Type guard that also works across the ESM and CommonJS copies of the package. */

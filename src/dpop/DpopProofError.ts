@@ -50,6 +50,8 @@ export interface DpopChallengeOptions {
   algs?: readonly string[];
   /** `realm` of the challenge. */
   realm?: string;
+  /** The `error_description`, when not the error's own (a token refused for another reason than its key binding). */
+  description?: string;
 }
 
 function quote(value: string): string {
@@ -65,7 +67,7 @@ function quote(value: string): string {
 export function dpopChallenge(options: DpopChallengeOptions = {}): string {
   const params: string[] = [];
   if (options.realm !== undefined) params.push(`realm=${quote(options.realm)}`);
-  if (options.error !== undefined) params.push(`error="${options.error}"`, `error_description=${quote(DESCRIPTIONS[options.error])}`);
+  if (options.error !== undefined) params.push(`error="${options.error}"`, `error_description=${quote(options.description ?? DESCRIPTIONS[options.error])}`);
   if (options.algs !== undefined && options.algs.length > 0) params.push(`algs=${quote(options.algs.join(" "))}`);
   return params.length === 0 ? "DPoP" : `DPoP ${params.join(", ")}`;
 }

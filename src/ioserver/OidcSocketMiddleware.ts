@@ -2,9 +2,9 @@ import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
 import type { Socket } from "socket.io";
 import { authenticateNow, type AuthenticateResult } from "../pipeline/authenticate.js";
-import { prooflessBinding } from "../pipeline/dpopBinding.js";
+import { socketBinding } from "../pipeline/dpopBinding.js";
 import { socketHook } from "../sockets/socketHook.js";
-import { socketToken } from "../pipeline/extractToken.js";
+import { socketProof, socketToken } from "../pipeline/extractToken.js";
 import { ensureLifecycle } from "../sockets/lifecycle.js";
 import { registerSocketSession } from "../sockets/session.js";
 import { configuredClass } from "./configure.js";
@@ -17,7 +17,8 @@ export interface OidcSocketMiddlewareOptions {
 
 /**
  * Guards a Socket.IO namespace at the handshake: `handshake.auth.token`, else
- * an `Authorization: Bearer` header; verified, provisioned, registered with
+ * an `Authorization: Bearer` header (and a DPoP proof in `handshake.auth.dpop`
+ * for a token bound to a key, see docs/dpop.md); verified, provisioned, registered with
  * the session tracker, then `socket.sub`, `socket.userId`, `socket.userRole`,
  * `socket.roles`, `socket.permissions`, `socket.features` and
  * `socket.data.auth` are set and the connection is accepted.
@@ -49,8 +50,9 @@ export class OidcSocketMiddleware extends BaseMiddleware {
       return registerSocketSession(appHandle, socket, context, config); // tracks it: socket.data.auth and the decorations
     };
     return socketHook(appHandle, (socket, app) => {
-      // No DPoP proof travels with a handshake yet: a token bound to a key is refused (prooflessBinding).
-      const result = authenticateNow(socketToken(socket.handshake), app, "handshake", undefined, prooflessBinding);
+      // A DPoP proof comes as `auth.dpop`; without one, a token bound to a key is refused (see socketBinding).
+      const target = { handshake: socket.handshake, proof: socketProof(socket.handshake) };
+      const result = authenticateNow(socketToken(socket.handshake), app, "handshake", target, socketBinding);
       return result instanceof Promise ? result.then((each) => admitSocket(socket, each)) : admitSocket(socket, result);
     });
   }

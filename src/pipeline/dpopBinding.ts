@@ -1,9 +1,11 @@
 /**
- * The DPoP step of the HTTP pipeline (RFC 9449 section 7), run after the
- * access token was verified (cached or not): the scheme the token came with,
- * the issuer's policy and the token's binding (`cnf.jkt`) decide whether a
- * proof is needed, and the proof is checked against this request on every
- * request (a proof is per request, whatever the token cache knows).
+ * The DPoP step of the pipeline (RFC 9449 section 7), for HTTP requests and
+ * for Socket.IO handshakes and in-band refreshes, run after the access token
+ * was verified (cached or not): how the token came (the scheme on HTTP, a
+ * proof in `auth` or not on Socket.IO), the issuer's policy and the token's
+ * binding (`cnf.jkt`) decide whether a proof is needed, and the proof is
+ * checked against this request on every request (a proof is per request,
+ * whatever the token cache knows).
  *
  * - A token bound to a key, sent as `Bearer`: refused, whatever the policy
  *   (the downgrade that would make a stolen bound token usable).
@@ -27,8 +29,8 @@ import { MemoryReplayStore } from "../stores/replayStore.js";
 import { resolveDpopOptions, type DpopSettings } from "../dpop/dpopOptions.js";
 import { createNonceIssuer, type DpopNonceIssuer } from "../dpop/nonceIssuer.js";
 import { dpopChallenge, isDpopProofError, type DpopErrorCode } from "../dpop/DpopProofError.js";
-import { dpopRequestUrl } from "../dpop/dpopRequestUrl.js";
-import { verifyDpopProof } from "../dpop/verifyDpopProof.js";
+import { dpopRequestUrl, type DpopRequestTarget } from "../dpop/dpopRequestUrl.js";
+import { verifyDpopProof, type DpopProof } from "../dpop/verifyDpopProof.js";
 import type { TokenBinding } from "./authenticate.js";
 
 /** The `Authorization` scheme a token came with. */
@@ -100,16 +102,59 @@ function boundKey(cnf: unknown): string | undefined {
  * each scheme the `Authorization` header used.
  */
 export const bearerBinding: TokenBinding<FastifyRequest> = (_request, appHandle, _token, context, config) => checkBearer(appHandle, context, config, "presented as a Bearer token");
-export const dpopBinding: TokenBinding<FastifyRequest> = (request, appHandle, token, context, config) => checkDpopBinding(request, appHandle, token, context, config);
+export const dpopBinding: TokenBinding<FastifyRequest> = (request, appHandle, token, context, config) =>
+  checkProof(appHandle, token, context, config, request.method, { secure: request.protocol === "https", host: request.headers.host, url: request.url }, request.headers.dpop).then((proof) => {
+    (request as { dpopJkt?: string }).dpopJkt = proof.jkt;
+    if (proof.nonce !== undefined) (request as { [DPOP_NONCE]?: string })[DPOP_NONCE] = proof.nonce;
+  });
+
+/** The parts of a Socket.IO handshake a proof is checked against. */
+export interface HandshakeRequest {
+  /** Whether the handshake request came over TLS. */
+  secure: boolean;
+  headers: { host?: string | undefined };
+  /** The handshake request's target: the engine endpoint's path and query (`/socket.io/?EIO=4&...`). */
+  url: string;
+}
 
 /**
- * For the transports that carry no proof yet (Socket.IO's handshake and
- * in-band refresh): the Bearer rules, so that a token bound to a key
- * (`cnf.jkt`) is refused there, as on HTTP without its proof, and so is
- * every token of an issuer whose policy is `"required"`. Fail closed: a
- * stolen bound token opens no socket.
+ * What a Socket.IO proof is checked against: the connection's handshake
+ * (the engine endpoint it opened), the proof that came with `auth.dpop` or
+ * with the refresh, and, on an in-band refresh, the connection's current
+ * context (its token's key binds the connection for its life).
  */
-export const prooflessBinding: TokenBinding<unknown> = (_target, appHandle, _token, context, config) => checkBearer(appHandle, context, config, "presented without a DPoP proof (Socket.IO does not carry proofs yet)");
+export interface SocketProofTarget {
+  handshake: HandshakeRequest;
+  /** `undefined` when none came. */
+  proof: unknown;
+  /** On a refresh: the context the connection holds; absent at the handshake. */
+  current?: OidcUserContext;
+}
+
+/**
+ * The DPoP step of a Socket.IO handshake or in-band refresh. Browsers cannot
+ * set headers on a WebSocket, so the proof comes in the handshake's `auth`
+ * (or the refresh's payload) as `dpop`, made for `GET` and the URL of the
+ * Socket.IO engine endpoint without its query (`https://host/socket.io/`):
+ * the request that opens the connection, whatever the namespace. Then the
+ * same checks as on HTTP. Without a proof, the Bearer rules: a bound token,
+ * or a token of an issuer that requires DPoP, is refused. On a refresh, the
+ * new token must be bound to the key the connection's token was bound to
+ * (or, like it, to none): a connection keeps one key for its life.
+ */
+export const socketBinding: TokenBinding<SocketProofTarget> = (target, appHandle, token, context, config) => {
+  if (target.current !== undefined) {
+    const held = boundKey(target.current.claims["cnf"]);
+    const presented = boundKey(context.claims["cnf"]);
+    if (held !== presented) {
+      const reason = held === undefined ? "the refreshed token is bound to a key (cnf.jkt) and the connection was opened without DPoP" : presented === undefined ? "the connection is bound to a DPoP key and the refreshed token is bound to none" : "the refreshed token is bound to another key than the connection's";
+      throw refusal("ERR_AUTH_TOKEN_INVALID", reason, policyOf(config, context), "invalid_token", config.realm, appHandle, config);
+    }
+  }
+  if (target.proof === undefined) return checkBearer(appHandle, context, config, "presented without a DPoP proof");
+  const { handshake } = target;
+  return checkProof(appHandle, token, context, config, "GET", { secure: handshake.secure, host: handshake.headers.host, url: handshake.url }, target.proof).then(() => undefined);
+};
 
 /** A token presented without a proof: refused when bound to a key, or when its issuer requires DPoP. */
 function checkBearer(appHandle: OidcAppHandle, context: OidcUserContext, config: OidcConfig, how: string): void {
@@ -124,30 +169,35 @@ function checkBearer(appHandle: OidcAppHandle, context: OidcUserContext, config:
   if (policy === "required") throw refusal("ERR_AUTH_TOKEN_INVALID", `the issuer requires DPoP and the token was ${how}`, policy, "invalid_token", config.realm, appHandle, config);
 }
 
-function checkDpopBinding(request: FastifyRequest, appHandle: OidcAppHandle, token: string, context: OidcUserContext, config: OidcConfig): void | Promise<void> {
-  const cnf = context.claims["cnf"];
+/**
+ * One proof for one verified token, whatever the transport: the issuer's
+ * policy allows DPoP, the token is bound to a key, and the proof is valid
+ * for `method` and the URL of `request`, for this token, by that key.
+ * Rejects with an `OidcAuthError` carrying the challenge (and a fresh nonce
+ * when the proof lacked a current one).
+ */
+function checkProof(appHandle: OidcAppHandle, token: string, context: OidcUserContext, config: OidcConfig, method: string, request: DpopRequestTarget, proof: unknown): Promise<DpopProof> {
   const policy = policyOf(config, context);
-  const jkt = boundKey(cnf);
+  const jkt = boundKey(context.claims["cnf"]);
   const realm = config.realm;
-  if (policy === "disabled") throw refusal("ERR_AUTH_TOKEN_INVALID", "the DPoP scheme was used and the issuer's DPoP policy is \"disabled\"", policy, undefined, realm, appHandle, config);
-  if (jkt === undefined) throw refusal("ERR_AUTH_TOKEN_INVALID", "the DPoP scheme was used with a token bound to no key (no cnf.jkt)", policy, "invalid_token", realm, appHandle, config);
+  if (policy === "disabled") return Promise.reject(refusal("ERR_AUTH_TOKEN_INVALID", "a DPoP proof came and the issuer's DPoP policy is \"disabled\"", policy, undefined, realm, appHandle, config));
+  if (jkt === undefined) return Promise.reject(refusal("ERR_AUTH_TOKEN_INVALID", "a DPoP proof came with a token bound to no key (no cnf.jkt)", policy, "invalid_token", realm, appHandle, config));
 
-  const settings = dpopSettingsOf(appHandle, config);
-  const url = dpopRequestUrl({ secure: request.protocol === "https", host: request.headers.host, url: request.url }, settings.publicOrigins);
-  if (url === undefined) throw refusal("ERR_AUTH_DPOP_INVALID", "the request URL cannot be known (no usable Host header)", policy, "invalid_dpop_proof", realm, appHandle, config);
-  return verifyDpopProof(request.headers.dpop, { method: request.method, url, accessToken: token, expectedJkt: jkt }, settings).then(
-    (proof) => {
-      (request as { dpopJkt?: string }).dpopJkt = proof.jkt;
-      if (proof.nonce !== undefined) (request as { [DPOP_NONCE]?: string })[DPOP_NONCE] = proof.nonce;
-    },
-    (error: unknown) => {
-      if (!isDpopProofError(error)) {
-        throw new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: `DPoP: ${describeError(error)}`, cause: error });
-      }
-      const code: OidcAuthErrorCode = error.error === "use_dpop_nonce" ? "ERR_AUTH_DPOP_NONCE" : error.error === "invalid_token" ? "ERR_AUTH_TOKEN_INVALID" : "ERR_AUTH_DPOP_INVALID";
-      throw refusal(code, error.reason, policy, error.error, realm, appHandle, config, error.nonce, error);
-    },
-  );
+  let settings: DpopSettings;
+  try {
+    settings = dpopSettingsOf(appHandle, config);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const url = dpopRequestUrl(request, settings.publicOrigins);
+  if (url === undefined) return Promise.reject(refusal("ERR_AUTH_DPOP_INVALID", "the request URL cannot be known (no usable Host header)", policy, "invalid_dpop_proof", realm, appHandle, config));
+  return verifyDpopProof(proof, { method, url, accessToken: token, expectedJkt: jkt }, settings).catch((error: unknown) => {
+    if (!isDpopProofError(error)) {
+      throw new OidcAuthError("ERR_AUTH_UNAVAILABLE", { reason: `DPoP: ${describeError(error)}`, cause: error });
+    }
+    const code: OidcAuthErrorCode = error.error === "use_dpop_nonce" ? "ERR_AUTH_DPOP_NONCE" : error.error === "invalid_token" ? "ERR_AUTH_TOKEN_INVALID" : "ERR_AUTH_DPOP_INVALID";
+    throw refusal(code, error.reason, policy, error.error, realm, appHandle, config, error.nonce, error);
+  });
 }
 
 function quote(value: string): string {
@@ -188,6 +238,30 @@ function refusal(
     challenge: challenges.join(", "),
     extraHeaders: nonce === undefined ? undefined : { "dpop-nonce": nonce },
   });
+}
+
+/**
+ * The challenge of a 401 the DPoP step did not answer itself (no token, a
+ * token that failed verification, a revoked one), where DPoP is in use: the
+ * request used the `DPoP` scheme, an issuer requires DPoP, or the app set
+ * `dpop` options. Then the `DPoP` challenge with `algs` (and
+ * `error="invalid_token"` unless no token came), followed by the derived
+ * `Bearer` one where some issuer still accepts Bearer. Otherwise `undefined`:
+ * the Bearer challenge stays as it is.
+ */
+export function withDpopChallenge(bearer: string | undefined, failure: OidcAuthError, scheme: AuthScheme, appHandle: OidcAppHandle, config: OidcConfig): string | undefined {
+  let requires = false;
+  let acceptsBearer = false;
+  let acceptsDpop = false;
+  for (const issuer of config.issuers) {
+    if (issuer.dpop === "required") requires = true;
+    else acceptsBearer = true;
+    if (issuer.dpop !== "disabled") acceptsDpop = true;
+  }
+  if (!acceptsDpop || (!requires && scheme !== "dpop" && config.dpop === undefined)) return undefined;
+  const refused = failure.code !== "ERR_AUTH_TOKEN_REQUIRED";
+  const dpop = dpopChallenge({ error: refused ? "invalid_token" : undefined, description: refused ? failure.message : undefined, algs: dpopAlgorithms(appHandle, config), realm: config.realm });
+  return acceptsBearer && bearer !== undefined ? `${dpop}, ${bearer}` : dpop;
 }
 
 /** The accepted proof algorithms, for `algs`; the defaults' when the settings cannot be made (the refusal stands). */

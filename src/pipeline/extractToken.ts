@@ -55,3 +55,9 @@ export function socketToken(handshake: HandshakeLike | undefined): string | unde
   if (typeof token === "string" && token !== "") return token;
   return bearerToken(handshake?.headers?.["authorization"]);
 }
+
+/** Socket.IO: the DPoP proof in `handshake.auth.dpop`, or `undefined` when the member is absent (anything else is for the proof check to judge). */
+export function socketProof(handshake: HandshakeLike | undefined): unknown {
+  const auth = handshake?.auth as { dpop?: unknown } | null | undefined;
+  return auth !== null && typeof auth === "object" ? auth.dpop : undefined;
+}

@@ -5,7 +5,7 @@ import type { OidcAppHandle, OidcUserContext } from "../types.js";
 import type { RefusalSource } from "../util/refusalLog.js";
 import { issOf } from "../claims/identity.js";
 import { bearerToken, dpopToken } from "./extractToken.js";
-import { DPOP_NONCE } from "./dpopBinding.js";
+import { DPOP_NONCE, withDpopChallenge } from "./dpopBinding.js";
 import { runStep, type Step } from "./step.js";
 
 /**
@@ -51,7 +51,13 @@ export function httpHook(appHandle: OidcAppHandle, step: Step<FastifyRequest>, g
         if (nonce !== undefined) reply.header("dpop-nonce", nonce);
         return done();
       }
-      const error = failure.withRealm(tryResolveConfig(appHandle)?.realm);
+      const config = tryResolveConfig(appHandle);
+      let error = failure.withRealm(config?.realm);
+      // RFC 9449 section 7.1: where DPoP is in use, a 401 names the DPoP scheme too (or alone, where Bearer is not accepted).
+      if (error.statusCode === 401 && config !== undefined) {
+        const scheme = dpopToken(request.headers?.authorization) === undefined ? "bearer" : "dpop";
+        error = error.withChallengeFrom((bearer) => withDpopChallenge(bearer, error, scheme, appHandle, config));
+      }
       reply.code(error.statusCode).headers(error.headers).send(error.toJSON());
     });
   };

@@ -6,7 +6,8 @@
  */
 import type { Namespace, Socket } from "socket.io";
 import { admit, authenticate, reportFailure } from "../pipeline/authenticate.js";
-import { prooflessBinding } from "../pipeline/dpopBinding.js";
+import { socketBinding } from "../pipeline/dpopBinding.js";
+import { socketProof, socketToken } from "../pipeline/extractToken.js";
 import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { resolveConfig } from "../config/resolve.js";
@@ -97,8 +98,10 @@ export function armExpiry(plain: Socket, appHandle: OidcAppHandle, config: OidcC
 
 /** The token of an `oidc:refresh` payload (anything may come). */
 const tokenOf = (payload: unknown): unknown => (payload as { token?: unknown } | null | undefined)?.token;
+/** The DPoP proof of an `oidc:refresh` payload, `undefined` when none came. */
+const proofOf = (payload: unknown): unknown => (payload !== null && typeof payload === "object" ? (payload as { dpop?: unknown }).dpop : undefined);
 
-type Ack = (reply: { ok: true; expiresAt: number } | { ok: false; code: OidcAuthErrorCode }) => void;
+type Ack = (reply: { ok: true; expiresAt: number } | { ok: false; code: OidcAuthErrorCode; dpopNonce?: string }) => void;
 
 /** A refresh whose new context the namespace's guards refused, with the guard's error. */
 interface GuardRefusal {
@@ -122,8 +125,9 @@ async function refresh(socket: Socket, appHandle: OidcAppHandle, payload: unknow
 
   const token = tokenOf(payload);
   const current = contextOf(socket) as OidcUserContext;
-  // No DPoP proof travels with a refresh yet: a token bound to a key is refused (prooflessBinding).
-  const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle, "refresh", undefined, prooflessBinding);
+  // A DPoP proof for the new token comes as `dpop`, by the key the connection is bound to (see socketBinding).
+  const target = { handshake: socket.handshake, proof: proofOf(payload), current };
+  const { context } = await authenticate(typeof token === "string" ? token : undefined, appHandle, "refresh", target, socketBinding);
   // The same user is the same issuer and the same sub: another issuer's equal sub is someone else.
   if (!sameSubject(context, current)) {
     throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", {
@@ -170,9 +174,12 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
       revokeWith(socket, { code: failure.code, reason: GUARD_REFUSAL_REASON }, "guards");
     },
     (error: unknown) => {
-      const { code } = reportFailure(appHandle, socketSource(socket, "refresh", { token: tokenOf(payload) }), error);
+      const failure = reportFailure(appHandle, socketSource(socket, "refresh", { token: tokenOf(payload) }), error);
+      const { code } = failure;
       if (socketChannel.hasSubscribers) publishSocket(socket, { event: "refresh-refused", code });
-      reply({ ok: false, code });
+      // A DPoP nonce the client must use (RFC 9449 section 8), as the DPoP-Nonce header would carry it on HTTP.
+      const dpopNonce = failure.headers["dpop-nonce"];
+      reply(dpopNonce === undefined ? { ok: false, code } : { ok: false, code, dpopNonce });
     },
   ).catch((error: unknown) => reportFailure(appHandle, socketSource(socket, "refresh", { note: "answering", token: tokenOf(payload) }), error)); // a throwing ack or listener
 }
@@ -180,7 +187,9 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
 /**
  * A socket restored by connection-state recovery: its context comes back
  * from `socket.data.auth`. Recovery skips the middlewares, so what the
- * handshake would decide now is decided here: expiry, the deny-list (a
+ * handshake would decide now is decided here: expiry, for a connection bound
+ * to a DPoP key a proof by that key in the new handshake's `auth.dpop` (the
+ * key holder is back, not just someone with its session id), the deny-list (a
  * revocation issued while the socket was away), the users manager (a user
  * disabled meanwhile) and the namespace's guards. Refused: `oidc:revoked` (or `oidc:expired`) and a
  * disconnect.
@@ -199,6 +208,8 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
   }
   let admitted: OidcUserContext;
   try {
+    const proved = socketBinding({ handshake: socket.handshake, proof: socketProof(socket.handshake) }, appHandle, socketToken(socket.handshake) ?? "", context, config);
+    if (proved !== undefined) await proved;
     admitted = await admit(appHandle, context, config);
     // And the namespace's guards, as at the handshake (known once a handshake here ran them).
     for (const check of handshakeChecksOf(socket.nsp) ?? []) check(admitted);

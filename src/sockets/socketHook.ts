@@ -9,7 +9,8 @@ import { socketSource } from "./refusalSource.js";
 
 /** Error given to Socket.IO's `next()`: the client's `connect_error` sees `message` (the code) and `data`. */
 export interface OidcConnectError extends Error {
-  data: { code: OidcAuthError["code"]; message: string };
+  /** `dpopNonce`: the server nonce a DPoP proof must carry (RFC 9449 section 8), with `ERR_AUTH_DPOP_NONCE`. */
+  data: { code: OidcAuthError["code"]; message: string; dpopNonce?: string };
 }
 
 /** Socket.IO namespace middleware. `guard` names the guard class running the step, for the log. */
@@ -20,7 +21,8 @@ export function socketHook(appHandle: OidcAppHandle, step: Step<Socket>, guard?:
       if (failure === undefined) return next();
       releaseSocket(socket); // a later guard refused: the socket never opens
       const error = new Error(failure.code) as OidcConnectError;
-      error.data = { code: failure.code, message: failure.message };
+      const dpopNonce = failure.headers["dpop-nonce"];
+      error.data = dpopNonce === undefined ? { code: failure.code, message: failure.message } : { code: failure.code, message: failure.message, dpopNonce };
       next(error);
     });
   };

@@ -5,14 +5,15 @@
  * HTTP requests.
  */
 import assert from "node:assert/strict";
-import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
+import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { BaseController } from "ioserver";
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
+import { SignJWT } from "jose";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { OIDC_CHANNELS, OidcConfigManager, OidcHttpMiddleware, type OidcConfigInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { createServerBase, routesFolder, type ServerBase } from "../helpers/app.js";
+import { ath, now, proof, proofKey, type ProofKey } from "../helpers/dpop.js";
 
 const routes = routesFolder("ioserver-oidc-dpop-", {
   api: [
@@ -33,41 +34,6 @@ async function startDpopApp(config: OidcConfigInput): Promise<ServerBase> {
   base.server.addController({ name: "api", controller: ApiController, middlewares: [OidcHttpMiddleware] });
   await base.server.start();
   return base;
-}
-
-interface ProofKey {
-  privateKey: CryptoKey;
-  jwk: JWK;
-  privateJwk: JWK;
-  jkt: string;
-}
-
-async function proofKey(): Promise<ProofKey> {
-  const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
-  const jwk = await exportJWK(publicKey);
-  return { privateKey, jwk, privateJwk: await exportJWK(privateKey), jkt: await calculateJwkThumbprint(jwk, "sha256") };
-}
-
-const ath = (token: string) => createHash("sha256").update(token).digest("base64url");
-const now = () => Math.floor(Date.now() / 1000);
-
-interface ProofOptions {
-  htm?: string;
-  htu: string;
-  token?: string;
-  iat?: number;
-  jti?: string;
-  ath?: string;
-  nonce?: string;
-  header?: Record<string, unknown>;
-}
-
-async function proof(key: ProofKey, options: ProofOptions): Promise<string> {
-  const claims: Record<string, unknown> = { htm: options.htm ?? "GET", htu: options.htu, iat: options.iat ?? now(), jti: options.jti ?? randomUUID() };
-  const hash = options.ath ?? (options.token === undefined ? undefined : ath(options.token));
-  if (hash !== undefined) claims.ath = hash;
-  if (options.nonce !== undefined) claims.nonce = options.nonce;
-  return new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: key.jwk, ...options.header }).sign(key.privateKey);
 }
 
 async function call(base: ServerBase, headers: Record<string, string>, method = "GET") {
@@ -186,6 +152,15 @@ describe("DPoP on HTTP: policy allowed (the default)", () => {
     await refused(app, { authorization: `DPoP ${plain}`, dpop: await proof(key, { htu, token: plain }) }, "ERR_AUTH_TOKEN_INVALID", /^DPoP realm="api", error="invalid_token"/);
   });
 
+  it("challenges a token that fails verification under the DPoP scheme with both schemes; a request without a token with Bearer alone", async () => {
+    const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"A".repeat(86)}`;
+    await refused(app, await dpop(await proof(key, { htu, token: forged }), forged), "ERR_AUTH_TOKEN_INVALID", /^DPoP realm="api", error="invalid_token", error_description="The access token is invalid", algs="ES256 [^"]*", Bearer realm="api", error="invalid_token", error_description="The access token is invalid"$/);
+    // Where the app neither requires DPoP nor set dpop options, a request without credentials is challenged as before.
+    const res = await call(app, {});
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="api"');
+  });
+
   it("refuses a proof whose jwk holds the private key", async () => {
     await refused(app, await dpop(await proof(key, { htu, token, header: { jwk: key.privateJwk } })), "ERR_AUTH_DPOP_INVALID", INVALID_PROOF);
   });
@@ -238,6 +213,12 @@ describe("DPoP on HTTP: server nonces", () => {
     assert.equal(retry.body.dpopJkt, key.jkt);
   });
 
+  it("names both schemes, with algs, to a request without a token (the app set dpop options)", async () => {
+    const res = await call(app, {});
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get("www-authenticate") ?? "", /^DPoP algs="ES256 [^"]*", Bearer$/);
+  });
+
   it("asks no nonce of a Bearer token bound to no key", async () => {
     const res = await call(app, { authorization: `Bearer ${await issuer.mint({ sub: "bob" })}` });
     assert.equal(res.status, 200);
@@ -259,6 +240,10 @@ describe("DPoP on HTTP: issuer policies", () => {
   it("required: refuses a Bearer token with a DPoP challenge only, accepts DPoP", async () => {
     const res = await refused(required, { authorization: `Bearer ${await issuer.mint({ sub: "bob" })}` }, "ERR_AUTH_TOKEN_INVALID", /^DPoP error="invalid_token", error_description="[^"]+", algs="[^"]+"$/);
     assert.ok(!(res.headers.get("www-authenticate") ?? "").includes("Bearer"));
+    const bare = await call(required, {});
+    assert.equal(bare.status, 401);
+    assert.match(bare.headers.get("www-authenticate") ?? "", /^DPoP algs="ES256 [^"]*"$/, "no token: the DPoP challenge alone, without an error");
+    await refused(required, { authorization: "DPoP not.a.token" }, "ERR_AUTH_TOKEN_INVALID", /^DPoP error="invalid_token", error_description="The access token is invalid", algs="[^"]+"$/);
     const key = await proofKey();
     const token = await issuer.mint({ sub: "dora", cnf: { jkt: key.jkt } });
     const ok = await call(required, { authorization: `DPoP ${token}`, dpop: await proof(key, { htu: `${required.url}/api/me`, token }) });
