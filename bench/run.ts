@@ -9,6 +9,8 @@
  *   P6      heap per authenticated ÷ per open idle socket             bench/heap.ts
  *   P7–P10  JWKS fetch coalescing, back-off, fail-fast, stale-if-error bench/resilience.ts
  *   M3, M5  P3 and P5 with the metrics adapter attached ÷ without      bench/lib/metricsCost.ts
+ *   P11     server CPU per request, DPoP (fresh proof) ÷ Bearer, per proof alg  bench/dpop.ts
+ *   P12     server CPU per request, introspected opaque ÷ cached JWT   bench/dpop.ts
  *   C       resolveConfig: a stable vs a new equal config per call      bench/config.ts
  *   D       differential run, verifyOidcToken vs jose.jwtVerify        bench/differential.ts
  *
@@ -32,6 +34,7 @@ import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runConfig } from "./config.js";
+import { runDpop } from "./dpop.js";
 import { runHandshake } from "./handshake.js";
 import { runHeap } from "./heap.js";
 import { runHttp } from "./http.js";
@@ -77,9 +80,9 @@ async function runDifferential(params: { mode?: unknown }): Promise<Row[]> {
   ];
 }
 
-const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "M3", "M5", "C", "D"] as const;
+const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "M3", "M5", "C", "D"] as const;
 /** The order of the final table. */
-const ORDER = ["P1", "P2 ES256", "P2 EdDSA", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "M3", "M5", "C", "D"];
+const ORDER = ["P1", "P2 ES256", "P2 EdDSA", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11 ES256", "P11 EdDSA", "P11 RS256", "P12", "M3", "M5", "C", "D"];
 
 function parseOnly(argv: readonly string[]): Set<string> {
   const index = argv.findIndex((arg) => arg === "--only" || arg.startsWith("--only="));
@@ -134,7 +137,7 @@ async function main(): Promise<number> {
   pin(process.pid, "load");
   process.stdout.write(`${header(mode, info)}\nMeasuring ${[...only].join(", ")} …\n`);
 
-  const watchdogS = Number(process.env.BENCH_WATCHDOG_S ?? (mode === "quick" ? 420 : 1_500));
+  const watchdogS = Number(process.env.BENCH_WATCHDOG_S ?? (mode === "quick" ? 540 : 2_400));
   const watchdog = setTimeout(() => {
     log(`WATCHDOG: the run exceeded ${watchdogS} s; killing every child and stopping`);
     killAllChildren();
@@ -146,6 +149,7 @@ async function main(): Promise<number> {
   const groups: Array<[string[], (p: typeof params, o: Set<string>) => Promise<Row[]>]> = [
     [["P1", "P2"], runMicro],
     [["P3", "P4", "M3"], runHttp],
+    [["P11", "P12"], runDpop],
     [["P5", "M5"], runHandshake],
     [["P6"], runHeap],
     [["P7", "P8", "P9", "P10"], runResilience],

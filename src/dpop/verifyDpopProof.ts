@@ -38,6 +38,12 @@
  * proof used within its window by someone who intercepted it before the
  * client sent it (TLS is still needed). A proof is not a token: the access
  * token is verified on its own, before this, by the usual pipeline.
+ *
+ * The header, key and signature of the usual proof are checked synchronously
+ * with node:crypto (fastProof.ts); anything that path is not sure of goes
+ * to jose (joseProof below), the reference it is proven against and the
+ * source of every refusal reason. The checks after the signature are the
+ * same for both.
  */
 import { createHash } from "node:crypto";
 import type { JWK, JWTPayload } from "jose";
@@ -46,6 +52,7 @@ import { normalizeTyp } from "../jwt/typ.js";
 import { describeError, isObject, show } from "../util/text.js";
 import type { DpopSettings } from "./dpopOptions.js";
 import { DpopProofError } from "./DpopProofError.js";
+import { fastProof, type CheckedProof } from "./fastProof.js";
 import { normalizeHtu } from "./normalizeHtu.js";
 
 /** What the request says the proof must match. */
@@ -87,6 +94,29 @@ export function accessTokenHash(accessToken: string): string {
   return createHash("sha256").update(accessToken, "utf8").digest("base64url");
 }
 
+/**
+ * The last two strings normalizeHtu answered for, and its answers: a route
+ * is requested at the same URL, and a client puts the same htu in every
+ * proof for it, so this parses no URL for most proofs. normalizeHtu is a
+ * function of its argument alone.
+ */
+let htuA: string | undefined;
+let normalA: string | undefined;
+let htuB: string | undefined;
+let normalB: string | undefined;
+
+function normalizedHtu(value: unknown): string | undefined {
+  if (typeof value !== "string") return normalizeHtu(value);
+  if (value === htuA) return normalA;
+  if (value === htuB) return normalB;
+  const normal = normalizeHtu(value);
+  htuB = htuA;
+  normalB = normalA;
+  htuA = value;
+  normalA = normal;
+  return normal;
+}
+
 function invalid(reason: string, cause?: unknown): DpopProofError {
   return new DpopProofError("invalid_dpop_proof", reason, { cause });
 }
@@ -105,63 +135,15 @@ export async function verifyDpopProof(proof: unknown, expected: DpopExpectations
   if (proof.length > MAX_PROOF_LENGTH) throw invalid(`the DPoP proof is ${proof.length} characters long (at most ${MAX_PROOF_LENGTH})`);
   if (!COMPACT_JWS.test(proof)) throw invalid(`the DPoP proof is not one compact JWS: ${show(proof, 40)}`);
 
-  const jose = await loadJose();
-  let header: Record<string, unknown>;
-  try {
-    header = jose.decodeProtectedHeader(proof);
-  } catch (error) {
-    throw invalid(`the DPoP proof header cannot be read: ${describeError(error)}`, error);
-  }
-  const { typ, alg, jwk } = header;
-  if (typeof typ !== "string" || normalizeTyp(typ) !== "application/dpop+jwt") throw invalid(`the DPoP proof typ is ${show(typ, 40)}, not "dpop+jwt"`);
-  if (typeof alg !== "string" || !settings.algorithms.includes(alg)) throw invalid(`the DPoP proof alg ${show(alg, 40)} is not accepted (${settings.algorithms.join(", ")})`);
-  if (!isObject(jwk)) throw invalid("the DPoP proof header has no jwk object");
-  const leaked = PRIVATE_MEMBERS.filter((member) => Object.hasOwn(jwk, member));
-  if (leaked.length > 0) throw invalid(`the DPoP proof jwk is not a public key (it has ${leaked.join(", ")})`);
-  if (typeof jwk.kty !== "string" || !PUBLIC_KEY_TYPES.has(jwk.kty)) throw invalid(`the DPoP proof jwk kty ${show(jwk.kty, 20)} is not an asymmetric key type`);
-
-  let jkt: string;
-  try {
-    jkt = await jose.calculateJwkThumbprint(jwk, "sha256");
-  } catch (error) {
-    throw invalid(`the DPoP proof jwk has no thumbprint: ${describeError(error)}`, error);
-  }
-  // A client signs many proofs with one key: the imported key is kept (per alg, as jose binds a key to its alg).
-  const cacheKey = `${alg} ${jkt}`;
-  let key = settings.keys.get(cacheKey);
-  let imported = false;
-  if (key === undefined) {
-    let candidate: Awaited<ReturnType<typeof jose.importJWK>>;
-    try {
-      candidate = await jose.importJWK(jwk, alg);
-    } catch (error) {
-      throw invalid(`the DPoP proof jwk cannot be used with ${alg}: ${describeError(error)}`, error);
-    }
-    if (candidate instanceof Uint8Array || candidate.type !== "public") throw invalid("the DPoP proof jwk is not a public key");
-    key = candidate;
-    imported = true;
-  }
-
   const nowMs = settings.now();
-  let payload: JWTPayload;
-  try {
-    ({ payload } = await jose.jwtVerify(proof, key, {
-      algorithms: [...settings.algorithms],
-      typ: "dpop+jwt",
-      clockTolerance: settings.clockToleranceSeconds,
-      currentDate: new Date(nowMs),
-    }));
-  } catch (error) {
-    throw invalid(`the DPoP proof does not verify with its own key: ${describeError(error)}`, error);
-  }
-  // Only a key that verified a proof is kept: forged proofs do not churn the cache.
-  if (imported) settings.keys.set(cacheKey, key);
+  // The synchronous node:crypto path decides the usual proof; whatever it is not sure of goes to jose, whose reasons are the ones reported.
+  const { jwk, jkt, payload } = fastProof(proof, settings, nowMs) ?? (await joseProof(proof, settings, nowMs));
 
   const { htm, htu, iat, jti } = payload;
   if (htm !== expected.method) throw invalid(`the DPoP proof htm ${show(htm, 20)} is not the request method ${show(expected.method, 20)}`);
-  const requestUrl = normalizeHtu(expected.url);
+  const requestUrl = normalizedHtu(expected.url);
   if (requestUrl === undefined) throw invalid(`the request URL ${show(expected.url)} cannot be compared with an htu`);
-  if (normalizeHtu(htu) !== requestUrl) throw invalid(`the DPoP proof htu ${show(htu)} is not the request URL ${show(requestUrl)}`);
+  if (normalizedHtu(htu) !== requestUrl) throw invalid(`the DPoP proof htu ${show(htu)} is not the request URL ${show(requestUrl)}`);
 
   if (typeof iat !== "number" || !Number.isFinite(iat)) throw invalid("the DPoP proof has no numeric iat");
   const now = nowMs / 1000;
@@ -204,4 +186,66 @@ export async function verifyDpopProof(proof: unknown, expected: DpopExpectations
   if (!first) throw invalid(`the DPoP proof jti ${show(jti, 40)} was already used`);
 
   return { jkt, jti, iat, publicJwk: Object.freeze({ ...(jwk as JWK) }), nonce: nextNonce };
+}
+
+/**
+ * The reference check of a proof's header, key and signature, through jose
+ * (decodeProtectedHeader, calculateJwkThumbprint, importJWK, jwtVerify):
+ * what fastProof must agree with, and what decides, with its reasons,
+ * every proof fastProof is not sure of. `proof` is a compact JWS within the
+ * size bound; rejects with a `DpopProofError`.
+ */
+export async function joseProof(proof: string, settings: DpopSettings, nowMs: number): Promise<CheckedProof> {
+  const jose = await loadJose();
+  let header: Record<string, unknown>;
+  try {
+    header = jose.decodeProtectedHeader(proof);
+  } catch (error) {
+    throw invalid(`the DPoP proof header cannot be read: ${describeError(error)}`, error);
+  }
+  const { typ, alg, jwk } = header;
+  if (typeof typ !== "string" || normalizeTyp(typ) !== "application/dpop+jwt") throw invalid(`the DPoP proof typ is ${show(typ, 40)}, not "dpop+jwt"`);
+  if (typeof alg !== "string" || !settings.algorithms.includes(alg)) throw invalid(`the DPoP proof alg ${show(alg, 40)} is not accepted (${settings.algorithms.join(", ")})`);
+  if (!isObject(jwk)) throw invalid("the DPoP proof header has no jwk object");
+  const leaked = PRIVATE_MEMBERS.filter((member) => Object.hasOwn(jwk, member));
+  if (leaked.length > 0) throw invalid(`the DPoP proof jwk is not a public key (it has ${leaked.join(", ")})`);
+  if (typeof jwk.kty !== "string" || !PUBLIC_KEY_TYPES.has(jwk.kty)) throw invalid(`the DPoP proof jwk kty ${show(jwk.kty, 20)} is not an asymmetric key type`);
+
+  let jkt: string;
+  try {
+    jkt = await jose.calculateJwkThumbprint(jwk, "sha256");
+  } catch (error) {
+    throw invalid(`the DPoP proof jwk has no thumbprint: ${describeError(error)}`, error);
+  }
+  // A client signs many proofs with one key: the imported key is kept (per alg, as jose binds a key to its alg).
+  const cacheKey = `${alg} ${jkt}`;
+  let key = settings.keys.get(cacheKey);
+  let imported = false;
+  if (key === undefined) {
+    let candidate: Awaited<ReturnType<typeof jose.importJWK>>;
+    try {
+      candidate = await jose.importJWK(jwk, alg);
+    } catch (error) {
+      throw invalid(`the DPoP proof jwk cannot be used with ${alg}: ${describeError(error)}`, error);
+    }
+    if (candidate instanceof Uint8Array || candidate.type !== "public") throw invalid("the DPoP proof jwk is not a public key");
+    key = candidate;
+    imported = true;
+  }
+
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jose.jwtVerify(proof, key, {
+      algorithms: [...settings.algorithms],
+      typ: "dpop+jwt",
+      clockTolerance: settings.clockToleranceSeconds,
+      currentDate: new Date(nowMs),
+    }));
+  } catch (error) {
+    throw invalid(`the DPoP proof does not verify with its own key: ${describeError(error)}`, error);
+  }
+  // Only a key that verified a proof is kept: forged proofs do not churn the cache.
+  if (imported) settings.keys.set(cacheKey, key);
+
+  return { jwk, jkt, payload };
 }
