@@ -14,6 +14,12 @@
  *        (BENCH_DPOP_ALGS=ES256,EdDSA,RS256 chooses)
  *   P12  an opaque token (introspected once, then from the introspection
  *        cache) vs a cached Bearer JWT
+ *   P13  Socket.IO handshakes on the protected namespace: `auth: { token,
+ *        dpop }` (the bound token, a fresh ES256 proof for GET
+ *        http://127.0.0.1:<port>/socket.io/) vs `auth: { token }` (a cached
+ *        Bearer JWT); server CPU per handshake, the raw Engine.IO client of
+ *        P5 in the load generator, which gets each run's proofs before it
+ *        (outside the measured interval) and sends each once
  *
  * Proofs are signed in this process before each one-second DPoP run, never
  * during it, while the server is idle: wrk reads them from a file and sends
@@ -30,8 +36,8 @@
  * process (another CPU than the server's) on the same kind of proof, as
  * (Bearer + one verify) ÷ Bearer.
  *
- * Needs wrk (the Lua script sets the DPoP header per request): without it
- * the rows say so.
+ * P11 and P12 need wrk (the Lua script sets the DPoP header per request):
+ * without it their rows say so.
  */
 import { verify } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -47,7 +53,7 @@ import { pin } from "./lib/pin.js";
 import { runWrk, WRK, type WrkRun } from "./lib/wrk.js";
 
 /** Server CPU per request, other credential ÷ cached Bearer JWT: at most this. */
-const TARGET = { P11: 1.3, P12: 1.1 };
+const TARGET = { P11: 1.3, P12: 1.1, P13: 1.3 };
 const PATH = "/secure/me";
 /** Proofs signed per one-second DPoP run: this many for the first (the rate is not known yet), then 1.5 × the fastest run seen so far plus a margin. */
 const FIRST_PROOFS = 8_000;
@@ -75,11 +81,12 @@ async function serverCpu(server: Child): Promise<number> {
   return (cpu.user + cpu.system) / 1e6;
 }
 
-/** A load of one second: `prepare` runs first (outside the measured interval), then wrk with the server's CPU read around it. */
-type Load = () => { run: () => Promise<WrkRun> };
+/** A load of one second: made (and `prepare`d) first, outside the measured interval; then run with the server's CPU read around it. */
+type Load = () => { prepare?: () => Promise<void>; run: () => Promise<WrkRun> };
 
 async function measured(server: Child, load: Load, total: SideTotal): Promise<WrkRun> {
-  const { run } = load();
+  const { prepare, run } = load();
+  await prepare?.();
   const before = await serverCpu(server);
   const result = await run();
   const after = await serverCpu(server);
@@ -107,7 +114,7 @@ async function oneRound(server: Child, base: Load, other: Load, runs: number, fi
   return round_;
 }
 
-function row(id: "P11" | "P12", name: string, measure: string, rounds: Round[], how: string, note: (baseCpu: number) => string): Row {
+function row(id: "P11" | "P12" | "P13", name: string, measure: string, rounds: Round[], how: string, note: (baseCpu: number) => string): Row {
   const ratios = rounds.map((each) => perRequest(each.other) / perRequest(each.base));
   const value = median(ratios);
   const failed = rounds.reduce((sum, each) => sum + each.base.non2xx + each.other.non2xx + each.base.errors + each.other.errors, 0);
@@ -157,10 +164,12 @@ function verifyCost(target: ProofTarget): number {
 }
 
 export async function runDpop(params: BenchParams, only: ReadonlySet<string>): Promise<Row[]> {
-  const ids = (["P11", "P12"] as const).filter((id) => only.has(id));
+  const ids = (["P11", "P12", "P13"] as const).filter((id) => only.has(id));
   if (ids.length === 0) return [];
+  const skipped: Row[] = [];
   if (WRK === undefined) {
-    return ids.map((id) => ({ id, measure: id, value: "n/a", target: `≤ ${TARGET[id]}×`, status: "SKIP", detail: "needs wrk (apt-get install wrk): the DPoP header changes per request" }));
+    for (const id of ids.filter((each) => each !== "P13")) skipped.push({ id, measure: id, value: "n/a", target: `≤ ${TARGET[id]}×`, status: "SKIP", detail: "needs wrk (apt-get install wrk): the DPoP header changes per request" });
+    if (!ids.includes("P13")) return skipped;
   }
   const fx = await fixture(params);
   const dir = mkdtempSync(join(tmpdir(), "ioserver-oidc-bench-dpop-"));
@@ -176,19 +185,54 @@ export async function runDpop(params: BenchParams, only: ReadonlySet<string>): P
   const server = await Child.start("server (dpop)", "servers/app.ts", { nodeArgs: ["--expose-gc", "--no-warnings"], start: { port, config } });
   pin(server.pid, "server");
   const url = `http://127.0.0.1:${port}${PATH}`;
-  const rows: Row[] = [];
+  const rows: Row[] = skipped;
   const runs = Math.max(1, Math.round(params.httpSeconds / 2));
   const how = `wrk, ${params.httpRounds} rounds × ${runs} alternating 1 s runs per credential, ${params.httpConnections} connections`;
   try {
     const bearer: Load = () => ({ run: () => runWrk({ url, seconds: 1, connections: params.httpConnections, token: fx.single }) });
-    const jobs: Array<{ id: "P11" | "P12"; name: string; alg?: BenchAlg }> = [];
-    if (ids.includes("P11")) for (const alg of proofAlgs(params)) jobs.push({ id: "P11", name: `P11 ${alg}`, alg });
-    if (ids.includes("P12")) jobs.push({ id: "P12", name: "P12" });
+    const jobs: Array<{ id: "P11" | "P12" | "P13"; name: string; alg?: BenchAlg }> = [];
+    if (ids.includes("P11") && WRK !== undefined) for (const alg of proofAlgs(params)) jobs.push({ id: "P11", name: `P11 ${alg}`, alg });
+    if (ids.includes("P12") && WRK !== undefined) jobs.push({ id: "P12", name: "P12" });
+    if (ids.includes("P13")) jobs.push({ id: "P13", name: "P13" });
     for (const { id, name, alg } of jobs) {
       let other: Load;
+      let base = bearer;
       let measure: string;
       let note: (baseCpu: number) => string;
-      if (alg !== undefined) {
+      if (id === "P13") {
+        const key = makeKey("ES256");
+        const bound = await signToken(fx.key, claims(BENCH_ISSUER, BENCH_AUDIENCE, "user-dpop-socket", 3_600, { cnf: { jkt: thumbprint(key.jwk) } }));
+        // The Socket.IO engine endpoint the client opens: scheme, host and path, no query, no namespace.
+        const target: ProofTarget = { key, method: "GET", url: `http://127.0.0.1:${port}/socket.io/`, accessToken: bound };
+        const concurrency = params.handshakeConcurrency;
+        let fastest = 0;
+        let signed = 0;
+        const reasons: Record<string, number> = {};
+        const handshakes = async (auth: string): Promise<WrkRun> => {
+          const run = await fx.load.ask<{ ok: number; failed: number; reasons: Record<string, number>; elapsed: number; p99: number }>("handshake", { port, ns: "/secure", seconds: 1, concurrency, auth }, 60_000);
+          for (const [reason, count] of Object.entries(run.reasons)) reasons[reason] = (reasons[reason] ?? 0) + count;
+          const requests = run.ok + run.failed;
+          return { requests, seconds: run.elapsed, rps: requests / run.elapsed, non2xx: run.failed, socketErrors: 0, p50: NaN, p99: run.p99, cpu: NaN };
+        };
+        base = () => ({ run: () => handshakes(`token:${fx.single}`) });
+        other = () => {
+          const count = fastest === 0 ? 4_000 : Math.min(MAX_PROOFS, Math.ceil(fastest * 1.5) + 500);
+          signed += count;
+          const proofs = makeProofs(target, count);
+          return {
+            prepare: async () => {
+              await fx.load.ask("setAuths", { auths: proofs.map((dpop) => ({ token: bound, dpop })) }, 60_000);
+            },
+            run: async () => {
+              const result = await handshakes("list");
+              fastest = Math.max(fastest, result.requests);
+              return result;
+            },
+          };
+        };
+        measure = `server CPU per Socket.IO handshake, DPoP (cached bound token, a fresh ES256 proof in auth.dpop) ÷ Bearer (cached token), raw Engine.IO client, ${concurrency} in flight`;
+        note = () => `${fmt(signed)} proofs signed and handed to the load generator before the runs${Object.keys(reasons).length > 0 ? `; refusals ${JSON.stringify(reasons)}` : ""}`;
+      } else if (alg !== undefined) {
         const key = makeKey(alg);
         const jkt = thumbprint(key.jwk);
         const bound = await signToken(fx.key, claims(BENCH_ISSUER, BENCH_AUDIENCE, "user-dpop", 3_600, { cnf: { jkt } }));
@@ -227,18 +271,18 @@ export async function runDpop(params: BenchParams, only: ReadonlySet<string>): P
         note = () => `introspection endpoint called ${introspection.hits} time(s) in all`;
       }
       // Warm-up (JIT, key set, the token cache, the introspection cache) and the functional check.
-      const warm = await oneRound(server, bearer, other, 1, 0);
+      const warm = await oneRound(server, base, other, 1, 0);
       if (warm.base.requests === 0 || warm.other.requests === 0 || warm.base.non2xx + warm.other.non2xx > 0) {
         rows.push({ id: name, measure, value: "n/a", target: `≤ ${TARGET[id]}×`, status: "FAIL", detail: `warm-up: baseline ${warm.base.requests} requests (${warm.base.non2xx} non-2xx), other ${warm.other.requests} (${warm.other.non2xx} non-2xx)` });
         continue;
       }
       const rounds: Round[] = [];
       for (let r = 0; r < params.httpRounds; r++) {
-        const each = await oneRound(server, bearer, other, runs, (r % 2) as 0 | 1);
+        const each = await oneRound(server, base, other, runs, (r % 2) as 0 | 1);
         rounds.push(each);
         log(`${name} round ${r + 1}/${params.httpRounds}: server CPU per request ${round(perRequest(each.other), 2)} vs ${round(perRequest(each.base), 2)} µs → ${round(perRequest(each.other) / perRequest(each.base), 3)}`);
       }
-      rows.push(row(id, name, measure, rounds, how, note));
+      rows.push(row(id, name, measure, rounds, id === "P13" ? `${params.httpRounds} rounds × ${runs} alternating 1 s runs per credential` : how, note));
     }
     const logs = await server.ask<{ counts: Record<string, number>; notable: string[] }>("logs");
     if (logs.notable.length > 0) log(`server log lines at level <= 4: ${JSON.stringify(logs.counts)}\n  ${logs.notable.join("\n  ")}`);

@@ -11,6 +11,7 @@
  *   M3, M5  P3 and P5 with the metrics adapter attached ÷ without      bench/lib/metricsCost.ts
  *   P11     server CPU per request, DPoP (fresh proof) ÷ Bearer, per proof alg  bench/dpop.ts
  *   P12     server CPU per request, introspected opaque ÷ cached JWT   bench/dpop.ts
+ *   P13     server CPU per Socket.IO handshake, DPoP ÷ Bearer          bench/dpop.ts
  *   C       resolveConfig: a stable vs a new equal config per call      bench/config.ts
  *   D       differential run, verifyOidcToken vs jose.jwtVerify        bench/differential.ts
  *
@@ -80,9 +81,9 @@ async function runDifferential(params: { mode?: unknown }): Promise<Row[]> {
   ];
 }
 
-const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "M3", "M5", "C", "D"] as const;
+const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "P13", "M3", "M5", "C", "D"] as const;
 /** The order of the final table. */
-const ORDER = ["P1", "P2 ES256", "P2 EdDSA", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11 ES256", "P11 EdDSA", "P11 RS256", "P12", "M3", "M5", "C", "D"];
+const ORDER = ["P1", "P2 ES256", "P2 EdDSA", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11 ES256", "P11 EdDSA", "P11 RS256", "P12", "P13", "M3", "M5", "C", "D"];
 
 function parseOnly(argv: readonly string[]): Set<string> {
   const index = argv.findIndex((arg) => arg === "--only" || arg.startsWith("--only="));
@@ -149,7 +150,7 @@ async function main(): Promise<number> {
   const groups: Array<[string[], (p: typeof params, o: Set<string>) => Promise<Row[]>]> = [
     [["P1", "P2"], runMicro],
     [["P3", "P4", "M3"], runHttp],
-    [["P11", "P12"], runDpop],
+    [["P11", "P12", "P13"], runDpop],
     [["P5", "M5"], runHandshake],
     [["P6"], runHeap],
     [["P7", "P8", "P9", "P10"], runResilience],

@@ -1,9 +1,10 @@
 /**
  * The load generator of `npm run bench`, in its own process so that it never
  * shares an event loop with the server it measures. Driven over IPC by
- * bench/http.ts, bench/handshake.ts and bench/heap.ts:
+ * bench/http.ts, bench/handshake.ts, bench/heap.ts and bench/dpop.ts:
  *
  *   setTokens  the pool of distinct valid tokens (P4, P5, P6)
+ *   setAuths   handshake `auth` objects, each sent once (P13: a fresh DPoP proof each)
  *   http       one autocannon run (P3, P4)
  *   handshake  raw Engine.IO v4 / Socket.IO v5 handshakes over `ws` at a fixed concurrency (P5)
  *   hold       open N idle authenticated or open sockets and keep them (P6)
@@ -39,6 +40,9 @@ const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon;
 let pool: string[] = [];
 let next = 0;
 const nextToken = () => pool[next++ % pool.length]!;
+/** Handshake `auth` objects sent once each, in order (`auth: "list"`: P13's proofs); past the end, `{}` (refused). */
+let auths: Array<Record<string, unknown>> = [];
+let nextAuth = 0;
 
 // ---------------------------------------------------------------------------
 // HTTP (autocannon).
@@ -185,7 +189,7 @@ type Outcome = { ok: true; ws: WebSocket } | { ok: false; reason: string; ws?: W
 /** `40/ns,` prefix of Socket.IO packets for a namespace ("" for "/"). */
 const nsPrefix = (ns: string) => (ns === "/" ? "" : `${ns},`);
 
-function handshake(port: number, ns: string, token: string | undefined, timeoutMs: number): Promise<Outcome> {
+function handshake(port: number, ns: string, token: string | Record<string, unknown> | undefined, timeoutMs: number): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`, { perMessageDeflate: false, skipUTF8Validation: true });
     const prefix = nsPrefix(ns);
@@ -209,7 +213,7 @@ function handshake(port: number, ns: string, token: string | undefined, timeoutM
       if (!opened) {
         if (text[0] !== "0") return finish({ ok: false, reason: `unexpected first packet ${text.slice(0, 40)}` });
         opened = true;
-        ws.send(`40${prefix}${JSON.stringify(token === undefined ? {} : { token })}`);
+        ws.send(`40${prefix}${JSON.stringify(token === undefined ? {} : typeof token === "string" ? { token } : token)}`);
         return;
       }
       if (settled) return;
@@ -243,7 +247,9 @@ function closeGracefully(ws: WebSocket): void {
   setTimeout(() => ws.terminate(), 5_000).unref();
 }
 
-function tokenFor(auth: unknown): string | undefined {
+function tokenFor(auth: unknown): string | Record<string, unknown> | undefined {
+  if (auth === "list") return auths[nextAuth++] ?? {};
+  if (typeof auth === "string" && auth.startsWith("token:")) return auth.slice("token:".length);
   if (auth === "pool") {
     if (pool.length === 0) throw new Error("auth: pool needs setTokens first");
     return nextToken();
@@ -384,6 +390,11 @@ serve(async () => ({}), {
     pool = message.tokens as string[];
     next = 0;
     return { size: pool.length };
+  },
+  setAuths: (message) => {
+    auths = message.auths as Array<Record<string, unknown>>;
+    nextAuth = 0;
+    return { size: auths.length };
   },
   http: (message) => http(message),
   httpAlternating: (message) => httpAlternating(message),
