@@ -40,8 +40,13 @@ export type AuthScheme = "bearer" | "dpop";
 /** Where the step leaves a fresh nonce for the HTTP front-end to send in `DPoP-Nonce`. */
 export const DPOP_NONCE: unique symbol = Symbol("ioserver-oidc.dpopNonce");
 
-/** Replay store entries of the default store (one app). */
-const REPLAY_ENTRIES = 50_000;
+/**
+ * Replay store entries of the default store (one app): more proofs than one
+ * process can verify within a proof's lifetime (a signature check each, about
+ * 5,000 a second per core here, for 65 s), about 110 bytes each when full.
+ * A full store refuses new proofs rather than forget live ones.
+ */
+const REPLAY_ENTRIES = 500_000;
 const NO_OPTIONS = Object.freeze({});
 
 interface DpopState {
