@@ -29,11 +29,11 @@
  *
  * Proven against the reference by test/differential/dpopProof.test.ts.
  */
-import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
+import { createHash, createPublicKey, type KeyObject } from "node:crypto";
 import { EC, ED, PSS, RSA, specOf, type AlgSpec } from "../jwt/algorithms.js";
 import { decodeJws } from "../jwt/decode.js";
 import { factsOf, importsAsVerifyKey } from "../jwt/fastKey.js";
-import { signatureView, signingInputView } from "../jwt/segment.js";
+import { signatureVerifies } from "../jwt/fastVerify.js";
 import { normalizeTyp } from "../jwt/typ.js";
 import { LruMap } from "../keys/lruMap.js";
 import type { DpopSettings } from "./dpopOptions.js";
@@ -195,26 +195,7 @@ export function fastProof(proof: string, settings: DpopSettings, nowMs: number):
     const facts = factsOf(publicKey);
     if (!importsAsVerifyKey(spec, key, facts)) return undefined;
 
-    if (decoded.signatureLength !== (spec.family <= PSS ? (facts.modulusLength + 7) >> 3 : spec.signatureLength)) return undefined;
-    // Views of one shared buffer (segment.ts): crypto.verify reads them at once.
-    const signature = signatureView(decoded.signature);
-    const data = signingInputView(decoded.signingInput);
-    let valid: boolean;
-    switch (spec.family) {
-      case RSA:
-        valid = cryptoVerify(spec.hash, data, publicKey, signature);
-        break;
-      case PSS:
-        valid = cryptoVerify(spec.hash, data, facts.pssKeys[spec.saltLength]!, signature);
-        break;
-      case EC:
-        valid = cryptoVerify(spec.hash, data, facts.ecKey, signature);
-        break;
-      case ED:
-        valid = cryptoVerify(null, data, publicKey, signature);
-        break;
-    }
-    if (!valid) return undefined;
+    if (!signatureVerifies(decoded, spec, publicKey, facts)) return undefined;
     // Only a key that verified a proof is kept: forged proofs do not churn the cache.
     if (!known) cache.set(cacheKey, publicKey);
     return { jwk: key, jkt, payload };

@@ -22,7 +22,7 @@
  * Written for the hot path: no regex, no closures, no Buffers per call (the
  * bytes crypto.verify reads are views of one shared buffer, segment.ts).
  */
-import { verify as cryptoVerify } from "node:crypto";
+import { verify as cryptoVerify, type KeyObject } from "node:crypto";
 import { EC, ED, PSS, RSA, specOf, type AlgSpec } from "./algorithms.js";
 import { claimsValid, type FastPolicy } from "./claims.js";
 import type { DecodedJws } from "./decode.js";
@@ -58,7 +58,7 @@ let fitFacts: KeyFacts | undefined;
  */
 export function fastVerify(decoded: DecodedJws, key: FastKey, policy: FastPolicy, nowSeconds?: number): Record<string, unknown> | undefined {
   try {
-    const { header, payload, signatureLength } = decoded;
+    const { header, payload } = decoded;
     let spec: AlgSpec | undefined;
     let facts: KeyFacts;
     if (header === fitHeader && key === fitKey && policy === fitPolicy) {
@@ -86,27 +86,31 @@ export function fastVerify(decoded: DecodedJws, key: FastKey, policy: FastPolicy
     const now = nowSeconds === undefined ? Math.floor(Date.now() / 1000) : nowSeconds;
     if (!claimsValid(header, payload, policy, now)) return undefined;
 
-    if (signatureLength !== (spec.family <= PSS ? (facts.modulusLength + 7) >> 3 : spec.signatureLength)) return undefined;
-    // Views of one shared buffer (segment.ts): crypto.verify reads them at once, before anything can reuse it.
-    const signature = signatureView(decoded.signature);
-    const data = signingInputView(decoded.signingInput);
-    let valid: boolean;
-    switch (spec.family) {
-      case RSA:
-        valid = cryptoVerify(spec.hash, data, key.key, signature);
-        break;
-      case PSS:
-        valid = cryptoVerify(spec.hash, data, facts.pssKeys[spec.saltLength]!, signature);
-        break;
-      case EC:
-        valid = cryptoVerify(spec.hash, data, facts.ecKey, signature);
-        break;
-      case ED:
-        valid = cryptoVerify(null, data, key.key, signature);
-        break;
-    }
-    return valid ? payload : undefined;
+    return signatureVerifies(decoded, spec, key.key, facts) ? payload : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Whether `decoded`'s signature is of the size `spec` and the key call for,
+ * and verifies with `publicKey` (whose facts are `facts`) under `spec`: the
+ * one `crypto.verify` call of the fast paths (access tokens and DPoP proofs).
+ * Throws what `crypto.verify` throws; callers treat that as "ask jose".
+ */
+export function signatureVerifies(decoded: DecodedJws, spec: AlgSpec, publicKey: KeyObject, facts: KeyFacts): boolean {
+  if (decoded.signatureLength !== (spec.family <= PSS ? (facts.modulusLength + 7) >> 3 : spec.signatureLength)) return false;
+  // Views of one shared buffer (segment.ts): crypto.verify reads them at once, before anything can reuse it.
+  const signature = signatureView(decoded.signature);
+  const data = signingInputView(decoded.signingInput);
+  switch (spec.family) {
+    case RSA:
+      return cryptoVerify(spec.hash, data, publicKey, signature);
+    case PSS:
+      return cryptoVerify(spec.hash, data, facts.pssKeys[spec.saltLength]!, signature);
+    case EC:
+      return cryptoVerify(spec.hash, data, facts.ecKey, signature);
+    case ED:
+      return cryptoVerify(null, data, publicKey, signature);
   }
 }
