@@ -2,7 +2,7 @@ import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
 import { authenticateNow } from "../pipeline/authenticate.js";
 import { httpHook } from "../pipeline/httpHook.js";
-import { applyContext } from "../pipeline/applyContext.js";
+import { setRequestContext } from "../pipeline/requestContext.js";
 import { bearerToken, dpopToken } from "../pipeline/extractToken.js";
 import { bearerBinding, dpopBinding } from "../pipeline/dpopBinding.js";
 
@@ -25,8 +25,8 @@ export class OidcHttpMiddleware extends BaseMiddleware {
       // A cached token is decided at once; anything else resolves later. The DPoP step runs inside the
       // authentication, after verification and before the users manager: a proof is checked on every request.
       const result = authenticateNow(token, app, "http", request, binding);
-      if (result instanceof Promise) return result.then((each) => applyContext(request, each.context));
-      applyContext(request, result.context);
+      if (result instanceof Promise) return result.then((each) => setRequestContext(request, each.context));
+      setRequestContext(request, result.context);
     });
   }
 }

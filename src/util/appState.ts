@@ -11,10 +11,10 @@
  */
 import type { OidcAppHandle } from "../types.js";
 
-/** Everything the package keeps for one app: its parts, by the `AppPart` that owns each. */
+/** Everything the package keeps for one app: its parts, each at the index of the `AppPart` that owns it. */
 export interface AppState {
   readonly app: OidcAppHandle;
-  readonly parts: Map<AppPart<unknown>, unknown>;
+  readonly parts: unknown[];
 }
 
 /** One named part of every app's record, created for an app the first time it is asked for. */
@@ -24,31 +24,38 @@ export interface AppPart<T> {
   of(app: OidcAppHandle): T;
 }
 
-const states = new WeakMap<object, AppState>();
 /**
- * The last record found: most processes run one app, whose record is then
- * found without a lookup. Held weakly, so a dropped app is not kept alive.
+ * The record lives on the handle itself, under a symbol (not enumerable, not
+ * writable): found with one property read on every request and handshake,
+ * and collected with the handle. A handle that cannot take a property (a
+ * frozen object) has its record in a WeakMap instead.
  */
-let last: WeakRef<AppState> | undefined;
+const STATE = Symbol("ioserver-oidc.state");
+const elsewhere = new WeakMap<object, AppState>();
 
 function appStateOf(app: OidcAppHandle): AppState {
-  const recent = last?.deref();
-  if (recent !== undefined && recent.app === app) return recent;
-  let state = states.get(app);
-  if (state === undefined) states.set(app, (state = { app, parts: new Map() }));
-  last = new WeakRef(state);
+  const own = (app as { [STATE]?: AppState })[STATE];
+  if (own !== undefined) return own;
+  let state = elsewhere.get(app);
+  if (state !== undefined) return state;
+  state = { app, parts: [] };
+  if (Object.isExtensible(app)) Object.defineProperty(app, STATE, { value: state, enumerable: false, writable: false, configurable: false });
+  else elsewhere.set(app, state);
   return state;
 }
 
+/** Parts declared so far: each new part takes the next index of every record. */
+let declared = 0;
+
 export function appPart<T>(name: string, create: (app: OidcAppHandle) => T): AppPart<T> {
-  const part: AppPart<T> = {
+  const index = declared++;
+  return {
     name,
     of(app) {
       const parts = appStateOf(app).parts;
-      let value = parts.get(part) as T | undefined;
-      if (value === undefined) parts.set(part, (value = create(app)));
+      let value = parts[index] as T | undefined;
+      if (value === undefined) parts[index] = value = create(app);
       return value;
     },
   };
-  return part;
 }
