@@ -79,11 +79,21 @@ export function prototypeDecorations(contextOf: (target: object) => OidcUserCont
     return true;
   };
 
+  // The last prototype seen and its answer: every target of a transport usually shares one.
+  let lastPrototype: object | undefined;
+  let lastInstalled = false;
+
   return (target, context) => {
     const prototype = Object.getPrototypeOf(target) as object | null;
     if (prototype === null) return applyContext(target, context);
-    let installed = prototypes.get(prototype);
-    if (installed === undefined) prototypes.set(prototype, (installed = install(prototype)));
+    let installed: boolean | undefined;
+    if (prototype === lastPrototype) installed = lastInstalled;
+    else {
+      installed = prototypes.get(prototype);
+      if (installed === undefined) prototypes.set(prototype, (installed = install(prototype)));
+      lastPrototype = prototype;
+      lastInstalled = installed;
+    }
     if (!installed || hasOwnDecoration(target)) applyContext(target, context);
   };
 }
