@@ -16,8 +16,6 @@ import { audienceList, duration, flag, httpUrl, label, nonEmpty, stripTrailingSl
 
 /** Process-wide set, bounded by the configs: weak, the normalised configs this module made (returned as they are when given again). */
 const normalized = new WeakSet<object>();
-/** The last normalised config asked for: the one config of most processes is then recognised without a lookup. */
-let lastNormalized: object | undefined;
 /** The default `names`, shared: a default `{}` would be allocated on every call, cached ones included. */
 const NO_NAMES: Names = Object.freeze({});
 
@@ -32,11 +30,7 @@ const NO_NAMES: Names = Object.freeze({});
  */
 export function normalizeConfig(input: OidcConfigInput, names: Names = NO_NAMES): OidcConfig {
   if (input === null || typeof input !== "object") throw new OidcConfigError("config", "must be an object");
-  if (input === lastNormalized) return input as unknown as OidcConfig;
-  if (normalized.has(input)) {
-    lastNormalized = input;
-    return input as unknown as OidcConfig;
-  }
+  if (normalized.has(input)) return input as unknown as OidcConfig;
   const known = knownConfig(input);
   if (known !== undefined) return known;
   const config = normalizeNew(input, names);

@@ -22,17 +22,24 @@ import type { OidcDecorations, OidcUserContext } from "../types.js";
 type Field = "sub" | "userId" | "userRole" | "roles" | "permissions" | "features" | "scopes";
 const FIELDS: readonly Field[] = ["sub", "userId", "userRole", "roles", "permissions", "features", "scopes"];
 
-/** Copy the context onto a target as eight own properties. */
+/**
+ * Copy the context onto a target as eight own properties: defined, not
+ * assigned, so an accessor of the same name on the target's prototype (one
+ * without a setter, say) neither refuses nor takes the values.
+ */
 export function applyContext(target: object, context: OidcUserContext): void {
-  const decorated = target as OidcDecorations;
-  decorated.sub = context.sub;
-  decorated.userId = context.userId;
-  decorated.userRole = context.userRole;
-  decorated.roles = context.roles;
-  decorated.permissions = context.permissions;
-  decorated.features = context.features;
-  decorated.scopes = context.scopes;
-  decorated.auth = context;
+  own(target, "sub", context.sub);
+  own(target, "userId", context.userId);
+  own(target, "userRole", context.userRole);
+  own(target, "roles", context.roles);
+  own(target, "permissions", context.permissions);
+  own(target, "features", context.features);
+  own(target, "scopes", context.scopes);
+  own(target, "auth", context);
+}
+
+function own(target: object, name: keyof OidcDecorations, value: unknown): void {
+  Object.defineProperty(target, name, { value, writable: true, enumerable: true, configurable: true });
 }
 
 /** Whether the target has one of the names as its own property: the authenticated values replace them. */
@@ -57,43 +64,55 @@ function hasOwnDecoration(target: object): boolean {
  * not get them.
  */
 export function prototypeDecorations(contextOf: (target: object) => OidcUserContext | undefined): (target: object, context: OidcUserContext) => void {
-  /** Prototypes seen: true when the accessors are on them, false when a name was taken (copy instead). */
+  /** Prototypes seen: true when the accessors are on them (or inherited from one that has them), false when a name was taken (copy instead). */
   const prototypes = new WeakMap<object, boolean>();
+  /** The getters this function defines: a prototype that inherits them is decorated already. */
+  const ours = new WeakSet<object>();
 
-  const accessor = (read: (context: OidcUserContext) => unknown, name: string): PropertyDescriptor => ({
-    configurable: true,
-    enumerable: false,
-    get(this: object) {
+  const accessor = (read: (context: OidcUserContext) => unknown, name: string): PropertyDescriptor => {
+    const get = function (this: object) {
       const context = contextOf(this);
       return context === undefined ? undefined : read(context);
-    },
-    set(this: object, value: unknown) {
-      Object.defineProperty(this, name, { value, writable: true, enumerable: true, configurable: true });
-    },
-  });
-
-  const install = (prototype: object): boolean => {
-    for (const name of [...FIELDS, "auth"]) if (name in prototype) return false;
-    for (const field of FIELDS) Object.defineProperty(prototype, field, accessor((context) => context[field], field));
-    Object.defineProperty(prototype, "auth", accessor((context) => context, "auth"));
-    return true;
+    };
+    ours.add(get);
+    return {
+      configurable: true,
+      enumerable: false,
+      get,
+      set(this: object, value: unknown) {
+        Object.defineProperty(this, name, { value, writable: true, enumerable: true, configurable: true });
+      },
+    };
   };
 
-  // The last prototype seen and its answer: every target of a transport usually shares one.
-  let lastPrototype: object | undefined;
-  let lastInstalled = false;
+  /** Whether `name`, on `prototype` or above it, is one of this function's accessors. */
+  const isOurs = (prototype: object, name: string): boolean => {
+    for (let holder: object | null = prototype; holder !== null; holder = Object.getPrototypeOf(holder) as object | null) {
+      const descriptor = Object.getOwnPropertyDescriptor(holder, name);
+      if (descriptor !== undefined) {
+        const getter: unknown = Reflect.get(descriptor, "get");
+        return typeof getter === "function" && ours.has(getter);
+      }
+    }
+    return false;
+  };
+
+  const install = (prototype: object): boolean => {
+    // Never on the shared prototypes every plain object or array has: a plain object standing in for a request gets copies.
+    if (prototype === Object.prototype || prototype === Array.prototype || prototype === Function.prototype) return false;
+    const names = [...FIELDS, "auth"];
+    const present = names.filter((name) => name in prototype);
+    if (present.length > 0) return present.length === names.length && names.every((name) => isOurs(prototype, name));
+    if (!Object.isExtensible(prototype)) return false;
+    for (const field of FIELDS) if (!Reflect.defineProperty(prototype, field, accessor((context) => context[field], field))) return false;
+    return Reflect.defineProperty(prototype, "auth", accessor((context) => context, "auth"));
+  };
 
   return (target, context) => {
     const prototype = Object.getPrototypeOf(target) as object | null;
     if (prototype === null) return applyContext(target, context);
-    let installed: boolean | undefined;
-    if (prototype === lastPrototype) installed = lastInstalled;
-    else {
-      installed = prototypes.get(prototype);
-      if (installed === undefined) prototypes.set(prototype, (installed = install(prototype)));
-      lastPrototype = prototype;
-      lastInstalled = installed;
-    }
+    let installed = prototypes.get(prototype);
+    if (installed === undefined) prototypes.set(prototype, (installed = install(prototype)));
     if (!installed || hasOwnDecoration(target)) applyContext(target, context);
   };
 }

@@ -27,20 +27,32 @@ export interface AppPart<T> {
 /**
  * The record lives on the handle itself, under a symbol (not enumerable, not
  * writable): found with one property read on every request and handshake,
- * and collected with the handle. A handle that cannot take a property (a
- * frozen object) has its record in a WeakMap instead.
+ * and collected with the handle. A record read through the prototype chain
+ * (a handle made with `Object.create(handle)`) is another handle's: such a
+ * handle, and one that cannot take a property (frozen, or a proxy that
+ * refuses), has its record in a WeakMap instead.
  */
 const STATE = Symbol("ioserver-oidc.state");
 const elsewhere = new WeakMap<object, AppState>();
 
 function appStateOf(app: OidcAppHandle): AppState {
-  const own = (app as { [STATE]?: AppState })[STATE];
-  if (own !== undefined) return own;
+  let own: AppState | undefined;
+  try {
+    own = (app as { [STATE]?: AppState })[STATE];
+  } catch {
+    own = undefined; // a proxy that throws on keys it does not know
+  }
+  if (own !== undefined && own.app === app) return own;
   let state = elsewhere.get(app);
   if (state !== undefined) return state;
   state = { app, parts: [] };
-  if (Object.isExtensible(app)) Object.defineProperty(app, STATE, { value: state, enumerable: false, writable: false, configurable: false });
-  else elsewhere.set(app, state);
+  let kept: boolean;
+  try {
+    kept = own === undefined && Reflect.defineProperty(app, STATE, { value: state, enumerable: false, writable: false, configurable: false });
+  } catch {
+    kept = false;
+  }
+  if (!kept) elsewhere.set(app, state);
   return state;
 }
 

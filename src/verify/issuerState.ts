@@ -82,15 +82,8 @@ const tokenCaches = new WeakMap<OidcConfig, TokenCache>();
 
 /** The verified-token cache of this config (one per config object), or undefined when turned off. */
 export function tokenCacheOf(config: OidcConfig): TokenCache | undefined {
-  if (config === lastCacheConfig) return lastCache;
   if (config.tokenCache === false) return undefined;
   let cache = tokenCaches.get(config);
   if (cache === undefined) tokenCaches.set(config, (cache = new TokenCache(config.tokenCache)));
-  lastCacheConfig = config;
-  lastCache = cache;
   return cache;
 }
-
-/** The last config asked for and its cache: most processes run one config, whose cache is then found without a lookup. */
-let lastCacheConfig: OidcConfig | undefined;
-let lastCache: TokenCache | undefined;

@@ -36,3 +36,29 @@ describe("app state", () => {
     assert.notEqual(part.of(Object.freeze({ log: () => undefined })), value);
   });
 });
+
+describe("app state, unusual handles", () => {
+  it("a handle made from another with Object.create has a record of its own", () => {
+    const part = appPart("inherited", () => ({}));
+    const parent = { log: () => undefined } as unknown as OidcAppHandle;
+    const child = Object.create(parent) as OidcAppHandle;
+    const fromParent = part.of(parent);
+    const fromChild = part.of(child);
+    assert.notEqual(fromChild, fromParent);
+    assert.equal(part.of(child), fromChild);
+    assert.equal(part.of(parent), fromParent);
+  });
+
+  it("a proxy that refuses new properties, or throws on keys it does not know, still gets one record", () => {
+    const part = appPart("proxied", () => ({}));
+    const refusing = new Proxy({ log: () => undefined }, { defineProperty: () => false });
+    assert.equal(part.of(refusing), part.of(refusing));
+    const strict = new Proxy<Record<string | symbol, unknown>>({ log: () => undefined }, {
+      get(target, key) {
+        if (!(key in target)) throw new Error(`unknown key ${String(key)}`);
+        return target[key];
+      },
+    }) as unknown as OidcAppHandle;
+    assert.equal(part.of(strict), part.of(strict));
+  });
+});

@@ -1,0 +1,95 @@
+/**
+ * The decoration mechanism both transports use (`prototypeDecorations`),
+ * driven directly: where it may put its accessors, and where it copies.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { prototypeDecorations } from "../../src/pipeline/decorations.js";
+import type { OidcUserContext } from "../../src/types.js";
+
+const context: OidcUserContext = Object.freeze({
+  sub: "s-1",
+  userId: "u-1",
+  email: null,
+  name: null,
+  userRole: "admin",
+  roles: ["admin"],
+  permissions: [],
+  features: Object.freeze({}),
+  scopes: [],
+  expiresAt: 1_900_000_000_000,
+  claims: Object.freeze({ sub: "s-1" }),
+});
+
+const SLOT = Symbol("test context");
+type Target = Record<string | symbol, unknown>;
+const contextOf = (target: object) => (target as Target)[SLOT] as OidcUserContext | undefined;
+
+function decorator() {
+  const decorate = prototypeDecorations(contextOf);
+  return (target: object) => {
+    (target as Target)[SLOT] = context;
+    decorate(target, context);
+  };
+}
+
+describe("prototype decorations", () => {
+  it("a plain object (Object.prototype) gets copies: the shared prototypes are never touched", () => {
+    const decorate = decorator();
+    const plain: Target = { headers: {} };
+    decorate(plain);
+    assert.equal(plain.userId, "u-1");
+    assert.equal(plain.auth, context);
+    for (const name of ["sub", "userId", "userRole", "roles", "permissions", "features", "scopes", "auth"]) {
+      assert.equal(Object.getOwnPropertyDescriptor(Object.prototype, name), undefined, `Object.prototype.${name}`);
+    }
+    assert.equal("roles" in {}, false);
+    const list = Object.assign([], { [SLOT]: context });
+    decorate(list);
+    assert.equal(Object.getOwnPropertyDescriptor(Array.prototype, "userId"), undefined);
+  });
+
+  it("a prototype that inherits this decorator's accessors (a Fastify child context's request) reads them: nothing is copied", () => {
+    const decorate = decorator();
+    class Parent {}
+    class Child extends Parent {}
+    decorate(new Parent());
+    const child = new Child() as unknown as Target;
+    decorate(child);
+    assert.deepEqual(Object.keys(child), []);
+    assert.equal(child.userId, "u-1");
+    assert.equal(Object.getOwnPropertyDescriptor(Child.prototype, "userId"), undefined, "nothing defined again on the child prototype");
+  });
+
+  it("a prototype that inherits someone else's accessor for one of the names gets copies", () => {
+    const decorate = decorator();
+    class Base {
+      get roles() {
+        return ["theirs"];
+      }
+    }
+    class Derived extends Base {}
+    const target = new Derived() as unknown as Target;
+    decorate(target);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(target, "roles")?.value, ["admin"]);
+    assert.equal(target.userId, "u-1");
+  });
+
+  it("another decorator's accessors (another transport's) are not taken for this one's", () => {
+    const first = decorator();
+    const second = decorator();
+    class Shared {}
+    first(new Shared());
+    const target = new Shared() as unknown as Target;
+    second(target);
+    assert.equal(Object.getOwnPropertyDescriptor(target, "userId")?.value, "u-1", "copied");
+  });
+
+  it("a frozen prototype gets no accessors and its targets get copies", () => {
+    const decorate = decorator();
+    const prototype = Object.freeze({ kind: "frozen" });
+    const target = Object.create(prototype) as Target;
+    decorate(target);
+    assert.equal(Object.getOwnPropertyDescriptor(target, "sub")?.value, "s-1");
+  });
+});
