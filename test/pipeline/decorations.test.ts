@@ -6,20 +6,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { prototypeDecorations } from "../../src/pipeline/decorations.js";
 import type { OidcUserContext } from "../../src/types.js";
+import { sampleContext } from "../helpers/userContext.js";
 
-const context: OidcUserContext = Object.freeze({
-  sub: "s-1",
-  userId: "u-1",
-  email: null,
-  name: null,
-  userRole: "admin",
-  roles: ["admin"],
-  permissions: [],
-  features: Object.freeze({}),
-  scopes: [],
-  expiresAt: 1_900_000_000_000,
-  claims: Object.freeze({ sub: "s-1" }),
-});
+const context = sampleContext;
 
 const SLOT = Symbol("test context");
 type Target = Record<string | symbol, unknown>;

@@ -9,21 +9,9 @@ import { describe, it } from "node:test";
 import type { Socket } from "socket.io";
 import { decorateSocket } from "../../src/sockets/decorations.js";
 import { setContext } from "../../src/sockets/socketState.js";
-import type { OidcUserContext } from "../../src/types.js";
+import { sampleContext } from "../helpers/userContext.js";
 
-const context: OidcUserContext = Object.freeze({
-  sub: "s-1",
-  userId: "u-1",
-  email: null,
-  name: null,
-  userRole: "admin",
-  roles: ["admin"],
-  permissions: ["p"],
-  features: { f: true },
-  scopes: ["openid"],
-  expiresAt: 1_900_000_000_000,
-  claims: Object.freeze({ sub: "s-1" }),
-});
+const context = sampleContext;
 
 describe("socket decorations", () => {
   it("a prototype free of the names gets accessors (not own properties); a socket this package does not track reads undefined; assigning makes an own property", () => {
