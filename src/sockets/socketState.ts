@@ -13,15 +13,18 @@
  *   (`socket.data = { room }`) must not take the socket out of its expiry,
  *   its rooms' bookkeeping or the reach of a revocation.
  * - A few booleans packed into one number, and the socket's place in the
- *   app's expiry queue (`DUE`, `SLOT`, see `deadlineQueue.ts`). These and the
- *   context are symbol-keyed fields on the socket itself, added in one order
- *   so every socket keeps one shape; every idle socket carries them, so they
- *   are plain values, not an object of their own.
+ *   app's expiry queue (`SLOT`, see `deadlineQueue.ts`, which keeps the
+ *   deadline itself). These and the context are symbol-keyed fields on the
+ *   socket itself, added in one order so every socket keeps one shape; every
+ *   idle socket carries them, so they are plain values, not an object of
+ *   their own. Three, because V8 gives an object whose own slots are full
+ *   (a Socket.IO socket's are) room for three more fields at a time: a
+ *   fourth would cost as much again.
  * - The times of its recent in-band refreshes, only for sockets that refresh.
  */
 import type { Socket } from "socket.io";
 import type { OidcUserContext } from "../types.js";
-import { DUE, SLOT } from "../util/deadlineQueue.js";
+import { SLOT } from "../util/deadlineQueue.js";
 
 /** Tracked by its app's registry (indexed, in its rooms). */
 export const TRACKED = 1;
@@ -42,7 +45,6 @@ const FLAGS = Symbol("ioserver-oidc.flags");
 export type TrackedSocket = Socket & {
   [CONTEXT]: OidcUserContext | undefined;
   [FLAGS]: number;
-  [DUE]: number;
   [SLOT]: number;
 };
 
@@ -52,7 +54,6 @@ export function tracked(socket: Socket): TrackedSocket {
   if (carrier[FLAGS] === undefined) {
     carrier[CONTEXT] = undefined;
     carrier[FLAGS] = 0;
-    carrier[DUE] = 0;
     carrier[SLOT] = -1;
   }
   return carrier;

@@ -1,24 +1,23 @@
 /**
- * Many deadlines, one timer: a binary min-heap of entries ordered by
- * `dueAt`, with one `setTimeout` armed for the earliest. Used for socket
+ * Many deadlines, one timer: a binary min-heap of entries ordered by their
+ * deadlines, with one `setTimeout` armed for the earliest. Used for socket
  * expiry, where a timer and a closure per socket would cost more memory than
  * the rest of the socket's authentication state.
  *
- * Each entry carries its own deadline (`[DUE]`) and its position in the heap
- * (`[SLOT]`), so moving or removing an entry is O(log n) and the queue holds
- * no other per-entry data. The fields are symbol-keyed so that any object
- * can be an entry (a socket is one) without a wrapper object each. An entry
- * is in at most one queue.
+ * The heap is two arrays side by side: the entries, and their deadlines as
+ * plain doubles (V8 stores an array of doubles unboxed, 8 bytes each, where a
+ * deadline in a field of the entry itself would be a boxed number of its
+ * own). Each entry carries only its position in the heap (`[SLOT]`, a small
+ * integer), so moving or removing an entry is O(log n) without a search. The
+ * field is symbol-keyed so that any object can be an entry (a socket is one)
+ * without a wrapper object each. An entry is in at most one queue.
  */
 
-/** The entry's deadline (epoch ms). */
-export const DUE = Symbol("ioserver-oidc.due");
 /** The entry's position in the heap, -1 when not queued. */
 export const SLOT = Symbol("ioserver-oidc.slot");
 
 /** What the queue needs on each entry. */
 export interface Deadline {
-  [DUE]: number;
   [SLOT]: number;
 }
 
@@ -27,6 +26,8 @@ const MAX_DELAY = 2_147_483_647;
 
 export class DeadlineQueue<T extends Deadline> {
   private readonly heap: T[] = [];
+  /** `dues[i]` is the deadline (epoch ms) of `heap[i]`. */
+  private readonly dues: number[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** When the armed timer fires (epoch ms), or Infinity when none is armed. */
   private armedFor = Infinity;
@@ -45,18 +46,25 @@ export class DeadlineQueue<T extends Deadline> {
     return this.heap.length;
   }
 
+  /** The deadline `entry` is queued for, or undefined when it is not queued here. */
+  dueOf(entry: T): number | undefined {
+    const slot = entry[SLOT];
+    return slot >= 0 && this.heap[slot] === entry ? this.dues[slot] : undefined;
+  }
+
   /** Queue `entry` for `dueAt`, or move it there if it is queued already. */
   schedule(entry: T, dueAt: number): void {
-    const previous = entry[DUE];
-    entry[DUE] = dueAt;
-    if (entry[SLOT] < 0) {
-      entry[SLOT] = this.heap.length;
+    // Stored as a double even when whole, so the array keeps one (unboxed) representation.
+    const due = +dueAt;
+    const slot = entry[SLOT];
+    if (slot < 0 || this.heap[slot] !== entry) {
       this.heap.push(entry);
-      this.up(entry[SLOT]);
-    } else if (dueAt < previous) {
-      this.up(entry[SLOT]);
+      this.dues.push(due);
+      this.up(this.heap.length - 1, entry, due);
+    } else if (due < this.dues[slot]!) {
+      this.up(slot, entry, due);
     } else {
-      this.down(entry[SLOT]);
+      this.down(slot, entry, due);
     }
     this.arm();
   }
@@ -67,11 +75,11 @@ export class DeadlineQueue<T extends Deadline> {
     if (slot < 0 || this.heap[slot] !== entry) return;
     entry[SLOT] = -1;
     const last = this.heap.pop()!;
+    const lastDue = this.dues.pop()!;
     if (last !== entry) {
-      this.heap[slot] = last;
-      last[SLOT] = slot;
-      this.down(slot);
-      this.up(last[SLOT]);
+      this.down(slot, last, lastDue);
+      const moved = last[SLOT];
+      this.up(moved, last, lastDue);
     }
     if (this.heap.length === 0) this.disarm();
   }
@@ -80,6 +88,7 @@ export class DeadlineQueue<T extends Deadline> {
   clear(): void {
     for (const entry of this.heap) entry[SLOT] = -1;
     this.heap.length = 0;
+    this.dues.length = 0;
     this.disarm();
   }
 
@@ -90,7 +99,7 @@ export class DeadlineQueue<T extends Deadline> {
     const heap = this.heap;
     // Everything due leaves first, so an entry put back for "now" waits for the next timer instead of looping.
     const due: T[] = [];
-    while (heap.length > 0 && heap[0]![DUE] <= now) {
+    while (heap.length > 0 && this.dues[0]! <= now) {
       const entry = heap[0]!;
       this.cancel(entry);
       due.push(entry);
@@ -106,11 +115,11 @@ export class DeadlineQueue<T extends Deadline> {
   };
 
   private arm(): void {
-    const first = this.heap[0];
-    if (first === undefined) return this.disarm();
-    if (this.timer !== undefined && this.armedFor <= first[DUE]) return;
+    if (this.heap.length === 0) return this.disarm();
+    const first = this.dues[0]!;
+    if (this.timer !== undefined && this.armedFor <= first) return;
     this.disarm();
-    const delay = Math.min(Math.max(0, first[DUE] - Date.now()), MAX_DELAY);
+    const delay = Math.min(Math.max(0, first - Date.now()), MAX_DELAY);
     this.armedFor = Date.now() + delay;
     this.timer = setTimeout(this.fire, delay);
   }
@@ -121,37 +130,45 @@ export class DeadlineQueue<T extends Deadline> {
     this.armedFor = Infinity;
   }
 
-  private up(slot: number): void {
+  /** Put `entry` (deadline `due`) at `slot`, or above it while its parent is due later. */
+  private up(slot: number, entry: T, due: number): void {
     const heap = this.heap;
-    const entry = heap[slot]!;
+    const dues = this.dues;
     while (slot > 0) {
       const parentSlot = (slot - 1) >> 1;
+      const parentDue = dues[parentSlot]!;
+      if (parentDue <= due) break;
       const parent = heap[parentSlot]!;
-      if (parent[DUE] <= entry[DUE]) break;
       heap[slot] = parent;
+      dues[slot] = parentDue;
       parent[SLOT] = slot;
       slot = parentSlot;
     }
     heap[slot] = entry;
+    dues[slot] = due;
     entry[SLOT] = slot;
   }
 
-  private down(slot: number): void {
+  /** Put `entry` (deadline `due`) at `slot`, or below it while a child is due earlier. */
+  private down(slot: number, entry: T, due: number): void {
     const heap = this.heap;
+    const dues = this.dues;
     const length = heap.length;
-    const entry = heap[slot]!;
     for (;;) {
       const left = 2 * slot + 1;
       if (left >= length) break;
       const right = left + 1;
-      const child = right < length && heap[right]![DUE] < heap[left]![DUE] ? right : left;
+      const child = right < length && dues[right]! < dues[left]! ? right : left;
+      const childDue = dues[child]!;
+      if (childDue >= due) break;
       const next = heap[child]!;
-      if (next[DUE] >= entry[DUE]) break;
       heap[slot] = next;
+      dues[slot] = childDue;
       next[SLOT] = slot;
       slot = child;
     }
     heap[slot] = entry;
+    dues[slot] = due;
     entry[SLOT] = slot;
   }
 }

@@ -4,14 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DeadlineQueue, DUE, SLOT, type Deadline } from "../../src/util/deadlineQueue.js";
+import { DeadlineQueue, SLOT, type Deadline } from "../../src/util/deadlineQueue.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 interface Entry extends Deadline {
   name: string;
 }
 
-const entry = (name: string): Entry => ({ name, [DUE]: 0, [SLOT]: -1 });
+const entry = (name: string): Entry => ({ name, [SLOT]: -1 });
 
 function timers(): number {
   return process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
@@ -95,6 +95,51 @@ describe("DeadlineQueue", () => {
     assert.equal((errors[0] as Error).message, "boom");
     assert.ok(fired.includes("ok"));
     await waitFor(() => queue.size === 0, 5_000);
+  });
+
+  it("keeps every entry's own deadline through random schedules, moves and cancels, and runs them in order", async () => {
+    const fired: Array<[string, number]> = [];
+    const queue = new DeadlineQueue<Entry>((e) => fired.push([e.name, expected.get(e.name)!]));
+    const expected = new Map<string, number>();
+    const entries = Array.from({ length: 300 }, (_, i) => entry(`e${i}`));
+    let seed = 12345;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const start = Date.now() + 80;
+    for (let step = 0; step < 2_000; step++) {
+      const e = entries[random(entries.length)]!;
+      if (random(4) === 0) {
+        queue.cancel(e);
+        expected.delete(e.name);
+      } else {
+        const due = start + random(120) + random(1000) / 1000; // fractional ms too: deadlines are doubles
+        queue.schedule(e, due);
+        expected.set(e.name, due);
+      }
+    }
+    assert.equal(queue.size, expected.size);
+    for (const e of entries) assert.equal(queue.dueOf(e), expected.get(e.name), `${e.name}'s deadline`);
+    await waitFor(() => fired.length === expected.size, 5_000);
+    assert.deepEqual(new Set(fired.map(([name]) => name)), new Set(expected.keys()));
+    for (let i = 1; i < fired.length; i++) assert.ok(fired[i - 1]![1] <= fired[i]![1], "run in deadline order");
+    for (const e of entries) assert.equal(e[SLOT], -1);
+  });
+
+  it("an entry of another queue is not taken for one of this queue's", () => {
+    const a = new DeadlineQueue<Entry>(() => undefined);
+    const b = new DeadlineQueue<Entry>(() => undefined);
+    const first = entry("first");
+    const other = entry("other");
+    a.schedule(first, Date.now() + 60_000);
+    b.schedule(other, Date.now() + 60_000);
+    assert.equal(b.dueOf(first), undefined);
+    b.cancel(first); // its slot (0) holds `other` in b: nothing happens
+    assert.equal(b.size, 1);
+    assert.ok(b.dueOf(other) !== undefined);
+    a.clear();
+    b.clear();
   });
 
   it("a deadline beyond setTimeout's range is reached in steps (no immediate firing)", async () => {
