@@ -4,6 +4,7 @@
  * is sanitised the same way whatever produced it.
  */
 import type { OidcClaimMapper, OidcClaimPreset, OidcFeatures, OidcMappedClaims } from "../types.js";
+import { sharedList } from "../util/sharedLists.js";
 
 export type { OidcClaimMapper, OidcClaimPreset, OidcMappedClaims };
 
@@ -36,8 +37,10 @@ function allStrings(value: readonly unknown[]): boolean {
  * anything else. A frozen array of strings only (a verified claim: verified
  * payloads are deep-frozen) is returned itself, shared with the claims and
  * not copied: an idle socket keeps its context for as long as it is open.
- * Otherwise a frozen copy, allocated at its exact size. Plain loops: V8's
- * `filter` and `slice` take a slow path on frozen arrays.
+ * Otherwise a frozen copy, allocated at its exact size, or the shared copy
+ * of an equal list (see sharedLists.ts: the same roles and scopes come in
+ * token after token). Plain loops: V8's `filter` and `slice` take a slow
+ * path on frozen arrays.
  */
 export function strings(value: unknown): string[] {
   if (!Array.isArray(value)) return NO_STRINGS;
@@ -50,7 +53,7 @@ export function strings(value: unknown): string[] {
     const item: unknown = value[i];
     if (typeof item === "string") out[j++] = item;
   }
-  return Object.freeze(out) as string[];
+  return sharedList(out);
 }
 
 /** The one empty `features`, shared by every context whose token has none (frozen, like NO_STRINGS). */

@@ -6,6 +6,7 @@ import type { JWTPayload } from "jose";
 import { OidcAuthError } from "../errors.js";
 import type { OidcFeatures, OidcProvisionedUser, OidcUserContext } from "../types.js";
 import { NO_FEATURES, scopesOf, strings, type OidcClaimMapper } from "../claims/claimMapping.js";
+import { sharedList } from "../util/sharedLists.js";
 
 function stringOrNull(value: unknown): string | null {
   return typeof value === "string" ? value : null;
@@ -71,6 +72,6 @@ export function buildUserContext(payload: JWTPayload, mapper: OidcClaimMapper = 
  */
 export function withProvisionedUser(context: OidcUserContext, user: OidcProvisionedUser): OidcUserContext {
   const useLocalRole = context.roles.length === 0 && typeof user.role === "string" && user.role !== "";
-  const roles = useLocalRole ? (Object.freeze([user.role as string]) as string[]) : context.roles;
+  const roles = useLocalRole ? sharedList([user.role as string]) : context.roles;
   return { ...context, userId: String(user.id), roles, userRole: roles[0] ?? "user" };
 }

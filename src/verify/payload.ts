@@ -7,6 +7,7 @@ import type { JWTPayload } from "jose";
 import type { OidcIssuerConfig } from "../types.js";
 import { show } from "../util/text.js";
 import { invalid } from "./invalid.js";
+import { sharedList } from "../util/sharedLists.js";
 
 /**
  * `iss` (and a string `aud`) equal the configured issuer (and one of its
@@ -30,28 +31,50 @@ function shareIssuerStrings(payload: JWTPayload, issuer: OidcIssuerConfig): void
 /**
  * Cached payloads are shared by every request that presents the token:
  * nothing may change them. A payload comes from JSON.parse (plain objects and
- * arrays, no cycles); arrays are walked by index, not by for-in.
+ * arrays, no cycles); arrays are walked by index, not by for-in. Lists of
+ * strings inside it (`roles`, `aud`, `groups`, ...) are replaced by the
+ * shared frozen copy of an equal list (see sharedLists.ts) before their
+ * parent is frozen.
  */
 function deepFreeze(value: object): void {
   if (Object.isFrozen(value)) return;
-  Object.freeze(value);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const member: unknown = value[i];
-      if (member !== null && typeof member === "object") deepFreeze(member);
+      if (member !== null && typeof member === "object") {
+        const kept = shareOrFreeze(member);
+        if (kept !== member) value[i] = kept;
+      }
     }
   } else {
     const record = value as Record<string, unknown>;
     for (const name in record) {
       const member = record[name];
-      if (member !== null && typeof member === "object") deepFreeze(member);
+      if (member !== null && typeof member === "object") {
+        const kept = shareOrFreeze(member);
+        if (kept !== member) record[name] = kept;
+      }
     }
   }
+  Object.freeze(value);
+}
+
+/** A member of a payload, frozen: a list of strings as its shared copy, anything else frozen all the way down. */
+function shareOrFreeze(member: object): object {
+  if (Array.isArray(member) && !Object.isFrozen(member) && onlyStrings(member)) return sharedList(member as string[]);
+  deepFreeze(member);
+  return member;
+}
+
+function onlyStrings(items: readonly unknown[]): boolean {
+  for (let i = 0; i < items.length; i++) if (typeof items[i] !== "string") return false;
+  return true;
 }
 
 /**
  * Make a verified payload shareable: its `iss` and `aud` strings point at the
- * config's, and it is frozen all the way down.
+ * config's, its lists of strings are shared copies, and it is frozen all the
+ * way down.
  */
 export function sharePayload(payload: JWTPayload, issuer: OidcIssuerConfig): void {
   shareIssuerStrings(payload, issuer);

@@ -86,6 +86,27 @@ describe("OidcSocketMiddleware: accepted handshakes", () => {
     }
   });
 
+  it("two users with the same roles share one frozen roles list on their sockets (the claims' own)", async () => {
+    const roles = ["shared-editor", "shared-viewer"];
+    const a = await outcome(app.connect("chat", { auth: { token: await issuer.mint({ sub: "list-a", roles }) } }));
+    const b = await outcome(app.connect("chat", { auth: { token: await issuer.mint({ sub: "list-b", roles }) } }));
+    assert.ok(a.connected && b.connected);
+    try {
+      await call(a.socket, "whoami");
+      await call(b.socket, "whoami");
+      const [viewA, viewB] = app.seen.slice(-2) as Array<{ sub: string; roles: string[]; dataAuth: { roles: string[]; claims: { roles: string[] } } }>;
+      assert.deepEqual([viewA!.sub, viewB!.sub], ["list-a", "list-b"]);
+      assert.deepEqual(viewA!.roles, roles);
+      assert.equal(viewB!.roles, viewA!.roles, "one array for both sockets");
+      assert.equal(viewA!.dataAuth.claims.roles, viewA!.roles);
+      assert.equal(viewB!.dataAuth.claims.roles, viewA!.roles);
+      assert.ok(Object.isFrozen(viewA!.roles));
+    } finally {
+      a.socket.disconnect();
+      b.socket.disconnect();
+    }
+  });
+
   it("defaults: no roles → userRole 'user', roles/permissions [] and features {}", async () => {
     const token = await issuer.mint({ sub: "bob", roles: "admin", permissions: [1, "ok", null], features: ["x"] });
     const result = await outcome(app.connect("chat", { auth: { token } }));
