@@ -18,7 +18,7 @@ import type { FastPolicy } from "../../src/jwt/claims.js";
 import { COMPACT_JWS, decodeJws } from "../../src/jwt/decode.js";
 import { createFastKey, type FastKey } from "../../src/jwt/fastKey.js";
 import { fastVerify } from "../../src/jwt/fastVerify.js";
-import { signatureView } from "../../src/jwt/segment.js";
+import { signatureView, signingInputView } from "../../src/jwt/segment.js";
 import { isUsableJwk } from "../../src/jwt/usableKey.js";
 import { b64url, buildToken, createFixture, createKeys, referenceOptions, referenceVerify, TokenGenerator, type Fixture } from "../differential/generate.js";
 
@@ -328,6 +328,16 @@ describe("decodeJws", () => {
       samples.push(s);
     }
     for (const sample of samples) assert.doesNotThrow(() => decodeJws(sample));
+  });
+});
+
+describe("signingInputView", () => {
+  it("gives the latin1 bytes of its input, ASCII or not, short or over the scratch region", () => {
+    const inputs = ["eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0", "a.b", "x".repeat(16 * 1024 + 5), "caf\u00e9.x", "\u0100bc.d", "ab\ud800.c", "\u00ff".repeat(9000)];
+    for (const input of inputs) {
+      const view = signingInputView(input);
+      assert.deepEqual(Buffer.from(view), Buffer.from(input, "latin1"), `${JSON.stringify(input.slice(0, 12))} (${input.length} characters)`);
+    }
   });
 });
 
