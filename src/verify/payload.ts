@@ -31,38 +31,52 @@ function shareIssuerStrings(payload: JWTPayload, issuer: OidcIssuerConfig): void
 /**
  * Cached payloads are shared by every request that presents the token:
  * nothing may change them. A payload comes from JSON.parse (plain objects and
- * arrays, no cycles); arrays are walked by index, not by for-in. Lists of
+ * arrays, no cycles); arrays are walked by index, not by for-in, and
+ * objects by their own keys. Lists of
  * strings inside it (`roles`, `aud`, `groups`, ...) are replaced by the
  * shared frozen copy of an equal list (see sharedLists.ts) before their
  * parent is frozen.
  */
-function deepFreeze(value: object): void {
-  if (Object.isFrozen(value)) return;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const member: unknown = value[i];
-      if (member !== null && typeof member === "object") {
-        const kept = shareOrFreeze(member);
-        if (kept !== member) value[i] = kept;
+function deepFreeze(root: object): void {
+  if (Object.isFrozen(root)) return;
+  // An explicit stack, not recursion: a payload within maxTokenLength can nest
+  // thousands of levels, deeper than the call stack allows. Every member is
+  // settled (shared or queued) while its parent is still open; all are frozen
+  // at the end.
+  const open: object[] = [root];
+  const walked: object[] = [];
+  while (open.length > 0) {
+    const value = open.pop()!;
+    walked.push(value);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const member: unknown = value[i];
+        if (member !== null && typeof member === "object") {
+          const kept = settle(member, open);
+          if (kept !== member) value[i] = kept;
+        }
       }
-    }
-  } else {
-    const record = value as Record<string, unknown>;
-    for (const name in record) {
-      const member = record[name];
-      if (member !== null && typeof member === "object") {
-        const kept = shareOrFreeze(member);
-        if (kept !== member) record[name] = kept;
+    } else {
+      const record = value as Record<string, unknown>;
+      for (const name in record) {
+        // Own claims only: for-in also lists what an enumerable Object.prototype property would add.
+        if (!Object.hasOwn(record, name)) continue;
+        const member = record[name];
+        if (member !== null && typeof member === "object") {
+          const kept = settle(member, open);
+          if (kept !== member) record[name] = kept;
+        }
       }
     }
   }
-  Object.freeze(value);
+  for (let i = walked.length - 1; i >= 0; i--) Object.freeze(walked[i]);
 }
 
-/** A member of a payload, frozen: a list of strings as its shared copy, anything else frozen all the way down. */
-function shareOrFreeze(member: object): object {
-  if (Array.isArray(member) && !Object.isFrozen(member) && onlyStrings(member)) return sharedList(member as string[]);
-  deepFreeze(member);
+/** A member of a payload: a list of strings becomes its shared (frozen) copy; anything else not frozen yet is queued for the walk. */
+function settle(member: object, open: object[]): object {
+  if (Object.isFrozen(member)) return member;
+  if (Array.isArray(member) && onlyStrings(member)) return sharedList(member as string[]);
+  open.push(member);
   return member;
 }
 

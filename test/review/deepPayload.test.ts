@@ -1,0 +1,68 @@
+/**
+ * A verified payload nested a few thousand levels deep (well under
+ * maxTokenLength) must be refused or accepted like any other token, never
+ * fail with a bare RangeError from the freezing walk.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { CompactSign } from "jose";
+import { verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
+import { outcome, startApp, type TestApp } from "../helpers/app.js";
+import { makeKey, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
+
+const ISS = "https://idp.example.test";
+const AUD = "deep-app";
+let key: SigningKey;
+let jwks: JwksServer;
+let config: OidcConfigInput;
+let app: TestApp;
+
+before(async () => {
+  key = await makeKey("ES256");
+  jwks = await startJwksServer([key.jwk]);
+  config = { authServiceUrl: ISS, appSlug: AUD, jwksUri: jwks.jwksUri };
+  app = await startApp({ config });
+});
+after(async () => {
+  await app?.close();
+  await jwks?.close();
+});
+
+/** Signed by hand: JSON.stringify itself cannot write this depth, JSON.parse reads it. */
+async function deepToken(sub: string, depth: number): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const json = `{"iss":"${ISS}","aud":"${AUD}","sub":"${sub}","iat":${now},"exp":${now + 300},"nested":${"[".repeat(depth)}${"]".repeat(depth)}}`;
+  return new CompactSign(new TextEncoder().encode(json)).setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "JWT" }).sign(key.privateKey);
+}
+
+describe("deeply nested verified payloads", () => {
+  it("verifyOidcToken: a 4,500-deep payload under maxTokenLength verifies (it did before the shared lists)", async () => {
+    const token = await deepToken("deep-1", 4_500);
+    assert.ok(token.length < 16 * 1024);
+    const context = await verifyOidcToken(token, config);
+    assert.equal(context.sub, "deep-1");
+  });
+
+  it("HTTP: the same token reaches the handler (POST /api/echo answers no claims), not a 500 from the middleware", async () => {
+    const token = await deepToken("deep-2", 4_500);
+    const response = await fetch(`${app.url}/api/echo`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: "{}",
+      signal: AbortSignal.timeout(10_000),
+    });
+    const body = await response.text();
+    assert.equal(response.status, 200, body);
+  });
+
+  it("Socket.IO: the same token connects", async () => {
+    const token = await deepToken("deep-3", 4_500);
+    const socket = app.connect("chat", { auth: { token } });
+    try {
+      const result = await outcome(socket);
+      assert.equal(result.connected, true, JSON.stringify(result.connected ? {} : { message: result.message, data: result.data }));
+    } finally {
+      socket.disconnect();
+    }
+  });
+});
