@@ -54,8 +54,8 @@ export class DeadlineQueue<T extends Deadline> {
 
   /** Queue `entry` for `dueAt`, or move it there if it is queued already. */
   schedule(entry: T, dueAt: number): void {
-    // Stored as a double even when whole, so the array keeps one (unboxed) representation.
-    const due = +dueAt;
+    // Epoch ms are past the small-integer range, so the array holds unboxed doubles (a unary + would change nothing).
+    const due = dueAt;
     const slot = entry[SLOT];
     if (slot < 0 || this.heap[slot] !== entry) {
       this.heap.push(entry);
