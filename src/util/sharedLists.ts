@@ -11,7 +11,10 @@
  *
  * Only small lists of strings are shared (up to MAX_ITEMS items, MAX_CHARS
  * characters in all), and the table is bounded: cleared when it holds
- * MAX_LISTS lists, which only costs the copies made after it. Every shared
+ * MAX_LISTS lists, which only costs the copies made after it. The table
+ * holds its lists weakly: a list no payload, context or socket uses any more
+ * is collected, and its entry (whose key spells its items) goes with it, so
+ * claim values do not outlive the tokens that carried them. Every shared
  * list is frozen, so sharing one between unrelated users changes nothing
  * they can observe but `===` between their arrays.
  */
@@ -21,7 +24,12 @@ const MAX_CHARS = 1024;
 const MAX_LISTS = 4096;
 
 /** The shared lists, by their items joined with NUL (a key two different lists may share: equality is checked item by item). */
-const lists = new Map<string, readonly string[]>();
+const lists = new Map<string, WeakRef<string[]>>();
+
+/** Drops the entry of a list once it is collected (unless the key names a newer list by then). */
+const collected = new FinalizationRegistry<string>((key) => {
+  if (lists.get(key)?.deref() === undefined) lists.delete(key);
+});
 
 function sameItems(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -37,17 +45,21 @@ function sameItems(a: readonly string[], b: readonly string[]): boolean {
 export function sharedList(items: string[]): string[] {
   const count = items.length;
   if (count > MAX_ITEMS) return Object.freeze(items) as string[];
+  // Measured before joining: a list of a few huge strings is refused without building their concatenation.
+  let chars = count;
+  for (let i = 0; i < count; i++) chars += items[i]!.length;
+  if (chars > MAX_CHARS) return Object.freeze(items) as string[];
   const key = count === 1 ? items[0]! : items.join("\u0000");
-  if (key.length > MAX_CHARS) return Object.freeze(items) as string[];
-  const known = lists.get(key);
-  if (known !== undefined && sameItems(known, items)) return known as string[];
+  const known = lists.get(key)?.deref();
+  if (known !== undefined && sameItems(known, items)) return known;
   if (lists.size >= MAX_LISTS) lists.clear();
   Object.freeze(items);
-  lists.set(key, items);
+  lists.set(key, new WeakRef(items));
+  collected.register(items, key);
   return items;
 }
 
-/** How many lists are shared now (for the tests). */
+/** How many lists the table holds now (for the tests). */
 export function sharedListCount(): number {
   return lists.size;
 }

@@ -31,23 +31,21 @@ function shareIssuerStrings(payload: JWTPayload, issuer: OidcIssuerConfig): void
 /**
  * Cached payloads are shared by every request that presents the token:
  * nothing may change them. A payload comes from JSON.parse (plain objects and
- * arrays, no cycles); arrays are walked by index, not by for-in, and
- * objects by their own keys. Lists of
- * strings inside it (`roles`, `aud`, `groups`, ...) are replaced by the
- * shared frozen copy of an equal list (see sharedLists.ts) before their
+ * arrays, no cycles); arrays are walked by index, objects by their own keys.
+ * Lists of strings inside it (`roles`, `aud`, `groups`, ...) are replaced by
+ * the shared frozen copy of an equal list (see sharedLists.ts) before their
  * parent is frozen.
+ *
+ * A loop over a stack, not recursion: a payload within `maxTokenLength` can
+ * nest thousands of levels, deeper than the call stack allows. An object is
+ * frozen as soon as its members are settled (shared, or stacked to be walked
+ * in turn: freezing a parent does not freeze its members).
  */
 function deepFreeze(root: object): void {
   if (Object.isFrozen(root)) return;
-  // An explicit stack, not recursion: a payload within maxTokenLength can nest
-  // thousands of levels, deeper than the call stack allows. Every member is
-  // settled (shared or queued) while its parent is still open; all are frozen
-  // at the end.
   const open: object[] = [root];
-  const walked: object[] = [];
   while (open.length > 0) {
     const value = open.pop()!;
-    walked.push(value);
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) {
         const member: unknown = value[i];
@@ -59,7 +57,7 @@ function deepFreeze(root: object): void {
     } else {
       const record = value as Record<string, unknown>;
       for (const name in record) {
-        // Own claims only: for-in also lists what an enumerable Object.prototype property would add.
+        // Own claims only: for-in also lists an enumerable property someone added to Object.prototype.
         if (!Object.hasOwn(record, name)) continue;
         const member = record[name];
         if (member !== null && typeof member === "object") {
@@ -68,11 +66,11 @@ function deepFreeze(root: object): void {
         }
       }
     }
+    Object.freeze(value);
   }
-  for (let i = walked.length - 1; i >= 0; i--) Object.freeze(walked[i]);
 }
 
-/** A member of a payload: a list of strings becomes its shared (frozen) copy; anything else not frozen yet is queued for the walk. */
+/** A member of a payload: a list of strings becomes its shared (frozen) copy; anything else not frozen yet is stacked for the walk. */
 function settle(member: object, open: object[]): object {
   if (Object.isFrozen(member)) return member;
   if (Array.isArray(member) && onlyStrings(member)) return sharedList(member as string[]);

@@ -3,7 +3,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { sharedList } from "../../src/util/sharedLists.js";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { sharedList, sharedListCount } from "../../src/util/sharedLists.js";
 
 describe("sharedList", () => {
   it("answers an equal list with the first one, frozen", () => {
@@ -54,5 +56,34 @@ describe("sharedList", () => {
     assert.ok(Object.isFrozen(again));
     assert.equal(sharedList(["probe-role"]), again);
     assert.deepEqual(probe, ["probe-role"]);
+  });
+});
+
+describe("sharedList: no claim value outlives its lists", () => {
+  it("a list nobody holds any more leaves the table once collected", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const before = sharedListCount();
+    (() => {
+      for (let i = 0; i < 50; i++) sharedList([`departed-${i}@example.test`]);
+    })();
+    assert.equal(sharedListCount(), before + 50);
+    const deadline = Date.now() + 10_000;
+    while (sharedListCount() > before && Date.now() < deadline) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // (Lists left by the tests above are collected too: the table may end below where it started.)
+    assert.ok(sharedListCount() <= before, `the 50 entries went with their lists (${sharedListCount()} left, ${before} before)`);
+  });
+
+  it("a list still held stays shared", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const held = sharedList(["still-here"]);
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    gc();
+    assert.equal(sharedList(["still-here"]), held);
   });
 });

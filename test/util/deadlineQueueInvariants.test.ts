@@ -41,7 +41,7 @@ function rng(seed: number) {
   };
 }
 
-describe("DeadlineQueue invariants (review)", () => {
+describe("DeadlineQueue invariants", () => {
   it("random schedule / cancel / clear / stale slots keep the heap and each deadline", () => {
     const random = rng(7);
     const queue = track(new DeadlineQueue<Entry>(() => undefined));

@@ -24,7 +24,7 @@ after(async () => {
 const now = () => Math.floor(Date.now() / 1000);
 const base = (sub: string) => ({ iss: ISS, aud: AUD, sub, iat: now(), exp: now() + 300 });
 
-describe("payload keys (review)", () => {
+describe("verified payloads: own claims only", () => {
   it("an own __proto__ claim holding a shared list stays an own claim; the prototype is untouched", async () => {
     await verifyOidcToken(await sign(key, { ...base("p1"), roles: ["editor"] }), config);
     const claims = JSON.parse('{"__proto__":["editor"]}') as Record<string, unknown>;
