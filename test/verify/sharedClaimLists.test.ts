@@ -1,7 +1,10 @@
 /**
  * Tokens of different users with the same roles, audiences or scopes share
- * one frozen array for each, in their verified claims and their contexts,
- * on verifyOidcToken and on live sockets alike.
+ * one frozen array for each, in their verified claims and their contexts
+ * (live sockets: test/e2e/socket.test.ts). The walk that shares and freezes
+ * them keeps to the payload's own claims: an own `__proto__` claim stays an
+ * own claim, and an enumerable property inherited from a polluted
+ * Object.prototype is not turned into one.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -63,5 +66,30 @@ describe("lists of strings shared between tokens", () => {
     const inner = (one.claims["mixed"] as unknown[])[2] as { b: string[] };
     assert.ok(Object.isFrozen(inner) && Object.isFrozen(inner.b));
     assert.equal(inner.b, ((two.claims["mixed"] as unknown[])[2] as { b: string[] }).b, "a list of strings inside is shared");
+  });
+});
+
+describe("verified payloads: own claims only", () => {
+  it("an own __proto__ claim holding a shared list stays an own claim; the prototype is untouched", async () => {
+    await verifyOidcToken(await tokenFor("p1", { roles: ["editor"] }), config);
+    const claims = JSON.parse('{"__proto__":["editor"]}') as Record<string, unknown>;
+    const context = await verifyOidcToken(await tokenFor("p2", claims), config);
+    assert.equal(Object.getPrototypeOf(context.claims), Object.prototype);
+    assert.ok(Object.hasOwn(context.claims, "__proto__"));
+    assert.deepEqual(Object.getOwnPropertyDescriptor(context.claims, "__proto__")?.value, ["editor"]);
+    assert.ok(Object.isFrozen(context.claims));
+  });
+
+  it("a polluted Object.prototype neither gains frozen arrays nor becomes an own claim", async () => {
+    await verifyOidcToken(await tokenFor("q1", { roles: ["polluted-value"] }), config);
+    const pollution = ["polluted-value"];
+    Object.defineProperty(Object.prototype, "pollutedClaim", { value: pollution, enumerable: true, configurable: true, writable: true });
+    try {
+      const context = await verifyOidcToken(await tokenFor("q2", {}), config);
+      assert.ok(!Object.hasOwn(context.claims, "pollutedClaim"), "no own claim the token did not carry");
+      assert.ok(!Object.isFrozen(pollution), "the library does not freeze what hangs on Object.prototype");
+    } finally {
+      delete (Object.prototype as Record<string, unknown>)["pollutedClaim"];
+    }
   });
 });
