@@ -30,7 +30,7 @@ import type { OidcConfig, OidcIssuerConfig, OidcUserContext } from "../types.js"
 import { show } from "../util/text.js";
 import { wait, type Wait } from "./drive.js";
 import { invalid } from "./invalid.js";
-import { checkSub } from "./payload.js";
+import { checkSub, sharePayload } from "./payload.js";
 
 /** What the pipeline needs of a verified token (verifyAccessToken.ts's `VerifiedToken`, restated to avoid an import cycle). */
 export interface IntrospectedToken {
@@ -145,10 +145,12 @@ function accepted(claims: Readonly<IntrospectionClaims>, issuer: OidcIssuerConfi
   }
   let token = built.get(claims);
   if (token === undefined) {
-    const payload = Object.freeze({ ...claims, iss: issuer.issuer }) as JWTPayload;
+    const payload = { ...claims, iss: issuer.issuer } as JWTPayload;
     checkSub(payload);
     const other = notAnAccessToken({}, payload, issuer.tokenType);
     if (other !== undefined) throw invalid(other);
+    // Shared by every request that presents the token, as a verified JWT's payload: frozen all the way down, lists shared.
+    sharePayload(payload, issuer);
     built.set(claims, (token = { payload, issuer, context: undefined }));
   }
   return token;

@@ -118,6 +118,23 @@ describe("opaque tokens through introspection (oidc-provider)", { timeout: 90_00
     }
   });
 
+  it("an opaque token's claims are frozen all the way down and share their lists, as a verified JWT's", async () => {
+    const first = await connectedTo(app, "chat", await token());
+    const second = await connectedTo(app, "chat", await token());
+    try {
+      await call(first, "whoami");
+      await call(second, "whoami");
+      const [a, b] = app.seen.slice(-2) as Array<{ roles: string[]; dataAuth: { claims: { roles: string[] } } }>;
+      assert.deepEqual(a!.roles, ["reader"]);
+      assert.ok(Object.isFrozen(a!.dataAuth.claims.roles), "the introspection answer's own list is frozen");
+      assert.equal(a!.roles, a!.dataAuth.claims.roles, "the context's roles are the claims' own list");
+      assert.equal(b!.dataAuth.claims.roles, a!.dataAuth.claims.roles, "two tokens with equal roles share one list");
+    } finally {
+      first.disconnect();
+      second.disconnect();
+    }
+  });
+
   it("refuses a revoked (inactive) token: 401 invalid_token on HTTP, ERR_AUTH_TOKEN_INVALID on the handshake and on a refresh", async () => {
     const revoked = await token();
     await op.revoke(revoked);
