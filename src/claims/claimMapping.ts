@@ -4,7 +4,7 @@
  * is sanitised the same way whatever produced it.
  */
 import type { OidcClaimMapper, OidcClaimPreset, OidcFeatures, OidcMappedClaims } from "../types.js";
-import { sharedList } from "../util/sharedLists.js";
+import { allStrings, sharedList } from "../util/sharedLists.js";
 
 export type { OidcClaimMapper, OidcClaimPreset, OidcMappedClaims };
 
@@ -25,12 +25,6 @@ export interface PresetOptions {
  * not be changed through one of them.
  */
 export const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
-
-/** Whether every item of the array is a string. */
-function allStrings(value: readonly unknown[]): boolean {
-  for (let i = 0; i < value.length; i++) if (typeof value[i] !== "string") return false;
-  return true;
-}
 
 /**
  * The strings of an array, in order, as a frozen array; `NO_STRINGS` for

@@ -112,11 +112,10 @@ export function signingInputView(input: string): Uint8Array {
   // method dispatch). Anything else is not what the caller promised: latin1, byte for byte, as jose would.
   const { read, written } = asciiEncoder.encodeInto(input, inputRegion);
   if (read !== input.length || written !== read) return Buffer.from(input, "latin1");
-  const size = written;
-  let view = inputViews.get(size);
+  let view = inputViews.get(written);
   if (view === undefined) {
     if (inputViews.size >= INPUT_VIEWS) inputViews.clear();
-    inputViews.set(size, (view = new Uint8Array(scratchBuffer, scratchOffset, size)));
+    inputViews.set(written, (view = new Uint8Array(scratchBuffer, scratchOffset, written)));
   }
   return view;
 }

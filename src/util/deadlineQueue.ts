@@ -54,17 +54,15 @@ export class DeadlineQueue<T extends Deadline> {
 
   /** Queue `entry` for `dueAt`, or move it there if it is queued already. */
   schedule(entry: T, dueAt: number): void {
-    // Epoch ms are past the small-integer range, so the array holds unboxed doubles (a unary + would change nothing).
-    const due = dueAt;
     const slot = entry[SLOT];
     if (slot < 0 || this.heap[slot] !== entry) {
       this.heap.push(entry);
-      this.dues.push(due);
-      this.up(this.heap.length - 1, entry, due);
-    } else if (due < this.dues[slot]!) {
-      this.up(slot, entry, due);
+      this.dues.push(dueAt);
+      this.up(this.heap.length - 1, entry, dueAt);
+    } else if (dueAt < this.dues[slot]!) {
+      this.up(slot, entry, dueAt);
     } else {
-      this.down(slot, entry, due);
+      this.down(slot, entry, dueAt);
     }
     this.arm();
   }
@@ -78,8 +76,7 @@ export class DeadlineQueue<T extends Deadline> {
     const lastDue = this.dues.pop()!;
     if (last !== entry) {
       this.down(slot, last, lastDue);
-      const moved = last[SLOT];
-      this.up(moved, last, lastDue);
+      this.up(last[SLOT], last, lastDue);
     }
     if (this.heap.length === 0) this.disarm();
   }

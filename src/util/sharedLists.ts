@@ -31,6 +31,12 @@ const collected = new FinalizationRegistry<string>((key) => {
   if (lists.get(key)?.deref() === undefined) lists.delete(key);
 });
 
+/** Whether every item of the array is a string (what `sharedList` takes). */
+export function allStrings(value: readonly unknown[]): boolean {
+  for (let i = 0; i < value.length; i++) if (typeof value[i] !== "string") return false;
+  return true;
+}
+
 function sameItems(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

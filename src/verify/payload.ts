@@ -7,7 +7,7 @@ import type { JWTPayload } from "jose";
 import type { OidcIssuerConfig } from "../types.js";
 import { show } from "../util/text.js";
 import { invalid } from "./invalid.js";
-import { sharedList } from "../util/sharedLists.js";
+import { allStrings, sharedList } from "../util/sharedLists.js";
 
 /**
  * `iss` (and a string `aud`) equal the configured issuer (and one of its
@@ -36,23 +36,23 @@ function shareIssuerStrings(payload: JWTPayload, issuer: OidcIssuerConfig): void
  * the shared frozen copy of an equal list (see sharedLists.ts) before their
  * parent is frozen.
  *
- * A loop over a stack, not recursion: a payload within `maxTokenLength` can
- * nest thousands of levels, deeper than the call stack allows. An object is
- * frozen as soon as its members are settled (shared, or stacked to be walked
- * in turn: freezing a parent does not freeze its members).
+ * A loop, not recursion: a payload within `maxTokenLength` can nest
+ * thousands of levels, deeper than the call stack allows. An object is
+ * frozen as soon as its members are settled (shared, or put aside to be
+ * walked in turn: freezing a parent does not freeze its members); the list
+ * of those put aside is only made for a payload that has any.
  */
 function deepFreeze(root: object): void {
   if (Object.isFrozen(root)) return;
-  const open: object[] = [root];
-  while (open.length > 0) {
-    const value = open.pop()!;
+  let pending: object[] | undefined;
+  for (let value: object | undefined = root; value !== undefined; value = pending?.pop()) {
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) {
         const member: unknown = value[i];
-        if (member !== null && typeof member === "object") {
-          const kept = settle(member, open);
-          if (kept !== member) value[i] = kept;
-        }
+        if (member === null || typeof member !== "object" || Object.isFrozen(member)) continue;
+        const shared = sharedIfStrings(member);
+        if (shared !== undefined) value[i] = shared;
+        else (pending ??= []).push(member);
       }
     } else {
       const record = value as Record<string, unknown>;
@@ -60,27 +60,19 @@ function deepFreeze(root: object): void {
         // Own claims only: for-in also lists an enumerable property someone added to Object.prototype.
         if (!Object.hasOwn(record, name)) continue;
         const member = record[name];
-        if (member !== null && typeof member === "object") {
-          const kept = settle(member, open);
-          if (kept !== member) record[name] = kept;
-        }
+        if (member === null || typeof member !== "object" || Object.isFrozen(member)) continue;
+        const shared = sharedIfStrings(member);
+        if (shared !== undefined) record[name] = shared;
+        else (pending ??= []).push(member);
       }
     }
     Object.freeze(value);
   }
 }
 
-/** A member of a payload: a list of strings becomes its shared (frozen) copy; anything else not frozen yet is stacked for the walk. */
-function settle(member: object, open: object[]): object {
-  if (Object.isFrozen(member)) return member;
-  if (Array.isArray(member) && onlyStrings(member)) return sharedList(member as string[]);
-  open.push(member);
-  return member;
-}
-
-function onlyStrings(items: readonly unknown[]): boolean {
-  for (let i = 0; i < items.length; i++) if (typeof items[i] !== "string") return false;
-  return true;
+/** The shared (frozen) copy of a list of strings; undefined for anything else. */
+function sharedIfStrings(member: object): string[] | undefined {
+  return Array.isArray(member) && allStrings(member) ? sharedList(member as string[]) : undefined;
 }
 
 /**
