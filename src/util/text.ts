@@ -28,7 +28,12 @@ export function show(value: unknown, max = 80): string {
   try {
     text = JSON.stringify(value) ?? String(value);
   } catch {
-    text = String(value);
+    // A BigInt or a cycle; or arrays nested deeper than the stack (a verified claim can be), which String's join overflows too.
+    try {
+      text = String(value);
+    } catch {
+      text = Object.prototype.toString.call(value);
+    }
   }
   return shorten(escapeUnsafe(text), max);
 }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { CompactSign } from "jose";
-import { verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
+import { OidcAuthError, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
 import { outcome, startApp, type TestApp } from "../helpers/app.js";
 import { makeKey, startJwksServer, type JwksServer, type SigningKey } from "../helpers/keys.js";
 
@@ -30,8 +30,15 @@ after(async () => {
 
 /** Signed by hand: JSON.stringify itself cannot write this depth, JSON.parse reads it. */
 async function deepToken(sub: string, depth: number): Promise<string> {
+  return deepClaimToken("nested", depth, sub);
+}
+
+/** A token whose claim `claim` is an array nested `depth` levels deep (replacing the registered claim of that name). */
+async function deepClaimToken(claim: string, depth: number, sub = "deep-claim"): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const json = `{"iss":"${ISS}","aud":"${AUD}","sub":"${sub}","iat":${now},"exp":${now + 300},"nested":${"[".repeat(depth)}${"]".repeat(depth)}}`;
+  const members: Record<string, string> = { iss: JSON.stringify(ISS), aud: JSON.stringify(AUD), sub: JSON.stringify(sub), iat: String(now), exp: String(now + 300) };
+  members[claim] = `${"[".repeat(depth)}${"]".repeat(depth)}`;
+  const json = `{${Object.entries(members).map(([name, value]) => `${JSON.stringify(name)}:${value}`).join(",")}}`;
   return new CompactSign(new TextEncoder().encode(json)).setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "JWT" }).sign(key.privateKey);
 }
 
@@ -61,6 +68,41 @@ describe("deeply nested verified payloads", () => {
     try {
       const result = await outcome(socket);
       assert.equal(result.connected, true, JSON.stringify(result.connected ? {} : { message: result.message, data: result.data }));
+    } finally {
+      socket.disconnect();
+    }
+  });
+});
+
+describe("a registered claim nested thousands deep is refused as invalid", () => {
+  // The refusal's reason quotes the claim: quoting it must not overflow the stack (a 500 instead of a 401).
+  for (const claim of ["sub", "iss", "aud", "iat"]) {
+    it(`verifyOidcToken: ${claim}`, async () => {
+      const token = await deepClaimToken(claim, 4_500);
+      assert.ok(token.length < 16 * 1024);
+      await assert.rejects(verifyOidcToken(token, config), (error: unknown) => error instanceof OidcAuthError && error.code === "ERR_AUTH_TOKEN_INVALID");
+    });
+  }
+
+  it("HTTP: 401, not a 500", async () => {
+    const token = await deepClaimToken("sub", 4_500);
+    const response = await fetch(`${app.url}/api/echo`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: "{}",
+      signal: AbortSignal.timeout(10_000),
+    });
+    const body = await response.text();
+    assert.equal(response.status, 401, body);
+  });
+
+  it("Socket.IO: the handshake is refused as invalid", async () => {
+    const token = await deepClaimToken("aud", 4_500);
+    const socket = app.connect("chat", { auth: { token } });
+    try {
+      const result = await outcome(socket);
+      assert.equal(result.connected, false);
+      assert.equal((result.data as { code?: unknown } | undefined)?.code, "ERR_AUTH_TOKEN_INVALID");
     } finally {
       socket.disconnect();
     }
