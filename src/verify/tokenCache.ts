@@ -113,13 +113,6 @@ export class TokenCache {
   private missedLookup = 0;
   /** State of the generator that picks which slot of a full bucket a sighting takes. */
   private victim = 0x2545f491;
-  /**
-   * The entry the last hit found, and its lookup key: a client presenting
-   * the same token again finds it without the Map. Always an entry of the
-   * Map (delete and clear forget it), so it keeps nothing the Map does not.
-   */
-  private last: CachedVerification | undefined;
-  private lastLookup = -1;
 
   constructor(private readonly options: TokenCacheOptions) {
     if (options.admitAfter > 1 && options.maxEntries > 0) this.sightings = new Int32Array(sightingSlots(options.maxEntries));
@@ -128,7 +121,7 @@ export class TokenCache {
   /** The cached verification of exactly this token string, if still valid. */
   get(token: string, now: number): CachedVerification | undefined {
     const lookup = keyOf(token);
-    const entry = lookup === this.lastLookup ? this.last : this.entries.get(lookup);
+    const entry = this.entries.get(lookup);
     if (entry === undefined || entry.token !== token) {
       this.misses++;
       this.missedToken = token;
@@ -141,8 +134,6 @@ export class TokenCache {
       return undefined;
     }
     this.hits++;
-    this.last = entry;
-    this.lastLookup = lookup;
     return entry;
   }
 
@@ -184,8 +175,6 @@ export class TokenCache {
     this.cursor = undefined;
     this.bytes = 0;
     this.missedToken = undefined;
-    this.last = undefined;
-    this.lastLookup = -1;
   }
 
   /** Whether a verified token with this lookup key is kept now: with `admitAfter` 2, only if it was verified before. */
@@ -221,10 +210,6 @@ export class TokenCache {
   private delete(entry: CachedVerification): void {
     this.entries.delete(keyOf(entry.token));
     this.bytes -= entry.bytes;
-    if (entry === this.last) {
-      this.last = undefined;
-      this.lastLookup = -1;
-    }
   }
 
   /** Oldest first (insertion order) until within both bounds. */
