@@ -42,6 +42,17 @@ async function deepClaimToken(claim: string, depth: number, sub = "deep-claim"):
   return new CompactSign(new TextEncoder().encode(json)).setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "JWT" }).sign(key.privateKey);
 }
 
+/** POST /api/echo with the token as a Bearer credential: the status and the body. */
+async function postEcho(token: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(`${app.url}/api/echo`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: "{}",
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: response.status, body: await response.text() };
+}
+
 describe("deeply nested verified payloads", () => {
   it("verifyOidcToken: a 4,500-deep payload under maxTokenLength verifies (it did before the shared lists)", async () => {
     const token = await deepToken("deep-1", 4_500);
@@ -51,15 +62,8 @@ describe("deeply nested verified payloads", () => {
   });
 
   it("HTTP: the same token reaches the handler (POST /api/echo answers no claims), not a 500 from the middleware", async () => {
-    const token = await deepToken("deep-2", 4_500);
-    const response = await fetch(`${app.url}/api/echo`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: "{}",
-      signal: AbortSignal.timeout(10_000),
-    });
-    const body = await response.text();
-    assert.equal(response.status, 200, body);
+    const { status, body } = await postEcho(await deepToken("deep-2", 4_500));
+    assert.equal(status, 200, body);
   });
 
   it("Socket.IO: the same token connects", async () => {
@@ -85,15 +89,8 @@ describe("a registered claim nested thousands deep is refused as invalid", () =>
   }
 
   it("HTTP: 401, not a 500", async () => {
-    const token = await deepClaimToken("sub", 4_500);
-    const response = await fetch(`${app.url}/api/echo`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: "{}",
-      signal: AbortSignal.timeout(10_000),
-    });
-    const body = await response.text();
-    assert.equal(response.status, 401, body);
+    const { status, body } = await postEcho(await deepClaimToken("sub", 4_500));
+    assert.equal(status, 401, body);
   });
 
   it("Socket.IO: the handshake is refused as invalid", async () => {
