@@ -187,6 +187,23 @@ export function* introspectOpaque(token: string, issuer: OidcIssuerConfig, confi
 }
 
 /**
+ * `introspectOpaque` without a generator, for a token its cache answers: the
+ * introspecting issuer's fresh active answer, checked as there. Undefined
+ * whenever the cache cannot decide (no introspecting issuer or introspector
+ * yet, a token `opaqueTokenProblem` refuses, no fresh answer): the full flow
+ * then runs and decides. Throws what `introspectOpaque` throws for the same
+ * answer. The caller has made sure the token is not a JWT.
+ */
+export function introspectedAtOnce(token: string, config: OidcConfig): IntrospectedToken | undefined {
+  const issuer = introspectingIssuer(config);
+  if (issuer === undefined) return undefined;
+  const introspector = states.get(issuer)?.introspector;
+  if (introspector === undefined || opaqueTokenProblem(token, issuer.introspection!.maxTokenLength) !== undefined) return undefined;
+  const claims = introspector.cachedClaims(token);
+  return claims === undefined ? undefined : accepted(claims, issuer, Date.now());
+}
+
+/**
  * `introspect: "always"`: a JWT that verified locally must also be active at
  * the provider, for the same subject. Resolves to `verified` unchanged.
  */

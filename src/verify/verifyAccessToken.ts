@@ -5,7 +5,8 @@
  *
  * Three paths, one decision:
  * - a token string verified before (and still valid, its key still
- *   published) is answered from the verified-token cache;
+ *   published) is answered from the verified-token cache, and an opaque
+ *   token whose introspection answer is cached, from that cache;
  * - an ordinary token (header `alg`/`kid`/`typ` only, one matching key) is
  *   verified synchronously with node:crypto (`fastVerify`), which only ever
  *   accepts or defers;
@@ -33,7 +34,7 @@ import { invalid } from "./invalid.js";
 import { discoveredKeySet, issuerStateOf, tokenCacheOf } from "./issuerState.js";
 import type { TokenCache } from "./tokenCache.js";
 import { checkSub, sharePayload } from "./payload.js";
-import { confirmActive, introspectingIssuer, introspectOpaque } from "./opaque.js";
+import { confirmActive, introspectedAtOnce, introspectingIssuer, introspectOpaque } from "./opaque.js";
 import { routeToken } from "./route.js";
 
 /** A verified token and the trusted issuer that signed it. */
@@ -87,6 +88,13 @@ export function verifyAccessTokenNow(token: unknown, config: OidcConfig, log?: K
       if (decoded !== undefined) {
         const verified = verifiedAtOnce(token, decoded, config, cache, now, report);
         if (verified !== undefined) return verified.issuer.introspect === "always" ? confirmActive(token, verified, config, log) : verified;
+      } else if (token.indexOf(".") === -1) {
+        // Not a JWT (a compact JWS has two dots): an opaque token whose introspection answer is cached is decided here and now too.
+        const introspected = introspectedAtOnce(token, config);
+        if (introspected !== undefined) {
+          if (report !== undefined) report.path = "introspection";
+          return introspected;
+        }
       }
     }
   }

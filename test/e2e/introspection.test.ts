@@ -79,6 +79,9 @@ describe("opaque tokens through introspection (oidc-provider)", { timeout: 90_00
     assert.equal((await httpGet(app, opaque)).status, 200);
     assert.equal((await httpGet(app, opaque)).status, 200);
     assert.equal(op.introspections, calls);
+    const message = heard.findLast((each) => each.transport === "http");
+    assert.equal(message?.path, "introspection", "a cached answer is reported on the introspection path too");
+    assert.equal(message?.outcome, "success");
     const reported = health(app).introspection[0]!;
     assert.equal(reported.issuer, op.issuer);
     assert.equal(reported.endpoint, op.introspectionEndpoint);
