@@ -29,7 +29,7 @@
  *
  * Proven against the reference by test/differential/dpopProof.test.ts.
  */
-import { createHash, createPublicKey, type KeyObject } from "node:crypto";
+import { createPublicKey, hash, type KeyObject } from "node:crypto";
 import { EC, ED, PSS, RSA, specOf, type AlgSpec } from "../jwt/algorithms.js";
 import { decodeJws } from "../jwt/decode.js";
 import { factsOf, importsAsVerifyKey } from "../jwt/fastKey.js";
@@ -93,7 +93,7 @@ export function jwkThumbprint(jwk: Readonly<Record<string, unknown>>): string | 
     if (typeof value !== "string" || value === "") return undefined;
     required[name] = value;
   }
-  return createHash("sha256").update(JSON.stringify(required), "utf8").digest("base64url");
+  return hash("sha256", JSON.stringify(required), "base64url");
 }
 
 /** Whether the header holds only members this path understands. */

@@ -45,7 +45,7 @@
  * source of every refusal reason. The checks after the signature are the
  * same for both.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { JWK, JWTPayload } from "jose";
 import { loadJose } from "../jwt/jose.js";
 import { normalizeTyp } from "../jwt/typ.js";
@@ -91,7 +91,7 @@ const PUBLIC_KEY_TYPES = new Set(["EC", "RSA", "OKP"]);
 
 /** base64url(SHA-256(token)): the `ath` of a proof made for `accessToken`. */
 export function accessTokenHash(accessToken: string): string {
-  return createHash("sha256").update(accessToken, "utf8").digest("base64url");
+  return hash("sha256", accessToken, "base64url");
 }
 
 /**
@@ -176,7 +176,7 @@ export async function verifyDpopProof(proof: unknown, expected: DpopExpectations
 
   // Remembered as long as a proof with this iat could still be accepted.
   const ttlMs = Math.max(1000, Math.ceil((iat + maxAgeSeconds + clockToleranceSeconds) * 1000 - nowMs));
-  const replayKey = createHash("sha256").update(`${jkt}.${jti}`, "utf8").digest("base64url");
+  const replayKey = hash("sha256", `${jkt}.${jti}`, "base64url");
   let first: boolean;
   try {
     first = await settings.replayStore.claim(replayKey, ttlMs);

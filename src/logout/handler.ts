@@ -9,7 +9,7 @@
  * that already parses forms it uses the parsed body. No parser is added to
  * the app: its other routes keep refusing form posts.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { resolveConfig } from "../config/resolve.js";
 import { isOidcAuthError, RETRY_AFTER_SECONDS } from "../errors.js";
@@ -65,7 +65,7 @@ function observed(started: number | undefined, outcome: OidcLogoutOutcome, statu
 
 /** The replay-store key: fixed length, one per (issuer, jti). */
 function replayKey(logout: OidcLogoutToken): string {
-  return createHash("sha256").update(JSON.stringify([logout.iss, logout.jti])).digest("base64url");
+  return hash("sha256", JSON.stringify([logout.iss, logout.jti]), "base64url");
 }
 
 /**
