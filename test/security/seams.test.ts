@@ -1,0 +1,75 @@
+/**
+ * Where features meet: identity (issuer, subject) across recovery, refresh,
+ * revocation and logout; only access tokens as access tokens; revocations
+ * that hold on every way back in; what a client learns from a refusal.
+ * Real issuers (keys, JWKS on 127.0.0.1), a real IOServer, real
+ * socket.io-client connections.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { Socket as ClientSocket } from "socket.io-client";
+import { OidcSessionManager, type OidcConfigInput } from "../../src/index.js";
+import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { call, connectedTo, next, startApp, type TestApp } from "../helpers/app.js";
+
+let a: TestIssuer;
+let b: TestIssuer;
+let twoIssuers: OidcConfigInput;
+
+before(async () => {
+  [a, b] = await Promise.all([createTestIssuer(), createTestIssuer()]);
+  const entry = (issuer: TestIssuer) => ({ issuer: issuer.issuer, audience: "test-app", jwksUri: issuer.config.jwksUri as string });
+  twoIssuers = { issuers: [entry(a), entry(b)] };
+});
+after(async () => {
+  await Promise.all([a.close(), b.close()]);
+});
+
+const dropTransport = (socket: ClientSocket) => (socket.io as unknown as { engine: { close(): void } }).engine.close();
+
+for (const [mode, recovery] of [
+  ["the middlewares skipped", true],
+  ["the middlewares run (skipMiddlewares: false)", "run-middlewares"],
+] as const) {
+  describe(`connection-state recovery is for the same (issuer, sub) only, ${mode}`, () => {
+    let app: TestApp;
+    before(async () => {
+      app = await startApp({ config: twoIssuers, managers: { session: OidcSessionManager }, recovery });
+    });
+    after(async () => {
+      await app.close();
+    });
+
+    it("a session of issuer A's sub is not restored to issuer B's token for the same sub (nor to another user's)", async () => {
+      for (const [name, intruder] of [
+        ["issuer B, same sub", () => b.mint({ sub: "same" })],
+        ["issuer A, another sub", () => a.mint({ sub: "someone-else" })],
+      ] as const) {
+        const socket = await connectedTo(app, "chat", await a.mint({ sub: "same" }), { reconnection: false });
+        const joined = next(socket, "chat:joined");
+        await call(socket, "join", { room: `private-of-a-${name}` });
+        await joined; // an event: the client now has a recovery offset
+        const dropped = next(socket, "disconnect");
+        dropTransport(socket);
+        await dropped;
+        // The same session id (pid) comes back, with someone else's valid token.
+        socket.auth = { token: await intruder() };
+        const outcome = new Promise<{ connected: boolean; code?: string; rooms?: string[] }>((resolve) => {
+          socket.once("connect_error", (err: Error) => resolve({ connected: false, code: err.message }));
+          socket.once("oidc:revoked", (payload: { code: string }) => resolve({ connected: false, code: payload.code }));
+          socket.once("connect", () => {
+            // Wait a moment for a revocation that may follow the connect; else ask for the rooms.
+            call<{ rooms: string[] }>(socket, "rooms", {}, 2_000).then(
+              (reply) => resolve({ connected: socket.connected, rooms: reply.rooms }),
+              () => resolve({ connected: false }),
+            );
+          });
+        });
+        socket.connect();
+        const result = await outcome;
+        socket.disconnect();
+        assert.equal(result.connected, false, `${name}: restored into ${JSON.stringify(result.rooms)}`);
+      }
+    });
+  });
+}
