@@ -10,7 +10,8 @@ import { after, before, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { OidcSessionManager, type OidcConfigInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, connectedTo, next, startApp, type TestApp } from "../helpers/app.js";
+import { call, connectedTo, next, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { proof, proofKey } from "../helpers/dpop.js";
 
 let a: TestIssuer;
 let b: TestIssuer;
@@ -73,3 +74,35 @@ for (const [mode, recovery] of [
     });
   });
 }
+
+describe("connection-state recovery with the middlewares run keeps a DPoP-bound session on its key", () => {
+  let app: TestApp;
+  before(async () => {
+    app = await startApp({ config: a.config, managers: { session: OidcSessionManager }, recovery: "run-middlewares" });
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  it("the same user's token bound to another key, with that key's valid proof, does not take the session back", async () => {
+    const [first, second] = await Promise.all([proofKey(), proofKey()]);
+    const htu = `${app.url}/socket.io/`;
+    const token = await a.mint({ sub: "keyed", cnf: { jkt: first.jkt } });
+    const socket = app.connect("chat", { auth: { token, dpop: await proof(first, { htu, token }) }, reconnection: false });
+    const opened = await outcome(socket);
+    assert.equal(opened.connected, true, opened.connected ? "" : opened.message);
+    const joined = next(socket, "chat:joined");
+    await call(socket, "join", { room: "bound-room" });
+    await joined;
+    const dropped = next(socket, "disconnect");
+    dropTransport(socket);
+    await dropped;
+    const other = await a.mint({ sub: "keyed", cnf: { jkt: second.jkt } });
+    socket.auth = { token: other, dpop: await proof(second, { htu, token: other }) };
+    socket.connect();
+    const back = await outcome(socket);
+    socket.disconnect();
+    assert.equal(back.connected, false, "restored onto another key");
+    assert.equal(back.connected ? "" : back.message, "ERR_AUTH_TOKEN_INVALID");
+  });
+});
