@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { OidcSessionManager, type OidcConfigInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, connectedTo, next, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { bothTransports, call, connectedTo, next, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { proof, proofKey } from "../helpers/dpop.js";
 
 let a: TestIssuer;
@@ -104,5 +104,55 @@ describe("connection-state recovery with the middlewares run keeps a DPoP-bound 
     socket.disconnect();
     assert.equal(back.connected, false, "restored onto another key");
     assert.equal(back.connected ? "" : back.message, "ERR_AUTH_TOKEN_INVALID");
+  });
+});
+
+describe("only access tokens are access tokens, on every way in", () => {
+  const nowS = () => Math.floor(Date.now() / 1000);
+  const LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout";
+  let app: TestApp;
+  before(async () => {
+    // Issuer A follows RFC 9068 strictly; issuer B is lenient (typ absent, JWT or at+jwt).
+    const entry = (issuer: TestIssuer, strict: boolean) => ({ issuer: issuer.issuer, audience: "test-app", jwksUri: issuer.config.jwksUri as string, strict });
+    app = await startApp({ config: { issuers: [entry(a, true), entry(b, false)], refreshLimit: 20 }, managers: { session: OidcSessionManager } });
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  const rfc9068 = () => ({ client_id: "c", jti: crypto.randomUUID(), iat: nowS() });
+
+  it("in-band refresh: a logout token, an ID token and a token of another type are refused, the connection keeps its token", async () => {
+    const socket = await connectedTo(app, "chat", await b.mint({ sub: "tt" }));
+    const others = [
+      await b.mint({ sub: "tt", jti: crypto.randomUUID(), iat: nowS(), events: { [LOGOUT_EVENT]: {} } }, { header: { typ: "logout+jwt" } }),
+      await b.mint({ sub: "tt", jti: crypto.randomUUID(), iat: nowS(), events: { [LOGOUT_EVENT]: {} } }),
+      await b.mint({ sub: "tt", nonce: "n", auth_time: nowS() }),
+      await b.mint({ sub: "tt", at_hash: "77QmUPtjPfzWtF2AnpK9RQ" }),
+      await b.mint({ sub: "tt" }, { header: { typ: "refresh+jwt" } }),
+    ];
+    for (const token of others) assert.deepEqual(await call(socket, "oidc:refresh", { token }), { ok: false, code: "ERR_AUTH_TOKEN_INVALID" });
+    assert.equal((await call<{ ok: boolean }>(socket, "oidc:refresh", { token: await b.mint({ sub: "tt" }) })).ok, true);
+    socket.disconnect();
+  });
+
+  it("a strict issuer: at+jwt in any spelling is accepted on HTTP, the handshake and a refresh; JWT and no typ are refused; the lenient issuer is unaffected", async () => {
+    for (const typ of ["at+jwt", "AT+JWT", "application/at+jwt"]) {
+      const token = await a.mint({ sub: "strict", ...rfc9068() }, { header: { typ } });
+      const { http, socket } = await bothTransports(app, token);
+      assert.deepEqual({ typ, http, socket }, { typ, http: 200, socket: "ok" });
+    }
+    for (const typ of ["JWT", undefined]) {
+      const token = await a.mint({ sub: "strict", ...rfc9068() }, { header: { typ: typ as string } });
+      const { http, code, socket } = await bothTransports(app, token);
+      assert.deepEqual({ typ, http, code, socket }, { typ, http: 401, code: "ERR_AUTH_TOKEN_INVALID", socket: "ERR_AUTH_TOKEN_INVALID" });
+    }
+    const live = await connectedTo(app, "chat", await a.mint({ sub: "strict", ...rfc9068() }, { header: { typ: "at+jwt" } }));
+    assert.deepEqual(await call(live, "oidc:refresh", { token: await a.mint({ sub: "strict", ...rfc9068() }) }), { ok: false, code: "ERR_AUTH_TOKEN_INVALID" });
+    assert.equal((await call<{ ok: boolean }>(live, "oidc:refresh", { token: await a.mint({ sub: "strict", ...rfc9068() }, { header: { typ: "application/at+jwt" } }) })).ok, true);
+    live.disconnect();
+    const lenient = await b.mint({ sub: "lenient" });
+    const { http } = await bothTransports(app, lenient);
+    assert.equal(http, 200);
   });
 });
