@@ -12,6 +12,7 @@ import { OidcSessionManager, type OidcConfigInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { bothTransports, call, connectedTo, next, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { proof, proofKey } from "../helpers/dpop.js";
+import type { OidcRevokedPayload } from "../../src/client/index.js";
 
 let a: TestIssuer;
 let b: TestIssuer;
@@ -154,5 +155,72 @@ describe("only access tokens are access tokens, on every way in", () => {
     const lenient = await b.mint({ sub: "lenient" });
     const { http } = await bothTransports(app, lenient);
     assert.equal(http, 200);
+  });
+});
+
+describe("a refusal tells the client a code, never why nor the token", () => {
+  let app: TestApp;
+  before(async () => {
+    app = await startApp({ config: { ...a.config, realm: "api" }, managers: { session: OidcSessionManager }, recovery: true });
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  /** No token text, no claim value, no reason: only what the docs promise. */
+  const assertSilent = (text: string, secrets: string[]) => {
+    for (const secret of secrets) assert.ok(!text.includes(secret), `${JSON.stringify(secret.slice(0, 40))} leaked in ${text}`);
+    assert.doesNotMatch(text, /expired|aud|kid|signature|iss |sub |guard|requires/i);
+  };
+
+  it("HTTP: the body is { statusCode, error, code, message } and the challenge is RFC 6750's, for each kind of refusal", async () => {
+    const expired = await a.mint({ sub: "late", exp: Math.floor(Date.now() / 1000) - 600, iat: Math.floor(Date.now() / 1000) - 900 });
+    const wrongAud = await a.mint({ sub: "elsewhere", aud: "another-api" });
+    const member = await a.mint({ sub: "member-1", roles: ["member"] });
+    const cases: Array<[string, string | undefined, string, number, string, string]> = [
+      ["no token", undefined, "/api/me", 401, "ERR_AUTH_TOKEN_REQUIRED", 'Bearer realm="api"'],
+      ["expired", expired, "/api/me", 401, "ERR_AUTH_TOKEN_INVALID", 'Bearer realm="api", error="invalid_token", error_description="The access token is invalid"'],
+      ["another audience", wrongAud, "/api/me", 401, "ERR_AUTH_TOKEN_INVALID", 'Bearer realm="api", error="invalid_token", error_description="The access token is invalid"'],
+      ["not an admin", member, "/admin/stats", 403, "ERR_FORBIDDEN", 'Bearer realm="api", error="insufficient_scope", error_description="Access is forbidden"'],
+    ];
+    for (const [name, token, path, status, code, challenge] of cases) {
+      const response = await fetch(`${app.url}${path}`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(8_000) });
+      const text = await response.text();
+      const body = JSON.parse(text) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(body).sort(), ["code", "error", "message", "statusCode"], name);
+      assert.deepEqual([response.status, body["code"], body["statusCode"], response.headers.get("www-authenticate")], [status, code, status, challenge], name);
+      assertSilent(text + (response.headers.get("www-authenticate") ?? ""), token === undefined ? [] : [token, token.split(".")[1]!]);
+    }
+  });
+
+  it("Socket.IO: connect_error data is { code, message }; a refused refresh acks { ok: false, code }", async () => {
+    const bad = await a.mint({ sub: "s", aud: "another-api" });
+    const refused = await new Promise<{ message: string; data: unknown }>((resolve) => {
+      const client = app.connect("chat", { auth: { token: bad } });
+      client.once("connect_error", (err: Error & { data?: unknown }) => resolve({ message: err.message, data: err.data }));
+    });
+    assert.deepEqual(refused, { message: "ERR_AUTH_TOKEN_INVALID", data: { code: "ERR_AUTH_TOKEN_INVALID", message: "The access token is invalid" } });
+    const socket = await connectedTo(app, "chat", await a.mint({ sub: "s" }));
+    const ack = await call(socket, "oidc:refresh", { token: bad });
+    assert.deepEqual(ack, { ok: false, code: "ERR_AUTH_TOKEN_INVALID" });
+    socket.disconnect();
+  });
+
+  it("a socket refused once restored by recovery gets oidc:revoked with the refusal's code only, a code the client's types name", async () => {
+    const socket = await connectedTo(app, "chat", await a.mint({ sub: "back" }), { reconnection: false });
+    const joined = next(socket, "chat:joined");
+    await call(socket, "join", { room: "r" });
+    await joined;
+    const dropped = next(socket, "disconnect");
+    dropTransport(socket);
+    await dropped;
+    const bad = await a.mint({ sub: "back", aud: "another-api" });
+    socket.auth = { token: bad };
+    const revoked = next<OidcRevokedPayload>(socket, "oidc:revoked", 8_000);
+    socket.connect();
+    const payload = await revoked;
+    socket.disconnect();
+    const expected: OidcRevokedPayload = { code: "ERR_AUTH_TOKEN_INVALID" };
+    assert.deepEqual(payload, expected);
   });
 });
