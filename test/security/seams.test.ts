@@ -12,6 +12,7 @@ import { OidcSessionManager, type OidcConfigInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { bothTransports, call, connectedTo, next, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { proof, proofKey } from "../helpers/dpop.js";
+import { startLogoutApp, type LogoutApp } from "../helpers/logoutApp.js";
 import type { OidcRevokedPayload } from "../../src/client/index.js";
 
 let a: TestIssuer;
@@ -224,3 +225,45 @@ describe("a refusal tells the client a code, never why nor the token", () => {
     assert.deepEqual(payload, expected);
   });
 });
+
+for (const [mode, managers] of [
+  ["without a session tracker", {}],
+  ["with OidcSessionManager", { session: OidcSessionManager }],
+] as const) {
+  describe(`a back-channel logout covers the tokens issued up to the logout, not those issued after it, ${mode}`, () => {
+    const nowS = () => Math.floor(Date.now() / 1000);
+    let app: LogoutApp;
+    before(async () => {
+      app = await startLogoutApp({ config: twoIssuers, managers });
+    });
+    after(async () => {
+      await app.close();
+    });
+    const logoutToken = (issuer: TestIssuer, claims: Record<string, unknown>) =>
+      issuer.mint({ jti: crypto.randomUUID(), events: { "http://schemas.openid.net/event/backchannel-logout": {} }, ...claims }, { header: { typ: "logout+jwt" } });
+    const opens = async (token: string) => {
+      try {
+        (await app.connect(token)).socket.disconnect();
+        return "ok";
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+
+    for (const [what, claims] of [
+      ["sub only", { sub: "ola" }],
+      ["sid and sub (the sid-less tokens)", { sub: "ola", sid: "op-ola" }],
+    ] as const) {
+      it(`${what}: a logout delivered late refuses the tokens issued before it, accepts a sign-in after it, and leaves issuer B's equal sub alone`, async () => {
+        const sub = `${claims.sub}-${what.length}`;
+        const at = nowS() - 60; // the user logged out at the provider a minute ago; the logout arrives now
+        const before = await a.mint({ sub, iat: at - 30 });
+        const after = await a.mint({ sub, iat: at + 30 }); // signed in again meanwhile
+        const theirs = await b.mint({ sub, iat: at - 30 });
+        const response = await app.logout(await logoutToken(a, { ...claims, sub, iat: at }));
+        assert.equal(response.status, 200, response.text);
+        assert.deepEqual([await opens(before), await opens(after), await opens(theirs)], ["handshake refused: ERR_AUTH_REVOKED", "ok", "ok"]);
+      });
+    }
+  });
+}
