@@ -6,11 +6,13 @@
  * socket.io-client connections.
  */
 import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "socket.io-client";
-import { OidcSessionManager, type OidcConfigInput } from "../../src/index.js";
+import { OidcSessionManager, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { bothTransports, call, connectedTo, next, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { bothTransports, call, connectedTo, httpGet, next, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { proof, proofKey } from "../helpers/dpop.js";
 import { startLogoutApp, type LogoutApp } from "../helpers/logoutApp.js";
 import type { OidcRevokedPayload } from "../../src/client/index.js";
@@ -267,3 +269,81 @@ for (const [mode, managers] of [
     }
   });
 }
+
+describe("opaque tokens (introspection) beside JWTs: identity, token kinds, revocation", () => {
+  const nowS = () => Math.floor(Date.now() / 1000);
+  /** What the introspection endpoint answers, by token. */
+  const answers = new Map<string, Record<string, unknown>>();
+  let endpoint: Server;
+  let app: TestApp;
+  let config: OidcConfigInput;
+  before(async () => {
+    endpoint = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        const token = new URLSearchParams(Buffer.concat(chunks).toString()).get("token") ?? "";
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answers.get(token) ?? { active: false }));
+      });
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/introspect`;
+    // Issuer A issues JWTs; issuer B's tokens are opaque, checked at B's introspection endpoint.
+    config = {
+      issuers: [
+        { issuer: a.issuer, audience: "test-app", jwksUri: a.config.jwksUri as string },
+        { issuer: b.issuer, audience: "test-app", jwksUri: b.config.jwksUri as string, introspection: { endpoint: url, clientId: "rs", clientSecret: "rs-secret", cacheTtl: 0, negativeCacheTtl: 0 } },
+      ],
+    };
+    app = await startApp({ config, managers: { session: OidcSessionManager } });
+  });
+  after(async () => {
+    await app.close();
+    endpoint.closeAllConnections();
+    await new Promise<void>((resolve) => endpoint.close(() => resolve()));
+  });
+
+  let n = 0;
+  /** An opaque token of issuer B whose introspection answer is `claims` (active, for the API, unless overridden). */
+  const opaque = (claims: Record<string, unknown>) => {
+    const token = `opaque-${++n}-${crypto.randomUUID()}`;
+    answers.set(token, { active: true, iss: b.issuer, aud: "test-app", iat: nowS() - 5, exp: nowS() + 300, token_type: "Bearer", ...claims });
+    return token;
+  };
+
+  it("issuer B's opaque token and issuer A's JWT with the same sub are two users; a refresh cannot cross between them", async () => {
+    const fromB = opaque({ sub: "shared" });
+    const fromA = await a.mint({ sub: "shared" });
+    assert.equal((await httpGet(app, fromB)).body["userId"], `${b.issuer}#shared`);
+    assert.equal((await httpGet(app, fromA)).body["userId"], `${a.issuer}#shared`);
+    const socket = await connectedTo(app, "chat", fromA);
+    assert.deepEqual(await call(socket, "oidc:refresh", { token: opaque({ sub: "shared" }) }), { ok: false, code: "ERR_AUTH_SUBJECT_MISMATCH" });
+    socket.disconnect();
+  });
+
+  it("an answer that is no Bearer access token is refused on HTTP, the handshake and verifyOidcToken: a refresh token's (no token_type, no aud), token_type refresh_token, any cnf", async () => {
+    const kinds: Array<[string, string]> = [
+      ["oidc-provider's refresh token answer", opaque({ sub: "r1", aud: undefined, token_type: undefined })],
+      ["token_type refresh_token", opaque({ sub: "r2", token_type: "refresh_token" })],
+      ["cnf.jwk", opaque({ sub: "r3", cnf: { jwk: { kty: "EC", crv: "P-256", x: "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y: "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" } } })],
+      ["cnf.jkt", opaque({ sub: "r4", cnf: { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" } })],
+      ["a logout token's events", opaque({ sub: "r5", events: { "http://schemas.openid.net/event/backchannel-logout": {} } })],
+    ];
+    for (const [name, token] of kinds) {
+      const { http, code, socket } = await bothTransports(app, token);
+      assert.deepEqual({ name, http, code, socket }, { name, http: 401, code: "ERR_AUTH_TOKEN_INVALID", socket: "ERR_AUTH_TOKEN_INVALID" });
+      await assert.rejects(verifyOidcToken(token, config), (error: { code?: string }) => error.code === "ERR_AUTH_TOKEN_INVALID", name);
+    }
+  });
+
+  it("a revocation of issuer A's subject leaves issuer B's opaque token for the same sub alone, and B's covers it", async () => {
+    const fromB = opaque({ sub: "rev" });
+    const fromA = await a.mint({ sub: "rev" });
+    const session = app.appHandle["session"] as OidcSessionManager;
+    await session.disconnectSubject("rev", { iss: a.issuer });
+    assert.equal((await bothTransports(app, fromA)).code, "ERR_AUTH_REVOKED");
+    assert.equal((await bothTransports(app, fromB)).http, 200);
+    await session.disconnectSubject("rev", { iss: b.issuer });
+    assert.equal((await bothTransports(app, fromB)).code, "ERR_AUTH_REVOKED");
+  });
+});
