@@ -336,6 +336,12 @@ describe("opaque tokens (introspection) beside JWTs: identity, token kinds, revo
     }
   });
 
+  it("verifyOidcToken: with several issuers the userId is <iss>#<sub>, for a JWT and for an opaque token", async () => {
+    assert.equal((await verifyOidcToken(await a.mint({ sub: "v" }), config)).userId, `${a.issuer}#v`);
+    assert.equal((await verifyOidcToken(opaque({ sub: "v" }), config)).userId, `${b.issuer}#v`);
+    assert.equal((await verifyOidcToken(await a.mint({ sub: "v" }), a.config)).userId, "v", "one issuer: the sub");
+  });
+
   it("a revocation of issuer A's subject leaves issuer B's opaque token for the same sub alone, and B's covers it", async () => {
     const fromB = opaque({ sub: "rev" });
     const fromA = await a.mint({ sub: "rev" });
