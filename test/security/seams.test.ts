@@ -76,6 +76,30 @@ for (const [mode, recovery] of [
         assert.equal(result.connected, false, `${name}: restored into ${JSON.stringify(result.rooms)}`);
       }
     });
+
+    it("a subject revoked while away is not restored, by its own token either; issuer B's equal sub is untouched", async () => {
+      const token = await a.mint({ sub: "away" });
+      const socket = await connectedTo(app, "chat", token, { reconnection: false });
+      const bystander = await connectedTo(app, "chat", await b.mint({ sub: "away" }));
+      const joined = next(socket, "chat:joined");
+      await call(socket, "join", { room: "while-away" });
+      await joined;
+      const dropped = next(socket, "disconnect");
+      dropTransport(socket);
+      await dropped;
+      const session = app.appHandle["session"] as OidcSessionManager;
+      for (let i = 0; i < 200 && (await session.listBySubject("away", { iss: a.issuer })).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(await session.disconnectSubject("away", { iss: a.issuer, reason: "while away" }), 0);
+      const refused = new Promise<string>((resolve) => {
+        socket.once("connect_error", (err: Error) => resolve(err.message));
+        socket.once("oidc:revoked", (payload: { code: string }) => resolve(payload.code));
+      });
+      socket.connect();
+      assert.equal(await refused, "ERR_AUTH_REVOKED");
+      socket.disconnect();
+      assert.equal((await call<{ sub: string }>(bystander, "whoami")).sub, "away");
+      bystander.disconnect();
+    });
   });
 }
 
