@@ -10,9 +10,10 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "socket.io-client";
-import { OidcSessionManager, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
+import { BaseService } from "ioserver";
+import { OidcConfigManager, OidcSessionManager, OidcSocketMiddleware, oidcRoom, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { bothTransports, call, connectedTo, httpGet, next, outcome, startApp, type TestApp } from "../helpers/app.js";
+import { bothTransports, call, connected, connectedTo, createServerBase, httpGet, next, outcome, routesFolder, startApp, type ServerBase, type TestApp } from "../helpers/app.js";
 import { proof, proofKey } from "../helpers/dpop.js";
 import { startLogoutApp, type LogoutApp } from "../helpers/logoutApp.js";
 import type { OidcRevokedPayload } from "../../src/client/index.js";
@@ -315,8 +316,8 @@ describe("opaque tokens (introspection) beside JWTs: identity, token kinds, revo
     // Issuer A issues JWTs; issuer B's tokens are opaque, checked at B's introspection endpoint.
     config = {
       issuers: [
-        { issuer: a.issuer, audience: "test-app", jwksUri: a.config.jwksUri as string },
-        { issuer: b.issuer, audience: "test-app", jwksUri: b.config.jwksUri as string, introspection: { endpoint: url, clientId: "rs", clientSecret: "rs-secret", cacheTtl: 0, negativeCacheTtl: 0 } },
+        { issuer: a.issuer, audience: "test-app", jwksUri: a.config.jwksUri },
+        { issuer: b.issuer, audience: "test-app", jwksUri: b.config.jwksUri, introspection: { endpoint: url, clientId: "rs", clientSecret: "rs-secret", cacheTtl: 0, negativeCacheTtl: 0 } },
       ],
     };
     app = await startApp({ config, managers: { session: OidcSessionManager } });
@@ -375,5 +376,47 @@ describe("opaque tokens (introspection) beside JWTs: identity, token kinds, revo
     assert.equal((await bothTransports(app, fromB)).http, 200);
     await session.disconnectSubject("rev", { iss: b.issuer });
     assert.equal((await bothTransports(app, fromB)).code, "ERR_AUTH_REVOKED");
+  });
+});
+
+describe("a namespace without the middleware: its sockets have no oidc: room of their own", () => {
+  let base: ServerBase;
+  before(async () => {
+    base = await createServerBase(routesFolder("ioserver-oidc-seams-", {}));
+    /** A service that joins whatever room the client names (a common pattern). */
+    class Rooms extends BaseService {
+      async join(socket: { join(room: string): void; rooms: Set<string> }, data: { room: string }, callback?: (value: unknown) => void) {
+        socket.join(data.room);
+        callback?.([...socket.rooms]);
+      }
+    }
+    base.server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(a.config) });
+    base.server.addManager({ name: "session", manager: OidcSessionManager });
+    base.server.addService({ name: "chat", service: Rooms, middlewares: [OidcSocketMiddleware] });
+    base.server.addService({ name: "public", service: Rooms });
+    await base.server.start();
+  });
+  after(async () => {
+    await base.close();
+  });
+
+  it("an unauthenticated socket that joins another user's room is taken out: it never hears that user's revocation nor counts in it", async () => {
+    const early = await connected(base.connect("public")); // joins before any authenticated socket exists
+    const room = oidcRoom.issuerSub(a.issuer, "victim");
+    await call(early, "join", { room });
+    const victim = await connected(base.connect("chat", { auth: { token: await a.mint({ sub: "victim" }) } }));
+    const late = await connected(base.connect("public"));
+    assert.ok(!(await call<string[]>(late, "join", { room })).includes(room), "taken out at once");
+    const heard: unknown[] = [];
+    for (const snoop of [early, late]) snoop.on("oidc:revoked", (payload: unknown) => heard.push(payload));
+    const gone = next(victim, "oidc:revoked");
+    const count = await (base.appHandle["session"] as OidcSessionManager).disconnectSubject("victim", { iss: a.issuer, reason: "a private reason" });
+    await gone;
+    assert.equal(count, 1, "only the victim's socket");
+    // The snoopers are still connected, and heard nothing.
+    assert.deepEqual(await call<string[]>(late, "join", { room: "harmless" }), [late.id, "harmless"]);
+    assert.ok(early.connected && late.connected);
+    assert.deepEqual(heard, []);
+    assert.ok(base.logs.some((line) => line.level === 4 && /\/public .* was put in .*victim.*taken out/.test(line.text)), JSON.stringify(base.logs.slice(-3)));
   });
 });
