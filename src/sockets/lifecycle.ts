@@ -184,17 +184,6 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
   ).catch((error: unknown) => reportFailure(appHandle, socketSource(socket, "refresh", { note: "answering", token: tokenOf(payload) }), error)); // a throwing ack or listener
 }
 
-/**
- * A socket restored by connection-state recovery: its context comes back
- * from `socket.data.auth`. Recovery skips the middlewares, so what the
- * handshake would decide now is decided here: expiry, then the token the
- * reconnecting client presents, verified as at a handshake and for the same
- * user (so the session id alone brings nothing back), with, for a connection
- * bound to a DPoP key, a proof by that key in `auth.dpop`; the deny-list (a
- * revocation issued while the socket was away), the users manager (a user
- * disabled meanwhile) and the namespace's guards. Refused: `oidc:revoked` (or `oidc:expired`) and a
- * disconnect.
- */
 /** The context a restored socket brings back in `socket.data.auth`, when it has the shape of one. */
 export function restoredContext(socket: Socket): OidcUserContext | undefined {
   const context = recoveredContext(socket) as OidcUserContext | undefined | null;
@@ -217,6 +206,17 @@ export function refuseAnotherUser(restored: OidcUserContext | undefined, admitte
   });
 }
 
+/**
+ * A socket restored by connection-state recovery: its context comes back
+ * from `socket.data.auth`. Recovery skips the middlewares, so what the
+ * handshake would decide now is decided here: expiry, then the token the
+ * reconnecting client presents, verified as at a handshake and for the same
+ * user (so the session id alone brings nothing back), with, for a connection
+ * bound to a DPoP key, a proof by that key in `auth.dpop`; the deny-list (a
+ * revocation issued while the socket was away), the users manager (a user
+ * disabled meanwhile) and the namespace's guards. Refused: `oidc:revoked` (or `oidc:expired`) and a
+ * disconnect.
+ */
 async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolean> {
   const context = restoredContext(socket);
   if (context === undefined) {
