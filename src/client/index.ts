@@ -58,9 +58,23 @@ export interface OidcExpiredPayload {
  * Payload of `oidc:revoked`, sent just before the server disconnects the socket:
  * `ERR_AUTH_REVOKED` when the session was revoked (logout, an admin), `ERR_FORBIDDEN`
  * when a refreshed token no longer passes the namespace's guards (a role was removed).
+ * A socket restored by connection-state recovery and then refused gets the code of
+ * the refusal, as a handshake would (e.g. `ERR_AUTH_TOKEN_INVALID`, `ERR_USER_DISABLED`,
+ * `ERR_AUTH_SUBJECT_MISMATCH`, `ERR_AUTH_UNAVAILABLE`).
  */
 export interface OidcRevokedPayload {
-  code: "ERR_AUTH_REVOKED" | "ERR_FORBIDDEN";
+  code:
+    | "ERR_AUTH_REVOKED"
+    | "ERR_FORBIDDEN"
+    | "ERR_AUTH_TOKEN_REQUIRED"
+    | "ERR_AUTH_TOKEN_INVALID"
+    | "ERR_AUTH_SUBJECT_MISMATCH"
+    | "ERR_AUTH_DPOP_INVALID"
+    | "ERR_AUTH_DPOP_NONCE"
+    | "ERR_USER_DISABLED"
+    | "ERR_USER_PROVISION_FAILED"
+    | "ERR_AUTH_MISCONFIGURED"
+    | "ERR_AUTH_UNAVAILABLE";
   reason?: string;
 }
 

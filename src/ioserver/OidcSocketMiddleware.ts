@@ -5,7 +5,7 @@ import { authenticateNow, type AuthenticateResult } from "../pipeline/authentica
 import { socketBinding } from "../pipeline/dpopBinding.js";
 import { socketHook } from "../sockets/socketHook.js";
 import { socketProof, socketToken } from "../pipeline/extractToken.js";
-import { ensureLifecycle } from "../sockets/lifecycle.js";
+import { ensureLifecycle, refuseAnotherUser, restoredContext } from "../sockets/lifecycle.js";
 import { registerSocketSession } from "../sockets/session.js";
 import { configuredClass } from "./configure.js";
 
@@ -46,12 +46,17 @@ export class OidcSocketMiddleware extends BaseMiddleware {
   handle(appHandle: AppHandle) {
     const options = (this.constructor as typeof OidcSocketMiddleware).options;
     const admitSocket = (socket: Socket, { context, config }: AuthenticateResult): void | Promise<void> => {
+      // Restored by connection-state recovery with the middlewares run (`skipMiddlewares: false`): the session,
+      // its rooms and socket.data are someone's; only that user's token takes them back.
+      if (socket.recovered) refuseAnotherUser(restoredContext(socket), context);
       ensureLifecycle(socket.nsp, appHandle, options);
       return registerSocketSession(appHandle, socket, context, config); // tracks it: socket.data.auth and the decorations
     };
     return socketHook(appHandle, (socket, app) => {
       // A DPoP proof comes as `auth.dpop`; without one, a token bound to a key is refused (see socketBinding).
-      const target = { handshake: socket.handshake, proof: socketProof(socket.handshake) };
+      // A restored session stays bound to the key (or to none) it had, as on a refresh.
+      const restored = socket.recovered ? restoredContext(socket) : undefined;
+      const target = restored === undefined ? { handshake: socket.handshake, proof: socketProof(socket.handshake) } : { handshake: socket.handshake, proof: socketProof(socket.handshake), current: restored };
       const result = authenticateNow(socketToken(socket.handshake), app, "handshake", target, socketBinding);
       return result instanceof Promise ? result.then((each) => admitSocket(socket, each)) : admitSocket(socket, result);
     });

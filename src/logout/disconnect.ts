@@ -15,7 +15,7 @@
  */
 import { hasUsersManager } from "../claims/identity.js";
 import { endRevokedSockets } from "../sockets/revoke.js";
-import { revokeSessionId, revokeSubject, type RevokeOptions } from "../sockets/revocations.js";
+import { asOf, revokeSessionId, revokeSubject, type RevokeOptions } from "../sockets/revocations.js";
 import type { OidcRevocation } from "../stores/denyList.js";
 import { recordRevocations, revocationNow } from "../stores/revocationStore.js";
 import type { OidcAppHandle, OidcConfig } from "../types.js";
@@ -73,8 +73,9 @@ export async function disconnect(app: OidcAppHandle, config: OidcConfig, logout:
 
   // The tokens of the logged-out session stay refused at once, whatever the tracker does; the shared store hears of it after.
   const publish = recordRevocations(app, logoutRevocations(config, logout));
+  // The tracker's revocations (through the package) cover the tokens issued up to the logout, as the entries above do.
   const counted = async (what: string, work: () => unknown): Promise<number | undefined> => {
-    const value = await withTimeout(work, timeout, what);
+    const value = await withTimeout(() => asOf(logout.iat, work), timeout, what);
     return typeof value === "number" && Number.isFinite(value) ? value : undefined;
   };
   try {

@@ -140,7 +140,7 @@ export interface SocketProofTarget {
   handshake: HandshakeRequest;
   /** `undefined` when none came. */
   proof: unknown;
-  /** On a refresh: the context the connection holds; absent at the handshake. */
+  /** On a refresh: the context the connection holds; at a handshake, that of the session it restores (connection-state recovery), else absent. */
   current?: OidcUserContext;
 }
 

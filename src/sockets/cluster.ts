@@ -6,6 +6,7 @@
 import type { Server } from "socket.io";
 import type { OidcAppHandle } from "../types.js";
 import { appPart } from "../util/appState.js";
+import { watchNamespaces } from "./registry.js";
 
 export interface ClusterState {
   /** The Socket.IO server, once known (from `attachRedisAdapter`, or the first authenticated socket). */
@@ -20,8 +21,11 @@ export function clusterOf(appHandle: OidcAppHandle): ClusterState {
   return cluster.of(appHandle);
 }
 
-/** Remember the app's Socket.IO server (the first one seen wins). */
+/** Remember the app's Socket.IO server (the first one seen wins), and keep the `oidc:` rooms of all its namespaces reserved. */
 export function rememberServer(appHandle: OidcAppHandle, io: Server | undefined): void {
   if (io === undefined || io === null) return;
-  clusterOf(appHandle).io ??= io;
+  const state = clusterOf(appHandle);
+  if (state.io !== undefined) return;
+  state.io = io;
+  watchNamespaces(appHandle, io);
 }

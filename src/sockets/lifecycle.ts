@@ -184,6 +184,28 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
   ).catch((error: unknown) => reportFailure(appHandle, socketSource(socket, "refresh", { note: "answering", token: tokenOf(payload) }), error)); // a throwing ack or listener
 }
 
+/** The context a restored socket brings back in `socket.data.auth`, when it has the shape of one. */
+export function restoredContext(socket: Socket): OidcUserContext | undefined {
+  const context = recoveredContext(socket) as OidcUserContext | undefined | null;
+  if (context === undefined || context === null || typeof context.sub !== "string" || context.claims === null || typeof context.claims !== "object") return undefined;
+  return context;
+}
+
+/**
+ * A restored session belongs to the user it was: `ERR_AUTH_SUBJECT_MISMATCH`
+ * unless `admitted` (the token the reconnecting client presents now) is that
+ * same user (issuer and `sub`), or when the session names no user at all.
+ */
+export function refuseAnotherUser(restored: OidcUserContext | undefined, admitted: OidcUserContext): void {
+  if (restored !== undefined && sameSubject(admitted, restored)) return;
+  throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", {
+    reason:
+      restored === undefined
+        ? "the restored session has no authenticated context"
+        : `the recovering client's token is for iss ${show(issOf(admitted))} sub ${show(admitted.sub)}, not the connection's iss ${show(issOf(restored))} sub ${show(restored.sub)}`,
+  });
+}
+
 /**
  * A socket restored by connection-state recovery: its context comes back
  * from `socket.data.auth`. Recovery skips the middlewares, so what the
@@ -196,8 +218,8 @@ function onRefresh(this: Socket, payload: unknown, ack?: unknown): void {
  * disconnect.
  */
 async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolean> {
-  const context = recoveredContext(socket) as OidcUserContext | undefined | null;
-  if (context === undefined || context === null || typeof context.sub !== "string" || context.claims === null || typeof context.claims !== "object") {
+  const context = restoredContext(socket);
+  if (context === undefined) {
     oidcLog(appHandle, 4, `recovered socket ${socket.id} has no authenticated context: disconnected`);
     revokeWith(socket, { code: "ERR_AUTH_REVOKED" }, "recovery");
     return false;
@@ -213,11 +235,7 @@ async function restore(socket: Socket, appHandle: OidcAppHandle): Promise<boolea
     // key, its proof by that key) is verified as at a handshake, and must be the same user's.
     const target = { handshake: socket.handshake, proof: socketProof(socket.handshake), current: context };
     admitted = (await authenticate(socketToken(socket.handshake), appHandle, "handshake", target, socketBinding)).context;
-    if (!sameSubject(admitted, context)) {
-      throw new OidcAuthError("ERR_AUTH_SUBJECT_MISMATCH", {
-        reason: `the recovering client's token is for iss ${show(issOf(admitted))} sub ${show(admitted.sub)}, not the connection's iss ${show(issOf(context))} sub ${show(context.sub)}`,
-      });
-    }
+    refuseAnotherUser(context, admitted);
     // And the namespace's guards, as at the handshake (known once a handshake here ran them).
     for (const check of handshakeChecksOf(socket.nsp) ?? []) check(admitted);
   } catch (error) {

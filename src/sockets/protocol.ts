@@ -6,7 +6,7 @@
  * | `oidc:expiring` | server → client | `{ expiresAt }` (epoch ms) |
  * | `oidc:refresh` | client → server, with ack | `{ token, dpop? }` → `{ ok: true, expiresAt }` or `{ ok: false, code, dpopNonce? }` (`dpop`: a DPoP proof for the new token, see docs/dpop.md) |
  * | `oidc:expired` | server → client, then disconnect | `{ code: "ERR_AUTH_TOKEN_EXPIRED" }` |
- * | `oidc:revoked` | server → client, then disconnect | `{ code: "ERR_AUTH_REVOKED", reason? }`, or `{ code: "ERR_FORBIDDEN", reason }` after a refresh the namespace's guards refused |
+ * | `oidc:revoked` | server → client, then disconnect | `{ code: "ERR_AUTH_REVOKED", reason? }`, or `{ code: "ERR_FORBIDDEN", reason }` after a refresh the namespace's guards refused, or `{ code }` (the refusal's) for a socket refused once restored by connection-state recovery |
  */
 import type { Socket } from "socket.io";
 import type { OidcAuthErrorCode } from "../errors.js";

@@ -19,7 +19,7 @@
  * per socket, see `watchAdapter`), and the refresh listener is one function
  * shared by all sockets.
  */
-import type { Namespace, Socket } from "socket.io";
+import type { Namespace, Server, Socket } from "socket.io";
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
 import type { DeadlineQueue } from "../util/deadlineQueue.js";
 import { contextOf, hasFlag, isKnown, LEAVING, LISTENING, REGISTERED, setContext, setFlag, TRACKED, tracked, type TrackedSocket } from "./socketState.js";
@@ -452,7 +452,14 @@ function isIn(socket: Socket, rooms: string[]): boolean {
 
 /** A socket of this namespace was put in an `oidc:` room by someone other than this package. */
 function joinedRoom(nsp: Namespace, room: string, id: string): void {
-  const found = nsp.sockets.get(id) ?? handshaking.get(id);
+  const connected = nsp.sockets.get(id);
+  // Connected and not authenticated by this package (a namespace without its middleware): no `oidc:` room is its own.
+  if (connected !== undefined && connected.nsp === nsp && !hasFlag(connected, TRACKED)) {
+    leave(connected, room);
+    logForeign(connected, room);
+    return;
+  }
+  const found = connected ?? handshaking.get(id);
   // Not tracked (yet): `track` takes it out of foreign rooms when it first tracks it.
   if (found === undefined || found.nsp !== nsp || !hasFlag(found, TRACKED)) return;
   let own: string[] | undefined;
@@ -483,9 +490,35 @@ function leaveForeignRooms(socket: Socket, rooms: string[]): void {
 }
 
 function logForeign(socket: Socket, room: string): void {
-  const registry = registryOfSocket(socket);
-  if (registry === undefined) return;
-  oidcLog(registry.appHandle, 4, `socket ${socket.nsp.name} ${socket.id} was put in ${show(room)}, not one of its rooms: taken out (the "${PREFIX}" room prefix is reserved for ioserver-oidc)`);
+  const appHandle = registryOfSocket(socket)?.appHandle ?? serverApps.get(socket.nsp.server);
+  if (appHandle === undefined) return;
+  oidcLog(appHandle, 4, `socket ${socket.nsp.name} ${socket.id} was put in ${show(room)}, not one of its rooms: taken out (the "${PREFIX}" room prefix is reserved for ioserver-oidc)`);
+}
+
+/** The app of each Socket.IO server whose namespaces are all watched (see `watchNamespaces`). */
+const serverApps = new WeakMap<object, OidcAppHandle>();
+
+/**
+ * Watch every namespace of the app's Socket.IO server, also those without
+ * the package's middleware: a socket this package did not authenticate has
+ * no `oidc:` room of its own, so one put in any (an app's `join` of a
+ * client-chosen room name) is taken out, and never hears, nor is counted
+ * and disconnected with, another user's revocation. Once per server: the
+ * sockets already connected are checked now, later namespaces when created.
+ */
+export function watchNamespaces(appHandle: OidcAppHandle, io: Server): void {
+  if (serverApps.has(io)) return;
+  serverApps.set(io, appHandle);
+  const watch = (nsp: Namespace): void => {
+    if (!watchAdapter(nsp)) return;
+    for (const socket of nsp.sockets.values()) if (!hasFlag(socket, TRACKED)) leaveForeignRooms(socket, []);
+  };
+  try {
+    for (const nsp of io._nsps.values()) watch(nsp);
+    io.on("new_namespace", watch);
+  } catch {
+    // A server that cannot be read: the package's own namespaces are still watched through their sockets.
+  }
 }
 
 /**

@@ -10,6 +10,7 @@
  * adapter; see `rooms.ts`), then written to the shared revocation store, if
  * any, so that nodes hear the broadcast (with its reason) first.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { issOf, subjectsOfDerivedUserId } from "../claims/identity.js";
 import { resolveConfig } from "../config/resolve.js";
@@ -42,8 +43,21 @@ export interface RevokeOptions {
   issuedBy?: number | undefined;
 }
 
+/** The `issuedBy` of the revocations made within `asOf` (a back-channel logout through the app's session tracker). */
+const issuedByScope = new AsyncLocalStorage<number>();
+
+/**
+ * Run `work` (a session tracker's `disconnect*` call) so that the
+ * revocations it makes through the package cover the tokens issued up to
+ * `issuedBy` (epoch s) rather than up to now: a logout delivered late must
+ * not refuse a sign-in made after it.
+ */
+export function asOf<T>(issuedBy: number, work: () => T): T {
+  return issuedByScope.run(issuedBy, work);
+}
+
 function stamped(options: RevokeOptions, entries: OidcRevocation[]): OidcRevocation[] {
-  const at = options.issuedBy;
+  const at = options.issuedBy ?? issuedByScope.getStore();
   return at === undefined ? entries : entries.map((entry) => ({ ...entry, at }));
 }
 
