@@ -10,7 +10,6 @@
  * adapter; see `rooms.ts`), then written to the shared revocation store, if
  * any, so that nodes hear the broadcast (with its reason) first.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { OidcAppHandle, OidcConfig, OidcUserContext } from "../types.js";
 import { issOf, subjectsOfDerivedUserId } from "../claims/identity.js";
 import { resolveConfig } from "../config/resolve.js";
@@ -43,21 +42,32 @@ export interface RevokeOptions {
   issuedBy?: number | undefined;
 }
 
-/** The `issuedBy` of the revocations made within `asOf` (a back-channel logout through the app's session tracker). */
-const issuedByScope = new AsyncLocalStorage<number>();
+/** The `issuedBy` of the revocations made while `asOf` runs its work (a back-channel logout through the app's session tracker). */
+let issuedByScope: number | undefined;
 
 /**
  * Run `work` (a session tracker's `disconnect*` call) so that the
  * revocations it makes through the package cover the tokens issued up to
  * `issuedBy` (epoch s) rather than up to now: a logout delivered late must
- * not refuse a sign-in made after it.
+ * not refuse a sign-in made after it. The scope holds while `work` runs
+ * synchronously, which is where `OidcSessionManager`'s methods revoke (the
+ * first part of an async function runs at once); a tracker that revokes
+ * only after an await of its own revokes as of then. A synchronous scope,
+ * not an `AsyncLocalStorage`: on Node 20 and 22 the latter turns on a hook
+ * for every promise of the process, for good.
  */
 export function asOf<T>(issuedBy: number, work: () => T): T {
-  return issuedByScope.run(issuedBy, work);
+  const outer = issuedByScope;
+  issuedByScope = issuedBy;
+  try {
+    return work();
+  } finally {
+    issuedByScope = outer;
+  }
 }
 
 function stamped(options: RevokeOptions, entries: OidcRevocation[]): OidcRevocation[] {
-  const at = options.issuedBy ?? issuedByScope.getStore();
+  const at = options.issuedBy ?? issuedByScope;
   return at === undefined ? entries : entries.map((entry) => ({ ...entry, at }));
 }
 
