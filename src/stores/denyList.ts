@@ -10,8 +10,9 @@
  * in again) is accepted. An entry lives as long as a token issued before it
  * could still be accepted (`revocationTtl`), then goes.
  *
- * One list per app, in memory: the check is on the hot path and costs one
- * `size` read while the list is empty. A revocation store (`redisRevocationStore`)
+ * One list per app, in memory: the check is on the hot path. It costs one
+ * `size` read while the list is empty, and a lookup or three (is this `sub`,
+ * `sid` or user id named by any entry?) while it only holds others. A revocation store (`redisRevocationStore`)
  * shares entries between nodes; this list is then each node's mirror of it.
  */
 import type { OidcAppHandle, OidcUserContext } from "../types.js";
@@ -64,6 +65,14 @@ function keyOf(kind: OidcRevocation["kind"], iss: string, value: string, without
 
 export class DenyList {
   private readonly entries = new Map<string, OidcRevocation>();
+  /**
+   * How many entries name each value (a `sub`, a `sid`, a user id). A
+   * context none of whose values is named here is covered by no entry: that
+   * answers most checks while the list holds entries for others, with a
+   * lookup or three of strings the token already has (and has hashed),
+   * instead of building and hashing up to four keys.
+   */
+  private readonly named = new Map<string, number>();
 
   get size(): number {
     return this.entries.size;
@@ -84,6 +93,7 @@ export class DenyList {
     const merged: OidcRevocation = known === undefined ? { ...entry } : { ...entry, at: Math.max(known.at, entry.at), until: Math.max(known.until, entry.until) };
     this.entries.delete(key);
     this.entries.set(key, merged);
+    if (known === undefined) this.named.set(entry.value, (this.named.get(entry.value) ?? 0) + 1);
     if (this.entries.size > DENY_LIST_MAX) this.prune(now);
     return true;
   }
@@ -94,13 +104,15 @@ export class DenyList {
    */
   check(context: OidcUserContext, options: CheckOptions = {}): OidcRevocation | undefined {
     if (this.entries.size === 0) return undefined;
+    const sidClaim = context.claims["sid"];
+    const sid = typeof sidClaim === "string" && sidClaim !== "" ? sidClaim : undefined;
+    const named = this.named;
+    if (!named.has(context.sub) && (sid === undefined || !named.has(sid)) && (options.userIds === false || !named.has(context.userId))) return undefined;
     const now = options.now ?? Date.now();
     const iss = issOf(context) ?? "";
     const iatClaim = context.claims["iat"];
     const latest = now / 1000 + (options.clockTolerance ?? 0);
     const iat = typeof iatClaim === "number" && iatClaim <= latest ? iatClaim : -Infinity;
-    const sidClaim = context.claims["sid"];
-    const sid = typeof sidClaim === "string" && sidClaim !== "" ? sidClaim : undefined;
     return (
       this.match(keyOf("subject", iss, context.sub, false), iat, now) ??
       (sid === undefined ? this.match(keyOf("subject", iss, context.sub, true), iat, now) : undefined) ??
@@ -113,7 +125,7 @@ export class DenyList {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.until <= now) {
-      this.entries.delete(key);
+      this.drop(key, entry);
       return undefined;
     }
     return iat <= entry.at ? entry : undefined;
@@ -124,12 +136,19 @@ export class DenyList {
    * once (those closest to their end), so the sort runs once per many adds.
    */
   private prune(now: number): void {
-    for (const [key, entry] of this.entries) if (entry.until <= now) this.entries.delete(key);
+    for (const [key, entry] of this.entries) if (entry.until <= now) this.drop(key, entry);
     if (this.entries.size <= DENY_LIST_MAX) return;
     const byEnd = [...this.entries].sort(([, a], [, b]) => a.until - b.until);
     const drop = this.entries.size - Math.floor(DENY_LIST_MAX * 0.9);
-    for (const [key] of byEnd.slice(0, drop)) this.entries.delete(key);
+    for (const [key, entry] of byEnd.slice(0, drop)) this.drop(key, entry);
     this.evicted += drop;
+  }
+
+  private drop(key: string, entry: OidcRevocation): void {
+    this.entries.delete(key);
+    const count = (this.named.get(entry.value) ?? 1) - 1;
+    if (count > 0) this.named.set(entry.value, count);
+    else this.named.delete(entry.value);
   }
 }
 

@@ -261,6 +261,42 @@ describe("the deny-list (unit)", () => {
     assert.equal(list.check(context({ sub: "s", iss: "i", iat: nowS() + 3 }), { now, clockTolerance: 5 }), undefined, "issued after it, within the tolerance");
   });
 
+  it("while it holds entries for others, a context is still checked afresh after every revocation, per kind of check and clock tolerance", () => {
+    const list = new DenyList();
+    list.add({ kind: "subject", iss: "i", value: "someone-else", at: nowS(), until: Date.now() + 60_000 });
+    const alice = context({ sub: "alice", iss: "i", iat: nowS() - 10 }, "u-alice");
+    assert.equal(list.check(alice), undefined);
+    list.add({ kind: "subject", iss: "i", value: "alice", at: nowS(), until: Date.now() + 60_000 });
+    assert.equal(list.check(alice)?.value, "alice", "a revocation after the first check reaches the same context");
+
+    // Checks that leave user entries out (before provisioning) do not match them; those that match them do.
+    const bob = context({ sub: "bob", iss: "i", iat: nowS() - 10 }, "u-bob");
+    list.add({ kind: "user", iss: "", value: "u-bob", at: nowS(), until: Date.now() + 60_000 });
+    assert.equal(list.check(bob, { userIds: false }), undefined);
+    assert.equal(list.check(bob, { userIds: true })?.value, "u-bob");
+
+    // A token issued a minute ahead is clear under a two-minute tolerance, and issued before (refused) under none.
+    const carol = context({ sub: "carol", iss: "i", iat: nowS() + 60 });
+    list.add({ kind: "subject", iss: "i", value: "carol", at: nowS(), until: Date.now() + 60_000 });
+    assert.equal(list.check(carol, { clockTolerance: 120 }), undefined);
+    assert.equal(list.check(carol, { clockTolerance: 0 })?.value, "carol");
+  });
+
+  it("a value named by several entries (a sub that is also a sid, another issuer's) stays covered while one of them holds", () => {
+    const list = new DenyList();
+    const now = Date.now();
+    list.add({ kind: "subject", iss: "i", value: "x", at: nowS(), until: now + 1_000 }, now);
+    list.add({ kind: "session", iss: "i", value: "x", at: nowS(), until: now + 60_000 }, now);
+    list.add({ kind: "subject", iss: "j", value: "x", at: nowS(), until: now + 60_000 }, now);
+    const later = now + 2_000;
+    // The first entry has ended: met and dropped here.
+    assert.equal(list.check(context({ sub: "x", iss: "i", iat: 1 }), { now: later }), undefined);
+    assert.equal(list.size, 2);
+    assert.equal(list.check(context({ sub: "y", sid: "x", iss: "i", iat: 1 }), { now: later })?.kind, "session");
+    assert.equal(list.check(context({ sub: "x", iss: "j", iat: 1 }), { now: later })?.iss, "j");
+    assert.equal(list.check(context({ sub: "y", iss: "i", iat: 1 }), { now: later }), undefined);
+  });
+
   it("a user entry matches the local user id, never a sub", () => {
     const list = new DenyList();
     const now = Date.now();
