@@ -12,6 +12,12 @@
  *   namespace /open    no middleware                      (P5/P6 baseline)
  *   namespace /secure  OidcSocketMiddleware (expiry on)   (P5/P6)
  *
+ * The app's deny-list holds a revocation of another user from the start
+ * (through `OidcSessionManager#disconnectSubject`, the manager registered
+ * under a name of its own, so it tracks no sockets): every authentication
+ * measured pays the check against it, as in an app where someone was
+ * revoked within the last day, not only the empty list's size read.
+ *
  * Both routes and both namespaces run the same controller and service code,
  * so the only difference is the package. Listens on 127.0.0.1; answers the
  * parent over IPC (heap after GC, live sockets, log counts, CPU profile).
@@ -26,7 +32,7 @@ import { BaseController, BaseManager, BaseMiddleware, BaseService, IOServer } fr
 import type { AppHandle } from "ioserver";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Socket } from "socket.io";
-import { OidcConfigManager, OidcHttpMiddleware, OidcSocketMiddleware, type OidcConfigInput } from "ioserver-oidc";
+import { OidcConfigManager, OidcHttpMiddleware, OidcSessionManager, OidcSocketMiddleware, type OidcConfigInput } from "ioserver-oidc";
 import { attachPrometheusMetrics } from "ioserver-oidc/metrics";
 import * as promClient from "prom-client";
 import { serve } from "../lib/serve.js";
@@ -130,6 +136,7 @@ serve(
     const server = new IOServer({ host: "127.0.0.1", port, routes: routesDir, verbose: "ERROR", mode: ["websocket"] });
     server.addManager({ name: "benchLogCounter", manager: LogCounter });
     server.addManager({ name: "oidcConfig", manager: OidcConfigManager.configure(config) });
+    server.addManager({ name: "benchRevocations", manager: OidcSessionManager });
     server.addController({ name: "open", controller: MeController });
     server.addController({ name: "secure", controller: MeController, middlewares: [OidcHttpMiddleware] });
     server.addController({ name: "hooked", controller: MeController, middlewares: [NoopMiddleware] });
@@ -139,6 +146,8 @@ serve(
     server.addService({ name: "secure", service: PingService, middlewares: [OidcSocketMiddleware] });
     await server.start();
     app = server;
+    const revocations = (handle as unknown as { benchRevocations: OidcSessionManager }).benchRevocations;
+    await revocations.disconnectSubject("bench-revoked-user", { iss: String(config.issuer), reason: "on the deny-list for the whole run" });
     return { port };
   },
   {
