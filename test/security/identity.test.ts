@@ -7,22 +7,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { AppHandle } from "ioserver";
 import { OidcSessionManager, type OidcConfigInput } from "../../src/index.js";
-import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import type { TestIssuer } from "../../src/testing/index.js";
+import { startTwoIssuers, type TwoIssuers } from "../helpers/issuers.js";
 import { call, connectedTo, httpGet, next, startApp, type TestApp } from "../helpers/app.js";
 import { sleep } from "../helpers/wait.js";
 
-let a: TestIssuer;
-let b: TestIssuer;
-let twoIssuers: OidcConfigInput;
-
-before(async () => {
-  [a, b] = await Promise.all([createTestIssuer(), createTestIssuer()]);
-  const entry = (issuer: TestIssuer) => ({ issuer: issuer.issuer, audience: "test-app", jwksUri: issuer.config.jwksUri as string });
-  twoIssuers = { issuers: [entry(a), entry(b)] };
-});
-after(async () => {
-  await Promise.all([a.close(), b.close()]);
-});
+let a: TestIssuer, b: TestIssuer, twoIssuers: OidcConfigInput, issuers: TwoIssuers;
+before(async () => void ({ a, b, config: twoIssuers } = issuers = await startTwoIssuers()));
+after(() => issuers.close());
 
 
 type Whoami = { sub: string; userId: string; roles: string[] };

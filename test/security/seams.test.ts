@@ -12,26 +12,28 @@ import { after, before, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { BaseService } from "ioserver";
 import { OidcConfigManager, OidcSessionManager, OidcSocketMiddleware, oidcRoom, verifyOidcToken, type OidcConfigInput } from "../../src/index.js";
-import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import type { TestIssuer } from "../../src/testing/index.js";
+import { startTwoIssuers, type TwoIssuers } from "../helpers/issuers.js";
 import { bothTransports, call, connected, connectedTo, createServerBase, httpGet, next, outcome, routesFolder, startApp, type ServerBase, type TestApp } from "../helpers/app.js";
 import { proof, proofKey } from "../helpers/dpop.js";
 import { startLogoutApp, type LogoutApp } from "../helpers/logoutApp.js";
 import type { OidcRevokedPayload } from "../../src/client/index.js";
 
-let a: TestIssuer;
-let b: TestIssuer;
-let twoIssuers: OidcConfigInput;
-
-before(async () => {
-  [a, b] = await Promise.all([createTestIssuer(), createTestIssuer()]);
-  const entry = (issuer: TestIssuer) => ({ issuer: issuer.issuer, audience: "test-app", jwksUri: issuer.config.jwksUri as string });
-  twoIssuers = { issuers: [entry(a), entry(b)] };
-});
-after(async () => {
-  await Promise.all([a.close(), b.close()]);
-});
+let a: TestIssuer, b: TestIssuer, twoIssuers: OidcConfigInput, issuers: TwoIssuers;
+before(async () => void ({ a, b, config: twoIssuers } = issuers = await startTwoIssuers()));
+after(() => issuers.close());
 
 const dropTransport = (socket: ClientSocket) => (socket.io as unknown as { engine: { close(): void } }).engine.close();
+
+/** Put the socket in an app room, then cut its transport: the session stays on the server, for recovery. */
+async function joinThenDrop(socket: ClientSocket, room: string): Promise<void> {
+  const joined = next(socket, "chat:joined");
+  await call(socket, "join", { room });
+  await joined;
+  const dropped = next(socket, "disconnect");
+  dropTransport(socket);
+  await dropped;
+}
 
 for (const [mode, recovery] of [
   ["the middlewares skipped", true],
@@ -82,12 +84,7 @@ for (const [mode, recovery] of [
       const token = await a.mint({ sub: "away" });
       const socket = await connectedTo(app, "chat", token, { reconnection: false });
       const bystander = await connectedTo(app, "chat", await b.mint({ sub: "away" }));
-      const joined = next(socket, "chat:joined");
-      await call(socket, "join", { room: "while-away" });
-      await joined;
-      const dropped = next(socket, "disconnect");
-      dropTransport(socket);
-      await dropped;
+      await joinThenDrop(socket, "while-away");
       const session = app.appHandle["session"] as OidcSessionManager;
       for (let i = 0; i < 200 && (await session.listBySubject("away", { iss: a.issuer })).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
       assert.equal(await session.disconnectSubject("away", { iss: a.issuer, reason: "while away" }), 0);
@@ -120,12 +117,7 @@ describe("connection-state recovery with the middlewares run keeps a DPoP-bound 
     const socket = app.connect("chat", { auth: { token, dpop: await proof(first, { htu, token }) }, reconnection: false });
     const opened = await outcome(socket);
     assert.equal(opened.connected, true, opened.connected ? "" : opened.message);
-    const joined = next(socket, "chat:joined");
-    await call(socket, "join", { room: "bound-room" });
-    await joined;
-    const dropped = next(socket, "disconnect");
-    dropTransport(socket);
-    await dropped;
+    await joinThenDrop(socket, "bound-room");
     const other = await a.mint({ sub: "keyed", cnf: { jkt: second.jkt } });
     socket.auth = { token: other, dpop: await proof(second, { htu, token: other }) };
     socket.connect();
@@ -236,12 +228,7 @@ describe("a refusal tells the client a code, never why nor the token", () => {
 
   it("a socket refused once restored by recovery gets oidc:revoked with the refusal's code only, a code the client's types name", async () => {
     const socket = await connectedTo(app, "chat", await a.mint({ sub: "back" }), { reconnection: false });
-    const joined = next(socket, "chat:joined");
-    await call(socket, "join", { room: "r" });
-    await joined;
-    const dropped = next(socket, "disconnect");
-    dropTransport(socket);
-    await dropped;
+    await joinThenDrop(socket, "r");
     const bad = await a.mint({ sub: "back", aud: "another-api" });
     socket.auth = { token: bad };
     const revoked = next<OidcRevokedPayload>(socket, "oidc:revoked", 8_000);
