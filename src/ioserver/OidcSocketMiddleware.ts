@@ -2,12 +2,13 @@ import { BaseMiddleware } from "ioserver";
 import type { AppHandle } from "ioserver";
 import type { Socket } from "socket.io";
 import { authenticateNow, type AuthenticateResult } from "../pipeline/authenticate.js";
-import { socketBinding } from "../pipeline/dpopBinding.js";
+import { socketBinding, type SocketProofTarget } from "../pipeline/dpopBinding.js";
 import { socketHook } from "../sockets/socketHook.js";
 import { socketProof, socketToken } from "../pipeline/extractToken.js";
 import { ensureLifecycle, refuseAnotherUser, restoredContext } from "../sockets/lifecycle.js";
 import { registerSocketSession } from "../sockets/session.js";
 import { configuredClass } from "./configure.js";
+import type { OidcUserContext } from "../types.js";
 
 /** Per-middleware options, see `OidcSocketMiddleware.configure()`. */
 export interface OidcSocketMiddlewareOptions {
@@ -45,10 +46,10 @@ export class OidcSocketMiddleware extends BaseMiddleware {
 
   handle(appHandle: AppHandle) {
     const options = (this.constructor as typeof OidcSocketMiddleware).options;
-    const admitSocket = (socket: Socket, { context, config }: AuthenticateResult): void | Promise<void> => {
+    const admitSocket = (socket: Socket, restored: OidcUserContext | undefined, { context, config }: AuthenticateResult): void | Promise<void> => {
       // Restored by connection-state recovery with the middlewares run (`skipMiddlewares: false`): the session,
       // its rooms and socket.data are someone's; only that user's token takes them back.
-      if (socket.recovered) refuseAnotherUser(restoredContext(socket), context);
+      if (socket.recovered) refuseAnotherUser(restored, context);
       ensureLifecycle(socket.nsp, appHandle, options);
       return registerSocketSession(appHandle, socket, context, config); // tracks it: socket.data.auth and the decorations
     };
@@ -56,9 +57,10 @@ export class OidcSocketMiddleware extends BaseMiddleware {
       // A DPoP proof comes as `auth.dpop`; without one, a token bound to a key is refused (see socketBinding).
       // A restored session stays bound to the key (or to none) it had, as on a refresh.
       const restored = socket.recovered ? restoredContext(socket) : undefined;
-      const target = restored === undefined ? { handshake: socket.handshake, proof: socketProof(socket.handshake) } : { handshake: socket.handshake, proof: socketProof(socket.handshake), current: restored };
+      const target: SocketProofTarget = { handshake: socket.handshake, proof: socketProof(socket.handshake) };
+      if (restored !== undefined) target.current = restored;
       const result = authenticateNow(socketToken(socket.handshake), app, "handshake", target, socketBinding);
-      return result instanceof Promise ? result.then((each) => admitSocket(socket, each)) : admitSocket(socket, result);
+      return result instanceof Promise ? result.then((each) => admitSocket(socket, restored, each)) : admitSocket(socket, restored, result);
     });
   }
 }
