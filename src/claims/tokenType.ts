@@ -52,7 +52,10 @@ export function notAnAccessToken(header: Readonly<Record<string, unknown>>, payl
   }
   if (Object.hasOwn(payload, "events")) return `payload carries "events": a security event token (e.g. a logout token), not an access token`;
   if (!rules.nonce) {
-    for (const claim of ID_TOKEN_CLAIMS) if (Object.hasOwn(payload, claim)) return `payload carries "${claim}": an ID token, not an access token`;
+    for (let i = 0; i < ID_TOKEN_CLAIMS.length; i++) {
+      const claim = ID_TOKEN_CLAIMS[i]!;
+      if (Object.hasOwn(payload, claim)) return `payload carries "${claim}": an ID token, not an access token`;
+    }
   }
   return rules.marker?.(payload);
 }

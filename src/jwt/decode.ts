@@ -5,7 +5,7 @@
  * Written for the hot path: no regex, one JSON.parse per segment (none for a
  * header seen before), no closures.
  */
-import { decodeHeader } from "./header.js";
+import { headerOf } from "./header.js";
 import { segmentObject, signatureSize } from "./segment.js";
 
 /** A compact JWS split and decoded once. */
@@ -50,7 +50,7 @@ export function decodeJws(token: string): DecodedJws | undefined {
     const second = token.indexOf(".", first + 1);
     if (second <= first + 1 || second >= token.length - 1 || token.indexOf(".", second + 1) !== -1) return undefined;
     if (Buffer.byteLength(token, "utf8") !== token.length || token.indexOf("+") !== -1 || token.indexOf("/") !== -1) return undefined;
-    const header = decodeHeader(token.slice(0, first));
+    const header = headerOf(token, first);
     if (header === undefined) return undefined;
     const payload = segmentObject(token.slice(first + 1, second));
     if (payload === undefined) return undefined;

@@ -47,6 +47,16 @@ const HEADER_CACHE_SEGMENT = 256;
 let lastSegment: string | undefined;
 let lastHeader: Record<string, unknown> | undefined;
 
+/**
+ * The header of the token whose header segment ends at `end` (its first
+ * dot): decodeHeader of that segment, without cutting it out of the token
+ * when it is the segment found last.
+ */
+export function headerOf(token: string, end: number): Record<string, unknown> | undefined {
+  if (lastSegment !== undefined && end === lastSegment.length && token.startsWith(lastSegment)) return lastHeader;
+  return decodeHeader(token.slice(0, end));
+}
+
 /** The header of this segment (possibly a frozen object shared with other tokens), or undefined as segmentObject. Throws when it is not JSON. */
 export function decodeHeader(segment: string): Record<string, unknown> | undefined {
   if (segment === lastSegment) return lastHeader;

@@ -8,7 +8,10 @@ import type { KeySetSnapshot, StoredKey } from "./remoteKeySet.js";
  */
 export function onlyCandidate(snapshot: KeySetSnapshot, alg: string, kid: unknown): StoredKey | null | undefined {
   let found: StoredKey | undefined;
-  for (const stored of snapshot.keys) {
+  const keys = snapshot.keys;
+  // Indexed: called for every token verified, and a for-of loop here allocated an iterator each time.
+  for (let i = 0; i < keys.length; i++) {
+    const stored = keys[i]!;
     if (!isUsableJwk(stored.jwk, alg, kid)) continue;
     if (found !== undefined) return null;
     found = stored;
