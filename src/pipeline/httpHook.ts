@@ -6,7 +6,7 @@ import type { RefusalSource } from "../util/refusalLog.js";
 import { issOf } from "../claims/identity.js";
 import { bearerToken, dpopToken } from "./extractToken.js";
 import { DPOP_NONCE, withDpopChallenge } from "./dpopBinding.js";
-import { runStep, type Step } from "./step.js";
+import { runStep, type Settle, type Step } from "./step.js";
 
 /**
  * A refused request, for the log: Fastify's request id and client address,
@@ -43,22 +43,24 @@ export function httpHook(appHandle: OidcAppHandle, step: Step<FastifyRequest>, g
       return { where: "HTTP (unreadable request)", transport: "http", guard }; // a throwing getter must not stop the refusal
     }
   };
+  /** Let the request go on, or send the refusal. */
+  const answer: Settle<FastifyRequest, FastifyReply, HookHandlerDoneFunction> = (failure, request, reply, done) => {
+    if (failure === undefined) {
+      // A DPoP proof accepted with a nonce about to expire: the client learns the next one (RFC 9449 section 8).
+      const nonce = (request as { [DPOP_NONCE]?: string })[DPOP_NONCE];
+      if (nonce !== undefined) reply.header("dpop-nonce", nonce);
+      return done();
+    }
+    const config = tryResolveConfig(appHandle);
+    let error = failure.withRealm(config?.realm);
+    // RFC 9449 section 7.1: where DPoP is in use, a 401 names the DPoP scheme too (or alone, where Bearer is not accepted).
+    if (error.statusCode === 401 && config !== undefined) {
+      const scheme = dpopToken(request.headers?.authorization) === undefined ? "bearer" : "dpop";
+      error = error.withChallengeFrom((bearer) => withDpopChallenge(bearer, error, scheme, appHandle, config));
+    }
+    reply.code(error.statusCode).headers(error.headers).send(error.toJSON());
+  };
   return function oidcPreValidation(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    runStep(step, request, appHandle, where, (failure) => {
-      if (failure === undefined) {
-        // A DPoP proof accepted with a nonce about to expire: the client learns the next one (RFC 9449 section 8).
-        const nonce = (request as { [DPOP_NONCE]?: string })[DPOP_NONCE];
-        if (nonce !== undefined) reply.header("dpop-nonce", nonce);
-        return done();
-      }
-      const config = tryResolveConfig(appHandle);
-      let error = failure.withRealm(config?.realm);
-      // RFC 9449 section 7.1: where DPoP is in use, a 401 names the DPoP scheme too (or alone, where Bearer is not accepted).
-      if (error.statusCode === 401 && config !== undefined) {
-        const scheme = dpopToken(request.headers?.authorization) === undefined ? "bearer" : "dpop";
-        error = error.withChallengeFrom((bearer) => withDpopChallenge(bearer, error, scheme, appHandle, config));
-      }
-      reply.code(error.statusCode).headers(error.headers).send(error.toJSON());
-    });
+    runStep(step, request, appHandle, where, answer, reply, done);
   };
 }

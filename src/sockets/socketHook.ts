@@ -1,7 +1,7 @@
 /** The Socket.IO front-end of the pipeline: a namespace middleware. */
 import type { Socket } from "socket.io";
 import type { OidcAuthError } from "../errors.js";
-import { runStep, type Step } from "../pipeline/step.js";
+import { runStep, type Settle, type Step } from "../pipeline/step.js";
 import type { OidcAppHandle } from "../types.js";
 import { releaseSocket } from "./registry.js";
 import type { RefusalSource } from "../util/refusalLog.js";
@@ -17,13 +17,16 @@ export interface OidcConnectError extends Error {
 export function socketHook(appHandle: OidcAppHandle, step: Step<Socket>, guard?: string) {
   const where = (socket: Socket): RefusalSource => socketSource(socket, "handshake", { guard });
   return function oidcNamespaceMiddleware(socket: Socket, next: (err?: Error) => void): void {
-    runStep(step, socket, appHandle, where, (failure) => {
-      if (failure === undefined) return next();
-      releaseSocket(socket); // a later guard refused: the socket never opens
-      const error = new Error(failure.code) as OidcConnectError;
-      const dpopNonce = failure.headers["dpop-nonce"];
-      error.data = dpopNonce === undefined ? { code: failure.code, message: failure.message } : { code: failure.code, message: failure.message, dpopNonce };
-      next(error);
-    });
+    runStep(step, socket, appHandle, where, answer, next, undefined);
   };
 }
+
+/** Let the socket through, or refuse it with the failure's code. */
+const answer: Settle<Socket, (err?: Error) => void, undefined> = (failure, socket, next) => {
+  if (failure === undefined) return next();
+  releaseSocket(socket); // a later guard refused: the socket never opens
+  const error = new Error(failure.code) as OidcConnectError;
+  const dpopNonce = failure.headers["dpop-nonce"];
+  error.data = dpopNonce === undefined ? { code: failure.code, message: failure.message } : { code: failure.code, message: failure.message, dpopNonce };
+  next(error);
+};
