@@ -174,8 +174,9 @@ export async function verifyDpopProof(proof: unknown, expected: DpopExpectations
     throw new DpopProofError("invalid_token", `the DPoP proof key ${show(jkt, 20)} is not the one the token is bound to (cnf.jkt ${show(expected.expectedJkt, 20)})`);
   }
 
-  // Remembered as long as a proof with this iat could still be accepted.
-  const ttlMs = Math.max(1000, Math.ceil((iat + maxAgeSeconds + clockToleranceSeconds) * 1000 - nowMs));
+  // Remembered as long as a proof with this iat could still be accepted, here or on another node sharing
+  // the store whose clock runs up to clockTolerance behind this one's: the tolerance once more.
+  const ttlMs = Math.max(1000, Math.ceil((iat + maxAgeSeconds + 2 * clockToleranceSeconds) * 1000 - nowMs));
   const replayKey = hash("sha256", `${jkt}.${jti}`, "base64url");
   let first: boolean;
   try {

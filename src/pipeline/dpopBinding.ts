@@ -43,7 +43,7 @@ export const DPOP_NONCE: unique symbol = Symbol("ioserver-oidc.dpopNonce");
 /**
  * Replay store entries of the default store (one app): more proofs than one
  * process can verify within a proof's lifetime (a signature check each, about
- * 5,000 a second per core here, for 65 s), about 110 bytes each when full.
+ * 5,000 a second per core here, each kept 70 s), about 110 bytes each when full.
  * A full store refuses new proofs rather than forget live ones.
  */
 const REPLAY_ENTRIES = 500_000;

@@ -5,7 +5,7 @@
  *
  * | key | type | content | TTL |
  * |---|---|---|---|
- * | `<prefix><hash>` | string | `1` | until no proof with that `iat` could still be accepted (`iat + maxAge + clockTolerance`), at least 1 s |
+ * | `<prefix><hash>` | string | `1` | until no node whose clock is within `clockTolerance` of the accepting node's could still accept a proof with that `iat` (`iat + maxAge + 2 × clockTolerance`), at least 1 s |
  *
  * `<hash>` is the base64url SHA-256 of the proof key's thumbprint and the
  * proof's `jti` (computed by the verifier): neither the `jti` nor anything
