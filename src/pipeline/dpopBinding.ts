@@ -20,6 +20,7 @@
  * A Bearer token without `cnf` under a policy other than `required` costs
  * one property read and one comparison.
  */
+import { boundKey } from "../claims/confirmation.js";
 import type { FastifyRequest } from "fastify";
 import { OidcAuthError, type OidcAuthErrorCode } from "../errors.js";
 import type { OidcAppHandle, OidcConfig, OidcDpopPolicy, OidcUserContext } from "../types.js";
@@ -96,13 +97,6 @@ function policyOf(config: OidcConfig, context: OidcUserContext): OidcDpopPolicy 
   const iss = context.claims["iss"];
   for (const issuer of issuers) if (issuer.issuer === iss) return issuer.dpop;
   return "allowed";
-}
-
-/** The key a token is bound to: `cnf.jkt` when it is a non-empty string. */
-function boundKey(cnf: unknown): string | undefined {
-  if (cnf === null || typeof cnf !== "object") return undefined;
-  const jkt = (cnf as { jkt?: unknown }).jkt;
-  return typeof jkt === "string" && jkt !== "" ? jkt : undefined;
 }
 
 /**

@@ -9,16 +9,18 @@
  * claims are: a non-empty `sub` (a client_credentials token has none and is
  * refused), one of the configured audiences in `aud` (an answer without
  * `aud` is refused), `requiredClaims`, `maxTokenAge`, the access-token type
- * rules, and no proof-of-possession binding (`cnf.jkt`, `cnf.x5t#S256`: a
- * bound token presented as a plain Bearer token is refused). The pipeline
- * then maps it like any other payload (claim mapping, guards, `expiresAt`
- * from `exp`).
+ * rules, and a `token_type` of Bearer, or DPoP for a token bound to a key.
+ * The pipeline then maps it like any other payload (claim mapping, guards,
+ * `expiresAt` from `exp`), and a binding in the answer (`cnf`) is the
+ * token's, as a JWT's `cnf` claim is: a DPoP-bound token needs its proof,
+ * and one bound to anything else is refused (RFC 9449 section 6.2).
  *
  * One introspector per issuer config (kept while the config lives, like the
  * issuer's key set): its cache and single flight are shared by every request
  * of the apps using that config.
  */
 import type { JWTPayload } from "jose";
+import { boundKey } from "../claims/confirmation.js";
 import { notAnAccessToken } from "../claims/tokenType.js";
 import { OidcAuthError } from "../errors.js";
 import { createIntrospector, opaqueTokenProblem, type IntrospectionHealth, type Introspector } from "../introspection/createIntrospector.js";
@@ -117,24 +119,17 @@ export function introspectionHealthOf(issuer: OidcIssuerConfig): IntrospectionHe
   return states.get(issuer)?.introspector?.health();
 }
 
-/** A proof-of-possession binding in the answer (RFC 7800 `cnf`): DPoP (`jkt`) or mutual TLS (`x5t#S256`). */
-function binding(claims: IntrospectionClaims): string | undefined {
-  const cnf = claims["cnf"];
-  if (cnf === null || typeof cnf !== "object") return undefined;
-  if ("jkt" in cnf) return "DPoP key (cnf.jkt)";
-  if ("x5t#S256" in cnf) return "TLS client certificate (cnf.x5t#S256)";
-  return undefined;
-}
 
 /** Payloads built from answers, by answer: a cached answer maps to the same token (and so the same user context). */
 const built = new WeakMap<IntrospectionClaims, IntrospectedToken>();
 
 /** An opaque token's active answer checked against the issuer's rules, as a verified token. */
 function accepted(claims: Readonly<IntrospectionClaims>, issuer: OidcIssuerConfig, now: number): IntrospectedToken {
-  const bound = binding(claims);
-  if (bound !== undefined) throw invalid(`the token is bound to a ${bound} but was presented as a Bearer token`);
-  const tokenType = claims.token_type;
-  if (tokenType !== undefined && tokenType.toLowerCase() !== "bearer") throw invalid(`the introspection response's token_type is ${show(tokenType, 40)}, not Bearer`);
+  // Bearer, or DPoP (RFC 9449 section 6.2) for a token bound to a key: anything else (a refresh token, say) is not an access token.
+  const tokenType = claims.token_type?.toLowerCase();
+  if (tokenType !== undefined && tokenType !== "bearer" && !(tokenType === "dpop" && boundKey(claims["cnf"]) !== undefined)) {
+    throw invalid(`the introspection response's token_type is ${show(claims.token_type, 40)}, not Bearer (nor DPoP with a cnf.jkt)`);
+  }
   if (claims.sub === undefined) throw invalid("the introspection response has no sub (a token without a subject, e.g. client_credentials, is refused)");
   if (!hasAudience(claims, issuer.audience)) throw invalid(`the introspection response's aud is ${show(claims.aud)}, expected one of ${show(issuer.audience)}`);
   for (const claim of issuer.requiredClaims) if (claims[claim] === undefined) throw invalid(`required claim ${show(claim)} is missing from the introspection response`);
@@ -205,7 +200,9 @@ export function introspectedAtOnce(token: string, config: OidcConfig): Introspec
 
 /**
  * `introspect: "always"`: a JWT that verified locally must also be active at
- * the provider, for the same subject. Resolves to `verified` unchanged.
+ * the provider, for the same subject, and bound to the same DPoP key (or to
+ * nothing, the JWT's own `cnf` then standing). Resolves to `verified`
+ * unchanged.
  */
 export async function confirmActive<T extends IntrospectedToken>(token: string, verified: T, config: OidcConfig, log: KeySetLog | undefined): Promise<T> {
   const { issuer, payload } = verified;
@@ -214,7 +211,10 @@ export async function confirmActive<T extends IntrospectedToken>(token: string, 
   if (claims.sub !== undefined && claims.sub !== payload.sub) {
     throw invalid(`the introspection response names sub ${show(claims.sub)}, the token ${show(payload.sub)}`);
   }
-  const bound = binding(claims);
-  if (bound !== undefined) throw invalid(`the token is bound to a ${bound} but was presented as a Bearer token`);
+  // The JWT's own `cnf` is what the pipeline checks a proof against: the provider must bind the token to the same key, or to none.
+  const cnf = claims["cnf"];
+  if (cnf !== undefined && (boundKey(cnf) === undefined || boundKey(cnf) !== boundKey(payload["cnf"]) || Object.keys(cnf as object).length !== 1)) {
+    throw invalid(`the introspection response binds the token (cnf ${show(cnf)}) otherwise than the token's own cnf ${show(payload["cnf"])}`);
+  }
   return verified;
 }

@@ -12,8 +12,9 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { OIDC_CHANNELS, type OidcAuthMessage, type OidcConfigManager } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { call, connectedTo, handshake, httpGet, startApp, type TestApp } from "../helpers/app.js";
+import { call, connectedTo, handshake, httpGet, outcome, startApp, type TestApp } from "../helpers/app.js";
 import { startIntrospectionProvider, type IntrospectionProvider } from "../helpers/introspectionProvider.js";
+import { proof, proofKey, type ProofKey } from "../helpers/dpop.js";
 
 const health = (app: TestApp) => (app.appHandle.oidcConfig as OidcConfigManager).getHealth();
 
@@ -189,6 +190,70 @@ describe("opaque tokens through introspection (oidc-provider)", { timeout: 90_00
   });
 });
 
+describe("DPoP-bound opaque tokens (oidc-provider binds them: cnf.jkt and token_type DPoP in its answers)", { timeout: 90_000 }, () => {
+  let op: IntrospectionProvider;
+  let app: TestApp;
+  let key: ProofKey;
+  let other: ProofKey;
+
+  before(async () => {
+    op = await startIntrospectionProvider({ extraClaims: { sub: "grace", roles: ["reader"] } });
+    app = await startApp({ config: { issuer: op.issuer, audience: op.resource, introspection: { ...op.basic } } });
+    key = await proofKey();
+    other = await proofKey();
+  });
+  after(async () => {
+    await app.close();
+    await op.close();
+  });
+
+  /** An opaque token the provider binds to `key`: the token request carries a proof by it. */
+  const boundToken = async () => op.token(undefined, await proof(key, { htm: "POST", htu: op.tokenEndpoint }));
+
+  async function get(headers: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+    const response = await fetch(`${app.url}/api/me`, { headers, signal: AbortSignal.timeout(8_000) });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  it("accepts one on an HTTP route with a proof by its key, its binding in the claims", async () => {
+    const token = await boundToken();
+    assert.ok(!token.includes("."), "the provider issues opaque tokens");
+    const res = await get({ authorization: `DPoP ${token}`, dpop: await proof(key, { htu: `${app.url}/api/me`, token }) });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body["sub"], "grace");
+    const claims = (res.body["auth"] as Record<string, unknown>)["claims"] as Record<string, unknown>;
+    assert.deepEqual(claims["cnf"], { jkt: key.jkt });
+    assert.equal(claims["token_type"], "DPoP");
+  });
+
+  it("refuses it as a Bearer token, without a proof, and with a proof by another key", async () => {
+    const token = await boundToken();
+    const url = `${app.url}/api/me`;
+    assert.equal((await get({ authorization: `Bearer ${token}` })).status, 401);
+    assert.equal((await get({ authorization: `Bearer ${token}`, dpop: await proof(key, { htu: url, token }) })).status, 401);
+    const noProof = await get({ authorization: `DPoP ${token}` });
+    assert.equal(noProof.status, 401);
+    const wrongKey = await get({ authorization: `DPoP ${token}`, dpop: await proof(other, { htu: url, token }) });
+    assert.equal(wrongKey.status, 401);
+    assert.equal(wrongKey.body["code"], "ERR_AUTH_TOKEN_INVALID");
+    // Still good with its own proof: the refusals above did not spoil it.
+    assert.equal((await get({ authorization: `DPoP ${token}`, dpop: await proof(key, { htu: url, token }) })).status, 200);
+  });
+
+  it("opens a socket with the proof in auth.dpop, and refuses the handshake without one", async () => {
+    const token = await boundToken();
+    const opened = await outcome(app.connect("chat", { auth: { token, dpop: await proof(key, { htu: `${app.url}/socket.io/`, token }) }, reconnection: false }));
+    assert.ok(opened.connected, opened.connected ? "" : `refused: ${opened.message}`);
+    try {
+      const view = await call<Record<string, unknown>>(opened.socket, "whoami");
+      assert.equal(view["sub"], "grace");
+    } finally {
+      opened.socket.disconnect();
+    }
+    assert.equal((await handshake(app, token)).code, "ERR_AUTH_TOKEN_INVALID");
+  });
+});
+
 describe('introspect: "always" (JWTs verified locally, then introspected)', { timeout: 60_000 }, () => {
   // oidc-provider keeps no record of the JWT access tokens it issues (its introspection answers
   // active: false for them), so the JWTs come from the package's test issuer and a loopback
@@ -200,6 +265,8 @@ describe('introspect: "always" (JWTs verified locally, then introspected)', { ti
   let failWith: number | undefined;
   const revoked = new Set<string>();
   const subjects = new Map<string, string>();
+  /** The `cnf` the endpoint's answer names for a token, if any. */
+  const answerCnf = new Map<string, unknown>();
 
   before(async () => {
     issuer = await createTestIssuer();
@@ -215,7 +282,7 @@ describe('introspect: "always" (JWTs verified locally, then introspected)', { ti
         }
         const token = new URLSearchParams(body).get("token") ?? "";
         const active = !revoked.has(token) && subjects.has(token);
-        const answer = active ? { active, sub: subjects.get(token), iss: issuer.issuer, exp: Math.floor(Date.now() / 1000) + 300 } : { active };
+        const answer = active ? { active, sub: subjects.get(token), iss: issuer.issuer, exp: Math.floor(Date.now() / 1000) + 300, cnf: answerCnf.get(token) } : { active };
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
       });
     });
@@ -254,6 +321,39 @@ describe('introspect: "always" (JWTs verified locally, then introspected)', { ti
     assert.equal(res.status, 401);
     assert.equal(res.code, "ERR_AUTH_TOKEN_INVALID");
     assert.equal((await handshake(app, token)).code, "ERR_AUTH_TOKEN_INVALID");
+  });
+
+  /** GET /api/me with `Authorization: DPoP` and a proof by `key` for it. */
+  async function withProof(token: string, key: ProofKey): Promise<[number, string]> {
+    const url = `${app.url}/api/me`;
+    const response = await fetch(url, { headers: { authorization: `DPoP ${token}`, dpop: await proof(key, { htu: url, token }) }, signal: AbortSignal.timeout(8_000) });
+    const body = (await response.json()) as Record<string, unknown>;
+    return [response.status, response.ok ? "ok" : String(body["code"])];
+  }
+
+  it("accepts a DPoP-bound JWT with its proof when the provider binds it to the same key (RFC 9449 section 6.2), and refuses it as Bearer", async () => {
+    const key = await proofKey();
+    const token = await issuer.mint({ sub: "grace", cnf: { jkt: key.jkt } });
+    subjects.set(token, "grace");
+    answerCnf.set(token, { jkt: key.jkt });
+    assert.deepEqual(await withProof(token, key), [200, "ok"]);
+    assert.equal((await httpGet(app, token)).code, "ERR_AUTH_TOKEN_INVALID");
+  });
+
+  it("refuses a JWT the provider binds otherwise than the token itself, even with a valid proof for the token's key", async () => {
+    const key = await proofKey();
+    const other = await proofKey();
+    const bound = await issuer.mint({ sub: "heidi", cnf: { jkt: key.jkt } });
+    subjects.set(bound, "heidi");
+    answerCnf.set(bound, { jkt: other.jkt });
+    assert.deepEqual(await withProof(bound, key), [401, "ERR_AUTH_TOKEN_INVALID"]);
+    // A JWT bound to nothing that the provider says is bound (to a key, or to a TLS certificate).
+    for (const cnf of [{ jkt: key.jkt }, { "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }]) {
+      const plain = await issuer.mint({ sub: "ivan" });
+      subjects.set(plain, "ivan");
+      answerCnf.set(plain, cnf);
+      assert.equal((await httpGet(app, plain)).code, "ERR_AUTH_TOKEN_INVALID", JSON.stringify(cnf));
+    }
   });
 
   it("refuses a JWT the endpoint describes as another subject's", async () => {
@@ -331,6 +431,11 @@ describe("introspection answers the provider above does not give (a loopback end
   it("refuses a DPoP-bound token (cnf.jkt) presented as Bearer", async () => {
     answer = { ...active(), cnf: { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" } };
     assert.deepEqual(await status("opaque-2"), [401, "ERR_AUTH_TOKEN_INVALID"]);
+  });
+
+  it("refuses token_type DPoP without a key to check a proof against (no cnf.jkt)", async () => {
+    answer = { ...active(), token_type: "DPoP" };
+    assert.deepEqual(await status("opaque-10"), [401, "ERR_AUTH_TOKEN_INVALID"]);
   });
 
   it("refuses an answer without sub (a client_credentials token)", async () => {

@@ -3,7 +3,9 @@
  * token introspection (RFC 7662), on `http://127.0.0.1:<free port>`.
  *
  * - `features.clientCredentials`, `features.introspection`,
- *   `features.revocation`; access tokens for the one API (`resource`) are
+ *   `features.revocation`, `features.dPoP` (a token request with a `DPoP`
+ *   proof gets a token bound to the proof's key: its introspection answer
+ *   has `cnf.jkt` and `token_type: "DPoP"`); access tokens for the one API (`resource`) are
  *   opaque reference tokens (`accessTokenFormat: "opaque"`) with `aud` =
  *   `resource`, and carry the extra claims given (`roles`).
  * - One client that obtains tokens ({@link IntrospectionProvider.appClientId}),
@@ -25,6 +27,8 @@ export interface IntrospectionProvider {
   readonly issuer: string;
   readonly resource: string;
   readonly introspectionEndpoint: string;
+  /** Where tokens are requested: the `htu` of a token request's DPoP proof. */
+  readonly tokenEndpoint: string;
   /** The client that obtains tokens (client_credentials, client_secret_basic). */
   readonly appClientId: string;
   /** Resource-server clients allowed to introspect, and their credentials. */
@@ -41,8 +45,8 @@ export interface IntrospectionProvider {
   delayMs: number;
   /** Answer introspection requests with this HTTP status and a JSON error instead of asking the provider (undefined: normal). */
   failWith: number | undefined;
-  /** A fresh opaque access token for the API (client_credentials). */
-  token(scope?: string): Promise<string>;
+  /** A fresh opaque access token for the API (client_credentials); bound to a key when `dpop` is a proof for the token request (`POST` to `tokenEndpoint`). */
+  token(scope?: string, dpop?: string): Promise<string>;
   /** Revoke a token at the revocation endpoint (RFC 7009), as the client it was issued to. */
   revoke(token: string): Promise<void>;
   close(): Promise<void>;
@@ -166,6 +170,7 @@ export async function startIntrospectionProvider(options: StartIntrospectionProv
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
+      dPoP: { enabled: true },
       introspection: {
         enabled: true,
         // Only the resource servers may introspect (and the client may for its own tokens).
@@ -223,10 +228,10 @@ export async function startIntrospectionProvider(options: StartIntrospectionProv
   });
 
   const basicHeader = `Basic ${Buffer.from(`${app.clientId}:${app.clientSecret}`).toString("base64")}`;
-  async function form(path: string, fields: Record<string, string>): Promise<Response> {
+  async function form(path: string, fields: Record<string, string>, dpop?: string): Promise<Response> {
     return fetch(path, {
       method: "POST",
-      headers: { authorization: basicHeader, "content-type": "application/x-www-form-urlencoded" },
+      headers: { authorization: basicHeader, "content-type": "application/x-www-form-urlencoded", ...(dpop === undefined ? {} : { dpop }) },
       body: new URLSearchParams(fields),
       signal: AbortSignal.timeout(10_000),
     });
@@ -237,6 +242,7 @@ export async function startIntrospectionProvider(options: StartIntrospectionProv
     issuer,
     resource,
     introspectionEndpoint,
+    tokenEndpoint: provider.urlFor("token"),
     appClientId: app.clientId,
     basic,
     post,
@@ -256,8 +262,8 @@ export async function startIntrospectionProvider(options: StartIntrospectionProv
     set failWith(value: number | undefined) {
       state.failWith = value;
     },
-    async token(scope = scopes.join(" ")) {
-      const response = await form(provider.urlFor("token"), { grant_type: "client_credentials", scope, resource });
+    async token(scope = scopes.join(" "), dpop?: string) {
+      const response = await form(provider.urlFor("token"), { grant_type: "client_credentials", scope, resource }, dpop);
       const body = (await response.json()) as Record<string, unknown>;
       if (response.status !== 200 || typeof body.access_token !== "string") throw new Error(`token request failed: HTTP ${response.status} ${JSON.stringify(body)}`);
       return body.access_token;
