@@ -137,6 +137,8 @@ function accepted(claims: Readonly<IntrospectionClaims>, issuer: OidcIssuerConfi
     if (claims.iat === undefined) throw invalid("the introspection response has no iat, and maxTokenAge is set");
     const age = now / 1000 - claims.iat;
     if (age > issuer.maxTokenAge + issuer.clockTolerance) throw invalid(`token issued ${Math.round(age)} s ago, over the maxTokenAge of ${issuer.maxTokenAge} s`);
+    // As for a JWT with maxTokenAge: an iat ahead of now, beyond the clock tolerance, is refused too.
+    if (age < -issuer.clockTolerance) throw invalid(`token issued ${Math.round(-age)} s in the future (iat), beyond the clock tolerance`);
   }
   let token = built.get(claims);
   if (token === undefined) {

@@ -394,6 +394,7 @@ describe("introspection answers the provider above does not give (a loopback end
   let answer: Record<string, unknown> = {};
   let app: TestApp;
   let down: TestApp;
+  let aged: TestApp;
 
   before(async () => {
     server = createServer((_req, res) => {
@@ -409,10 +410,12 @@ describe("introspection answers the provider above does not give (a loopback end
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     down = await startApp({ config: { issuer, audience, jwksUri: `${endpoint}/jwks`, introspection: { ...introspection, endpoint: `http://127.0.0.1:${closedPort}/introspect` } } });
+    aged = await startApp({ config: { issuer, audience, jwksUri: `${endpoint}/jwks`, introspection, maxTokenAge: 60 } });
   });
   after(async () => {
     await app.close();
     await down.close();
+    await aged.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
@@ -462,6 +465,21 @@ describe("introspection answers the provider above does not give (a loopback end
   it("refuses an active answer whose exp has passed as ERR_AUTH_TOKEN_INVALID, like an expired JWT", async () => {
     answer = { ...active(), exp: Math.floor(Date.now() / 1000) - 60 };
     assert.deepEqual(await status("opaque-9"), [401, "ERR_AUTH_TOKEN_INVALID"]);
+  });
+
+  it("with maxTokenAge, refuses an answer without iat, one issued too long ago, and one issued in the future, as for a JWT", async () => {
+    const seconds = Math.floor(Date.now() / 1000);
+    const cases: Array<[number | undefined, number]> = [
+      [seconds - 10, 200],
+      [undefined, 401],
+      [seconds - 120, 401],
+      [seconds + 120, 401],
+    ];
+    for (const [iat, expected] of cases) {
+      answer = iat === undefined ? active() : { ...active(), iat };
+      const res = await httpGet(aged, `opaque-aged-${iat ?? "none"}`);
+      assert.equal(res.status, expected, `iat ${iat}: ${res.code}`);
+    }
   });
 
   it("answers 503 when the endpoint is down (nothing listening)", async () => {
