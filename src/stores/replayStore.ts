@@ -103,7 +103,8 @@ export interface RedisReplayStoreOptions {
  * A store shared by every node through Redis: `SET <prefix><key> 1 PX <ttl> NX`,
  * atomic, so the same token posted to two nodes is accepted once. The keys
  * expire in Redis by themselves. A Redis error or a reply slower than
- * `timeout` rejects (the logout route then answers 503).
+ * `timeout` rejects: the logout route logs it and carries the logout out
+ * anyway (a verified logout is never lost; its `jti` is then not recorded).
  */
 export function redisReplayStore(client: OidcReplayRedisClient, options: RedisReplayStoreOptions = {}): OidcReplayStore {
   if (client === null || typeof client !== "object" || typeof client.set !== "function") {
