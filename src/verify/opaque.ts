@@ -119,7 +119,6 @@ export function introspectionHealthOf(issuer: OidcIssuerConfig): IntrospectionHe
   return states.get(issuer)?.introspector?.health();
 }
 
-
 /** Payloads built from answers, by answer: a cached answer maps to the same token (and so the same user context). */
 const built = new WeakMap<IntrospectionClaims, IntrospectedToken>();
 
@@ -215,7 +214,8 @@ export async function confirmActive<T extends IntrospectedToken>(token: string, 
   }
   // The JWT's own `cnf` is what the pipeline checks a proof against: the provider must bind the token to the same key, or to none.
   const cnf = claims["cnf"];
-  if (cnf !== undefined && (boundKey(cnf) === undefined || boundKey(cnf) !== boundKey(payload["cnf"]) || Object.keys(cnf as object).length !== 1)) {
+  const key = boundKey(cnf);
+  if (cnf !== undefined && (key === undefined || key !== boundKey(payload["cnf"]) || Object.keys(cnf as object).length !== 1)) {
     throw invalid(`the introspection response binds the token (cnf ${show(cnf)}) otherwise than the token's own cnf ${show(payload["cnf"])}`);
   }
   return verified;
