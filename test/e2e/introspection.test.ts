@@ -240,13 +240,18 @@ describe("DPoP-bound opaque tokens (oidc-provider binds them: cnf.jkt and token_
     assert.equal((await get({ authorization: `DPoP ${token}`, dpop: await proof(key, { htu: url, token }) })).status, 200);
   });
 
-  it("opens a socket with the proof in auth.dpop, and refuses the handshake without one", async () => {
+  it("opens a socket with the proof in auth.dpop, refreshes it in band with another bound token and its proof, and refuses the handshake without one", async () => {
     const token = await boundToken();
-    const opened = await outcome(app.connect("chat", { auth: { token, dpop: await proof(key, { htu: `${app.url}/socket.io/`, token }) }, reconnection: false }));
+    const htu = `${app.url}/socket.io/`;
+    const opened = await outcome(app.connect("chat", { auth: { token, dpop: await proof(key, { htu, token }) }, reconnection: false }));
     assert.ok(opened.connected, opened.connected ? "" : `refused: ${opened.message}`);
     try {
       const view = await call<Record<string, unknown>>(opened.socket, "whoami");
       assert.equal(view["sub"], "grace");
+      const next = await boundToken();
+      assert.deepEqual(await call(opened.socket, "oidc:refresh", { token: next }), { ok: false, code: "ERR_AUTH_TOKEN_INVALID" }, "a bound token without its proof");
+      const ack = await call<{ ok: boolean }>(opened.socket, "oidc:refresh", { token: next, dpop: await proof(key, { htu, token: next }) });
+      assert.equal(ack.ok, true, JSON.stringify(ack));
     } finally {
       opened.socket.disconnect();
     }
