@@ -102,7 +102,7 @@ export function signatureVerifies(decoded: DecodedJws, spec: AlgSpec, publicKey:
   if (decoded.signatureLength !== (spec.family <= PSS ? (facts.modulusLength + 7) >> 3 : spec.signatureLength)) return false;
   // Views of one shared buffer (segment.ts): crypto.verify reads them at once, before anything can reuse it.
   const signature = signatureView(decoded.signature);
-  const data = signingInputView(decoded.signingInput);
+  const data = signingInputView(decoded.token, decoded.signingInputEnd);
   switch (spec.family) {
     case RSA:
       return cryptoVerify(spec.hash, data, publicKey, signature);

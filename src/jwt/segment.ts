@@ -101,21 +101,44 @@ export function signatureView(segment: string): Uint8Array {
 }
 
 /**
- * The signing input (checked by the caller to be ASCII) as bytes, valid until
- * the next call of anything in this module: pass them to crypto.verify at
- * once. latin1 is the byte-for-byte conversion jose makes of ASCII, and what
- * a string that is not ASCII after all gets (in a buffer of its own).
+ * The token whose characters the signing-input region holds (all of them,
+ * one byte each), or undefined. Every write to the region goes through
+ * asciiToken, which sets it.
  */
-export function signingInputView(input: string): Uint8Array {
-  if (input.length > SIGNING_INPUT_ROOM) return Buffer.from(input, "latin1");
-  // For ASCII, UTF-8 is the same bytes as latin1, and TextEncoder's copy is the fastest Node has (no Buffer
-  // method dispatch). Anything else is not what the caller promised: latin1, byte for byte, as jose would.
-  const { read, written } = asciiEncoder.encodeInto(input, inputRegion);
-  if (read !== input.length || written !== read) return Buffer.from(input, "latin1");
-  let view = inputViews.get(written);
+let inputHeld: string | undefined;
+
+/**
+ * Whether every character of `token` is ASCII. A token that fits the
+ * signing-input region is copied into it on the way (TextEncoder's copy, the
+ * fastest Node has, which also tells whether any character took more than
+ * one byte), where signingInputView finds it.
+ */
+export function asciiToken(token: string): boolean {
+  inputHeld = undefined;
+  if (token.length > SIGNING_INPUT_ROOM) return Buffer.byteLength(token, "utf8") === token.length;
+  const { read, written } = asciiEncoder.encodeInto(token, inputRegion);
+  if (read !== token.length || written !== read) return false;
+  inputHeld = token;
+  return true;
+}
+
+/**
+ * The first `length` characters of `token` (its signing input; ASCII, checked
+ * by the caller with asciiToken) as bytes, valid until the next call of
+ * anything in this module: pass them to crypto.verify at once. latin1 is the
+ * byte-for-byte conversion jose makes of ASCII, and what a token that is not
+ * ASCII after all gets (in a buffer of its own). (A token decoded before a
+ * wait is copied again here: another token may have taken the region
+ * meanwhile.)
+ */
+export function signingInputView(token: string, length: number): Uint8Array {
+  if (inputHeld !== token) asciiToken(token);
+  // Not ASCII after all, or over the region.
+  if (inputHeld !== token) return Buffer.from(token.slice(0, length), "latin1");
+  let view = inputViews.get(length);
   if (view === undefined) {
     if (inputViews.size >= INPUT_VIEWS) inputViews.clear();
-    inputViews.set(written, (view = new Uint8Array(scratchBuffer, scratchOffset, written)));
+    inputViews.set(length, (view = new Uint8Array(scratchBuffer, scratchOffset, length)));
   }
   return view;
 }

@@ -231,7 +231,7 @@ function accepted(
   if (other !== undefined) throw invalid(other);
   sharePayload(payload, issuer);
   if (cache !== undefined && verifiedWith !== undefined) {
-    const payloadChars = decoded === undefined ? token.length : decoded.signingInput.length - decoded.signingInput.indexOf(".") - 1;
+    const payloadChars = decoded === undefined ? token.length : decoded.signingInputEnd - token.indexOf(".") - 1;
     const kept = cache.set(token, payload, issuer, set, verifiedWith, payloadChars, now);
     if (kept !== undefined) return kept;
   }

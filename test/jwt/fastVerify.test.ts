@@ -18,7 +18,7 @@ import type { FastPolicy } from "../../src/jwt/claims.js";
 import { COMPACT_JWS, decodeJws } from "../../src/jwt/decode.js";
 import { createFastKey, type FastKey } from "../../src/jwt/fastKey.js";
 import { fastVerify } from "../../src/jwt/fastVerify.js";
-import { signatureView, signingInputView } from "../../src/jwt/segment.js";
+import { asciiToken, signatureView, signingInputView } from "../../src/jwt/segment.js";
 import { isUsableJwk } from "../../src/jwt/usableKey.js";
 import { b64url, buildToken, createFixture, createKeys, referenceOptions, referenceVerify, TokenGenerator, type Fixture } from "../differential/generate.js";
 
@@ -152,7 +152,9 @@ describe("decodeJws", () => {
     assert.ok(decoded);
     assert.deepStrictEqual({ ...decoded.header }, { alg: "ES256", kid: "k-ES256", typ: "JWT" });
     assert.deepStrictEqual(decoded.payload, claims(now));
-    assert.equal(decoded.signingInput, token.slice(0, token.lastIndexOf(".")));
+    assert.equal(decoded.token, token);
+    assert.equal(decoded.signingInputEnd, token.lastIndexOf("."));
+    assert.deepStrictEqual(Buffer.from(signingInputView(decoded.token, decoded.signingInputEnd)), Buffer.from(token.slice(0, token.lastIndexOf(".")), "ascii"));
     assert.equal(decoded.signature, token.split(".")[2]);
     const bytes = base64url.decode(token.split(".")[2]!);
     assert.equal(decoded.signatureLength, bytes.length);
@@ -332,12 +334,28 @@ describe("decodeJws", () => {
 });
 
 describe("signingInputView", () => {
-  it("gives the latin1 bytes of its input, ASCII or not, short or over the scratch region", () => {
+  it("gives the latin1 bytes of the token's first characters, ASCII or not, short or over the scratch region", () => {
     const inputs = ["eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0", "a.b", "x".repeat(16 * 1024 + 5), "caf\u00e9.x", "\u0100bc.d", "ab\ud800.c", "\u00ff".repeat(9000)];
     for (const input of inputs) {
-      const view = signingInputView(input);
-      assert.deepEqual(Buffer.from(view), Buffer.from(input, "latin1"), `${JSON.stringify(input.slice(0, 12))} (${input.length} characters)`);
+      const token = `${input}.c2ln`;
+      for (const length of [input.length, Math.floor(input.length / 2)]) {
+        const view = signingInputView(token, length);
+        assert.deepEqual(Buffer.from(view), Buffer.from(input.slice(0, length), "latin1"), `${JSON.stringify(input.slice(0, 12))} (${input.length} characters, first ${length})`);
+      }
     }
+  });
+
+  it("gives the bytes of the token asked for, not of the one asciiToken copied last", () => {
+    const first = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln";
+    const second = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiIn0.c2ln";
+    assert.equal(asciiToken(first), true);
+    assert.equal(asciiToken(second), true);
+    assert.equal(Buffer.from(signingInputView(first, 36)).toString("latin1"), first.slice(0, 36));
+    assert.equal(Buffer.from(signingInputView(second, 36)).toString("latin1"), second.slice(0, 36));
+    assert.equal(asciiToken("caf\u00e9.x.y"), false);
+    assert.equal(asciiToken("\u0100bc.d.e"), false);
+    assert.equal(asciiToken("x".repeat(16 * 1024 + 5)), true);
+    assert.equal(asciiToken(`${"x".repeat(16 * 1024 + 5)}\u00e9`), false);
   });
 });
 
