@@ -29,12 +29,27 @@ const NO_NAMES: Names = Object.freeze({});
  * is not frozen: it may be corrected in place.
  */
 export function normalizeConfig(input: OidcConfigInput, names: Names = NO_NAMES): OidcConfig {
+  if (input === lastInput) return lastConfig!;
   if (input === null || typeof input !== "object") throw new OidcConfigError("config", "must be an object");
-  if (normalized.has(input)) return input as unknown as OidcConfig;
+  if (normalized.has(input)) return recent(input, input as unknown as OidcConfig);
   const known = knownConfig(input);
-  if (known !== undefined) return known;
+  if (known !== undefined) return recent(input, known);
   const config = normalizeNew(input, names);
   remember(input, config);
+  return recent(input, config);
+}
+
+/**
+ * The input resolved last and its config (both frozen): an app passes one
+ * config object on every request and handshake, and this spares the weak
+ * lookups. It keeps that one object alive until another is resolved.
+ */
+let lastInput: object | undefined;
+let lastConfig: OidcConfig | undefined;
+
+function recent(input: object, config: OidcConfig): OidcConfig {
+  lastInput = input;
+  lastConfig = config;
   return config;
 }
 

@@ -80,10 +80,23 @@ export function discoveredKeySet(issuer: OidcIssuerConfig, jwksUri: string, conf
 /** Process-wide cache, bounded by the configs: weak, a token cache goes with its config. */
 const tokenCaches = new WeakMap<OidcConfig, TokenCache>();
 
+/**
+ * The config asked about last and its cache: an app verifies every token
+ * with one config, and this spares the WeakMap lookup on every request and
+ * handshake (keeping that one config alive until another is asked about).
+ */
+let lastCacheConfig: OidcConfig | undefined;
+let lastCache: TokenCache | undefined;
+
 /** The verified-token cache of this config (one per config object), or undefined when turned off. */
 export function tokenCacheOf(config: OidcConfig): TokenCache | undefined {
-  if (config.tokenCache === false) return undefined;
-  let cache = tokenCaches.get(config);
-  if (cache === undefined) tokenCaches.set(config, (cache = new TokenCache(config.tokenCache)));
+  if (config === lastCacheConfig) return lastCache;
+  let cache: TokenCache | undefined;
+  if (config.tokenCache !== false) {
+    cache = tokenCaches.get(config);
+    if (cache === undefined) tokenCaches.set(config, (cache = new TokenCache(config.tokenCache)));
+  }
+  lastCacheConfig = config;
+  lastCache = cache;
   return cache;
 }
