@@ -14,6 +14,8 @@ export interface BenchParams {
   /** P1/P2: interleaved rounds (verifyOidcToken, crypto.verify), distinct tokens per round and algorithm. */
   microRounds: number;
   microTokens: number;
+  /** P1/P2: distinct tokens verified per algorithm before the rounds. */
+  microWarmTokens: number;
   /** P3/P4: rounds (each alternating open / protected), seconds per round (both sides), connections. */
   httpRounds: number;
   httpSeconds: number;
@@ -50,6 +52,7 @@ export function paramsFor(mode: BenchMode): BenchParams {
     mode,
     microRounds: intEnv("BENCH_MICRO_ROUNDS", quick ? 7 : 15, 1, 101),
     microTokens: intEnv("BENCH_MICRO_TOKENS", quick ? 500 : 1_000, 50, 20_000),
+    microWarmTokens: intEnv("BENCH_MICRO_WARM", 5_000, 0, 50_000),
     httpRounds: intEnv("BENCH_HTTP_ROUNDS", quick ? 6 : 15, 1, 101),
     httpSeconds: intEnv("BENCH_HTTP_SECONDS", quick ? 3 : 6, 1, 120, false),
     httpConnections: intEnv("BENCH_HTTP_CONNECTIONS", 50, 1, 500),
