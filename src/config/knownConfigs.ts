@@ -76,10 +76,17 @@ function sameContent(a: unknown, b: unknown, depth: number): boolean {
   return keys === 0;
 }
 
-/** The normalised config of an object seen before, by identity, else (plain objects) by content with a remembered one. */
-export function knownConfig(input: object): OidcConfig | undefined {
-  const known = byIdentity.get(input);
-  if (known !== undefined || !isPlain(input)) return known;
+/** The normalised config of an object validated before (it is frozen since). */
+export function knownByIdentity(input: object): OidcConfig | undefined {
+  return byIdentity.get(input);
+}
+
+/**
+ * The normalised config of a plain object equal in content to a remembered
+ * one (compared again on every call: it is not remembered by identity).
+ */
+export function knownByContent(input: object): OidcConfig | undefined {
+  if (!isPlain(input)) return undefined;
   for (let i = 0; i < byContent.length; i++) {
     const entry = byContent[i]!;
     if (!sameContent(input, entry.input, 0)) continue;

@@ -8,7 +8,7 @@ import type { OidcConfig, OidcConfigInput, OidcIssuerConfig, OidcIssuerInput } f
 import { DEFAULTS } from "./defaults.js";
 import { OidcConfigError } from "./errors.js";
 import { normalizeIssuer } from "./issuer.js";
-import { knownConfig, remember } from "./knownConfigs.js";
+import { knownByContent, knownByIdentity, remember } from "./knownConfigs.js";
 import { tokenCacheOptions } from "./tokenCacheOptions.js";
 import { loggerOption, logSamplingOption } from "./logOptions.js";
 import { dpopAppConfig } from "./dpopConfig.js";
@@ -32,17 +32,20 @@ export function normalizeConfig(input: OidcConfigInput, names: Names = NO_NAMES)
   if (input === lastInput) return lastConfig!;
   if (input === null || typeof input !== "object") throw new OidcConfigError("config", "must be an object");
   if (normalized.has(input)) return recent(input, input as unknown as OidcConfig);
-  const known = knownConfig(input);
-  if (known !== undefined) return recent(input, known);
+  const same = knownByIdentity(input);
+  if (same !== undefined) return recent(input, same);
+  // Not remembered: an object recognised by its content is compared again on every call.
+  const equal = knownByContent(input);
+  if (equal !== undefined) return equal;
   const config = normalizeNew(input, names);
   remember(input, config);
   return recent(input, config);
 }
 
 /**
- * The input resolved last and its config (both frozen): an app passes one
- * config object on every request and handshake, and this spares the weak
- * lookups. It keeps that one object alive until another is resolved.
+ * The input resolved last by identity and its config (both frozen): an app
+ * passes one config object on every request and handshake, and this spares
+ * the weak lookups. It keeps that one object alive until another is resolved.
  */
 let lastInput: object | undefined;
 let lastConfig: OidcConfig | undefined;

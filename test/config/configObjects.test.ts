@@ -214,4 +214,20 @@ describe("config objects are recognised by content", () => {
     current = "getter-api-b";
     assert.deepEqual(normalizeConfig({ issuer: ISS, jwksUri: jwks.jwksUri, audience: "getter-api-b" }).audience, ["getter-api-b"]);
   });
+
+  it("an object recognised by its content is compared again on every call: a getter that changes meanwhile is read again", () => {
+    const plain = normalizeConfig({ issuer: ISS, jwksUri: jwks.jwksUri, audience: "content-api-a" });
+    let current = "content-api-a";
+    const withGetter = {
+      issuer: ISS,
+      jwksUri: jwks.jwksUri,
+      get audience() {
+        return current;
+      },
+    };
+    assert.equal(normalizeConfig(withGetter), plain, "equal in content to the plain one");
+    assert.equal(normalizeConfig(withGetter), plain, "asked again at once");
+    current = "content-api-b";
+    assert.deepEqual(normalizeConfig(withGetter).audience, ["content-api-b"], "the getter's new value, not the first answer");
+  });
 });
