@@ -48,8 +48,11 @@ function freezeMember(member: unknown, depth: number): void {
 /**
  * Equal content: the same enumerable own keys with equal values, recursing
  * into plain objects and arrays; anything else (a `claimMapping` function, a
- * class instance) must be the same object. Allocation-free: it runs whenever
- * a new object arrives.
+ * class instance) must be the same object. An object with an own property
+ * that is not enumerable is equal to nothing: validation reads every
+ * property, so a hidden `audience` must not be passed over. It runs whenever
+ * a new object arrives: its one allocation is that check's list of names,
+ * one per object compared.
  */
 function sameContent(a: unknown, b: unknown, depth: number): boolean {
   if (a === b) return true;
@@ -65,15 +68,16 @@ function sameContent(a: unknown, b: unknown, depth: number): boolean {
   }
   const left = a as Record<string, unknown>;
   const right = b as Record<string, unknown>;
-  let keys = 0;
+  let own = 0;
   for (const key in left) {
     if (!hasOwn.call(left, key)) continue;
     if (!hasOwn.call(right, key)) return false;
     if (opaque(key, depth) ? left[key] !== right[key] : !sameContent(left[key], right[key], depth + 1)) return false;
-    keys++;
+    own++;
   }
+  let keys = own;
   for (const key in right) if (hasOwn.call(right, key)) keys--;
-  return keys === 0;
+  return keys === 0 && Object.getOwnPropertyNames(left).length === own;
 }
 
 /** The normalised config of an object validated before (it is frozen since). */
@@ -101,16 +105,19 @@ export function knownByContent(input: object): OidcConfig | undefined {
 }
 
 /**
- * Plain objects and arrays whose own properties are all data properties, all
- * the way down. Only such an input is remembered by content: comparing later
- * objects with it reads it again, and a getter could by then return something
- * other than what was validated.
+ * Plain objects and arrays whose own properties are all enumerable data
+ * properties, all the way down. Only such an input is remembered by content:
+ * comparing later objects with it reads it again, and a getter could by then
+ * return something other than what was validated; and the comparison sees
+ * enumerable properties only.
  */
 function isPlainData(value: object, depth: number): boolean {
   if (!isPlain(value)) return false;
   for (const key of Reflect.ownKeys(value)) {
     const descriptor = Object.getOwnPropertyDescriptor(value, key);
     if (descriptor === undefined || !("value" in descriptor)) return false;
+    // Hidden from the comparison (for-in), not from validation: such an object is known by identity only.
+    if (typeof key === "string" && !descriptor.enumerable && !(key === "length" && Array.isArray(value))) return false;
     const member: unknown = descriptor.value;
     if (typeof key === "string" && opaque(key, depth)) continue;
     if (depth < MAX_DEPTH && member !== null && typeof member === "object" && isPlain(member) && !isPlainData(member, depth + 1)) return false;

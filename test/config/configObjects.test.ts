@@ -215,6 +215,18 @@ describe("config objects are recognised by content", () => {
     assert.deepEqual(normalizeConfig({ issuer: ISS, jwksUri: jwks.jwksUri, audience: "getter-api-b" }).audience, ["getter-api-b"]);
   });
 
+  it("a property that is not enumerable is not passed over: the object is validated, and never a reference for content", () => {
+    const plain = normalizeConfig({ issuer: ISS, jwksUri: jwks.jwksUri, appSlug: "hidden-app" });
+    const hidden = Object.defineProperty({ issuer: ISS, jwksUri: jwks.jwksUri, appSlug: "hidden-app" }, "audience", { value: "hidden-api", enumerable: false });
+    const config = normalizeConfig(hidden);
+    assert.notEqual(config, plain, "not equal in content to the config without it");
+    assert.deepEqual(config.audience, ["hidden-api"], "what validation read");
+    assert.equal(normalizeConfig(hidden), config, "known by identity afterwards");
+    const later = normalizeConfig({ issuer: ISS, jwksUri: jwks.jwksUri, appSlug: "hidden-app", audience: "hidden-api" });
+    assert.notEqual(later, config, "not a reference for content either");
+    assert.deepEqual(later.audience, ["hidden-api"]);
+  });
+
   it("an object recognised by its content is compared again on every call: a getter that changes meanwhile is read again", () => {
     const plain = normalizeConfig({ issuer: ISS, jwksUri: jwks.jwksUri, audience: "content-api-a" });
     let current = "content-api-a";
