@@ -201,15 +201,18 @@ describe("config objects are recognised by content", () => {
     assert.notEqual(normalizeConfig(input()), first, "forgotten once more than CONFIG_CONTENT_CACHE_SIZE others were seen");
   });
 
+  /** A config whose `audience` is a getter returning what `read` returns now. */
+  const audienceGetter = (read: () => string) => ({
+    issuer: ISS,
+    jwksUri: jwks.jwksUri,
+    get audience() {
+      return read();
+    },
+  });
+
   it("an object with a getter is not a reference for content: a later plain object gets its own values, not what the getter now returns", () => {
     let current = "getter-api-a";
-    const withGetter = {
-      issuer: ISS,
-      jwksUri: jwks.jwksUri,
-      get audience() {
-        return current;
-      },
-    };
+    const withGetter = audienceGetter(() => current);
     assert.deepEqual(normalizeConfig(withGetter).audience, ["getter-api-a"]);
     current = "getter-api-b";
     assert.deepEqual(normalizeConfig({ issuer: ISS, jwksUri: jwks.jwksUri, audience: "getter-api-b" }).audience, ["getter-api-b"]);
@@ -230,13 +233,7 @@ describe("config objects are recognised by content", () => {
   it("an object recognised by its content is compared again on every call: a getter that changes meanwhile is read again", () => {
     const plain = normalizeConfig({ issuer: ISS, jwksUri: jwks.jwksUri, audience: "content-api-a" });
     let current = "content-api-a";
-    const withGetter = {
-      issuer: ISS,
-      jwksUri: jwks.jwksUri,
-      get audience() {
-        return current;
-      },
-    };
+    const withGetter = audienceGetter(() => current);
     assert.equal(normalizeConfig(withGetter), plain, "equal in content to the plain one");
     assert.equal(normalizeConfig(withGetter), plain, "asked again at once");
     current = "content-api-b";
