@@ -41,9 +41,9 @@ export const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
  * character over U+007F takes two or more, and a two-byte string's
  * characters would otherwise reach Buffer's decoder and the latin1 signing
  * input truncated to their low byte; the check leaves the token's bytes
- * where crypto.verify reads the signing input); and each segment decoding to the length its
- * character count implies (segment.ts). `header` may be a frozen object
- * shared by every token with the same header segment.
+ * where crypto.verify reads the signing input); and each segment decoding
+ * to the length its character count implies (segment.ts). `header` may be
+ * a frozen object shared by every token with the same header segment.
  */
 export function decodeJws(token: string): DecodedJws | undefined {
   try {
