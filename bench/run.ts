@@ -8,7 +8,8 @@
  *   P5      authenticated ÷ open Socket.IO handshakes (CPU, rate)     bench/handshake.ts
  *   P6      heap per authenticated ÷ per open idle socket             bench/heap.ts
  *   P7–P10  JWKS fetch coalescing, back-off, fail-fast, stale-if-error bench/resilience.ts
- *   M3, M5  P3 and P5 with the metrics adapter attached ÷ without      bench/lib/metricsCost.ts
+ *   M3, M5  P3 and P5 with a metrics adapter attached ÷ without        bench/lib/metricsCost.ts
+ *           (prom-client's; the rows "M3 OTel", "M5 OTel": OpenTelemetry's)
  *   P11     server CPU per request, DPoP (fresh proof) ÷ Bearer, per proof alg  bench/dpop.ts
  *   P12     server CPU per request, introspected opaque ÷ cached JWT   bench/dpop.ts
  *   P13     server CPU per Socket.IO handshake, DPoP ÷ Bearer          bench/dpop.ts
@@ -83,7 +84,7 @@ async function runDifferential(params: { mode?: unknown }): Promise<Row[]> {
 
 const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "P13", "M3", "M5", "C", "D"] as const;
 /** The order of the final table. */
-const ORDER = ["P1", "P2 ES256", "P2 EdDSA", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11 ES256", "P11 EdDSA", "P11 RS256", "P12", "P13", "M3", "M5", "C", "D"];
+const ORDER = ["P1", "P2 ES256", "P2 EdDSA", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11 ES256", "P11 EdDSA", "P11 RS256", "P12", "P13", "M3", "M3 OTel", "M5", "M5 OTel", "C", "D"];
 
 function parseOnly(argv: readonly string[]): Set<string> {
   const index = argv.findIndex((arg) => arg === "--only" || arg.startsWith("--only="));

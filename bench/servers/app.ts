@@ -33,8 +33,9 @@ import type { AppHandle } from "ioserver";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Socket } from "socket.io";
 import { OidcConfigManager, OidcHttpMiddleware, OidcSessionManager, OidcSocketMiddleware, type OidcConfigInput } from "ioserver-oidc";
-import { attachPrometheusMetrics } from "ioserver-oidc/metrics";
+import { attachOpenTelemetryMetrics, attachPrometheusMetrics } from "ioserver-oidc/metrics";
 import * as promClient from "prom-client";
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { serve } from "../lib/serve.js";
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -103,8 +104,9 @@ let routesDir: string | undefined;
 let profiler: Session | undefined;
 let trace: Array<[number, number]> = [];
 let tracer: NodeJS.Timeout | undefined;
-/** Detaches the metrics adapter while it is attached (the cost of observability: M3, M5). */
-let detachMetrics: (() => void) | undefined;
+/** Detaches the metrics adapter while one is attached (the cost of observability: M3, M5), and which one it is. */
+let detachMetrics: (() => Promise<void>) | undefined;
+let attachedAdapter: "prom-client" | "opentelemetry" | undefined;
 
 async function gcHeap(): Promise<{ heapUsed: number; code: number; rss: number }> {
   if (typeof gc !== "function") throw new Error("the server must run with --expose-gc");
@@ -177,15 +179,35 @@ serve(
       trace = [];
       return { trace: result };
     },
-    /** Attach (`{ attached: true }`) or detach the prom-client metrics adapter, with a registry of its own. */
-    metrics: (message) => {
-      if (message.attached === true && detachMetrics === undefined) {
-        detachMetrics = attachPrometheusMetrics({ client: promClient, registry: new promClient.Registry() });
-      } else if (message.attached !== true && detachMetrics !== undefined) {
-        detachMetrics();
+    /**
+     * Attach (`{ attached: true, adapter }`) or detach a metrics adapter:
+     * prom-client's with a registry of its own (the default), or
+     * OpenTelemetry's on a meter of the SDK with a periodic reader, as an
+     * app exporting over OTLP has it (its exporter keeps in memory and the
+     * interval outlasts a run, so what is measured is recording, not export).
+     */
+    metrics: async (message) => {
+      const adapter = message.adapter === "opentelemetry" ? "opentelemetry" : "prom-client";
+      if (detachMetrics !== undefined && (message.attached !== true || attachedAdapter !== adapter)) {
+        await detachMetrics();
         detachMetrics = undefined;
       }
-      return { attached: detachMetrics !== undefined };
+      if (message.attached === true && detachMetrics === undefined) {
+        if (adapter === "prom-client") {
+          const detach = attachPrometheusMetrics({ client: promClient, registry: new promClient.Registry() });
+          detachMetrics = async () => detach();
+        } else {
+          const reader = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 10 * 60_000 });
+          const provider = new MeterProvider({ readers: [reader] });
+          const detach = attachOpenTelemetryMetrics({ meter: provider.getMeter("ioserver-oidc-bench") });
+          detachMetrics = async () => {
+            detach();
+            await provider.shutdown();
+          };
+        }
+        attachedAdapter = adapter;
+      }
+      return { attached: detachMetrics !== undefined, adapter: detachMetrics === undefined ? null : attachedAdapter };
     },
     sockets: (message) => ({ count: io()?.of(String(message.ns)).sockets.size ?? -1 }),
     logs: () => ({ counts: logCounts, notable }),
