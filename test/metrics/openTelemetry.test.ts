@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { AggregationTemporality, DataPointType, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type MetricData, type MetricReader } from "@opentelemetry/sdk-metrics";
 import { attachOpenTelemetryMetrics, type DetachMetrics } from "../../src/metrics/index.js";
+import { verifyOidcToken } from "../../src/index.js";
 import { connectedTo } from "../helpers/app.js";
 import { waitFor } from "../helpers/wait.js";
 import { Traffic, type Expected } from "./traffic.js";
@@ -116,6 +117,41 @@ describe("attachOpenTelemetryMetrics", { timeout: 120_000 }, () => {
     assert.ok(values.length > 50, `${values.length} attribute values`);
     assert.ok(traffic.secrets.size > 20);
     for (const value of new Set(values)) for (const secret of traffic.secrets) assert.ok(!value.includes(secret), `an attribute carried ${secret.slice(0, 12)}…`);
+  });
+
+  it("every authentication's duration reaches the histogram: those held for a batch at each collection, the rest on detach", async () => {
+    // An adapter of its own, on a provider of its own: nothing else records into this histogram.
+    const ownExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const ownReader = new PeriodicExportingMetricReader({ exporter: ownExporter, exportIntervalMillis: 3_600_000 });
+    const ownProvider = new MeterProvider({ readers: [ownReader] });
+    const ownDetach = attachOpenTelemetryMetrics({ meter: ownProvider.getMeter("batch-test") });
+    const durations = async (): Promise<number> => {
+      await ownReader.forceFlush();
+      const metrics = ownExporter.getMetrics().at(-1)!.scopeMetrics.flatMap((scope) => scope.metrics);
+      ownExporter.reset();
+      const histogram = metrics.find((each) => each.descriptor.name === "ioserver_oidc.authentication.duration");
+      let count = 0;
+      for (const point of histogram?.dataPoints ?? []) if (point.attributes["transport"] === "verify") count += (point.value as { count: number }).count;
+      return count;
+    };
+    try {
+      const token = await traffic.mint();
+      const verify = async (times: number) => {
+        for (let i = 0; i < times; i++) await verifyOidcToken(token, traffic.issuer.config);
+      };
+      // Neither count is a whole number of batches: each collection must take the observations still held.
+      await verify(300);
+      assert.equal(await durations(), 300);
+      await verify(301);
+      assert.equal(await durations(), 601);
+      // Held when the adapter detaches (its callbacks then no longer run at a collection): recorded by detach.
+      await verify(7);
+      ownDetach();
+      assert.equal(await durations(), 608);
+    } finally {
+      ownDetach();
+      await ownProvider.shutdown();
+    }
   });
 
   it("detach stops counting and removes the gauges' callbacks; it is idempotent", async () => {
