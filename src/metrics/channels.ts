@@ -133,6 +133,17 @@ export type SeriesLabels = Readonly<Record<string, string>>;
 class SeriesTable<S extends { labels: SeriesLabels }> {
   private readonly root = new Map<string, unknown>();
   private readonly all: S[] = [];
+  /**
+   * The label values asked for last and their series: a stream of one kind
+   * of event (a cached token presented again and again) finds its series
+   * with five comparisons instead of a map per label.
+   */
+  private lastA: string | undefined;
+  private lastB: string | undefined;
+  private lastC: string | undefined;
+  private lastD: string | undefined;
+  private lastE: string | undefined;
+  private lastSeries: S | undefined;
 
   constructor(
     readonly labelNames: readonly string[],
@@ -142,6 +153,19 @@ class SeriesTable<S extends { labels: SeriesLabels }> {
   }
 
   protected at(a: string, b?: string, c?: string, d?: string, e?: string): S {
+    const last = this.lastSeries;
+    if (last !== undefined && a === this.lastA && b === this.lastB && c === this.lastC && d === this.lastD && e === this.lastE) return last;
+    const series = this.find(a, b, c, d, e);
+    this.lastA = a;
+    this.lastB = b;
+    this.lastC = c;
+    this.lastD = d;
+    this.lastE = e;
+    this.lastSeries = series;
+    return series;
+  }
+
+  private find(a: string, b?: string, c?: string, d?: string, e?: string): S {
     const depth = this.labelNames.length;
     let map = this.root;
     for (let level = 0; level < depth - 1; level++) {
@@ -173,6 +197,7 @@ class SeriesTable<S extends { labels: SeriesLabels }> {
   clear(): void {
     this.root.clear();
     this.all.length = 0;
+    this.lastSeries = undefined;
   }
 }
 
