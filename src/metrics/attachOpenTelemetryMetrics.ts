@@ -116,8 +116,12 @@ export function attachOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions)
       },
     },
     () => {
-      authDuration.flush();
       for (const [instrument, callback] of observables) instrument.removeCallback(callback);
+      try {
+        authDuration.flush();
+      } catch {
+        // A meter whose record() throws loses the durations held, not the detach.
+      }
     },
   );
 }

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import type { Meter } from "@opentelemetry/api";
 import { AggregationTemporality, DataPointType, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type MetricData, type MetricReader } from "@opentelemetry/sdk-metrics";
 import { attachOpenTelemetryMetrics, type DetachMetrics } from "../../src/metrics/index.js";
 import { verifyOidcToken } from "../../src/index.js";
@@ -171,6 +172,22 @@ describe("attachOpenTelemetryMetrics", { timeout: 120_000 }, () => {
     } finally {
       socket.disconnect();
     }
+  });
+
+  it("a meter whose record() throws loses the durations it held, not the detach", async () => {
+    const added: unknown[] = [];
+    const removed: unknown[] = [];
+    const observable = { addCallback: (callback: unknown) => added.push(callback), removeCallback: (callback: unknown) => removed.push(callback) };
+    const throwing = () => {
+      throw new Error("this meter cannot record");
+    };
+    const meter = { createCounter: () => ({ add: throwing }), createHistogram: () => ({ record: throwing }), createObservableCounter: () => observable, createObservableGauge: () => observable } as unknown as Meter;
+    const ownDetach = attachOpenTelemetryMetrics({ meter });
+    const token = await traffic.mint();
+    for (let i = 0; i < 3; i++) await verifyOidcToken(token, traffic.issuer.config);
+    assert.doesNotThrow(() => ownDetach());
+    assert.ok(added.length > 0);
+    assert.deepEqual(removed, added, "every callback removed");
   });
 
   it("a missing meter is a TypeError", () => {
