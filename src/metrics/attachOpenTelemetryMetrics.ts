@@ -4,7 +4,7 @@
  * only: nothing of it is loaded at run time, so an app using prom-client
  * alone does not need it installed.
  */
-import type { Attributes, Histogram, Meter, Observable, ObservableCallback } from "@opentelemetry/api";
+import type { Attributes, Context, Histogram, Meter, Observable, ObservableCallback } from "@opentelemetry/api";
 import { AttributeSets, DURATION_BUCKETS, issuerLabel, KEY_SET_STATES, LastStates, liveSocketsByNamespace, orNone, seconds, subscribeAll, Tally, type DetachMetrics } from "./channels.js";
 
 export interface OpenTelemetryMetricsOptions {
@@ -33,19 +33,23 @@ export function attachOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions)
     observables.push([instrument, callback]);
   };
   // Counters are observable counters over the adapter's own totals: counting an event costs a map lookup, not an attribute hash.
-  // `first` runs at each collection before the counter reports.
+  // `first` runs at each collection before the counter reports (what it throws does not keep the counter from reporting).
   const counter = (name: string, description: string, unit: string, labelNames: readonly string[], first?: () => void): Tally => {
     const tally = new Tally(labelNames);
     observe(meter.createObservableCounter(name, { description, unit }), (result) => {
-      first?.();
+      try {
+        first?.();
+      } catch {
+        // a meter whose record() throws: the durations held are lost, the counts are not
+      }
       for (const { labels, value } of tally.values()) result.observe(value, labels);
     });
     return tally;
   };
 
-  // Every authentication has a duration: those are recorded in batches, and all of them before each collection.
+  // Every authentication has a duration: most are recorded in batches, all of those held before each collection.
   const authDuration = new BatchedHistogram(histogram("ioserver_oidc.authentication.duration", "Time from the start of an authentication to its decision"));
-  const authentications = counter("ioserver_oidc.authentications", "Authentication decisions (HTTP, handshake, in-band refresh, verifyOidcToken)", "{authentication}", ["transport", "issuer", "outcome", "cache", "path"], () => authDuration.flush());
+  const authentications = counter("ioserver_oidc.authentications", "Authentication decisions (HTTP, handshake, in-band refresh, verifyOidcToken)", "{authentication}", ["transport", "issuer", "outcome", "cache", "path"], () => authDuration.collecting());
   const jwksFetches = counter("ioserver_oidc.jwks.fetches", "JWKS fetches completed", "{fetch}", ["issuer", "outcome", "failure"]);
   const jwksDuration = histogram("ioserver_oidc.jwks.fetch.duration", "Duration of a JWKS fetch");
   const discoveries = counter("ioserver_oidc.discoveries", "OpenID Connect discoveries completed", "{discovery}", ["issuer", "outcome"]);
@@ -130,32 +134,88 @@ export function attachOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions)
 const BATCH = 256;
 
 /**
- * A histogram whose observations are recorded BATCH at a time, and all of
- * them whenever `flush` is called (by the adapter at each collection, before
- * the SDK reads its histograms, and on detach). The SDK hashes an
- * observation's attributes on every `record()`: about 1 µs for the four of
- * an authentication in a loop, several times that when each call comes from
- * a request, by which time the SDK's code and data have left the CPU's
- * caches. Here an observation is two array writes (the attributes are one
- * shared object per series), and the SDK's calls run back to back.
+ * An OpenTelemetry context holding nothing (and what `setValue` makes of
+ * it), made here so that `@opentelemetry/api` stays a types-only import.
+ */
+class FixedContext implements Context {
+  constructor(private readonly values: ReadonlyMap<symbol, unknown> = new Map()) {}
+
+  getValue(key: symbol): unknown {
+    return this.values.get(key);
+  }
+
+  setValue(key: symbol, value: unknown): Context {
+    return new FixedContext(new Map(this.values).set(key, value));
+  }
+
+  deleteValue(key: symbol): Context {
+    const values = new Map(this.values);
+    values.delete(key);
+    return new FixedContext(values);
+  }
+}
+
+/** The context every authentication's duration is recorded in: whichever request's context is current when a batch is recorded has nothing to do with the others. */
+const NO_CONTEXT: Context = new FixedContext();
+
+/**
+ * A histogram of authentications' durations, most of them recorded BATCH at
+ * a time. The SDK hashes an observation's attributes on every `record()`:
+ * about 1 µs for the four of an authentication in a loop, several times that
+ * when each call comes from a request, by which time the SDK's code and data
+ * have left the CPU's caches. Here most observations are two array writes
+ * (the attributes are one shared object per series), and the SDK's calls run
+ * back to back, by the observation that fills the batch. (Recording a full
+ * batch after the current I/O events instead was measured slower: under
+ * load, the observations made meanwhile had to be recorded one by one.)
+ *
+ * At each collection (`collecting`, from an observable callback, which
+ * `@opentelemetry/sdk-metrics` runs before it reads its histograms) what is
+ * held is recorded. A series' first observation after a collection is
+ * recorded at once: the SDK starts a series' point at its first record, and
+ * a point first recorded during the collection would start after it ends.
+ * While a batch is being recorded, observations are recorded at once too,
+ * so a record() that leads back here (an attributes processor, a logger)
+ * finds the batch untouched. Every
+ * observation is recorded in NO_CONTEXT.
  */
 class BatchedHistogram {
   private readonly values = new Float64Array(BATCH);
   private readonly attributes = new Array<Attributes>(BATCH);
   private count = 0;
+  /** Series with an observation recorded since the last collection. */
+  private readonly started = new Set<Attributes>();
+  private flushing = false;
 
   constructor(private readonly histogram: Histogram) {}
 
   record(value: number, attributes: Attributes): void {
+    if (this.flushing || !this.started.has(attributes)) {
+      this.started.add(attributes);
+      this.histogram.record(value, attributes, NO_CONTEXT);
+      return;
+    }
     this.values[this.count] = value;
     this.attributes[this.count] = attributes;
     if (++this.count === BATCH) this.flush();
   }
 
+  /** Record every observation held. Should the SDK throw, the rest are dropped rather than recorded twice. */
   flush(): void {
+    if (this.flushing) return;
+    this.flushing = true;
     const count = this.count;
-    // Emptied first: should the SDK throw, the rest are dropped rather than recorded twice.
     this.count = 0;
-    for (let i = 0; i < count; i++) this.histogram.record(this.values[i]!, this.attributes[i]);
+    try {
+      for (let i = 0; i < count; i++) this.histogram.record(this.values[i]!, this.attributes[i], NO_CONTEXT);
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** A collection begins: what is held is recorded, and each series' next observation will be recorded at once. */
+  collecting(): void {
+    this.started.clear();
+    this.flush();
   }
 }

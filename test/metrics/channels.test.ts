@@ -22,6 +22,15 @@ describe("series tables", () => {
     assert.deepEqual(totals(tally), { "http/success/cache": 5, "http/success/fast": 1, "http/ERR_AUTH_EXPIRED/": 1 });
   });
 
+  it("five labels: a series differing from the last in its fifth value alone is another series", () => {
+    const tally = new Tally(["a", "b", "c", "d", "e"]);
+    tally.add(1, "1", "2", "3", "4", "x");
+    tally.add(1, "1", "2", "3", "4", "y");
+    tally.add(1, "1", "2", "3", "4", "y");
+    tally.add(1, "1", "2", "3", "4", "x");
+    assert.deepEqual(totals(tally), { "1/2/3/4/x": 2, "1/2/3/4/y": 2 });
+  });
+
   it("after clear(), the values asked for last start a new series", () => {
     const histogram = new HistogramTally(["outcome"]);
     histogram.observe(0.001, "success");

@@ -174,19 +174,85 @@ describe("attachOpenTelemetryMetrics", { timeout: 120_000 }, () => {
     }
   });
 
-  it("a meter whose record() throws loses the durations it held, not the detach", async () => {
-    const added: unknown[] = [];
+  it("durations are recorded in batches; each series' first after a collection at once, so every point starts before it ends", async () => {
+    // The SDK's own meter, its histogram's record() counted; an export per collection, cumulative here, delta below.
+    for (const temporality of [AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA]) {
+      const ownExporter = new InMemoryMetricExporter(temporality);
+      const ownReader = new PeriodicExportingMetricReader({ exporter: ownExporter, exportIntervalMillis: 3_600_000 });
+      const ownProvider = new MeterProvider({ readers: [ownReader] });
+      let records = 0;
+      const sdkMeter = ownProvider.getMeter("points-test");
+      const meter = new Proxy(sdkMeter, {
+        get(target, property) {
+          if (property !== "createHistogram") return (Reflect.get(target, property) as (...args: unknown[]) => unknown).bind(target);
+          return (name: string, options: never) => {
+            const made = target.createHistogram(name, options);
+            if (name !== "ioserver_oidc.authentication.duration") return made;
+            return {
+              record: (...args: Parameters<typeof made.record>) => {
+                if (args[1]?.["path"] === "cache") records++;
+                made.record(...args);
+              },
+            };
+          };
+        },
+      });
+      const ownDetach = attachOpenTelemetryMetrics({ meter });
+      const point = async () => {
+        await ownReader.forceFlush();
+        const metrics = ownExporter.getMetrics().at(-1)!.scopeMetrics.flatMap((scope) => scope.metrics);
+        ownExporter.reset();
+        const points = metrics.find((each) => each.descriptor.name === "ioserver_oidc.authentication.duration")?.dataPoints ?? [];
+        const ours = points.filter((each) => each.attributes["transport"] === "verify" && each.attributes["path"] === "cache");
+        assert.ok(ours.length <= 1, "one series");
+        return ours[0];
+      };
+      const nanos = ([seconds, ns]: [number, number]) => seconds * 1e9 + ns;
+      // Verified twice (the token cache keeps it from its second verification): from then on, one series, cache hits.
+      const token = await traffic.mint();
+      for (let i = 0; i < 2; i++) await verifyOidcToken(token, traffic.issuer.config);
+      try {
+        for (let interval = 0; interval < 3; interval++) {
+          const before = records;
+          // The second interval has no authentication: with delta temporality the series is absent from it, and starts again in the third.
+          const times = interval === 1 ? 0 : 10;
+          for (let i = 0; i < times; i++) await verifyOidcToken(token, traffic.issuer.config);
+          assert.equal(records - before, Math.min(times, 1), `${temporality} interval ${interval}: only the first recorded before the collection`);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          const exported = await point();
+          assert.equal(records - before, times, `${temporality} interval ${interval}: all recorded by the collection`);
+          if (times === 0) continue;
+          assert.ok(exported !== undefined, `${temporality} interval ${interval}: exported`);
+          const cumulative = temporality === AggregationTemporality.CUMULATIVE;
+          assert.equal((exported.value as { count: number }).count, cumulative ? 10 * (interval === 0 ? 1 : 2) : 10);
+          assert.ok(nanos(exported.startTime) < nanos(exported.endTime), `${temporality} interval ${interval}: the point starts before it ends (${exported.startTime.join(".")} / ${exported.endTime.join(".")})`);
+        }
+      } finally {
+        ownDetach();
+        await ownProvider.shutdown();
+      }
+    }
+  });
+
+  it("a meter whose record() throws: the callbacks still report the counts, and detach still removes them", async () => {
+    const added: Array<(result: { observe: (value: number, attributes?: Record<string, unknown>) => void }) => void> = [];
     const removed: unknown[] = [];
-    const observable = { addCallback: (callback: unknown) => added.push(callback), removeCallback: (callback: unknown) => removed.push(callback) };
+    const observable = { addCallback: (callback: (typeof added)[number]) => added.push(callback), removeCallback: (callback: unknown) => removed.push(callback) };
     const throwing = () => {
       throw new Error("this meter cannot record");
     };
     const meter = { createCounter: () => ({ add: throwing }), createHistogram: () => ({ record: throwing }), createObservableCounter: () => observable, createObservableGauge: () => observable } as unknown as Meter;
     const ownDetach = attachOpenTelemetryMetrics({ meter });
     const token = await traffic.mint();
+    // The first is recorded at once (and throws, unseen); the other two are held until a collection.
+    for (let i = 0; i < 3; i++) await verifyOidcToken(token, traffic.issuer.config);
+    let observed = 0;
+    for (const callback of added) {
+      assert.doesNotThrow(() => callback({ observe: (value, attributes) => void (attributes?.["transport"] === "verify" && (observed += value)) }));
+    }
+    assert.ok(observed >= 3, `the verifications counted (${observed})`);
     for (let i = 0; i < 3; i++) await verifyOidcToken(token, traffic.issuer.config);
     assert.doesNotThrow(() => ownDetach());
-    assert.ok(added.length > 0);
     assert.deepEqual(removed, added, "every callback removed");
   });
 
