@@ -165,9 +165,9 @@ const NO_CONTEXT: Context = new FixedContext();
  * when each call comes from a request, by which time the SDK's code and data
  * have left the CPU's caches. Here most observations are two array writes
  * (the attributes are one shared object per series), and the SDK's calls run
- * back to back, by the observation that fills the batch. (Recording a full
- * batch after the current I/O events instead was measured slower: under
- * load, the observations made meanwhile had to be recorded one by one.)
+ * back to back, by the observation that fills the batch (were the batch
+ * recorded after the current I/O events instead, the observations made
+ * meanwhile under load would have to be recorded one by one).
  *
  * At each collection (`collecting`, from an observable callback, which
  * `@opentelemetry/sdk-metrics` runs before it reads its histograms) what is
@@ -176,8 +176,7 @@ const NO_CONTEXT: Context = new FixedContext();
  * a point first recorded during the collection would start after it ends.
  * While a batch is being recorded, observations are recorded at once too,
  * so a record() that leads back here (an attributes processor, a logger)
- * finds the batch untouched. Every
- * observation is recorded in NO_CONTEXT.
+ * finds the batch untouched. Every observation is recorded in NO_CONTEXT.
  */
 class BatchedHistogram {
   private readonly values = new Float64Array(BATCH);
