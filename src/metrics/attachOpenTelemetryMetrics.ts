@@ -5,7 +5,7 @@
  * alone does not need it installed.
  */
 import type { Attributes, Context, Histogram, Meter, Observable, ObservableCallback } from "@opentelemetry/api";
-import { AttributeSets, DURATION_BUCKETS, issuerLabel, KEY_SET_STATES, LastStates, liveSocketsByNamespace, orNone, seconds, subscribeAll, Tally, type DetachMetrics } from "./channels.js";
+import { AttributeSets, DURATION_BUCKETS, type AttributeSeries, issuerLabel, KEY_SET_STATES, LastStates, liveSocketsByNamespace, orNone, seconds, subscribeAll, Tally, type DetachMetrics } from "./channels.js";
 
 export interface OpenTelemetryMetricsOptions {
   /** The meter to create the instruments on, e.g. `metrics.getMeter("my-app")`. */
@@ -48,7 +48,7 @@ export function attachOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions)
   };
 
   // Every authentication has a duration: most are recorded in batches, all of those held before each collection.
-  const authDuration = new BatchedHistogram(histogram("ioserver_oidc.authentication.duration", "Time from the start of an authentication to its decision"));
+  const authDuration = new BatchedHistogram(histogram("ioserver_oidc.authentication.duration", "Time from the start of an authentication to its decision"), ["transport", "issuer", "outcome", "path"]);
   const authentications = counter("ioserver_oidc.authentications", "Authentication decisions (HTTP, handshake, in-band refresh, verifyOidcToken)", "{authentication}", ["transport", "issuer", "outcome", "cache", "path"], () => authDuration.collecting());
   const jwksFetches = counter("ioserver_oidc.jwks.fetches", "JWKS fetches completed", "{fetch}", ["issuer", "outcome", "failure"]);
   const jwksDuration = histogram("ioserver_oidc.jwks.fetch.duration", "Duration of a JWKS fetch");
@@ -62,8 +62,6 @@ export function attachOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions)
   const logoutDuration = histogram("ioserver_oidc.backchannel_logout.duration", "Duration of a back-channel logout request");
   const outages = counter("ioserver_oidc.backend.outages", "Times a shared backend became unavailable", "{outage}", ["backend", "source"]);
 
-  // The attributes of an authentication's duration, one object per series: no object built per record.
-  const authAttributes = new AttributeSets(["transport", "issuer", "outcome", "path"]);
   const last = new LastStates();
   const gauge = (name: string, description: string, unit: string, read: (record: (value: number, attributes: Attributes) => void) => void) => {
     observe(meter.createObservableGauge(name, { description, unit }), (result) => read((value, attributes) => result.observe(value, attributes)));
@@ -90,7 +88,7 @@ export function attachOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions)
         const issuer = issuerLabel(message.issuer);
         const path = orNone(message.path);
         authentications.add(1, message.transport, issuer, message.outcome, orNone(message.cache), path);
-        authDuration.record(seconds(message.durationMs), authAttributes.of(message.transport, issuer, message.outcome, path));
+        authDuration.record(seconds(message.durationMs), message.transport, issuer, message.outcome, path);
       },
       jwks(message) {
         const issuer = issuerLabel(message.issuer);
@@ -164,7 +162,8 @@ const NO_CONTEXT: Context = new FixedContext();
  * about 1 µs for the four of an authentication in a loop, several times that
  * when each call comes from a request, by which time the SDK's code and data
  * have left the CPU's caches. Here most observations are two array writes
- * (the attributes are one shared object per series), and the SDK's calls run
+ * (the attributes are one object per series, found as the adapter's
+ * counters find theirs), and the SDK's calls run
  * back to back, by the observation that fills the batch (were the batch
  * recorded after the current I/O events instead, the observations made
  * meanwhile under load would have to be recorded one by one).
@@ -179,23 +178,29 @@ const NO_CONTEXT: Context = new FixedContext();
  * finds the batch untouched. Every observation is recorded in NO_CONTEXT.
  */
 class BatchedHistogram {
+  private readonly series: AttributeSets;
   private readonly values = new Float64Array(BATCH);
   private readonly attributes = new Array<Attributes>(BATCH);
   private count = 0;
-  /** Series with an observation recorded since the last collection. */
-  private readonly started = new Set<Attributes>();
   private flushing = false;
 
-  constructor(private readonly histogram: Histogram) {}
+  constructor(
+    private readonly histogram: Histogram,
+    labelNames: readonly string[],
+  ) {
+    this.series = new AttributeSets(labelNames);
+  }
 
-  record(value: number, attributes: Attributes): void {
-    if (this.flushing || !this.started.has(attributes)) {
-      this.started.add(attributes);
-      this.histogram.record(value, attributes, NO_CONTEXT);
+  /** Observe `value` for these label values (in the order of the label names). */
+  record(value: number, a: string, b?: string, c?: string, d?: string, e?: string): void {
+    const series: AttributeSeries = this.series.of(a, b, c, d, e);
+    if (this.flushing || !series.started) {
+      series.started = true;
+      this.histogram.record(value, series.labels, NO_CONTEXT);
       return;
     }
     this.values[this.count] = value;
-    this.attributes[this.count] = attributes;
+    this.attributes[this.count] = series.labels;
     if (++this.count === BATCH) this.flush();
   }
 
@@ -214,7 +219,7 @@ class BatchedHistogram {
 
   /** A collection begins: what is held is recorded, and each series' next observation will be recorded at once. */
   collecting(): void {
-    this.started.clear();
+    for (const series of this.series.values()) series.started = false;
     this.flush();
   }
 }

@@ -242,14 +242,24 @@ export class HistogramTally extends SeriesTable<HistogramSeries> {
   }
 }
 
-/** The attributes object of each series, made once: OpenTelemetry records take one object per call. */
-export class AttributeSets extends SeriesTable<{ labels: SeriesLabels }> {
+/**
+ * A series of a synchronous OpenTelemetry instrument: its attributes object,
+ * made once (a record takes one object per call), and whether it was
+ * recorded since the last collection (see BatchedHistogram).
+ */
+export interface AttributeSeries {
+  readonly labels: SeriesLabels;
+  started: boolean;
+}
+
+/** The series of a synchronous OpenTelemetry instrument, by label values. */
+export class AttributeSets extends SeriesTable<AttributeSeries> {
   constructor(labelNames: readonly string[]) {
-    super(labelNames, (labels) => ({ labels }));
+    super(labelNames, (labels) => ({ labels, started: false }));
   }
 
-  of(a: string, b?: string, c?: string, d?: string, e?: string): SeriesLabels {
-    return this.at(a, b, c, d, e).labels;
+  of(a: string, b?: string, c?: string, d?: string, e?: string): AttributeSeries {
+    return this.at(a, b, c, d, e);
   }
 }
 
