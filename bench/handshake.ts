@@ -26,7 +26,7 @@ import { join } from "node:path";
 import type { Child } from "./lib/child.js";
 import { cacheNote, fmt, log, median, ratioStatus, round, sliceMs, splitCpu, type BenchParams, type Row, type Schedule } from "./lib/common.js";
 import { fixture, type Fixture } from "./lib/fixture.js";
-import { METRICS_ROWS, metricsCost, metricsRow } from "./lib/metricsCost.js";
+import { metricsRows } from "./lib/metricsCost.js";
 import { summariseProfile } from "./lib/profile.js";
 
 interface Side {
@@ -146,19 +146,12 @@ export async function runHandshake(params: BenchParams, only: ReadonlySet<string
     const rows: Row[] = [];
     if (only.has("P5")) rows.push(await measureP5(fx, server, port, params, measure, how, profileDir));
     if (only.has("M5")) {
-      for (const [id, adapter] of METRICS_ROWS.M5) {
-        const cost = await metricsCost(
-          server,
-          params.handshakeRounds,
-          async () => {
-            const each = await oneRound(fx, server, port, params.handshakeSeconds, params.handshakeConcurrency);
-            return (each.secure.cpuPerHandshake ?? NaN) / (each.open.cpuPerHandshake ?? NaN);
-          },
-          adapter,
-        );
-        log(`${id}: per-pair attached ÷ detached ${cost.pairs.map((each) => round(each, 3)).join(", ")}`);
-        rows.push(metricsRow(id, "P5 (handshakes)", cost, how, adapter));
-      }
+      rows.push(
+        ...(await metricsRows(server, "M5", "P5 (handshakes)", params.handshakeRounds, how, async () => {
+          const each = await oneRound(fx, server, port, params.handshakeSeconds, params.handshakeConcurrency);
+          return (each.secure.cpuPerHandshake ?? NaN) / (each.open.cpuPerHandshake ?? NaN);
+        })),
+      );
     }
     return rows;
   } finally {

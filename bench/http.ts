@@ -33,7 +33,7 @@ import type { Child } from "./lib/child.js";
 import { cacheNote, fmt, log, median, ratioStatus, round, sliceMs, splitCpu, type BenchParams, type Row, type Schedule } from "./lib/common.js";
 import { fixture, type Fixture } from "./lib/fixture.js";
 import { summariseProfile } from "./lib/profile.js";
-import { METRICS_ROWS, metricsCost, metricsRow } from "./lib/metricsCost.js";
+import { metricsRows } from "./lib/metricsCost.js";
 import { rotation, runWrk, WRK } from "./lib/wrk.js";
 
 /** One side (route) of one round. */
@@ -268,19 +268,12 @@ export async function runHttp(params: BenchParams, only: ReadonlySet<string>): P
       // The same token as P3; every round is a P3 round, with the metrics adapter attached or not.
       const auth: Auth = { token: fx.single };
       if (!ids.includes("P3")) await oneRound(fx, server, url, 2, params.httpConnections, auth);
-      for (const [id, adapter] of METRICS_ROWS.M3) {
-        const cost = await metricsCost(
-          server,
-          params.httpRounds,
-          async (index) => {
-            const each = await oneRound(fx, server, url, params.httpSeconds, params.httpConnections, auth, (index % 2) as 0 | 1);
-            return (each.secure.cpuPerRequest ?? NaN) / (each.open.cpuPerRequest ?? NaN);
-          },
-          adapter,
-        );
-        log(`${id}: per-pair attached ÷ detached ${cost.pairs.map((each) => round(each, 3)).join(", ")}`);
-        rows.push(metricsRow(id, "P3 (same token)", cost, how, adapter));
-      }
+      rows.push(
+        ...(await metricsRows(server, "M3", "P3 (same token)", params.httpRounds, how, async (index) => {
+          const each = await oneRound(fx, server, url, params.httpSeconds, params.httpConnections, auth, (index % 2) as 0 | 1);
+          return (each.secure.cpuPerRequest ?? NaN) / (each.open.cpuPerRequest ?? NaN);
+        })),
+      );
     }
     const logs = await server.ask<{ counts: Record<string, number>; notable: string[] }>("logs");
     if (logs.notable.length > 0) log(`server log lines at level <= 4: ${JSON.stringify(logs.counts)}\n  ${logs.notable.join("\n  ")}`);

@@ -2,15 +2,15 @@
  * The cost of observability (M3, M5): the rounds of P3 or P5 run in pairs,
  * one with a metrics adapter attached in the server and one without, in
  * turn (off, on, on, off, …), for each adapter: prom-client's, then
- * OpenTelemetry's (the rows "M3 OTel", "M5 OTel"). Each round's figure is already a
- * ratio to the open route or namespace of the same round (which publishes
+ * OpenTelemetry's (the rows "M3 OTel", "M5 OTel"). Each round's figure is
+ * already a ratio to the open route or namespace of the same round (which publishes
  * nothing), so a pair's quotient cancels the machine's drift; the row is the
  * median of the pairs. Attaching subscribes every channel, so the package
  * builds and publishes each message: that, plus the adapter's counting, is
  * what is measured.
  */
 import type { Child } from "./child.js";
-import { median, ratioStatus, round, type Row } from "./common.js";
+import { log, median, ratioStatus, round, type Row } from "./common.js";
 
 /** With the adapter attached, server CPU per request or handshake: at most this many times the same without. */
 export const METRICS_TARGET = 1.05;
@@ -26,19 +26,24 @@ export interface MetricsCost {
 /** The adapters measured: the `metrics` message of the server child (bench/servers/app.ts) attaches either. */
 export type MetricsAdapter = "prom-client" | "opentelemetry";
 
-/** The rows of each figure, one per adapter. */
-export const METRICS_ROWS: Readonly<Record<"M3" | "M5", ReadonlyArray<readonly [string, MetricsAdapter]>>> = {
-  M3: [
-    ["M3", "prom-client"],
-    ["M3 OTel", "opentelemetry"],
-  ],
-  M5: [
-    ["M5", "prom-client"],
-    ["M5 OTel", "opentelemetry"],
-  ],
-};
+/** The adapters in the order measured, with the suffix of their rows' ids ("M3", "M3 OTel"). */
+const ADAPTERS: ReadonlyArray<readonly [MetricsAdapter, string]> = [
+  ["prom-client", ""],
+  ["opentelemetry", " OTel"],
+];
 
-export async function metricsCost(server: Child, pairs: number, runRound: (index: number) => Promise<number>, adapter: MetricsAdapter = "prom-client"): Promise<MetricsCost> {
+/** The rows of figure `id` (M3 or M5), one per adapter: `runRound` runs one round and gives its protected ÷ open CPU. */
+export async function metricsRows(server: Child, id: string, of: string, pairs: number, how: string, runRound: (index: number) => Promise<number>): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const [adapter, suffix] of ADAPTERS) {
+    const cost = await metricsCost(server, pairs, runRound, adapter);
+    log(`${id}${suffix}: per-pair attached ÷ detached ${cost.pairs.map((each) => round(each, 3)).join(", ")}`);
+    rows.push(metricsRow(`${id}${suffix}`, of, cost, how, adapter));
+  }
+  return rows;
+}
+
+async function metricsCost(server: Child, pairs: number, runRound: (index: number) => Promise<number>, adapter: MetricsAdapter): Promise<MetricsCost> {
   const cost: MetricsCost = { off: [], on: [], pairs: [] };
   try {
     for (let index = 0; index < pairs; index++) {
@@ -58,7 +63,7 @@ export async function metricsCost(server: Child, pairs: number, runRound: (index
   return cost;
 }
 
-export function metricsRow(id: string, of: string, cost: MetricsCost, how: string, adapter: MetricsAdapter = "prom-client"): Row {
+function metricsRow(id: string, of: string, cost: MetricsCost, how: string, adapter: MetricsAdapter): Row {
   const value = median(cost.pairs);
   const spread = `${round(Math.min(...cost.pairs), 3)}–${round(Math.max(...cost.pairs), 3)}`;
   return {

@@ -37,6 +37,7 @@ import { attachOpenTelemetryMetrics, attachPrometheusMetrics } from "ioserver-oi
 import * as promClient from "prom-client";
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { serve } from "../lib/serve.js";
+import type { MetricsAdapter } from "../lib/metricsCost.js";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -104,9 +105,8 @@ let routesDir: string | undefined;
 let profiler: Session | undefined;
 let trace: Array<[number, number]> = [];
 let tracer: NodeJS.Timeout | undefined;
-/** Detaches the metrics adapter while one is attached (the cost of observability: M3, M5), and which one it is. */
-let detachMetrics: (() => Promise<void>) | undefined;
-let attachedAdapter: "prom-client" | "opentelemetry" | undefined;
+/** The metrics adapter attached, if any (the cost of observability: M3, M5), and how to detach it. */
+let attached: { adapter: MetricsAdapter; detach: () => Promise<void> } | undefined;
 
 async function gcHeap(): Promise<{ heapUsed: number; code: number; rss: number }> {
   if (typeof gc !== "function") throw new Error("the server must run with --expose-gc");
@@ -187,27 +187,29 @@ serve(
      * interval outlasts a run, so what is measured is recording, not export).
      */
     metrics: async (message) => {
-      const adapter = message.adapter === "opentelemetry" ? "opentelemetry" : "prom-client";
-      if (detachMetrics !== undefined && (message.attached !== true || attachedAdapter !== adapter)) {
-        await detachMetrics();
-        detachMetrics = undefined;
+      const adapter: MetricsAdapter = message.adapter === "opentelemetry" ? "opentelemetry" : "prom-client";
+      if (attached !== undefined && (message.attached !== true || attached.adapter !== adapter)) {
+        await attached.detach();
+        attached = undefined;
       }
-      if (message.attached === true && detachMetrics === undefined) {
+      if (message.attached === true && attached === undefined) {
         if (adapter === "prom-client") {
           const detach = attachPrometheusMetrics({ client: promClient, registry: new promClient.Registry() });
-          detachMetrics = async () => detach();
+          attached = { adapter, detach: async () => detach() };
         } else {
           const reader = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 10 * 60_000 });
           const provider = new MeterProvider({ readers: [reader] });
           const detach = attachOpenTelemetryMetrics({ meter: provider.getMeter("ioserver-oidc-bench") });
-          detachMetrics = async () => {
-            detach();
-            await provider.shutdown();
+          attached = {
+            adapter,
+            detach: async () => {
+              detach();
+              await provider.shutdown();
+            },
           };
         }
-        attachedAdapter = adapter;
       }
-      return { attached: detachMetrics !== undefined, adapter: detachMetrics === undefined ? null : attachedAdapter };
+      return { attached: attached !== undefined, adapter: attached?.adapter ?? null };
     },
     sockets: (message) => ({ count: io()?.of(String(message.ns)).sockets.size ?? -1 }),
     logs: () => ({ counts: logCounts, notable }),
