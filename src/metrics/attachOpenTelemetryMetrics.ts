@@ -5,7 +5,7 @@
  * alone does not need it installed.
  */
 import type { Attributes, Context, Histogram, Meter, Observable, ObservableCallback } from "@opentelemetry/api";
-import { AttributeSets, DURATION_BUCKETS, type AttributeSeries, issuerLabel, KEY_SET_STATES, LastStates, liveSocketsByNamespace, orNone, seconds, subscribeAll, Tally, type DetachMetrics } from "./channels.js";
+import { AttributeSets, DURATION_BUCKETS, issuerLabel, KEY_SET_STATES, LastStates, liveSocketsByNamespace, orNone, seconds, subscribeAll, Tally, type DetachMetrics } from "./channels.js";
 
 export interface OpenTelemetryMetricsOptions {
   /** The meter to create the instruments on, e.g. `metrics.getMeter("my-app")`. */
@@ -193,7 +193,7 @@ class BatchedHistogram {
 
   /** Observe `value` for these label values (in the order of the label names). */
   record(value: number, a: string, b?: string, c?: string, d?: string, e?: string): void {
-    const series: AttributeSeries = this.series.of(a, b, c, d, e);
+    const series = this.series.of(a, b, c, d, e);
     if (this.flushing || !series.started) {
       series.started = true;
       this.histogram.record(value, series.labels, NO_CONTEXT);
