@@ -24,7 +24,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Child } from "./lib/child.js";
-import { cacheNote, fmt, log, median, ratioStatus, round, sliceMs, splitCpu, type BenchParams, type Row, type Schedule } from "./lib/common.js";
+import { baselineFirst, cacheNote, fmt, log, median, ratioStatus, round, sliceMs, splitCpu, type BenchParams, type Row, type Schedule } from "./lib/common.js";
 import { fixture, type Fixture } from "./lib/fixture.js";
 import { metricsRows } from "./lib/metricsCost.js";
 import { summariseProfile } from "./lib/profile.js";
@@ -54,6 +54,20 @@ interface CpuUsage {
 const TARGET = 0.95;
 const CPU_TARGET = 1.08;
 const SLICE_MS = sliceMs("BENCH_HANDSHAKE_SLICE_MS", 500);
+/**
+ * The two namespaces compared, baseline first. BENCH_HANDSHAKE_NAMESPACES
+ * (diagnosis only) compares others, e.g. "/open,/open": what the harness
+ * reads for two identical sides.
+ */
+const NAMESPACES = namespaces(process.env.BENCH_HANDSHAKE_NAMESPACES ?? "/open,/secure");
+
+function namespaces(value: string): [string, string] {
+  const [a, b, ...rest] = value.split(",");
+  if (a === undefined || b === undefined || rest.length > 0 || ![a, b].every((ns) => ns === "/open" || ns === "/secure")) {
+    throw new Error(`BENCH_HANDSHAKE_NAMESPACES must be two of /open and /secure, comma-separated, got ${JSON.stringify(value)}`);
+  }
+  return [a, b];
+}
 const pct = (share: number) => `${Math.round(share * 100)} %`;
 
 async function serverCpu(server: Child): Promise<number> {
@@ -61,7 +75,8 @@ async function serverCpu(server: Child): Promise<number> {
   return (cpu.user + cpu.system) / 1e6;
 }
 
-async function oneRound(fx: Fixture, server: Child, port: number, seconds: number, concurrency: number): Promise<HandshakeRound> {
+/** One round; `first` 1 loads the protected namespace first (the rounds alternate). */
+async function oneRound(fx: Fixture, server: Child, port: number, seconds: number, concurrency: number, first: 0 | 1): Promise<HandshakeRound> {
   const cpu0 = await serverCpu(server);
   const t0 = performance.now();
   let result: Omit<HandshakeRound, "serverCpu">;
@@ -70,16 +85,16 @@ async function oneRound(fx: Fixture, server: Child, port: number, seconds: numbe
     await server.ask("cpuTraceStart");
     const run = await fx.load.ask<{ a: Side; b: Side; schedule: Schedule; clientCpu: number }>(
       "handshakeAlternating",
-      { port, nss: ["/open", "/secure"], seconds, sliceMs: SLICE_MS, concurrency, auth: "pool" },
+      { port, nss: baselineFirst(first, NAMESPACES), seconds, sliceMs: SLICE_MS, concurrency, auth: "pool" },
       timeout,
     );
     const { trace } = await server.ask<{ trace: Array<[number, number]> }>("cpuTraceStop");
     const [cpuA, cpuB] = splitCpu(trace, run.schedule);
-    result = {
-      open: { ...run.a, cpuPerHandshake: cpuA / Math.max(1, run.a.ok) },
-      secure: { ...run.b, cpuPerHandshake: cpuB / Math.max(1, run.b.ok) },
-      clientCpu: run.clientCpu,
-    };
+    const [open, secure] = baselineFirst(first, [
+      { ...run.a, cpuPerHandshake: cpuA / Math.max(1, run.a.ok) },
+      { ...run.b, cpuPerHandshake: cpuB / Math.max(1, run.b.ok) },
+    ]);
+    result = { open, secure, clientCpu: run.clientCpu };
   } else {
     type Separate = { rate: number; ok: number; failed: number; reasons: Record<string, number>; p50: number; p99: number; clientCpu: number };
     const half = async (ns: string): Promise<Side & { clientCpu: number }> => {
@@ -87,9 +102,10 @@ async function oneRound(fx: Fixture, server: Child, port: number, seconds: numbe
       const run = await fx.load.ask<Separate>("handshake", { port, ns, seconds: seconds / 2, concurrency, auth: "pool" }, timeout);
       return { ...run, rps: run.rate, cpuPerHandshake: ((await serverCpu(server)) - before) * 1e6 / Math.max(1, run.ok) };
     };
-    const a = await half("/open");
-    const b = await half("/secure");
-    result = { open: a, secure: b, clientCpu: (a.clientCpu + b.clientCpu) / 2 };
+    const loaded: Array<Side & { clientCpu: number }> = [];
+    for (const ns of baselineFirst(first, NAMESPACES)) loaded.push(await half(ns));
+    const [open, secure] = baselineFirst(first, [loaded[0]!, loaded[1]!]);
+    result = { open, secure, clientCpu: (open.clientCpu + secure.clientCpu) / 2 };
   }
   const cpu1 = await serverCpu(server);
   return { ...result, serverCpu: (cpu1 - cpu0) / ((performance.now() - t0) / 1000) };
@@ -127,7 +143,7 @@ export async function runHandshake(params: BenchParams, only: ReadonlySet<string
       ? `${params.handshakeRounds} rounds × ${params.handshakeSeconds} s alternating every ${SLICE_MS} ms`
       : `${params.handshakeRounds} rounds × 2 runs of ${params.handshakeSeconds / 2} s`;
   try {
-    const warm = await oneRound(fx, server, port, 3, params.handshakeConcurrency);
+    const warm = await oneRound(fx, server, port, 3, params.handshakeConcurrency, 0);
     if (warm.open.ok === 0 || warm.secure.ok === 0 || warm.open.failed > 0 || warm.secure.failed > 0) {
       return [
         {
@@ -147,8 +163,8 @@ export async function runHandshake(params: BenchParams, only: ReadonlySet<string
     if (only.has("P5")) rows.push(await measureP5(fx, server, port, params, measure, how, profileDir));
     if (only.has("M5")) {
       rows.push(
-        ...(await metricsRows(server, "M5", "P5 (handshakes)", params.handshakeRounds, how, async () => {
-          const each = await oneRound(fx, server, port, params.handshakeSeconds, params.handshakeConcurrency);
+        ...(await metricsRows(server, "M5", "P5 (handshakes)", params.handshakeRounds, how, async (index) => {
+          const each = await oneRound(fx, server, port, params.handshakeSeconds, params.handshakeConcurrency, (index % 2) as 0 | 1);
           return (each.secure.cpuPerHandshake ?? NaN) / (each.open.cpuPerHandshake ?? NaN);
         })),
       );
@@ -165,7 +181,7 @@ async function measureP5(fx: Fixture, server: Child, port: number, params: Bench
   for (let r = 0; r < params.handshakeRounds; r++) {
     const profile = profileDir !== undefined && r === params.handshakeRounds - 1;
     if (profile) await server.ask("profileStart");
-    const each = await oneRound(fx, server, port, params.handshakeSeconds, params.handshakeConcurrency);
+    const each = await oneRound(fx, server, port, params.handshakeSeconds, params.handshakeConcurrency, (r % 2) as 0 | 1);
     if (profile) {
       const path = join(profileDir, "server-P5.cpuprofile");
       await server.ask("profileStop", { path });

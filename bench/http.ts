@@ -30,7 +30,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Child } from "./lib/child.js";
-import { cacheNote, fmt, log, median, ratioStatus, round, sliceMs, splitCpu, type BenchParams, type Row, type Schedule } from "./lib/common.js";
+import { baselineFirst, cacheNote, fmt, log, median, ratioStatus, round, sliceMs, splitCpu, type BenchParams, type Row, type Schedule } from "./lib/common.js";
 import { fixture, type Fixture } from "./lib/fixture.js";
 import { summariseProfile } from "./lib/profile.js";
 import { metricsRows } from "./lib/metricsCost.js";
@@ -157,14 +157,18 @@ async function oneRound(fx: Fixture, server: Child, base: string, seconds: numbe
     await server.ask("cpuTraceStart");
     const run = await fx.load.ask<{ a: Side; b: Side; schedule: Schedule; errors: number; timeouts: number; clientCpu: number }>(
       "httpAlternating",
-      { url: base, paths: ["/open/me", "/secure/me"], seconds, sliceMs: SLICE_MS, connections, ...auth },
+      { url: base, paths: baselineFirst(first, [PATHS[0]!, PATHS[1]!]), seconds, sliceMs: SLICE_MS, connections, ...auth },
       (seconds + 30) * 1000,
     );
     const { trace } = await server.ask<{ trace: Array<[number, number]> }>("cpuTraceStop");
     const [cpuA, cpuB] = splitCpu(trace, run.schedule);
+    const [open, secure] = baselineFirst(first, [
+      { ...run.a, cpuPerRequest: cpuA / Math.max(1, run.a.ok) },
+      { ...run.b, cpuPerRequest: cpuB / Math.max(1, run.b.ok) },
+    ]);
     result = {
-      open: { ...run.a, cpuPerRequest: cpuA / Math.max(1, run.a.ok) },
-      secure: { ...run.b, cpuPerRequest: cpuB / Math.max(1, run.b.ok) },
+      open,
+      secure,
       errors: run.errors,
       timeouts: run.timeouts,
       clientCpu: run.clientCpu,
@@ -175,8 +179,9 @@ async function oneRound(fx: Fixture, server: Child, base: string, seconds: numbe
       const run = await separate(fx, `${base}${path}`, seconds / 2, connections, auth);
       return { ...run, cpuPerRequest: ((await serverCpu(server)) - before) * 1e6 / Math.max(1, run.ok) };
     };
-    const a = await side("/open/me");
-    const b = await side("/secure/me");
+    const loaded: SeparateRun[] = [];
+    for (const path of baselineFirst(first, [PATHS[0]!, PATHS[1]!])) loaded.push(await side(path));
+    const [a, b] = baselineFirst(first, [loaded[0]!, loaded[1]!]);
     result = { open: a, secure: b, errors: a.errors + b.errors, timeouts: a.timeouts + b.timeouts, clientCpu: (a.clientCpu + b.clientCpu) / 2 };
   }
   const cpu1 = await serverCpu(server);

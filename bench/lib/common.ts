@@ -207,6 +207,16 @@ export interface Schedule {
 }
 
 /**
+ * Two sides of a round in the order they were loaded (the side loaded first
+ * in each round alternates, so neither is always the one that starts from
+ * an idle server or whose last requests end after the round), given back
+ * baseline first: `first` 1 means the other side was loaded first.
+ */
+export function baselineFirst<T>(first: 0 | 1, loaded: readonly [T, T]): [T, T] {
+  return first === 0 ? [loaded[0], loaded[1]] : [loaded[1], loaded[0]];
+}
+
+/**
  * Split a server CPU trace ([epoch ms, cumulative CPU µs] every few ms) by
  * the alternation slices: CPU µs spent while side A (even slices) and side B
  * (odd slices) were being loaded. Each interval between two samples goes to
