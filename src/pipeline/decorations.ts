@@ -15,7 +15,8 @@
  * accessor, say), the package leaves it alone and copies the values onto
  * each target instead; so it does onto a target that has one of them as its
  * own property already (set by an earlier hook, or declared with Fastify's
- * `decorateRequest`): the authenticated values replace those, every time.
+ * `decorateRequest`) holding another value: the authenticated values replace
+ * those, every time the context is set.
  */
 import type { OidcDecorations, OidcUserContext } from "../types.js";
 
@@ -42,23 +43,36 @@ function own(target: object, name: keyof OidcDecorations, value: unknown): void 
   Object.defineProperty(target, name, { value, writable: true, enumerable: true, configurable: true });
 }
 
-/** Whether the target has one of the names as its own property: the authenticated values replace them. */
-function hasOwnDecoration(target: object): boolean {
-  return (
-    Object.hasOwn(target, "auth") ||
-    Object.hasOwn(target, "sub") ||
-    Object.hasOwn(target, "userId") ||
-    Object.hasOwn(target, "userRole") ||
-    Object.hasOwn(target, "roles") ||
-    Object.hasOwn(target, "permissions") ||
-    Object.hasOwn(target, "features") ||
-    Object.hasOwn(target, "scopes")
-  );
+/**
+ * Whether one of the names, read on the target, is not the context's value:
+ * the target has an own property of that name (set by an earlier hook, or
+ * declared with Fastify's `decorateRequest`) that hides the accessor. Read
+ * through the accessors: once the target's prototype has them, these are
+ * plain property loads, cheaper than eight own-property lookups. An own
+ * accessor that throws counts as hiding one.
+ */
+function shadowed(target: object, context: OidcUserContext): boolean {
+  const read = target as Partial<OidcDecorations>;
+  try {
+    return (
+      read.auth !== context ||
+      read.sub !== context.sub ||
+      read.userId !== context.userId ||
+      read.userRole !== context.userRole ||
+      read.roles !== context.roles ||
+      read.permissions !== context.permissions ||
+      read.features !== context.features ||
+      read.scopes !== context.scopes
+    );
+  } catch {
+    return true;
+  }
 }
 
 /**
  * The decorating function of one transport: `contextOf` reads the context
- * the transport stores on each target (before decorating it). The returned
+ * the transport stores on each target, which it must have stored before
+ * decorating the target (the accessors read it). The returned
  * function makes the context readable on a target: nothing to do once the
  * target's prototype has the accessors; a copy of the values where it could
  * not get them.
@@ -69,11 +83,35 @@ export function prototypeDecorations(contextOf: (target: object) => OidcUserCont
   /** The getters this function defines: a prototype that inherits them is decorated already. */
   const ours = new WeakSet<object>();
 
-  const accessor = (read: (context: OidcUserContext) => unknown, name: string): PropertyDescriptor => {
-    const get = function (this: object) {
-      const context = contextOf(this);
-      return context === undefined ? undefined : read(context);
-    };
+  // One getter per name, each reading its field by name: a read of `request.userId` is then a plain property load on the context.
+  const getters: Record<keyof OidcDecorations, (this: object) => unknown> = {
+    sub() {
+      return contextOf(this)?.sub;
+    },
+    userId() {
+      return contextOf(this)?.userId;
+    },
+    userRole() {
+      return contextOf(this)?.userRole;
+    },
+    roles() {
+      return contextOf(this)?.roles;
+    },
+    permissions() {
+      return contextOf(this)?.permissions;
+    },
+    features() {
+      return contextOf(this)?.features;
+    },
+    scopes() {
+      return contextOf(this)?.scopes;
+    },
+    auth() {
+      return contextOf(this);
+    },
+  };
+  const accessor = (name: keyof OidcDecorations): PropertyDescriptor => {
+    const get = getters[name];
     ours.add(get);
     return {
       configurable: true,
@@ -100,12 +138,12 @@ export function prototypeDecorations(contextOf: (target: object) => OidcUserCont
   const install = (prototype: object): boolean => {
     // Never on the shared prototypes every plain object or array has: a plain object standing in for a request gets copies.
     if (prototype === Object.prototype || prototype === Array.prototype || prototype === Function.prototype) return false;
-    const names = [...FIELDS, "auth"];
+    const names: Array<keyof OidcDecorations> = [...FIELDS, "auth"];
     const present = names.filter((name) => name in prototype);
     if (present.length > 0) return present.length === names.length && names.every((name) => isOurs(prototype, name));
     if (!Object.isExtensible(prototype)) return false;
-    for (const field of FIELDS) if (!Reflect.defineProperty(prototype, field, accessor((context) => context[field], field))) return false;
-    return Reflect.defineProperty(prototype, "auth", accessor((context) => context, "auth"));
+    for (const name of names) if (!Reflect.defineProperty(prototype, name, accessor(name))) return false;
+    return true;
   };
 
   return (target, context) => {
@@ -113,6 +151,6 @@ export function prototypeDecorations(contextOf: (target: object) => OidcUserCont
     if (prototype === null) return applyContext(target, context);
     let installed = prototypes.get(prototype);
     if (installed === undefined) prototypes.set(prototype, (installed = install(prototype)));
-    if (!installed || hasOwnDecoration(target)) applyContext(target, context);
+    if (!installed || shadowed(target, context)) applyContext(target, context);
   };
 }

@@ -74,6 +74,43 @@ describe("prototype decorations", () => {
     assert.equal(Object.getOwnPropertyDescriptor(target, "userId")?.value, "u-1", "copied");
   });
 
+  it("a target whose own accessor for a name throws, or reads something else, gets the authenticated values", () => {
+    const decorate = decorator();
+    class Request {}
+    decorate(new Request()); // the accessors are on the prototype now
+    const target = new Request() as unknown as Target;
+    Object.defineProperty(target, "userRole", {
+      configurable: true,
+      get() {
+        throw new Error("not readable");
+      },
+    });
+    Object.defineProperty(target, "scopes", { configurable: true, get: () => ["theirs"] });
+    assert.doesNotThrow(() => decorate(target));
+    assert.equal(target.userRole, "admin");
+    assert.deepEqual(target.scopes, context.scopes);
+    assert.equal(target.auth, context);
+  });
+
+  it("an own property that holds the authenticated value is left, and replaced once the context changes", () => {
+    const decorate = prototypeDecorations(contextOf);
+    const set = (target: Target, each: OidcUserContext) => {
+      target[SLOT] = each;
+      decorate(target, each);
+    };
+    class Socket {}
+    set(new Socket() as unknown as Target, context);
+    const target = new Socket() as unknown as Target;
+    Object.defineProperty(target, "userId", { value: context.userId, writable: true, enumerable: true, configurable: true });
+    set(target, context);
+    assert.equal(target.userId, "u-1");
+    const refreshed: OidcUserContext = { ...context, userId: "u-2", roles: ["user"] };
+    set(target, refreshed);
+    assert.equal(target.userId, "u-2");
+    assert.deepEqual(target.roles, ["user"]);
+    assert.equal(target.auth, refreshed);
+  });
+
   it("a frozen prototype gets no accessors and its targets get copies", () => {
     const decorate = decorator();
     const prototype = Object.freeze({ kind: "frozen" });

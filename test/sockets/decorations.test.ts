@@ -16,12 +16,13 @@ const context = sampleContext;
 describe("socket decorations", () => {
   it("a prototype free of the names gets accessors (not own properties); a socket this package does not track reads undefined; assigning makes an own property", () => {
     class FakeSocket {}
+    const untracked = new FakeSocket() as unknown as Socket & Record<string, unknown>;
     const socket = new FakeSocket() as unknown as Socket & Record<string, unknown>;
+    setContext(socket, context);
     decorateSocket(socket, context);
     assert.equal(typeof Object.getOwnPropertyDescriptor(FakeSocket.prototype, "userId")?.get, "function");
-    assert.deepEqual(Object.keys(socket), [], "nothing copied onto the socket");
-    assert.equal(socket.userId, undefined, "no context set: undefined");
-    setContext(socket, context);
+    assert.deepEqual(Object.keys(socket), ["data"], "nothing copied onto the socket (data is socket.data.auth's)");
+    assert.equal(untracked.userId, undefined, "no context set: undefined");
     assert.equal(socket.userId, "u-1", "the accessors read the context setContext keeps");
     assert.equal(socket.auth, context);
     assert.equal((socket as unknown as { data: { auth: unknown } }).data.auth, context, "published as socket.data.auth");
@@ -49,12 +50,19 @@ describe("socket decorations", () => {
     class OtherSocket {}
     const socket = new OtherSocket() as unknown as Socket & Record<string, unknown>;
     socket.userId = "set-before";
+    setContext(socket, context);
     decorateSocket(socket, context);
     assert.equal(socket.userId, "u-1");
     assert.deepEqual(socket.roles, ["admin"]);
     assert.equal(socket.auth, context);
     const plain = new OtherSocket() as unknown as Socket & Record<string, unknown>;
+    setContext(plain, context);
     decorateSocket(plain, context);
-    assert.deepEqual(Object.keys(plain), [], "a socket without such a property gets nothing copied");
+    assert.deepEqual(Object.keys(plain), ["data"], "a socket without such a property gets nothing copied");
+    const later = new OtherSocket() as unknown as Socket & Record<string, unknown>;
+    later.userId = "set-before";
+    setContext(later, context);
+    decorateSocket(later, context);
+    assert.equal(later.userId, "u-1", "also once the prototype has the accessors (the assignment made an own property)");
   });
 });
