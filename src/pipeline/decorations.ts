@@ -15,8 +15,8 @@
  * accessor, say), the package leaves it alone and copies the values onto
  * each target instead; so it does onto a target that has one of them as its
  * own property already (set by an earlier hook, or declared with Fastify's
- * `decorateRequest`) holding another value: the authenticated values replace
- * those, every time the context is set.
+ * `decorateRequest`): the authenticated values replace those, every time the
+ * context is set.
  */
 import type { OidcDecorations, OidcUserContext } from "../types.js";
 
@@ -44,32 +44,6 @@ function own(target: object, name: keyof OidcDecorations, value: unknown): void 
 }
 
 /**
- * Whether one of the names, read on the target, is not the context's value:
- * the target has an own property of that name (set by an earlier hook, or
- * declared with Fastify's `decorateRequest`) that hides the accessor. Read
- * through the accessors: once the target's prototype has them, these are
- * plain property loads, cheaper than eight own-property lookups. An own
- * accessor that throws counts as hiding one.
- */
-function shadowed(target: object, context: OidcUserContext): boolean {
-  const read = target as Partial<OidcDecorations>;
-  try {
-    return (
-      read.auth !== context ||
-      read.sub !== context.sub ||
-      read.userId !== context.userId ||
-      read.userRole !== context.userRole ||
-      read.roles !== context.roles ||
-      read.permissions !== context.permissions ||
-      read.features !== context.features ||
-      read.scopes !== context.scopes
-    );
-  } catch {
-    return true;
-  }
-}
-
-/**
  * The decorating function of one transport: `contextOf` reads the context
  * the transport stores on each target, which it must have stored before
  * decorating the target (the accessors read it). The returned
@@ -83,32 +57,75 @@ export function prototypeDecorations(contextOf: (target: object) => OidcUserCont
   /** The getters this function defines: a prototype that inherits them is decorated already. */
   const ours = new WeakSet<object>();
 
-  // One getter per name, each reading its field by name: a read of `request.userId` is then a plain property load on the context.
+  /**
+   * Whether a target has an own property hiding one of the accessors, or
+   * reads another context: the eight names are read on it and compared with
+   * the context's values, and each of this function's getters marks
+   * its bit in `reached` when it runs for the target being checked
+   * (`checking`). A name whose bit stays clear was answered by something
+   * else (an own data property or accessor, which is called once here); one
+   * that throws counts as hiding its name too. Once the target's prototype
+   * has the getters these are plain property loads, cheaper than looking
+   * each name up among the target's own properties.
+   */
+  let checking: object | undefined;
+  let reached = 0;
+  const ALL = 0xff;
+  // One getter per name, each reading its field by name: a read of `request.userId` is a plain property load on the context.
   const getters: Record<keyof OidcDecorations, (this: object) => unknown> = {
     sub() {
+      if (this === checking) reached |= 0x01;
       return contextOf(this)?.sub;
     },
     userId() {
+      if (this === checking) reached |= 0x02;
       return contextOf(this)?.userId;
     },
     userRole() {
+      if (this === checking) reached |= 0x04;
       return contextOf(this)?.userRole;
     },
     roles() {
+      if (this === checking) reached |= 0x08;
       return contextOf(this)?.roles;
     },
     permissions() {
+      if (this === checking) reached |= 0x10;
       return contextOf(this)?.permissions;
     },
     features() {
+      if (this === checking) reached |= 0x20;
       return contextOf(this)?.features;
     },
     scopes() {
+      if (this === checking) reached |= 0x40;
       return contextOf(this)?.scopes;
     },
     auth() {
+      if (this === checking) reached |= 0x80;
       return contextOf(this);
     },
+  };
+  const shadowed = (target: object, context: OidcUserContext): boolean => {
+    const read = target as Partial<OidcDecorations>;
+    checking = target;
+    reached = 0;
+    try {
+      const same =
+        read.auth === context &&
+        read.sub === context.sub &&
+        read.userId === context.userId &&
+        read.userRole === context.userRole &&
+        read.roles === context.roles &&
+        read.permissions === context.permissions &&
+        read.features === context.features &&
+        read.scopes === context.scopes;
+      return !same || reached !== ALL;
+    } catch {
+      return true;
+    } finally {
+      checking = undefined;
+    }
   };
   const accessor = (name: keyof OidcDecorations): PropertyDescriptor => {
     const get = getters[name];

@@ -92,7 +92,7 @@ describe("prototype decorations", () => {
     assert.equal(target.auth, context);
   });
 
-  it("an own property that holds the authenticated value is left, and replaced once the context changes", () => {
+  it("an own property or accessor that reads the authenticated value when decorating is replaced all the same", () => {
     const decorate = prototypeDecorations(contextOf);
     const set = (target: Target, each: OidcUserContext) => {
       target[SLOT] = each;
@@ -102,13 +102,24 @@ describe("prototype decorations", () => {
     set(new Socket() as unknown as Target, context);
     const target = new Socket() as unknown as Target;
     Object.defineProperty(target, "userId", { value: context.userId, writable: true, enumerable: true, configurable: true });
+    // Right while the package checks, wrong afterwards: its value must not survive.
+    let reads = 0;
+    Object.defineProperty(target, "userRole", { configurable: true, get: () => (++reads === 1 ? context.userRole : "superuser") });
+    // Reads other names through the package's accessors, so they run for this target: it hides `permissions` all the same.
+    Object.defineProperty(target, "permissions", { configurable: true, get: () => (target.sub === context.sub ? context.permissions : []) });
     set(target, context);
-    assert.equal(target.userId, "u-1");
+    assert.equal(Object.getOwnPropertyDescriptor(target, "userRole")?.value, "admin", "the own accessor is replaced");
+    assert.equal(target.userRole, "admin");
+    assert.equal(target.userRole, "admin");
+    assert.equal(Object.getOwnPropertyDescriptor(target, "permissions")?.value, context.permissions);
     const refreshed: OidcUserContext = { ...context, userId: "u-2", roles: ["user"] };
     set(target, refreshed);
     assert.equal(target.userId, "u-2");
     assert.deepEqual(target.roles, ["user"]);
     assert.equal(target.auth, refreshed);
+    const plain = new Socket() as unknown as Target;
+    set(plain, context);
+    assert.deepEqual(Object.keys(plain), [], "a target without such properties gets nothing copied");
   });
 
   it("a frozen prototype gets no accessors and its targets get copies", () => {
