@@ -16,7 +16,17 @@ const SPACE = 0x20;
  * for every request.
  */
 export function bearerToken(header: unknown): string | undefined {
+  // The usual form, `Bearer <token>` with one space and printable ASCII at both ends of the token, is read at once:
+  // nothing there for the general reading to skip or trim, so it would give the same token.
+  if (typeof header === "string" && header.length > 7 && header.startsWith("Bearer ") && printable(header.charCodeAt(7)) && printable(header.charCodeAt(header.length - 1))) {
+    return header.slice(7);
+  }
   return schemeToken(header, BEARER);
+}
+
+/** Printable ASCII other than the space: never white space to `trim()`. */
+function printable(code: number): boolean {
+  return code > 0x20 && code < 0x7f;
 }
 
 /**
