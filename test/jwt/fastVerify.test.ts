@@ -175,6 +175,31 @@ describe("decodeJws", () => {
     assert.notEqual(a.payload, b.payload);
   });
 
+  it("reads each token's own header when header segments of one length alternate, or one is a prefix of another", () => {
+    const key = keys["ES256"]!;
+    // Same length, differing only near the end of the segment: the header found last must not answer for the other.
+    const headers = [{ alg: "ES256", kid: "k-1" }, { alg: "ES256", kid: "k-2" }, { alg: "ES256", kid: "k-3" }];
+    const segments = headers.map((header) => base64url.encode(JSON.stringify(header)));
+    assert.ok(segments.every((segment) => segment.length === segments[0]!.length) && new Set(segments).size === 3, "premise: distinct segments of one length");
+    for (let round = 0; round < 3; round++) {
+      for (const [index, header] of headers.entries()) {
+        const decoded = decodeJws(raw(key, header, { n: round }));
+        assert.deepStrictEqual({ ...decoded?.header }, header, `round ${round}, header ${index}`);
+      }
+    }
+    // A segment that begins with the one found last (white space after the JSON, which both jose and JSON.parse accept).
+    const short = '{"alg":"ES256","kid":"k-9"}';
+    const long = `${short.slice(0, -1)},"typ":"JWT"}`;
+    const padded = `${short}   `;
+    assert.ok(base64url.encode(padded).startsWith(base64url.encode(short)), "premise: one segment a prefix of the other");
+    for (const text of [short, padded, short, long, short]) {
+      const decoded = decodeJws(raw(key, text, { sub: "a" }));
+      assert.ok(decoded, text);
+      assert.deepStrictEqual({ ...decoded.header }, JSON.parse(text), text);
+      assert.equal(decoded.signingInputEnd, raw(key, text, { sub: "a" }).lastIndexOf("."));
+    }
+  });
+
   it("returns undefined for anything but three non-empty base64url segments", () => {
     const good = raw(keys["ES256"]!, hdr(keys["ES256"]!), { sub: "a" });
     const [h, p, s] = good.split(".") as [string, string, string];
