@@ -5,7 +5,7 @@
  * Written for the hot path: no regex, one JSON.parse per segment (none for a
  * header seen before), no closures.
  */
-import { headerOf } from "./header.js";
+import { decodeHeader } from "./header.js";
 import { asciiToken, segmentObject, signatureSize } from "./segment.js";
 
 /** A compact JWS split and decoded once. */
@@ -53,7 +53,7 @@ export function decodeJws(token: string): DecodedJws | undefined {
     const second = token.indexOf(".", first + 1);
     if (second <= first + 1 || second >= token.length - 1 || token.indexOf(".", second + 1) !== -1) return undefined;
     if (token.indexOf("+") !== -1 || token.indexOf("/") !== -1 || !asciiToken(token)) return undefined;
-    const header = headerOf(token, first);
+    const header = decodeHeader(token.slice(0, first));
     if (header === undefined) return undefined;
     const payload = segmentObject(token.slice(first + 1, second));
     if (payload === undefined) return undefined;

@@ -42,20 +42,12 @@ const HEADER_CACHE_SEGMENT = 256;
 /**
  * The cached header found last, and its segment: one issuer usually signs
  * with one header, and comparing two strings costs less than hashing one for
- * the Map.
+ * the Map. The caller cuts the segment out of the token for that: `===`
+ * compares memory, where `token.startsWith(lastSegment)` would read the
+ * hundred-odd characters one at a time.
  */
 let lastSegment: string | undefined;
 let lastHeader: Record<string, unknown> | undefined;
-
-/**
- * The header of the token whose header segment ends at `end` (its first
- * dot). The segment is cut out and compared whole (`===` compares the
- * characters as memory), which costs less than `token.startsWith(segment)`:
- * V8 reads a prefix that long one character at a time.
- */
-export function headerOf(token: string, end: number): Record<string, unknown> | undefined {
-  return decodeHeader(token.slice(0, end));
-}
 
 /** The header of this segment (possibly a frozen object shared with other tokens), or undefined as segmentObject. Throws when it is not JSON. */
 export function decodeHeader(segment: string): Record<string, unknown> | undefined {

@@ -16,11 +16,6 @@ const SPACE = 0x20;
  * for every request.
  */
 export function bearerToken(header: unknown): string | undefined {
-  // The usual form, `Bearer <token>` with one space and printable ASCII at both ends of the token, is read at once:
-  // nothing there for the general reading to skip or trim, so it would give the same token.
-  if (typeof header === "string" && header.length > 7 && header.startsWith("Bearer ") && printable(header.charCodeAt(7)) && printable(header.charCodeAt(header.length - 1))) {
-    return header.slice(7);
-  }
   return schemeToken(header, BEARER);
 }
 
@@ -48,6 +43,8 @@ function schemeToken(header: unknown, scheme: string): string | undefined {
   let start = scheme.length;
   if (header.charCodeAt(start) !== SPACE) return undefined;
   while (header.charCodeAt(start) === SPACE) start++;
+  // The usual token, printable ASCII at both ends, has nothing for trim() to remove: taken as it is.
+  if (printable(header.charCodeAt(start)) && printable(header.charCodeAt(header.length - 1))) return header.slice(start);
   const token = header.slice(start).trim();
   return token === "" ? undefined : token;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { bearerToken, socketToken } from "../../src/pipeline/extractToken.js";
+import { bearerToken, dpopToken, socketToken } from "../../src/pipeline/extractToken.js";
 
 describe("bearerToken", () => {
   it("takes the token after the Bearer scheme, case-insensitively", () => {
@@ -24,20 +24,31 @@ describe("bearerToken", () => {
     assert.equal(bearerToken("Bearer a, Bearer b"), "a, Bearer b");
   });
 
-  const reference = (header: string): string | undefined => {
-    const match = /^bearer +/i.exec(header);
+  /** The grammar as a regular expression: the scheme in any case, one or more spaces, the rest trimmed. */
+  const grammar = (scheme: string) => (header: string): string | undefined => {
+    const match = new RegExp(`^${scheme} +`, "i").exec(header);
     if (match === null) return undefined;
     const token = header.slice(match[0].length).trim();
     return token === "" ? undefined : token;
   };
+  const reference = grammar("bearer");
 
-  it("white space of every kind around the token is trimmed, whichever way the header is read", () => {
+  it("white space of every kind around the token is trimmed, whichever way the header is read (Bearer and DPoP)", () => {
     // What String.prototype.trim removes (ECMAScript WhiteSpace and LineTerminator), and characters it keeps.
     const space = ["\t", "\n", "\v", "\f", "\r", " ", "\u00a0", "\u1680", "\u2000", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", "\ufeff"];
     const kept = ["\u0000", "\u001f", "\u007f", "\u0085", "\u200b", "~", "!", "é"];
-    for (const each of [...space, ...kept]) {
-      for (const header of [`Bearer ${each}abc`, `Bearer abc${each}`, `Bearer ${each}abc${each}`, `Bearer ${each}`, `Bearer ${each}${each}`]) {
-        assert.equal(bearerToken(header), reference(header), JSON.stringify(header));
+    const readers: Array<[string[], (header: unknown) => string | undefined, (header: string) => string | undefined]> = [
+      [["Bearer ", "bearer   ", "BEARER  "], bearerToken, reference],
+      [["DPoP ", "dpop   ", "DPOP  "], dpopToken, grammar("dpop")],
+    ];
+    for (const [prefixes, read, expected] of readers) {
+      for (const prefix of prefixes) {
+        for (const each of [...space, ...kept]) {
+          for (const rest of [`${each}abc`, `abc${each}`, `${each}abc${each}`, `a${each}c`, each, `${each}${each}`]) {
+            const header = prefix + rest;
+            assert.equal(read(header), expected(header), JSON.stringify(header));
+          }
+        }
       }
     }
   });
