@@ -108,18 +108,20 @@ let tracer: NodeJS.Timeout | undefined;
 /** The metrics adapter attached, if any (the cost of observability: M3, M5), and how to detach it. */
 let attached: { adapter: MetricsAdapter; detach: () => Promise<void> } | undefined;
 
-async function gcHeap(): Promise<{ heapUsed: number; code: number; rss: number }> {
+async function gcHeap(): Promise<{ heapUsed: number; code: number; trusted: number; rss: number }> {
   if (typeof gc !== "function") throw new Error("the server must run with --expose-gc");
   for (let i = 0; i < 5; i++) {
     gc();
     await new Promise((resolve) => setTimeout(resolve, 60));
   }
   const usage = process.memoryUsage();
-  // Compiled code lives in V8's code spaces: what is there grows with the code run, not with the sockets held.
-  const code = getHeapSpaceStatistics()
-    .filter((space) => space.space_name.startsWith("code_"))
-    .reduce((sum, space) => sum + space.space_used_size, 0);
-  return { heapUsed: usage.heapUsed, code, rss: usage.rss };
+  // Compiled code lives in V8's code spaces (machine code) and, from Node 22 on, its trusted spaces
+  // (bytecode, code metadata, deoptimisation data): what is there grows with the code run, not with the sockets held.
+  const spaces = getHeapSpaceStatistics();
+  const used = (test: (name: string) => boolean) => spaces.filter((space) => test(space.space_name)).reduce((sum, space) => sum + space.space_used_size, 0);
+  const code = used((name) => name.startsWith("code_"));
+  const trusted = used((name) => name.includes("trusted_"));
+  return { heapUsed: usage.heapUsed, code, trusted, rss: usage.rss };
 }
 
 function io(): { of(name: string): { sockets: Map<string, unknown> }; close(): unknown } | undefined {
