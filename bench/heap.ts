@@ -80,12 +80,12 @@ async function measure(fx: Fixture, ns: string, sockets: number, snapshots?: str
       await waitForSockets(server, ns, 0, 10_000);
     }
     await sleep(200);
-    const before = await server.ask<{ heapUsed: number; code: number; trusted: number }>("gcHeap", {}, 30_000);
+    const before = await server.ask<{ heapUsed: number; code: number }>("gcHeap", {}, 30_000);
     if (snapshots) await server.ask("snapshot", { path: join(snapshots, `${ns.slice(1)}-before.heapsnapshot`) }, 120_000);
     const held = await fx.load.ask<Held>("hold", { port, ns, count: sockets, auth: "pool", concurrency: 100 }, 120_000);
     const live = await waitForSockets(server, ns, held.connected, 10_000);
     await sleep(200);
-    const after = await server.ask<{ heapUsed: number; code: number; trusted: number }>("gcHeap", {}, 30_000);
+    const after = await server.ask<{ heapUsed: number; code: number }>("gcHeap", {}, 30_000);
     if (snapshots) await server.ask("snapshot", { path: join(snapshots, `${ns.slice(1)}-after.heapsnapshot`) }, 120_000);
     await fx.load.ask("release", {}, 60_000);
     if (live !== held.connected) throw new Error(`${ns}: the client holds ${held.connected} sockets but the server counts ${live}`);
@@ -94,7 +94,7 @@ async function measure(fx: Fixture, ns: string, sockets: number, snapshots?: str
       ns,
       before: before.heapUsed,
       after: after.heapUsed,
-      perSocket: (after.heapUsed - after.code - after.trusted - (before.heapUsed - before.code - before.trusted)) / count,
+      perSocket: (after.heapUsed - after.code - (before.heapUsed - before.code)) / count,
       perSocketWithCode: (after.heapUsed - before.heapUsed) / count,
       connected: held.connected,
       failed: held.failed,

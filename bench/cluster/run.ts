@@ -180,7 +180,7 @@ interface Gone {
 }
 interface Heap {
   heapUsedMB: number;
-  /** Of which V8's code space (compiled machine code). */
+  /** Of which compiled code (V8's code and trusted spaces). */
   codeMB: number;
   rssMB: number;
   peakHeapMB?: number;
@@ -301,7 +301,7 @@ async function singleNode(signing: SigningSpec, config: Record<string, unknown>)
     for (let i = 0; i < 100 && (await node.ask<{ sessions: number }>("sessions")).sessions !== 0; i++) await sleep(50);
     const cold = node.ready as unknown as Heap;
     const before = await node.ask<Heap>("gcHeap");
-    log(`A: heap cold ${cold.heapUsedMB} MB, warm baseline ${before.heapUsedMB} MB (code space ${before.codeMB} MB)`);
+    log(`A: heap cold ${cold.heapUsedMB} MB, warm baseline ${before.heapUsedMB} MB (compiled code ${before.codeMB} MB)`);
     await node.ask("eldReset");
 
     // Ramp-up.
@@ -410,7 +410,7 @@ async function singleNode(signing: SigningSpec, config: Record<string, unknown>)
     row("A", "heap per socket (GC)", `${round(perSocketKB, 2)} KB`, "—", "—", `${before.heapUsedMB} MB warm → ${full.heapUsedMB} MB with ${fmt(ramp.ok)} sockets (peak ${full.peakHeapMB} MB, RSS peak ${full.peakRssMB} MB); ${where}`);
     row("A", "handshake latency p50 / p99", `${ms(percentile(ramp.ms, 50))} / ${ms(percentile(ramp.ms, 99))}`, "—", "—", `max ${ms(Math.max(...ramp.ms))}; mostly queueing: ${BATCH} handshakes in flight, token minting in the clients; ${where}`);
     row("A", "event-loop delay p99, ramp-up / ramp-up + hold", `${ms(eldRamp.p99)} / ${ms(eldAll.p99)}`, "—", "—", `max ${ms(eldAll.max)}, mean ${ms(eldAll.mean)} (beyond a 10 ms timer); ${where}`);
-    row("A", "heap after everyone left vs warm baseline", `${growth >= 0 ? "+" : ""}${round(growth * 100, 1)} %`, "≤ +10 %", growth <= 0.1 ? "PASS" : "MISS", `${after.heapUsedMB} MB after vs ${before.heapUsedMB} MB (forced GC; warm-up: 2 × ${WARM} sockets in, refreshed, out); of the difference, V8's code space ${round(after.codeMB - before.codeMB, 2)} MB; sessions left ${left.sessions}, sockets left ${left.chatSockets}`);
+    row("A", "heap after everyone left vs warm baseline", `${growth >= 0 ? "+" : ""}${round(growth * 100, 1)} %`, "≤ +10 %", growth <= 0.1 ? "PASS" : "MISS", `${after.heapUsedMB} MB after vs ${before.heapUsedMB} MB (forced GC; warm-up: 2 × ${WARM} sockets in, refreshed, out); of the difference, compiled code ${round(after.codeMB - before.codeMB, 2)} MB; sessions left ${left.sessions}, sockets left ${left.chatSockets}`);
     check("A", "sessions left after teardown", left.sessions === 0 && left.chatSockets === 0, `${left.sessions}`, `chat sockets ${left.chatSockets}`);
 
     const whereB = `descriptor limit ${limit}; ${SAME_MACHINE}`;

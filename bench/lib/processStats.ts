@@ -12,8 +12,16 @@ import { getHeapSpaceStatistics, getHeapStatistics } from "node:v8";
 export const mb = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 100) / 100;
 
 const heapUsed = (): number => getHeapStatistics().used_heap_size;
-/** V8's code space in use (compiled code: grows as the JIT optimises the hot paths, not retention). */
-const codeSpace = (): number => getHeapSpaceStatistics().find((space) => space.space_name === "code_space")?.space_used_size ?? NaN;
+/**
+ * Bytes of compiled code in V8's heap: its code spaces (machine code) and,
+ * from Node 22 on, its trusted spaces (bytecode, code metadata,
+ * deoptimisation data). It grows as the JIT compiles the paths run, not with
+ * what the process holds.
+ */
+export const compiledCode = (): number =>
+  getHeapSpaceStatistics()
+    .filter((space) => space.space_name.startsWith("code_") || space.space_name.includes("trusted_"))
+    .reduce((sum, space) => sum + space.space_used_size, 0);
 
 function rss(): number {
   try {
@@ -61,7 +69,7 @@ export function processStats(gc: () => void): ProcessStats {
         gc();
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      return { heapUsedMB: mb(heapUsed()), codeMB: mb(codeSpace()), rssMB: mb(rss()), ...peaks() };
+      return { heapUsedMB: mb(heapUsed()), codeMB: mb(compiledCode()), rssMB: mb(rss()), ...peaks() };
     },
     eld() {
       const ms = (ns: number) => Math.max(0, Math.round((ns / 1e6 - RESOLUTION_MS) * 100) / 100);

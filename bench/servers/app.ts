@@ -25,7 +25,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
-import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
+import { writeHeapSnapshot } from "node:v8";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BaseController, BaseManager, BaseMiddleware, BaseService, IOServer } from "ioserver";
@@ -36,6 +36,7 @@ import { OidcConfigManager, OidcHttpMiddleware, OidcSessionManager, OidcSocketMi
 import { attachOpenTelemetryMetrics, attachPrometheusMetrics } from "ioserver-oidc/metrics";
 import * as promClient from "prom-client";
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
+import { compiledCode } from "../lib/processStats.js";
 import { serve } from "../lib/serve.js";
 import type { MetricsAdapter } from "../lib/metricsCost.js";
 
@@ -108,20 +109,15 @@ let tracer: NodeJS.Timeout | undefined;
 /** The metrics adapter attached, if any (the cost of observability: M3, M5), and how to detach it. */
 let attached: { adapter: MetricsAdapter; detach: () => Promise<void> } | undefined;
 
-async function gcHeap(): Promise<{ heapUsed: number; code: number; trusted: number; rss: number }> {
+async function gcHeap(): Promise<{ heapUsed: number; code: number; rss: number }> {
   if (typeof gc !== "function") throw new Error("the server must run with --expose-gc");
   for (let i = 0; i < 5; i++) {
     gc();
     await new Promise((resolve) => setTimeout(resolve, 60));
   }
   const usage = process.memoryUsage();
-  // Compiled code lives in V8's code spaces (machine code) and, from Node 22 on, its trusted spaces
-  // (bytecode, code metadata, deoptimisation data): what is there grows with the code run, not with the sockets held.
-  const spaces = getHeapSpaceStatistics();
-  const used = (test: (name: string) => boolean) => spaces.filter((space) => test(space.space_name)).reduce((sum, space) => sum + space.space_used_size, 0);
-  const code = used((name) => name.startsWith("code_"));
-  const trusted = used((name) => name.includes("trusted_"));
-  return { heapUsed: usage.heapUsed, code, trusted, rss: usage.rss };
+  // Compiled code grows with the code run, not with the sockets held.
+  return { heapUsed: usage.heapUsed, code: compiledCode(), rss: usage.rss };
 }
 
 function io(): { of(name: string): { sockets: Map<string, unknown> }; close(): unknown } | undefined {
