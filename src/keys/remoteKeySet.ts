@@ -79,6 +79,13 @@ export class RemoteKeySet {
   private circuitOpen = false;
   private lastFetchStart = 0;
   private servingStale = false;
+  /**
+   * Epoch ms from which the current snapshot is no longer used: its max age,
+   * plus `jwksStaleIfError` once it is served stale; 0 before the first.
+   */
+  private usableUntil = 0;
+  /** Bumped with every new snapshot: a holder that saw its key in this generation needs no search (see `stillPublishedFor`). */
+  private generation = 0;
   /** Imported keys by their JWK's JSON, reused across refreshes so cached verifications survive an unchanged key. */
   private imported = new Map<string, StoredKey>();
   /** Where events go: every app that used this set (one logger per app), so an outage is logged whoever meets it first. */
@@ -117,6 +124,20 @@ export class RemoteKeySet {
     const age = now - snapshot.fetchedAt;
     if (age >= this.policy.maxAge && !(this.servingStale && age < this.policy.maxAge + this.policy.staleIfError)) return false;
     return snapshot.keys.includes(key);
+  }
+
+  /**
+   * `stillPublished` for a holder that remembers the generation of the
+   * snapshot it last found its key in (a token-cache entry, `seen`, -1 at
+   * first): while no new snapshot came, only the set's usable window is
+   * read, not the snapshot and its keys.
+   */
+  stillPublishedFor(holder: { readonly key: StoredKey; seen: number }, now: number): boolean {
+    if (now >= this.usableUntil) return false;
+    if (holder.seen === this.generation) return true;
+    if (!this.stillPublished(holder.key, now)) return false;
+    holder.seen = this.generation;
+    return true;
   }
 
   /**
@@ -207,6 +228,7 @@ export class RemoteKeySet {
     if (age >= this.policy.maxAge + this.policy.staleIfError) return undefined;
     if (!this.servingStale) {
       this.servingStale = true;
+      this.usableUntil = snapshot.fetchedAt + this.policy.maxAge + this.policy.staleIfError;
       this.log(4, `[ioserver-oidc] JWKS ${this.uri} is failing (${describeError(this.lastError)}): using the keys fetched ${Math.round(age / 1000)} s ago for up to ${Math.round((this.policy.maxAge + this.policy.staleIfError - age) / 1000)} s more (jwksStaleIfError)`);
     }
     return snapshot;
@@ -263,6 +285,8 @@ export class RemoteKeySet {
     this.servingStale = false;
     const snapshot: KeySetSnapshot = Object.freeze({ keys: Object.freeze(keys), fetchedAt: Date.now(), local });
     this.snapshot = snapshot;
+    this.usableUntil = snapshot.fetchedAt + this.policy.maxAge;
+    this.generation++;
     return snapshot;
   }
 

@@ -65,6 +65,8 @@ export class CachedVerification {
    * kept with it so a cached token is mapped once; undefined until then.
    */
   context: OidcUserContext | undefined = undefined;
+  /** The key set's generation in which `key` was last found published (see `RemoteKeySet.stillPublishedFor`); -1 until the first hit. */
+  seen = -1;
 
   constructor(
     /** The whole token string: a hit requires equality with it. */
@@ -128,7 +130,7 @@ export class TokenCache {
       this.missedLookup = lookup;
       return undefined;
     }
-    if (now >= entry.validUntil || !entry.keySet.stillPublished(entry.key, now)) {
+    if (now >= entry.validUntil || !entry.keySet.stillPublishedFor(entry, now)) {
       this.delete(entry);
       this.misses++;
       return undefined;

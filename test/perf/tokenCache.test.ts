@@ -317,6 +317,45 @@ describe("token cache: key rotation", () => {
   });
 });
 
+describe("token cache: keys served stale", () => {
+  it("provider failing past jwksCacheMaxAge: the cached token is verified once more (with the stale keys), then a hit within jwksStaleIfError; past it refused (ERR_AUTH_UNAVAILABLE), never a hit; a hit again once the same key is fetched anew", { timeout: 20_000 }, async () => {
+    const maxAge = 500;
+    const staleIfError = 1_000;
+    const key = await makeKey("ES256");
+    const server = await jwksServer([key]);
+    const config = configOf(server, { jwksCacheMaxAge: maxAge, jwksStaleIfError: staleIfError });
+    const t = await token(key);
+    const first = await ctxOf(t, config);
+    // The set's age counts from the end of the fetch, a little after the request: every bound below leaves room for that.
+    const fetched = server.hitTimes[0]!;
+    assert.equal(await ctxOf(t, config), first, "a hit while the keys are fresh");
+
+    server.mode = { status: 500 };
+    await sleepUntil(fetched + maxAge + 150);
+    const stale = await ctxOf(t, config);
+    assert.notEqual(stale, first, "past the max age the cache does not answer: verified again, with the stale keys");
+    assert.equal(server.hits, 2, "the failing refresh was tried");
+    assert.equal(await ctxOf(t, config), stale, "then a hit while the stale keys may be used");
+    assert.ok(Date.now() < fetched + maxAge + staleIfError, "precondition: within jwksStaleIfError");
+
+    await sleepUntil(fetched + maxAge + staleIfError + 150);
+    const refused = await verify(t, config);
+    assert.equal(refused.code, "ERR_AUTH_UNAVAILABLE", "past the stale bound the cached verification is not used");
+
+    server.mode = "ok";
+    let back: Outcome = refused;
+    const deadline = Date.now() + 10_000;
+    while (back.code !== "ok" && Date.now() < deadline) {
+      await sleep(100); // the back-off after the failed fetches (1 s, then 2 s)
+      back = await verify(t, config);
+    }
+    assert.equal(back.code, "ok", "accepted once the provider answers again");
+    const fresh = back.context!.claims["ctx"];
+    assert.notEqual(fresh, stale, "verified anew, not served from the cache");
+    assert.equal(await ctxOf(t, config), fresh, "and a hit again with the new set");
+  });
+});
+
 describe("token cache: keys", () => {
   it("two tokens differing only in the signature's last base64url character (non-canonical low bits: same signature bytes) are cached separately, each with the answer an uncached verification gives; a last-character change that alters the bytes is refused", async () => {
     const key = await makeKey("RS256");
