@@ -86,6 +86,7 @@ export class RemoteKeySet {
   private usableUntil = 0;
   /** Bumped with every new snapshot: a holder that saw its key in this generation needs no search (see `stillPublishedFor`). */
   private generation = 0;
+  // `snapshot` and `servingStale` are written only by `use`, which keeps `usableUntil` and `generation` in step with them.
   /** Imported keys by their JWK's JSON, reused across refreshes so cached verifications survive an unchanged key. */
   private imported = new Map<string, StoredKey>();
   /** Where events go: every app that used this set (one logger per app), so an outage is logged whoever meets it first. */
@@ -227,8 +228,7 @@ export class RemoteKeySet {
     const age = now - snapshot.fetchedAt;
     if (age >= this.policy.maxAge + this.policy.staleIfError) return undefined;
     if (!this.servingStale) {
-      this.servingStale = true;
-      this.usableUntil = snapshot.fetchedAt + this.policy.maxAge + this.policy.staleIfError;
+      this.use(snapshot, true);
       this.log(4, `[ioserver-oidc] JWKS ${this.uri} is failing (${describeError(this.lastError)}): using the keys fetched ${Math.round(age / 1000)} s ago for up to ${Math.round((this.policy.maxAge + this.policy.staleIfError - age) / 1000)} s more (jwksStaleIfError)`);
     }
     return snapshot;
@@ -282,12 +282,21 @@ export class RemoteKeySet {
     this.retryAt = 0;
     this.lastError = undefined;
     this.circuitOpen = false;
-    this.servingStale = false;
     const snapshot: KeySetSnapshot = Object.freeze({ keys: Object.freeze(keys), fetchedAt: Date.now(), local });
-    this.snapshot = snapshot;
-    this.usableUntil = snapshot.fetchedAt + this.policy.maxAge;
-    this.generation++;
+    this.use(snapshot, false);
     return snapshot;
+  }
+
+  /**
+   * Make `snapshot` the set in use, served stale (past its max age, the
+   * provider failing) or not. The one writer of `snapshot` and
+   * `servingStale`, and of what `stillPublishedFor` reads instead of them.
+   */
+  private use(snapshot: KeySetSnapshot, stale: boolean): void {
+    if (snapshot !== this.snapshot) this.generation++;
+    this.snapshot = snapshot;
+    this.servingStale = stale;
+    this.usableUntil = snapshot.fetchedAt + this.policy.maxAge + (stale ? this.policy.staleIfError : 0);
   }
 
   private failed(error: unknown): KeySetUnavailableError {
