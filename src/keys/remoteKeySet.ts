@@ -84,7 +84,7 @@ export class RemoteKeySet {
    * plus `jwksStaleIfError` once it is served stale; 0 before the first.
    */
   private usableUntil = 0;
-  /** Bumped with every new snapshot: a holder that saw its key in this generation needs no search (see `stillPublishedFor`). */
+  /** Bumped with every new snapshot: a holder that saw its key in this generation needs no search (see `stillPublished`). */
   private generation = 0;
   // `snapshot` and `servingStale` are written only by `use`, which keeps `usableUntil` and `generation` in step with them.
   /** Imported keys by their JWK's JSON, reused across refreshes so cached verifications survive an unchanged key. */
@@ -118,26 +118,19 @@ export class RemoteKeySet {
     return snapshot !== undefined && now - snapshot.fetchedAt < this.policy.maxAge ? snapshot : undefined;
   }
 
-  /** Whether `key` is published in the snapshot that would be used now (fresh, or stale within the bound while failing). */
-  stillPublished(key: StoredKey, now: number = Date.now()): boolean {
-    const snapshot = this.snapshot;
-    if (snapshot === undefined) return false;
-    const age = now - snapshot.fetchedAt;
-    if (age >= this.policy.maxAge && !(this.servingStale && age < this.policy.maxAge + this.policy.staleIfError)) return false;
-    return snapshot.keys.includes(key);
-  }
-
   /**
-   * `stillPublished` for a holder that remembers the generation of the
-   * snapshot it last found its key in (a token-cache entry, `seen`, -1 at
-   * first): while no new snapshot came, only the set's usable window is
-   * read, not the snapshot and its keys.
+   * Whether the holder's key is published in the snapshot that would be
+   * used now (fresh, or stale within the bound while failing). The holder (a
+   * token-cache entry) remembers in `seen` the generation it last found its
+   * key in, -1 at first: while no new snapshot came, only the set's usable
+   * window is read, not the snapshot and its keys.
    */
-  stillPublishedFor(holder: { readonly key: StoredKey; seen: number }, now: number): boolean {
+  stillPublished(holder: { readonly key: StoredKey; seen: number }, now: number): boolean {
     if (now >= this.usableUntil) return false;
-    if (holder.seen === this.generation) return true;
-    if (!this.stillPublished(holder.key, now)) return false;
-    holder.seen = this.generation;
+    if (holder.seen !== this.generation) {
+      if (this.snapshot?.keys.includes(holder.key) !== true) return false;
+      holder.seen = this.generation;
+    }
     return true;
   }
 
@@ -290,7 +283,7 @@ export class RemoteKeySet {
   /**
    * Make `snapshot` the set in use, served stale (past its max age, the
    * provider failing) or not. The one writer of `snapshot` and
-   * `servingStale`, and of what `stillPublishedFor` reads instead of them.
+   * `servingStale`, and of what `stillPublished` reads instead of them.
    */
   private use(snapshot: KeySetSnapshot, stale: boolean): void {
     if (snapshot !== this.snapshot) this.generation++;

@@ -65,7 +65,7 @@ export class CachedVerification {
    * kept with it so a cached token is mapped once; undefined until then.
    */
   context: OidcUserContext | undefined = undefined;
-  /** The key set's generation in which `key` was last found published (see `RemoteKeySet.stillPublishedFor`); -1 until the first hit. */
+  /** The key set's generation in which `key` was last found published (see `RemoteKeySet.stillPublished`); -1 until the first hit. */
   seen = -1;
 
   constructor(
@@ -130,7 +130,7 @@ export class TokenCache {
       this.missedLookup = lookup;
       return undefined;
     }
-    if (now >= entry.validUntil || !entry.keySet.stillPublishedFor(entry, now)) {
+    if (now >= entry.validUntil || !entry.keySet.stillPublished(entry, now)) {
       this.delete(entry);
       this.misses++;
       return undefined;

@@ -17,7 +17,7 @@ import type { OidcIssuerConfig } from "../../src/types.js";
 const NOW = 1_800_000_000_000;
 const EXP = NOW / 1000 + 3600;
 const issuer = { issuer: "https://idp.cache-unit.test", maxTokenAge: undefined } as unknown as OidcIssuerConfig;
-const keySet = { stillPublishedFor: () => true } as unknown as RemoteKeySet;
+const keySet = { stillPublished: () => true } as unknown as RemoteKeySet;
 const key = { jwk: { kty: "EC" }, key: undefined } as unknown as StoredKey;
 
 /** A token-like string, distinct per n, with a signature-like tail (the part the cache hashes). */
