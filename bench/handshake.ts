@@ -1,8 +1,9 @@
 /**
  * P5: Socket.IO handshakes per second on a namespace protected by
  * `OidcSocketMiddleware` ÷ on an open namespace, same server child, raw
- * Engine.IO v4 clients over `ws` in the load-generator child (no
- * socket.io-client, so the client is not the bottleneck), a fixed number in
+ * Engine.IO v4 clients in the load-generator child (WebSocket frames over a
+ * bare TCP socket, see clients/rawSocketIo.ts: no socket.io-client and no
+ * WebSocket library, so the client is not the bottleneck), a fixed number in
  * flight. Each handshake: connect, `0{...}`, `40/ns,{"token":...}`,
  * `40/ns,{"sid":...}`, close. Both namespaces receive the same packets (the
  * open one ignores the token); tokens rotate over the 2,000-token pool.

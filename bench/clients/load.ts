@@ -6,16 +6,18 @@
  *   setTokens  the pool of distinct valid tokens (P4, P5, P6)
  *   setAuths   handshake `auth` objects, each sent once (P13: a fresh DPoP proof each)
  *   http       one autocannon run (P3, P4)
- *   handshake  raw Engine.IO v4 / Socket.IO v5 handshakes over `ws` at a fixed concurrency (P5)
+ *   handshake  raw Engine.IO v4 / Socket.IO v5 handshakes at a fixed concurrency (P5)
  *   hold       open N idle authenticated or open sockets and keep them (P6)
  *   release    close the held sockets
  *
- * No socket.io-client: a handshake is one WebSocket, the `0{...}` open
- * packet, `40/ns,{"token":...}` and the `40/ns,{"sid":...}` (or
- * `44/ns,{...}`) answer — about as little client work as the protocol allows.
+ * No socket.io-client and no WebSocket library: a handshake is one TCP
+ * connection with the WebSocket upgrade, the `0{...}` open packet,
+ * `40/ns,{"token":...}` and the `40/ns,{"sid":...}` (or `44/ns,{...}`)
+ * answer, its frames written and read by hand (rawSocketIo.ts) — about as
+ * little client work as the protocol allows.
  */
 import { createRequire } from "node:module";
-import WebSocket from "ws";
+import { handshake as rawHandshake, textFrame, type Outcome, type RawConnection } from "./rawSocketIo.js";
 import { serve } from "../lib/serve.js";
 
 interface AutocannonResult {
@@ -184,67 +186,22 @@ async function httpAlternating(message: Record<string, unknown>) {
 // ---------------------------------------------------------------------------
 // Raw Engine.IO v4 / Socket.IO v5 handshakes.
 
-type Outcome = { ok: true; ws: WebSocket } | { ok: false; reason: string; ws?: WebSocket };
+/** The frame of `40/ns,<auth>` for a pool token, made once per namespace and token. */
+const poolFrames = new Map<string, Map<string, Buffer>>();
 
-/** `40/ns,` prefix of Socket.IO packets for a namespace ("" for "/"). */
-const nsPrefix = (ns: string) => (ns === "/" ? "" : `${ns},`);
-
-function handshake(port: number, ns: string, token: string | Record<string, unknown> | undefined, timeoutMs: number): Promise<Outcome> {
-  return new Promise<Outcome>((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`, { perMessageDeflate: false, skipUTF8Validation: true });
-    const prefix = nsPrefix(ns);
-    let opened = false;
-    let settled = false;
-    const timer = setTimeout(() => finish({ ok: false, reason: "timeout" }), timeoutMs);
-    const finish = (outcome: Outcome) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (!outcome.ok) ws.terminate();
-      resolve(outcome);
-    };
-    ws.on("message", (raw: Buffer, isBinary: boolean) => {
-      if (isBinary) return;
-      const text = raw.toString();
-      if (text === "2") {
-        ws.send("3"); // Engine.IO ping → pong (idle held sockets)
-        return;
-      }
-      if (!opened) {
-        if (text[0] !== "0") return finish({ ok: false, reason: `unexpected first packet ${text.slice(0, 40)}` });
-        opened = true;
-        ws.send(`40${prefix}${JSON.stringify(token === undefined ? {} : typeof token === "string" ? { token } : token)}`);
-        return;
-      }
-      if (settled) return;
-      if (text.startsWith(`40${prefix}`)) return finish({ ok: true, ws });
-      if (text.startsWith(`44${prefix}`)) {
-        let reason = text.slice(2 + prefix.length);
-        try {
-          reason = String((JSON.parse(reason) as { message?: unknown }).message);
-        } catch {
-          // keep the raw text
-        }
-        return finish({ ok: false, reason: `44 ${reason}` });
-      }
-      finish({ ok: false, reason: `unexpected packet ${text.slice(0, 40)}` });
-    });
-    ws.on("error", (error) => finish({ ok: false, reason: error.message }));
-    ws.on("close", () => finish({ ok: false, reason: "closed before the namespace answered" }));
-  });
+/** The Socket.IO connect packet for `ns` with this `auth` (a token, an auth object, or none), as a client frame. */
+function connectFrame(ns: string, auth: string | Record<string, unknown> | undefined): Buffer {
+  const packet = () => `40${ns === "/" ? "" : `${ns},`}${JSON.stringify(auth === undefined ? {} : typeof auth === "string" ? { token: auth } : auth)}`;
+  if (typeof auth !== "string") return textFrame(packet());
+  let frames = poolFrames.get(ns);
+  if (frames === undefined) poolFrames.set(ns, (frames = new Map<string, Buffer>()));
+  let frame = frames.get(auth);
+  if (frame === undefined) frames.set(auth, (frame = textFrame(packet())));
+  return frame;
 }
 
-/**
- * End a measured connection the way a client does (a WebSocket close frame,
- * then TCP FIN), not by destroying the socket: an abrupt end makes the server
- * build ECONNRESET errors, work that has nothing to do with either namespace.
- * The slot is free at once; the close completes in the background.
- */
-function closeGracefully(ws: WebSocket): void {
-  ws.on("error", () => undefined);
-  ws.close(1000);
-  // Bounded: a peer that never answers the close frame is dropped.
-  setTimeout(() => ws.terminate(), 5_000).unref();
+function handshake(port: number, ns: string, auth: string | Record<string, unknown> | undefined, timeoutMs: number): Promise<Outcome> {
+  return rawHandshake(port, ns, connectFrame(ns, auth), timeoutMs);
 }
 
 function tokenFor(auth: unknown): string | Record<string, unknown> | undefined {
@@ -277,7 +234,7 @@ async function handshakes(message: Record<string, unknown>) {
       if (outcome.ok) {
         ok++;
         latencies.push(performance.now() - s0);
-        closeGracefully(outcome.ws);
+        outcome.connection.close();
       } else {
         failed++;
         reasons[outcome.reason] = (reasons[outcome.reason] ?? 0) + 1;
@@ -320,7 +277,7 @@ async function handshakesAlternating(message: Record<string, unknown>) {
       if (outcome.ok) {
         side.ok++;
         side.latencies.push(performance.now() - now);
-        closeGracefully(outcome.ws);
+        outcome.connection.close();
       } else {
         side.failed++;
         side.reasons[outcome.reason] = (side.reasons[outcome.reason] ?? 0) + 1;
@@ -343,7 +300,7 @@ async function handshakesAlternating(message: Record<string, unknown>) {
 // ---------------------------------------------------------------------------
 // Idle sockets held open (P6).
 
-const held: WebSocket[] = [];
+const held: RawConnection[] = [];
 
 async function hold(message: Record<string, unknown>) {
   const port = Number(message.port);
@@ -361,7 +318,7 @@ async function hold(message: Record<string, unknown>) {
       const token = list !== undefined ? list[started % list.length] : tokenFor(message.auth);
       started++;
       const outcome = await handshake(port, ns, token, 15_000);
-      if (outcome.ok) held.push(outcome.ws);
+      if (outcome.ok) held.push(outcome.connection);
       else {
         failed++;
         reasons[outcome.reason] = (reasons[outcome.reason] ?? 0) + 1;
@@ -373,14 +330,7 @@ async function hold(message: Record<string, unknown>) {
 }
 
 async function release() {
-  const closing = held.splice(0).map(
-    (ws) =>
-      new Promise<void>((resolve) => {
-        if (ws.readyState === WebSocket.CLOSED) return resolve();
-        ws.once("close", () => resolve());
-        ws.terminate();
-      }),
-  );
+  const closing = held.splice(0).map((connection) => connection.terminate());
   await Promise.all(closing);
   return { released: closing.length };
 }
