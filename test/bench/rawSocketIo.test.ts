@@ -9,6 +9,10 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Server, type Socket } from "socket.io";
+
+interface SocketData {
+  token: string;
+}
 import { handshake, textFrame } from "../../bench/clients/rawSocketIo.js";
 
 const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
@@ -17,7 +21,7 @@ const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<
 describe("bench: raw Socket.IO client", () => {
   const http = createServer();
   // Short ping interval: a connection that did not answer would be dropped within a second.
-  const io = new Server(http, { transports: ["websocket"], pingInterval: 200, pingTimeout: 300 });
+  const io = new Server<Record<string, never>, Record<string, never>, Record<string, never>, SocketData>(http, { transports: ["websocket"], pingInterval: 200, pingTimeout: 300 });
   let port = 0;
   const disconnects: string[] = [];
 
@@ -27,7 +31,7 @@ describe("bench: raw Socket.IO client", () => {
       if (typeof token === "string" && token.startsWith("good")) return next();
       next(new Error("no entry"));
     });
-    io.of("/guarded").on("connection", (socket: Socket) => {
+    io.of("/guarded").on("connection", (socket: Socket<Record<string, never>, Record<string, never>, Record<string, never>, SocketData>) => {
       socket.data.token = (socket.handshake.auth as { token: string }).token;
       socket.on("disconnect", (reason) => disconnects.push(reason));
     });
