@@ -74,8 +74,10 @@ export class RawConnection {
 
   /**
    * End it the way a client does: a close frame, then the server's close
-   * frame and TCP FIN (the server ends the TCP connection). A server that
-   * does not answer is dropped after `boundMs`.
+   * frame and TCP FIN (the server ends the TCP connection). Not by
+   * destroying the socket: an abrupt end makes the server build ECONNRESET
+   * errors, work that has nothing to do with either side measured. A server
+   * that does not answer is dropped after `boundMs`.
    */
   close(boundMs = 5_000): void {
     if (this.socket.destroyed) return;
@@ -98,11 +100,12 @@ export type Outcome = { ok: true; connection: RawConnection } | { ok: false; rea
 
 /**
  * One handshake with namespace `ns` on 127.0.0.1:`port`: the upgrade, the
- * `0{...}` open packet, `40/ns,<auth>` (`auth`: a JSON text, or a frame
- * made by `textFrame`), then `40/ns,{"sid":...}` (connected) or `44/ns,{...}`
- * (refused, its message as the reason). Never rejects.
+ * `0{...}` open packet, then `packet` (the frame of the client's
+ * `40/ns,{...}` packet, made by `textFrame`), then `40/ns,{"sid":...}`
+ * (connected) or `44/ns,{...}` (refused, its message as the reason). Never
+ * rejects.
  */
-export function handshake(port: number, ns: string, auth: Buffer, timeoutMs: number): Promise<Outcome> {
+export function handshake(port: number, ns: string, packet: Buffer, timeoutMs: number): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     const prefix = ns === "/" ? "" : `${ns},`;
     const socket = connect({ port, host: "127.0.0.1", noDelay: true });
@@ -124,7 +127,7 @@ export function handshake(port: number, ns: string, auth: Buffer, timeoutMs: num
       if (stage === "open") {
         if (text[0] !== "0") return finish({ ok: false, reason: `unexpected first packet ${text.slice(0, 40)}` });
         stage = "namespace";
-        socket.write(auth);
+        socket.write(packet);
         return;
       }
       if (stage !== "namespace") return;
