@@ -191,13 +191,17 @@ const poolFrames = new Map<string, Map<string, Buffer>>();
 
 /** The Socket.IO connect packet for `ns` with this `auth` (a token, an auth object, or none), as a client frame. */
 function connectFrame(ns: string, auth: string | Record<string, unknown> | undefined): Buffer {
-  const packet = () => `40${ns === "/" ? "" : `${ns},`}${JSON.stringify(auth === undefined ? {} : typeof auth === "string" ? { token: auth } : auth)}`;
-  if (typeof auth !== "string") return textFrame(packet());
+  if (typeof auth !== "string") return textFrame(connectPacket(ns, auth ?? {}));
   let frames = poolFrames.get(ns);
   if (frames === undefined) poolFrames.set(ns, (frames = new Map<string, Buffer>()));
   let frame = frames.get(auth);
-  if (frame === undefined) frames.set(auth, (frame = textFrame(packet())));
+  if (frame === undefined) frames.set(auth, (frame = textFrame(connectPacket(ns, { token: auth }))));
   return frame;
+}
+
+/** `40/ns,<auth as JSON>` (no `/ns,` for the main namespace). */
+function connectPacket(ns: string, auth: Record<string, unknown>): string {
+  return `40${ns === "/" ? "" : `${ns},`}${JSON.stringify(auth)}`;
 }
 
 function handshake(port: number, ns: string, auth: string | Record<string, unknown> | undefined, timeoutMs: number): Promise<Outcome> {

@@ -21,6 +21,7 @@ const KEY = "AAAAAAAAAAAAAAAAAAAAAA==";
 const OP_TEXT = 0x1;
 const OP_CLOSE = 0x8;
 const OP_PING = 0x9;
+const OP_PONG = 0xa;
 
 /** A masked client frame (key 0) with this opcode and payload. */
 function clientFrame(opcode: number, payload: Buffer): Buffer {
@@ -176,7 +177,7 @@ export function handshake(port: number, ns: string, packet: Buffer, timeoutMs: n
         const payload = data.subarray(start, start + length);
         at = start + length;
         if (opcode === OP_TEXT) onText(payload.toString("utf8"));
-        else if (opcode === OP_PING) socket.write(clientFrame(0xa, payload));
+        else if (opcode === OP_PING) socket.write(clientFrame(OP_PONG, payload));
         else if (opcode === OP_CLOSE) {
           finish({ ok: false, reason: "closed before the namespace answered" });
           socket.end();
